@@ -1,0 +1,144 @@
+"""The one loop that consumes a topic for a stage: decode, handle, dead-letter or retry, then commit.
+
+Stages never touch the bus themselves: they get a record and return; the runner commits offsets only after
+the handler returned, i.e. after the stage's output is durably stored or acknowledged (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from ewarn.bus.base import Bus, Consumer, Record
+from ewarn.errors import PoisonRecordError, TransientError
+from ewarn.logging import get_logger
+
+log = get_logger(__name__)
+
+BatchHandler = Callable[[Sequence[Record]], Awaitable[None]]
+RecordHandler = Callable[[Record], Awaitable[None]]
+
+
+@dataclass
+class RunnerStats:
+    processed: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    last_error: str | None = None
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class StageRunner:
+    """Runs ``handler`` for every record of ``topics`` in consumer group ``group``.
+
+    - ``PoisonRecordError`` / ``ValidationError`` / undecodable bytes: the record goes to the dead-letter topic
+      with the original bytes and headers naming stage, error and source offset; the stage moves on.
+    - ``TransientError`` (or any other exception): the record is retried with capped exponential backoff and
+      jitter, never skipped; offsets are not committed past it.
+    """
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        topics: Sequence[str],
+        group: str,
+        stage: str,
+        handler: RecordHandler,
+        dlq_topic: str,
+        batch_size: int = 500,
+        backoff_base: float = 0.2,
+        backoff_max: float = 10.0,
+        after_batch: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._bus = bus
+        self._topics = list(topics)
+        self._group = group
+        self._stage = stage
+        self._handler = handler
+        self._dlq = dlq_topic
+        self._batch_size = batch_size
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._after_batch = after_batch
+        self._stopping = asyncio.Event()
+        self._consumer: Consumer | None = None
+        self.stats = RunnerStats()
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in flight, commit it and return."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        consumer = self._bus.consumer(self._topics, group=self._group)
+        self._consumer = consumer
+        await consumer.start()
+        try:
+            while not self._stopping.is_set():
+                batch = await consumer.fetch(max_records=self._batch_size, timeout=0.5)
+                if not batch:
+                    continue
+                for record in batch:
+                    await self._handle_with_retry(record)
+                if self._after_batch is not None:
+                    await self._after_batch()
+                await consumer.commit(batch)
+        finally:
+            await consumer.stop()
+
+    async def _handle_with_retry(self, record: Record) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._handler(record)
+                self.stats.processed += 1
+                return
+            except (PoisonRecordError, ValidationError, UnicodeDecodeError, ValueError) as exc:
+                await self._dead_letter(record, exc)
+                return
+            except Exception as exc:  # TransientError and anything unexpected: retry, never skip
+                attempt += 1
+                self.stats.retries += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                delay = min(self._backoff_max, self._backoff_base * (2 ** min(attempt, 16)))
+                delay = delay * (0.5 + random.random() / 2)
+                log.warning(
+                    "stage_retry",
+                    stage=self._stage,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    attempt=attempt,
+                    delay=round(delay, 3),
+                    error=self.stats.last_error,
+                    transient=isinstance(exc, TransientError),
+                )
+                if self._stopping.is_set() and attempt > 3:
+                    raise
+                await asyncio.sleep(delay)
+
+    async def _dead_letter(self, record: Record, exc: Exception) -> None:
+        headers = dict(record.headers)
+        headers.update(
+            {
+                "ewarn-stage": self._stage.encode(),
+                "ewarn-error": f"{type(exc).__name__}: {exc}"[:4000].encode("utf-8", "replace"),
+                "ewarn-source-topic": record.topic.encode(),
+                "ewarn-source-partition": str(record.partition).encode(),
+                "ewarn-source-offset": str(record.offset).encode(),
+            }
+        )
+        await self._bus.publish(self._dlq, key=record.key, value=record.value, headers=headers)
+        self.stats.dead_lettered += 1
+        log.error(
+            "dead_lettered",
+            stage=self._stage,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=f"{type(exc).__name__}: {str(exc)[:500]}",
+        )

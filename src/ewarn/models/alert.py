@@ -1,0 +1,72 @@
+"""Alerts: one per (provider, threat, asset), revised on material change (topic ``ewarn.alerts.v1``)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from ewarn.models.common import TLP, Contract, UtcDatetime
+from ewarn.models.indicator import IndicatorType
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
+
+
+class AlertStatus(StrEnum):
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    FALSE_POSITIVE = "false_positive"
+    ACCEPTED_RISK = "accepted_risk"
+
+
+class MatchDetail(Contract):
+    """Which asset field matched which part of the indicator, for the explanation."""
+
+    asset_id: str
+    asset_name: str
+    asset_kind: str
+    field: str  # 'network', 'domain', 'cpe', 'purl', 'vendor+product', …
+    asset_value: str
+    indicator_value: str
+    range: str | None = None  # the version range or CIDR that made it match
+
+
+class Alert(Contract):
+    schema_version: Literal[1] = 1
+    id: str
+    revision: int = 1
+    provider_id: str
+    indicator_key: str
+    indicator_type: IndicatorType
+    asset_id: str
+    title: str
+    severity: Severity
+    score: float = Field(ge=0, le=100)
+    reason: str  # plain language: "203.0.113.7 is inside your range 203.0.113.0/24 'PACS DMZ'"
+    match: MatchDetail
+    tlp: TLP
+    status: AlertStatus = AlertStatus.NEW
+    labels: list[str] = Field(default_factory=list)
+    cves: list[str] = Field(default_factory=list)
+    known_exploited: bool = False
+    source_feeds: list[str] = Field(default_factory=list)
+    seen_at_source: UtcDatetime | None = None
+    ingested_at: UtcDatetime | None = None
+    matched_at: UtcDatetime
+    created_at: UtcDatetime | None = None
+    updated_at: UtcDatetime | None = None

@@ -1,0 +1,128 @@
+"""The one indicator model every feed kind is normalised into (topic ``ewarn.indicators.v1``)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from ewarn.models.common import TLP, Contract, UtcDatetime
+
+
+class IndicatorType(StrEnum):
+    """What kind of observable or threat an indicator describes; the key prefix."""
+
+    IPV4 = "ipv4"  # value: an address "203.0.113.7" or a network "203.0.113.0/24"
+    IPV6 = "ipv6"  # value: canonical compressed form, address or network
+    DOMAIN = "domain"  # value: lower-case, IDNA (punycode) form, no trailing dot
+    URL = "url"  # value: the URL as given (scheme and host normalised); host in ``url_host``
+    EMAIL = "email"  # value: an e-mail address; its domain also matches email-domain assets
+    ASN = "asn"  # value: "AS64500"
+    MD5 = "md5"
+    SHA1 = "sha1"
+    SHA256 = "sha256"
+    SHA512 = "sha512"
+    VULNERABILITY = "vulnerability"  # value: CVE id, or an advisory tracking id for multi-CVE advisories
+
+
+class ProductStatus(StrEnum):
+    """CSAF product status, also used for CVE 5 ``status`` and VEX statements."""
+
+    AFFECTED = "affected"
+    FIXED = "fixed"
+    NOT_AFFECTED = "not_affected"
+    UNDER_INVESTIGATION = "under_investigation"
+
+
+class VersionRange(Contract):
+    """A set of versions. All bounds empty means every version.
+
+    ``raw`` keeps the text as the source wrote it (``< 8.2.2``, ``vers:npm/>=1.0|<2.0``), for explanations.
+    """
+
+    exact: str | None = None
+    gte: str | None = None
+    gt: str | None = None
+    lte: str | None = None
+    lt: str | None = None
+    scheme: str = "generic"  # version scheme: generic, semver, maven, pypi, npm, …
+    raw: str | None = None
+
+
+class AffectedProduct(Contract):
+    """A product an advisory speaks about, with the versions and the status it gives them."""
+
+    vendor: str | None = None
+    product: str | None = None
+    cpe: str | None = None  # CPE 2.3 formatted string
+    purl: str | None = None  # package URL without version, versions go in ``versions``
+    versions: list[VersionRange] = Field(default_factory=list)
+    status: ProductStatus = ProductStatus.AFFECTED
+    product_id: str | None = None  # the advisory's own product id (CSAF), for traceability
+
+
+class VulnerabilityInfo(Contract):
+    """What a vulnerability indicator carries beyond the common fields."""
+
+    cves: list[str] = Field(default_factory=list)
+    title: str | None = None
+    cvss_score: float | None = Field(default=None, ge=0, le=10)
+    cvss_vector: str | None = None
+    known_exploited: bool = False
+    known_ransomware_use: bool = False
+    kev_date_added: str | None = None
+    affected: list[AffectedProduct] = Field(default_factory=list)
+    remediations: list[str] = Field(default_factory=list)
+    references: list[str] = Field(default_factory=list)
+
+
+class SourceRef(Contract):
+    """Where an indicator was read: the feed and the record in it."""
+
+    feed_id: str
+    feed_kind: str
+    record: str  # the record's id in its source: STIX id, CSV line number, MISP attribute uuid, CVE id…
+    seen_at: UtcDatetime | None = None  # when the source says it created or modified the record
+
+
+class Indicator(Contract):
+    """A normalised threat indicator. ``key`` is ``<type>:<value>`` and identifies it across feeds."""
+
+    schema_version: Literal[1] = 1
+    key: str
+    type: IndicatorType
+    value: str
+    url_host: str | None = None
+    name: str | None = None
+    description: str | None = None
+    stix_id: str | None = None
+    confidence: int | None = Field(default=None, ge=0, le=100)
+    tlp: TLP = TLP.CLEAR
+    valid_from: UtcDatetime | None = None
+    valid_until: UtcDatetime | None = None
+    revoked: bool = False
+    labels: list[str] = Field(default_factory=list)  # normalised: ransomware, c2, phishing, malware, botnet…
+    cves: list[str] = Field(default_factory=list)
+    vulnerability: VulnerabilityInfo | None = None
+    source: SourceRef
+    sources: list[str] = Field(default_factory=list)  # every feed id that reported this key (provenance)
+    first_seen: UtcDatetime | None = None
+    last_seen: UtcDatetime | None = None
+    ingested_at: UtcDatetime | None = None
+
+    @staticmethod
+    def make_key(type_: IndicatorType, value: str) -> str:
+        return f"{type_.value}:{value}"
+
+
+class Rejection(Contract):
+    """A record that could not be turned into an indicator, and why. Never silently dropped."""
+
+    schema_version: Literal[1] = 1
+    feed_id: str
+    feed_kind: str
+    record: str
+    reason: str
+    excerpt: str | None = Field(default=None, max_length=2000)
+    rejected_at: UtcDatetime | None = None

@@ -1,0 +1,94 @@
+"""One typed Settings object, built once at start-up from ``EWARN_*`` variables and an optional file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    JsonConfigSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+class KafkaSettings(BaseModel):
+    """Kafka is used when ``bootstrap`` is set; otherwise the in-process bus."""
+
+    bootstrap: str | None = None
+    client_id: str = "ewarn"
+    topic_prefix: str = "ewarn"
+    partitions: int = 6
+    replication_factor: int = 1
+    compression: str = "gzip"
+
+
+class DispatchSettings(BaseModel):
+    max_attempts: int = 8
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 300.0
+    request_timeout_seconds: float = 10.0
+    max_response_bytes: int = 64 * 1024
+    concurrency: int = 64
+    # Webhook targets resolving here are allowed even though private/loopback (operator decision).
+    allowed_networks: list[str] = Field(default_factory=list)
+    poll_interval_seconds: float = 0.2
+
+
+class SmtpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 25
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+    implicit_tls: bool = False
+    sender: str = "ewarn@localhost"
+    timeout_seconds: float = 10.0
+
+
+class IngestSettings(BaseModel):
+    max_concurrent_feeds: int = 4
+    request_timeout_seconds: float = 30.0
+    max_payload_bytes: int = 200 * 1024 * 1024
+    poll_jitter_fraction: float = 0.1
+
+
+class Settings(BaseSettings):
+    """Every knob of ewarn. Nested sections use ``__``: ``EWARN_KAFKA__BOOTSTRAP=127.0.0.1:9092``."""
+
+    model_config = SettingsConfigDict(env_prefix="EWARN_", env_nested_delimiter="__", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./ewarn.db"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    # Set once to create the first operator key at start-up (never logged, stored hashed).
+    bootstrap_operator_key: SecretStr | None = None
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("EWARN_CONFIG_FILE")
+        if config_file:
+            sources.append(JsonConfigSettingsSource(settings_cls, json_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment (and ``EWARN_CONFIG_FILE`` JSON), with explicit overrides first."""
+    return Settings(**overrides)

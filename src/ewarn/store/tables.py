@@ -1,0 +1,232 @@
+"""Tables of the system of record. Alembic migrations in ``ewarn/store/migrations`` create them.
+
+Each section is owned by one stage; the full pydantic model is kept in ``data`` where the row is mostly read
+whole, with the columns that queries filter or order on beside it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Json = JSON().with_variant(JSON(none_as_null=True), "postgresql")
+TS = DateTime(timezone=True)
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+# --- tenants and access ----------------------------------------------------------------------------------
+
+
+class CsirtRow(Base):
+    __tablename__ = "csirts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))
+
+
+class ProviderRow(Base):
+    __tablename__ = "providers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))
+    csirt_id: Mapped[str | None] = mapped_column(ForeignKey("csirts.id"), index=True)
+    contacts: Mapped[list[str]] = mapped_column(Json, default=list)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    created_at: Mapped[datetime] = mapped_column(TS)
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[str | None] = mapped_column(ForeignKey("providers.id"), index=True)
+    csirt_id: Mapped[str | None] = mapped_column(ForeignKey("csirts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(TS)
+
+
+# --- inventory ---------------------------------------------------------------------------------------------
+
+
+class AssetRow(Base):
+    __tablename__ = "assets"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str | None] = mapped_column(String(512))
+    data: Mapped[dict[str, Any]] = mapped_column(Json)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS, index=True)
+    __table_args__ = (Index("ix_assets_provider_kind", "provider_id", "kind"),)
+
+
+# --- ingest ------------------------------------------------------------------------------------------------
+
+
+class FeedRow(Base):
+    __tablename__ = "feeds"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)  # kind-specific options (column maps…)
+    credentials: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)  # never returned by the API
+    interval_seconds: Mapped[int] = mapped_column(Integer, default=3600)
+    default_tlp: Mapped[str] = mapped_column(String(16), default="clear")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    cursor: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    etag: Mapped[str | None] = mapped_column(String(512))
+    last_modified: Mapped[str | None] = mapped_column(String(128))
+    last_polled_at: Mapped[datetime | None] = mapped_column(TS)
+    last_success_at: Mapped[datetime | None] = mapped_column(TS)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(TS)
+    accepted_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    rejected_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(TS)
+
+
+class IndicatorRow(Base):
+    __tablename__ = "indicators"
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(Json)  # the merged Indicator
+    tlp: Mapped[str] = mapped_column(String(16))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    valid_until: Mapped[datetime | None] = mapped_column(TS, index=True)
+    first_seen: Mapped[datetime] = mapped_column(TS)
+    last_seen: Mapped[datetime] = mapped_column(TS, index=True)
+
+
+class RejectionRow(Base):
+    __tablename__ = "rejections"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # hash(feed, record, reason): idempotent
+    feed_id: Mapped[str] = mapped_column(String(64), index=True)
+    feed_kind: Mapped[str] = mapped_column(String(32))
+    record: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    excerpt: Mapped[str | None] = mapped_column(Text)
+    rejected_at: Mapped[datetime] = mapped_column(TS, index=True)
+
+
+# --- correlate ---------------------------------------------------------------------------------------------
+
+
+class AlertRow(Base):
+    __tablename__ = "alerts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id"))
+    indicator_key: Mapped[str] = mapped_column(String(1024), index=True)
+    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    severity: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(Json)  # the Alert
+    matched_at: Mapped[datetime] = mapped_column(TS)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+    __table_args__ = (Index("ix_alerts_provider_updated", "provider_id", "updated_at"),)
+
+
+class AlertEventRow(Base):
+    """One row per published alert revision: the ordered per-tenant stream behind SSE and polling."""
+
+    __tablename__ = "alert_events"
+    seq: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    provider_id: Mapped[str] = mapped_column(String(64))
+    alert_id: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    __table_args__ = (
+        UniqueConstraint("alert_id", "revision", name="uq_alert_events_alert_revision"),
+        Index("ix_alert_events_provider_seq", "provider_id", "seq"),
+    )
+
+
+# --- dispatch ----------------------------------------------------------------------------------------------
+
+
+class SubscriptionRow(Base):
+    __tablename__ = "subscriptions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str | None] = mapped_column(String(256))
+    previous_secret: Mapped[str | None] = mapped_column(String(256))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(TS)
+    filters: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    payload_format: Mapped[str] = mapped_column(String(16), default="json")
+    digest: Mapped[str] = mapped_column(String(16), default="none")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TS)
+
+
+class DeliveryRow(Base):
+    """The outbox: a delivery is due when status is pending and next_attempt_at has passed."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(64), index=True)
+    alert_revision: Mapped[int] = mapped_column(Integer)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    provider_id: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(TS)
+    lease_until: Mapped[datetime | None] = mapped_column(TS)  # a worker holds it until then
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)  # the alert revision as it will be sent
+    created_at: Mapped[datetime] = mapped_column(TS)
+    dispatched_at: Mapped[datetime | None] = mapped_column(TS)
+    delivered_at: Mapped[datetime | None] = mapped_column(TS)
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+
+
+class DeliveryAttemptRow(Base):
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(TS)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    __table_args__ = (UniqueConstraint("delivery_id", "attempt", name="uq_delivery_attempts_attempt"),)

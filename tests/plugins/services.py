@@ -1,0 +1,1 @@
+"""Session fixtures that start real services (Kafka, PostgreSQL) once per test run."""
