@@ -1,0 +1,1 @@
+"""The REST API (FastAPI) for hospital SOCs, CSIRTs and operators."""

@@ -1,0 +1,38 @@
+"""The FastAPI application factory. Every module in ``ewarn.api.routes`` with a ``router`` is mounted."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from fastapi import APIRouter, FastAPI
+
+from ewarn import __version__
+from ewarn.api import routes
+from ewarn.api.problems import install_problem_handlers
+from ewarn.runtime import Runtime
+
+
+def _route_modules() -> list[APIRouter]:
+    found: list[APIRouter] = []
+    for info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{routes.__name__}.{info.name}")
+        router = getattr(module, "router", None)
+        if isinstance(router, APIRouter):
+            found.append(router)
+    return found
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """Build the API over an existing runtime (the caller owns its lifecycle)."""
+    app = FastAPI(
+        title="ewarn",
+        version=__version__,
+        description="Early warning of cyber threats for hospitals: alerts, assets, subscriptions, feeds.",
+        docs_url="/docs",
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    for router in _route_modules():
+        app.include_router(router)
+    return app

@@ -1,0 +1,1 @@
+"""Typed, keyword-only repository functions, session first."""
