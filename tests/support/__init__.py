@@ -1,0 +1,1 @@
+"""Tooling that runs real services (Kafka, PostgreSQL) on loopback for tests and local runs."""
