@@ -85,6 +85,7 @@ def metadata_answers(host: str, port: int, timeout: float = 2.0) -> bool:
         return False
     # correlation id, throttle time, then the brokers array's length
     correlation, _throttle, brokers = struct.unpack(">iii", payload[:12])
+    assert isinstance(correlation, int) and isinstance(brokers, int)
     return correlation == 1 and brokers > 0
 
 
