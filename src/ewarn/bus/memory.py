@@ -46,6 +46,10 @@ class MemoryBus:
     def records(self, topic: str) -> list[Record]:
         return list(self._logs[topic])
 
+    def lag(self, topic: str, *, group: str) -> int:
+        """Records of ``topic`` not yet committed by ``group``."""
+        return len(self._logs[topic]) - self._committed[(group, topic)]
+
 
 class MemoryConsumer:
     """Reads from the group's committed position; after a restart, uncommitted records come again."""

@@ -230,3 +230,19 @@ class DeliveryAttemptRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     ok: Mapped[bool] = mapped_column(Boolean)
     __table_args__ = (UniqueConstraint("delivery_id", "attempt", name="uq_delivery_attempts_attempt"),)
+
+
+# --- status ------------------------------------------------------------------------------------------------
+
+
+class HeartbeatRow(Base):
+    """Each running role writes its heartbeat and counters here; the status endpoint reads all of them."""
+
+    __tablename__ = "heartbeats"
+    instance_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(TS)
+    last_beat_at: Mapped[datetime] = mapped_column(TS)
+    stats: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)

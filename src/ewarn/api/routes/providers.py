@@ -1,0 +1,63 @@
+"""Providers (tenants) and CSIRTs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, Field
+
+from ewarn.api.deps import OperatorDep, PrincipalDep, SessionDep, ensure_provider_visible
+from ewarn.models.provider import Csirt, Provider
+from ewarn.store.repositories import principals as repo
+
+router = APIRouter(prefix="/api/v1", tags=["providers"])
+
+
+class ProviderIn(BaseModel):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
+    name: str = Field(min_length=1, max_length=200)
+    country: str = Field(min_length=2, max_length=2)
+    csirt_id: str | None = None
+    contacts: list[str] = Field(default_factory=list)
+    language: str = "en"
+
+
+@router.post("/providers", status_code=status.HTTP_201_CREATED)
+async def create_provider(body: ProviderIn, session: SessionDep, _: OperatorDep) -> Provider:
+    if body.csirt_id and body.csirt_id not in {c.id for c in await repo.list_csirts(session=session)}:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"unknown csirt_id {body.csirt_id!r}")
+    provider = await repo.upsert_provider(session=session, provider=Provider(**body.model_dump()))
+    await session.commit()
+    return provider
+
+
+@router.get("/providers")
+async def list_providers(session: SessionDep, principal: PrincipalDep) -> list[Provider]:
+    visible = await repo.visible_provider_ids(session=session, principal=principal)
+    return await repo.list_providers(session=session, provider_ids=visible)
+
+
+@router.get("/providers/{provider_id}")
+async def get_provider(provider_id: str, session: SessionDep, principal: PrincipalDep) -> Provider:
+    await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
+    provider = await repo.get_provider(session=session, provider_id=provider_id)
+    if provider is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    return provider
+
+
+class CsirtIn(BaseModel):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
+    name: str = Field(min_length=1, max_length=200)
+    country: str = Field(min_length=2, max_length=2)
+
+
+@router.post("/csirts", status_code=status.HTTP_201_CREATED)
+async def create_csirt(body: CsirtIn, session: SessionDep, _: OperatorDep) -> Csirt:
+    csirt = await repo.upsert_csirt(session=session, csirt=Csirt(**body.model_dump()))
+    await session.commit()
+    return csirt
+
+
+@router.get("/csirts")
+async def list_csirts(session: SessionDep, _: OperatorDep) -> list[Csirt]:
+    return await repo.list_csirts(session=session)

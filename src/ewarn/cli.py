@@ -1,0 +1,141 @@
+"""The ``ewarn`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ewarn.logging import configure_logging
+from ewarn.runtime import Runtime
+from ewarn.settings import load_settings
+
+app = typer.Typer(help="ewarn: early warning of cyber threats for hospitals.", no_args_is_help=True)
+console = Console()
+
+
+def _runtime() -> Runtime:
+    settings = load_settings()
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    return Runtime.build(settings)
+
+
+@app.command()
+def serve(
+    roles: Annotated[str, typer.Option(help="Comma-separated roles to run in this process.")] = (
+        "ingest,correlate,dispatch,api"
+    ),
+) -> None:
+    """Run the API and every stage in one process (embedded default: SQLite + in-process bus)."""
+    from ewarn.roles import serve as serve_roles
+
+    asyncio.run(serve_roles(_runtime(), {r.strip() for r in roles.split(",") if r.strip()}))
+
+
+@app.command()
+def run(role: Annotated[str, typer.Argument(help="ingest | correlate | dispatch | api")]) -> None:
+    """Run one role (scale out by running more copies against Kafka and PostgreSQL)."""
+    from ewarn.roles import serve as serve_roles
+
+    asyncio.run(serve_roles(_runtime(), {role}))
+
+
+@app.command()
+def demo(
+    bundle: Annotated[
+        Path | None, typer.Argument(help="A STIX bundle; default: the shipped demo bundle.")
+    ] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Where the demo database goes (default: a temp dir).")
+    ] = None,
+) -> None:
+    """Run the whole pipeline on a demo hospital and print the alerts as its webhook receives them."""
+    from ewarn.demo import run_demo
+
+    configure_logging(level=os.environ.get("EWARN_LOG_LEVEL", "WARNING"), json=False)
+    ok = asyncio.run(run_demo(console=console, bundle=bundle, workdir=workdir))
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def ingest(
+    location: Annotated[str, typer.Argument(help="Path or URL of the payload.")],
+    kind: Annotated[str, typer.Option(help="Feed kind of the payload.")] = "stix_bundle",
+    wait: Annotated[float, typer.Option(help="Seconds to wait for alerts to be delivered.")] = 30.0,
+) -> None:
+    """One-shot ingest into the database, correlated and dispatched before the command returns."""
+    from ewarn.oneshot import ingest_once
+
+    report = asyncio.run(ingest_once(_runtime(), location=location, kind=kind, wait=wait))
+    console.print_json(report.model_dump_json())
+
+
+db_app = typer.Typer(help="Database maintenance.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the Alembic migrations up to the newest schema."""
+    from ewarn.store.migrate import upgrade_to_head
+
+    runtime = _runtime()
+
+    async def _go() -> None:
+        await upgrade_to_head(runtime.engine)
+        await runtime.engine.dispose()
+
+    asyncio.run(_go())
+    console.print("database is at the newest schema")
+
+
+keys_app = typer.Typer(help="API keys.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="operator | csirt | provider")],
+    provider_id: Annotated[str | None, typer.Option()] = None,
+    csirt_id: Annotated[str | None, typer.Option()] = None,
+    name: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create an API key and print it once."""
+    from ewarn.models.provider import Role
+    from ewarn.store.migrate import upgrade_to_head
+    from ewarn.store.repositories.principals import create_api_key
+
+    runtime = _runtime()
+
+    async def _go() -> str:
+        await upgrade_to_head(runtime.engine)
+        async with runtime.sessions() as session:
+            _, key = await create_api_key(
+                session=session, role=Role(role), provider_id=provider_id, csirt_id=csirt_id, name=name
+            )
+            await session.commit()
+        await runtime.engine.dispose()
+        return key
+
+    console.print(asyncio.run(_go()), soft_wrap=True)
+
+
+schemas_app = typer.Typer(help="JSON Schemas of messages and payloads.")
+app.add_typer(schemas_app, name="schemas")
+
+
+@schemas_app.command("export")
+def schemas_export(directory: Annotated[Path, typer.Argument()] = Path("schemas")) -> None:
+    """Write the JSON Schema of every message and webhook payload."""
+    from ewarn.schemas import export_schemas
+
+    for path in export_schemas(directory):
+        console.print(str(path))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,62 @@
+"""Reading alerts and recording provider feedback on them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ewarn.models.alert import Alert, AlertStatus, Severity
+from ewarn.models.common import utcnow
+from ewarn.store.tables import AlertRow
+
+
+def alert_from_row(row: AlertRow) -> Alert:
+    alert = Alert.model_validate(row.data)
+    return alert.model_copy(update={"status": AlertStatus(row.status)})
+
+
+async def list_alerts(
+    *,
+    session: AsyncSession,
+    provider_ids: set[str] | None,
+    min_severity: Severity | None = None,
+    status: AlertStatus | None = None,
+    indicator_key: str | None = None,
+    after: tuple[datetime, str] | None = None,
+    limit: int = 100,
+) -> list[Alert]:
+    """Newest first; ``after`` is the (updated_at, id) of the last alert of the previous page."""
+    stmt = select(AlertRow).order_by(AlertRow.updated_at.desc(), AlertRow.id.desc()).limit(limit)
+    if provider_ids is not None:
+        stmt = stmt.where(AlertRow.provider_id.in_(provider_ids))
+    if min_severity is not None:
+        stmt = stmt.where(AlertRow.severity.in_([s.value for s in Severity if s.rank >= min_severity.rank]))
+    if status is not None:
+        stmt = stmt.where(AlertRow.status == status.value)
+    if indicator_key is not None:
+        stmt = stmt.where(AlertRow.indicator_key == indicator_key)
+    if after is not None:
+        ts, last_id = after
+        stmt = stmt.where(
+            or_(AlertRow.updated_at < ts, and_(AlertRow.updated_at == ts, AlertRow.id < last_id))
+        )
+    return [alert_from_row(r) for r in (await session.scalars(stmt)).all()]
+
+
+async def get_alert(*, session: AsyncSession, alert_id: str) -> Alert | None:
+    row = await session.get(AlertRow, alert_id)
+    return alert_from_row(row) if row else None
+
+
+async def set_alert_status(*, session: AsyncSession, alert_id: str, status: AlertStatus) -> Alert | None:
+    """Provider feedback; the correlator keeps it across later revisions."""
+    row = await session.get(AlertRow, alert_id, with_for_update=True)
+    if row is None:
+        return None
+    row.status = status.value
+    row.data = {**row.data, "status": status.value}
+    row.updated_at = utcnow()
+    await session.flush()
+    return alert_from_row(row)
