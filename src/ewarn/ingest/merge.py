@@ -1,0 +1,115 @@
+"""Merging reports of the same indicator key from several feeds (pure: no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from ewarn.ingest.normalise import LABELS
+from ewarn.models.indicator import AffectedProduct, Indicator, VulnerabilityInfo
+
+T = TypeVar("T")
+
+# Fields that change on every report; a merge that only moves these is not news for the correlator.
+_VOLATILE = {"last_seen", "ingested_at", "source"}
+
+
+def _union(first: Iterable[T], second: Iterable[T]) -> list[T]:
+    out: list[T] = []
+    for item in (*first, *second):
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min(a, b) if a is not None and b is not None else a or b
+
+
+def _merge_vulnerability(
+    old: VulnerabilityInfo | None, new: VulnerabilityInfo | None
+) -> VulnerabilityInfo | None:
+    if old is None or new is None:
+        return new or old
+    stronger_cvss = new if (new.cvss_score or -1) >= (old.cvss_score or -1) and new.cvss_score else old
+    affected: list[AffectedProduct] = _union(old.affected, new.affected)
+    return VulnerabilityInfo(
+        cves=sorted(set(old.cves) | set(new.cves)),
+        title=new.title or old.title,
+        cvss_score=stronger_cvss.cvss_score,
+        cvss_vector=stronger_cvss.cvss_vector,
+        known_exploited=old.known_exploited or new.known_exploited,
+        known_ransomware_use=old.known_ransomware_use or new.known_ransomware_use,
+        kev_date_added=old.kev_date_added or new.kev_date_added,
+        affected=affected,
+        remediations=_union(old.remediations, new.remediations),
+        references=_union(old.references, new.references),
+    )
+
+
+def _valid_until(old: Indicator, new: Indicator, same_feed: bool) -> datetime | None:
+    if same_feed:  # a feed may shorten or lift its own expiry
+        return new.valid_until
+    if old.valid_until is None or new.valid_until is None:
+        return None  # another feed still reports it without expiry
+    return max(old.valid_until, new.valid_until)
+
+
+def merge(old: Indicator | None, new: Indicator, *, now: datetime) -> Indicator:
+    """Merge a new report into what is stored: provenance, first/last seen, the strongest fields.
+
+    TLP takes the most restrictive level; confidence the highest; labels, CVEs and sources are united;
+    an indicator counts as revoked only when every feed that reported it has revoked it.
+    """
+    if old is None:
+        return new.model_copy(
+            update={
+                "sources": _union([], [*new.sources, new.source.feed_id]),
+                "first_seen": new.first_seen or now,
+                "last_seen": now,
+                "ingested_at": now,
+            }
+        )
+    same_feed = set(old.sources) <= {new.source.feed_id}
+    found_labels = set(old.labels) | set(new.labels)
+    confidences = [c for c in (old.confidence, new.confidence) if c is not None]
+    return new.model_copy(
+        update={
+            "url_host": new.url_host or old.url_host,
+            "name": new.name or old.name,
+            "description": new.description or old.description,
+            "stix_id": new.stix_id or old.stix_id,
+            "confidence": max(confidences) if confidences else None,
+            "tlp": max(old.tlp, new.tlp, key=lambda level: level.rank),
+            "valid_from": _earliest(old.valid_from, new.valid_from),
+            "valid_until": _valid_until(old, new, same_feed),
+            "revoked": new.revoked and (same_feed or old.revoked),
+            "labels": [name for name in LABELS if name in found_labels] + sorted(found_labels - set(LABELS)),
+            "cves": sorted(set(old.cves) | set(new.cves)),
+            "vulnerability": _merge_vulnerability(old.vulnerability, new.vulnerability),
+            "sources": _union(old.sources, [new.source.feed_id]),
+            "first_seen": _earliest(old.first_seen, new.first_seen) or now,
+            "last_seen": now,
+            "ingested_at": now,
+        }
+    )
+
+
+def is_news(old: Indicator | None, merged: Indicator) -> bool:
+    """Whether the merge changed anything a correlator acts on (not just last_seen)."""
+    if old is None:
+        return True
+    return old.model_dump(exclude=_VOLATILE) != merged.model_dump(exclude=_VOLATILE)
+
+
+def merge_batch(
+    stored: dict[str, Indicator], incoming: Sequence[Indicator], *, now: datetime
+) -> tuple[dict[str, Indicator], list[Indicator]]:
+    """Merge a page into the stored indicators; returns (every merged key, the ones that are news)."""
+    merged: dict[str, Indicator] = {}
+    for indicator in incoming:
+        base = merged.get(indicator.key) or stored.get(indicator.key)
+        merged[indicator.key] = merge(base, indicator, now=now)
+    news = [item for key, item in merged.items() if is_news(stored.get(key), item)]
+    return merged, news

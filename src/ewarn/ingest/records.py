@@ -1,0 +1,120 @@
+"""What every parser shares: the feed it reads for, its result, payload decoding and rejections."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ewarn.ingest.normalise import Observable
+from ewarn.models.common import TLP, utcnow
+from ewarn.models.indicator import Indicator, Rejection, SourceRef
+
+EXCERPT_CHARS = 500
+
+
+@dataclass(frozen=True)
+class FeedContext:
+    """The feed a payload belongs to; parsers name it in every rejection."""
+
+    feed_id: str
+    feed_kind: str
+    default_tlp: TLP = TLP.CLEAR
+    now: datetime = field(default_factory=utcnow)
+
+    def reject(self, record: str, reason: str, excerpt: Any = None) -> Rejection:
+        """A rejection whose reason names the feed and the record, so an operator can find both."""
+        return Rejection(
+            feed_id=self.feed_id,
+            feed_kind=self.feed_kind,
+            record=record[:500],
+            reason=f"feed {self.feed_id}: record {record[:200]}: {reason}"[:2000],
+            excerpt=excerpt_of(excerpt),
+            rejected_at=self.now,
+        )
+
+    def indicator(self, observable: Observable, *, record: str, **fields: Any) -> Indicator:
+        """An Indicator for ``observable`` read from ``record`` of this feed."""
+        seen_at = fields.pop("seen_at", None)
+        fields.setdefault("tlp", self.default_tlp)
+        return Indicator(
+            key=observable.key,
+            type=observable.type,
+            value=observable.value,
+            url_host=observable.url_host,
+            source=SourceRef(
+                feed_id=self.feed_id, feed_kind=self.feed_kind, record=record[:500], seen_at=seen_at
+            ),
+            sources=[self.feed_id],
+            **fields,
+        )
+
+
+@dataclass
+class ParseResult:
+    """Indicators and rejections from one payload; ``read`` counts the records looked at."""
+
+    indicators: list[Indicator] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    read: int = 0
+
+    def extend(self, other: ParseResult) -> None:
+        self.indicators.extend(other.indicators)
+        self.rejections.extend(other.rejections)
+        self.read += other.read
+
+
+def excerpt_of(value: Any) -> str | None:
+    """A short printable excerpt of a bad record, for the operator; never the whole giant field."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        text = value[: EXCERPT_CHARS * 4].decode("utf-8", "replace")
+    elif isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, default=str)[: EXCERPT_CHARS * 2]
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text[:EXCERPT_CHARS]
+
+
+def decode_text(payload: bytes) -> str:
+    """UTF-8 (a BOM is dropped); bytes that are not UTF-8 are read as Latin-1, which never fails."""
+    if payload.startswith(b"\xef\xbb\xbf"):
+        payload = payload[3:]
+    elif payload.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return payload.decode("utf-16")
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return payload.decode("latin-1")
+
+
+def load_json(payload: bytes | str) -> Any:
+    """Parse JSON; ``ValueError`` with the position when it is truncated or malformed."""
+    text = decode_text(payload) if isinstance(payload, bytes) else payload.lstrip("\ufeff")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An ISO 8601 timestamp as aware UTC (naive means UTC); ``ValueError`` when it is not one."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"timestamp is not a string: {excerpt_of(value)!r}")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"not an ISO 8601 timestamp: {value[:60]!r}") from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

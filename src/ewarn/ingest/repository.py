@@ -1,0 +1,297 @@
+"""Feeds, indicators and rejections in the database (keyword-only, session first)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ewarn.ids import stable_id
+from ewarn.ingest.merge import merge_batch
+from ewarn.ingest.models import Feed, FeedHealth, FeedIn, FeedPatch
+from ewarn.ingest.sources.base import FeedSpec
+from ewarn.models.common import TLP, utcnow
+from ewarn.models.indicator import Indicator, Rejection
+from ewarn.store.db import as_utc, upsert
+from ewarn.store.tables import FeedRow, IndicatorRow, RejectionRow
+
+_KEY_CHUNK = 500
+
+
+# --- feeds -------------------------------------------------------------------------------------------------
+
+
+def _feed_from_row(row: FeedRow) -> Feed:
+    return Feed(
+        id=row.id,
+        kind=row.kind,
+        name=row.name,
+        location=row.location,
+        config=dict(row.config or {}),
+        has_credentials=bool(row.credentials),
+        interval_seconds=row.interval_seconds,
+        default_tlp=TLP(row.default_tlp),
+        enabled=row.enabled,
+        cursor=dict(row.cursor or {}),
+        created_at=as_utc(row.created_at) or utcnow(),
+    )
+
+
+def spec_from_row(row: FeedRow) -> FeedSpec:
+    return FeedSpec(
+        id=row.id,
+        kind=row.kind,
+        location=row.location,
+        name=row.name,
+        config=dict(row.config or {}),
+        credentials=dict(row.credentials or {}),
+        default_tlp=TLP(row.default_tlp),
+        cursor=dict(row.cursor or {}),
+        etag=row.etag,
+        last_modified=row.last_modified,
+    )
+
+
+async def create_feed(*, session: AsyncSession, feed: FeedIn) -> Feed:
+    """Create a feed; ``ValueError`` when the id is taken."""
+    if await session.get(FeedRow, feed.id) is not None:
+        raise ValueError(f"feed {feed.id!r} already exists")
+    row = FeedRow(
+        id=feed.id,
+        kind=feed.kind,
+        name=feed.name or feed.id,
+        location=feed.location,
+        config=feed.config,
+        credentials=feed.credentials,
+        interval_seconds=feed.interval_seconds,
+        default_tlp=feed.default_tlp.value,
+        enabled=feed.enabled,
+        cursor={},
+        accepted_total=0,
+        rejected_total=0,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    return _feed_from_row(row)
+
+
+async def get_feed(*, session: AsyncSession, feed_id: str) -> Feed | None:
+    row = await session.get(FeedRow, feed_id, populate_existing=True)
+    return _feed_from_row(row) if row else None
+
+
+async def get_feed_spec(*, session: AsyncSession, feed_id: str) -> FeedSpec | None:
+    """The feed with its credentials and cursor, for the poller only."""
+    row = await session.get(FeedRow, feed_id, populate_existing=True)
+    return spec_from_row(row) if row else None
+
+
+async def list_feeds(*, session: AsyncSession, enabled_only: bool = False) -> list[Feed]:
+    stmt = select(FeedRow).order_by(FeedRow.id)
+    if enabled_only:
+        stmt = stmt.where(FeedRow.enabled.is_(True))
+    return [_feed_from_row(row) for row in (await session.scalars(stmt)).all()]
+
+
+async def update_feed(*, session: AsyncSession, feed_id: str, patch: FeedPatch) -> Feed | None:
+    row = await session.get(FeedRow, feed_id)
+    if row is None:
+        return None
+    changes = patch.model_dump(exclude_unset=True)
+    for name, value in changes.items():
+        if name == "default_tlp" and value is not None:
+            value = TLP(value).value
+        if value is not None:
+            setattr(row, name, value)
+    if "location" in changes:  # a new location starts from scratch
+        row.cursor, row.etag, row.last_modified = {}, None, None
+    await session.flush()
+    return _feed_from_row(row)
+
+
+async def delete_feed(*, session: AsyncSession, feed_id: str) -> bool:
+    result = await session.execute(delete(FeedRow).where(FeedRow.id == feed_id))
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def feed_health(
+    *, session: AsyncSession, feed_id: str, now: datetime | None = None
+) -> FeedHealth | None:
+    """Last success, last error, totals and lag of one feed."""
+    row = await session.get(FeedRow, feed_id, populate_existing=True)
+    if row is None:
+        return None
+    now = now or utcnow()
+    last_success = as_utc(row.last_success_at)
+    lag = (now - last_success).total_seconds() if last_success else None
+    return FeedHealth(
+        feed_id=row.id,
+        kind=row.kind,
+        enabled=row.enabled,
+        last_polled_at=as_utc(row.last_polled_at),
+        last_success_at=last_success,
+        last_error=row.last_error,
+        last_error_at=as_utc(row.last_error_at),
+        accepted_total=row.accepted_total,
+        rejected_total=row.rejected_total,
+        interval_seconds=row.interval_seconds,
+        lag_seconds=lag,
+        overdue=lag is None or lag > 2 * row.interval_seconds,
+    )
+
+
+async def save_progress(
+    *,
+    session: AsyncSession,
+    feed_id: str,
+    cursor: dict[str, Any] | None,
+    etag: str | None,
+    last_modified: str | None,
+    accepted: int,
+    rejected: int,
+    now: datetime,
+) -> None:
+    """Store a page's cursor and counters; call only after its indicators are stored and published."""
+    row = await session.get(FeedRow, feed_id)
+    if row is None:
+        return
+    if cursor is not None:
+        row.cursor = cursor
+    if etag is not None:
+        row.etag = etag
+    if last_modified is not None:
+        row.last_modified = last_modified
+    row.accepted_total = (row.accepted_total or 0) + accepted
+    row.rejected_total = (row.rejected_total or 0) + rejected
+    row.last_polled_at = now
+    row.last_success_at = now
+
+
+async def record_feed_error(*, session: AsyncSession, feed_id: str, error: str, now: datetime) -> None:
+    row = await session.get(FeedRow, feed_id)
+    if row is None:
+        return
+    row.last_error = error[:4000]
+    row.last_error_at = now
+    row.last_polled_at = now
+
+
+async def clear_feed_error(*, session: AsyncSession, feed_id: str) -> None:
+    row = await session.get(FeedRow, feed_id)
+    if row is not None:
+        row.last_error = None
+
+
+# --- indicators --------------------------------------------------------------------------------------------
+
+
+async def load_indicators(*, session: AsyncSession, keys: Sequence[str]) -> dict[str, Indicator]:
+    found: dict[str, Indicator] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), _KEY_CHUNK):
+        chunk = unique[start : start + _KEY_CHUNK]
+        rows = await session.scalars(select(IndicatorRow).where(IndicatorRow.key.in_(chunk)))
+        for row in rows:
+            found[row.key] = Indicator.model_validate(row.data)
+    return found
+
+
+async def merge_indicators(
+    *, session: AsyncSession, indicators: Sequence[Indicator], now: datetime
+) -> tuple[list[Indicator], list[Indicator]]:
+    """Merge a page into the ``indicators`` table by key; returns (merged, the ones that changed)."""
+    if not indicators:
+        return [], []
+    stored = await load_indicators(session=session, keys=[i.key for i in indicators])
+    merged, news = merge_batch(stored, indicators, now=now)
+    rows = [
+        {
+            "key": item.key,
+            "type": item.type.value,
+            "data": item.model_dump(mode="json"),
+            "tlp": item.tlp.value,
+            "revoked": item.revoked,
+            "valid_until": item.valid_until,
+            "first_seen": item.first_seen or now,
+            "last_seen": item.last_seen or now,
+        }
+        for item in merged.values()
+    ]
+    for start in range(0, len(rows), _KEY_CHUNK):
+        await upsert(
+            session,
+            IndicatorRow,
+            rows[start : start + _KEY_CHUNK],
+            conflict=["key"],
+            update=["type", "data", "tlp", "revoked", "valid_until", "last_seen"],
+        )
+    return list(merged.values()), news
+
+
+async def get_indicator(*, session: AsyncSession, key: str) -> Indicator | None:
+    row = await session.get(IndicatorRow, key, populate_existing=True)
+    return Indicator.model_validate(row.data) if row else None
+
+
+async def count_indicators(*, session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(IndicatorRow)) or 0)
+
+
+# --- rejections --------------------------------------------------------------------------------------------
+
+
+def rejection_id(rejection: Rejection) -> str:
+    return stable_id("rej", rejection.feed_id, rejection.record, rejection.reason)
+
+
+async def store_rejections(*, session: AsyncSession, rejections: Sequence[Rejection], now: datetime) -> None:
+    """Insert rejections once each: the id is a hash of (feed, record, reason), so replays add nothing."""
+    rows = {
+        rejection_id(r): {
+            "id": rejection_id(r),
+            "feed_id": r.feed_id,
+            "feed_kind": r.feed_kind,
+            "record": r.record,
+            "reason": r.reason,
+            "excerpt": r.excerpt,
+            "rejected_at": r.rejected_at or now,
+        }
+        for r in rejections
+    }
+    items = list(rows.values())
+    for start in range(0, len(items), _KEY_CHUNK):
+        await upsert(session, RejectionRow, items[start : start + _KEY_CHUNK], conflict=["id"])
+
+
+async def list_rejections(
+    *, session: AsyncSession, feed_id: str, limit: int = 100, offset: int = 0
+) -> list[Rejection]:
+    stmt = (
+        select(RejectionRow)
+        .where(RejectionRow.feed_id == feed_id)
+        .order_by(RejectionRow.rejected_at.desc(), RejectionRow.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [
+        Rejection(
+            feed_id=row.feed_id,
+            feed_kind=row.feed_kind,
+            record=row.record,
+            reason=row.reason,
+            excerpt=row.excerpt,
+            rejected_at=as_utc(row.rejected_at),
+        )
+        for row in (await session.scalars(stmt)).all()
+    ]
+
+
+async def count_rejections(*, session: AsyncSession, feed_id: str | None = None) -> int:
+    stmt = select(func.count()).select_from(RejectionRow)
+    if feed_id is not None:
+        stmt = stmt.where(RejectionRow.feed_id == feed_id)
+    return int(await session.scalar(stmt) or 0)

@@ -1,0 +1,275 @@
+"""The ingest stage: read feeds page by page, merge, publish, and only then move the cursor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ewarn.bus.base import Bus
+from ewarn.bus.topics import Topics
+from ewarn.errors import ConfigurationError, EwarnError
+from ewarn.ingest import repository
+from ewarn.ingest.fetch import Fetcher, FetchError, is_http
+from ewarn.ingest.models import IngestReport
+from ewarn.ingest.records import FeedContext
+from ewarn.ingest.sources import payload_parser, source_for
+from ewarn.ingest.sources.base import FeedSpec, Page, SourceContext
+from ewarn.logging import get_logger
+from ewarn.models.common import TLP, utcnow
+from ewarn.models.indicator import Rejection
+from ewarn.settings import Settings
+from ewarn.store.db import SessionFactory
+
+log = get_logger(__name__)
+
+MAX_REPORTED_REJECTIONS = 1000
+
+
+class IngestService:
+    """Polls feeds and ingests pushed documents into the ``indicators`` table and topic."""
+
+    def __init__(
+        self,
+        *,
+        sessions: SessionFactory,
+        bus: Bus,
+        topics: Topics,
+        settings: Settings,
+        http: httpx.AsyncClient,
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._topics = topics
+        self._settings = settings
+        self._fetcher = Fetcher(
+            http,
+            timeout=settings.ingest.request_timeout_seconds,
+            max_bytes=settings.ingest.max_payload_bytes,
+        )
+        self._stopping = asyncio.Event()
+        self._feed_locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def fetcher(self) -> Fetcher:
+        return self._fetcher
+
+    # --- one-shot --------------------------------------------------------------------------------------
+
+    async def ingest_bytes(
+        self,
+        *,
+        payload: bytes,
+        kind: str,
+        feed_id: str = "manual",
+        name: str | None = None,
+        default_tlp: TLP = TLP.CLEAR,
+    ) -> IngestReport:
+        """Parse one document of ``kind`` (a pushed STIX bundle or CSAF advisory, a file) and ingest it."""
+        parser = payload_parser(kind)
+        ctx = FeedContext(feed_id=feed_id, feed_kind=kind, default_tlp=default_tlp)
+        report = IngestReport(feed_id=feed_id, kind=kind)
+        if len(payload) > self._fetcher.max_bytes:
+            rejection = ctx.reject(
+                name or "payload",
+                f"payload of {len(payload)} bytes exceeds the cap of {self._fetcher.max_bytes}",
+            )
+            await self._apply(None, Page(rejections=[rejection], read=1), report)
+            return report
+        parsed = await asyncio.to_thread(parser.parse, payload, ctx)
+        await self._apply(None, Page.of(parsed), report)
+        log.info("ingested", feed=feed_id, kind=kind, name=name, **_counts(report))
+        return report
+
+    async def ingest_location(
+        self,
+        location: str,
+        *,
+        kind: str = "stix_bundle",
+        feed_id: str = "manual",
+        default_tlp: TLP = TLP.CLEAR,
+        config: dict[str, Any] | None = None,
+    ) -> IngestReport:
+        """Ingest everything at a file path or URL once, without a stored feed or cursor."""
+        if not is_http(location) and not await asyncio.to_thread(_file_exists, location):
+            raise ConfigurationError(f"no such file: {location}")
+        spec = FeedSpec(
+            id=feed_id, kind=kind, location=location, config=config or {}, default_tlp=default_tlp
+        )
+        return await self._run(spec, persisted=False)
+
+    # --- feeds -----------------------------------------------------------------------------------------
+
+    async def poll_feed(self, feed_id: str) -> IngestReport:
+        """Poll one stored feed from its cursor to the end; a failure is recorded in its health."""
+        lock = self._feed_locks.setdefault(feed_id, asyncio.Lock())
+        async with lock:
+            async with self._sessions() as session:
+                spec = await repository.get_feed_spec(session=session, feed_id=feed_id)
+            if spec is None:
+                raise ConfigurationError(f"no feed {feed_id!r}")
+            return await self._run(spec, persisted=True)
+
+    async def _run(self, spec: FeedSpec, *, persisted: bool) -> IngestReport:
+        report = IngestReport(feed_id=spec.id, kind=spec.kind)
+        source = source_for(spec.kind)
+        ctx = SourceContext(
+            fetcher=self._fetcher, request_timeout=self._settings.ingest.request_timeout_seconds
+        )
+        pages: AsyncIterator[Page] = source.pages(spec, ctx)
+        try:
+            async for page in pages:
+                await self._apply(spec.id if persisted else None, page, report)
+                if self._stopping.is_set():
+                    break
+        except (FetchError, EwarnError, OSError, ValueError) as exc:
+            await self._fail(spec, exc, report, persisted=persisted)
+        else:
+            if persisted:
+                async with self._sessions() as session, session.begin():
+                    await repository.clear_feed_error(session=session, feed_id=spec.id)
+        finally:
+            await _aclose(pages)
+        log.info("feed_polled", feed=spec.id, kind=spec.kind, **_counts(report))
+        return report
+
+    async def _fail(self, spec: FeedSpec, exc: Exception, report: IngestReport, *, persisted: bool) -> None:
+        reason = exc.reason if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
+        where = exc.location if isinstance(exc, FetchError) else spec.location
+        report.error = reason
+        rejection = spec.context().reject(_redact(where), reason)
+        log.warning("feed_failed", feed=spec.id, kind=spec.kind, error=reason[:500])
+        now = utcnow()
+        async with self._sessions() as session, session.begin():
+            await repository.store_rejections(session=session, rejections=[rejection], now=now)
+            if persisted:
+                await repository.record_feed_error(session=session, feed_id=spec.id, error=reason, now=now)
+        _count_rejections(report, [rejection])
+
+    async def _apply(self, feed_id: str | None, page: Page, report: IngestReport) -> None:
+        """Store and publish one page, then its cursor, in one transaction: all of it or none of it."""
+        now = utcnow()
+        indicators = [i.model_copy(update={"ingested_at": now}) for i in page.indicators]
+        async with self._sessions() as session, session.begin():
+            _merged, news = await repository.merge_indicators(session=session, indicators=indicators, now=now)
+            if news:
+                await self._bus.publish_many(
+                    self._topics.indicators,
+                    [(item.key, item.model_dump_json().encode("utf-8")) for item in news],
+                    headers={"ewarn-stage": b"ingest"},
+                )
+            await repository.store_rejections(session=session, rejections=page.rejections, now=now)
+            if feed_id is not None:
+                await repository.save_progress(
+                    session=session,
+                    feed_id=feed_id,
+                    cursor=page.cursor,
+                    etag=page.etag,
+                    last_modified=page.last_modified,
+                    accepted=len(page.indicators),
+                    rejected=len(page.rejections),
+                    now=now,
+                )
+        report.pages += 1
+        report.read += page.read
+        report.accepted += len(page.indicators)
+        report.published += len(news)
+        _count_rejections(report, page.rejections)
+
+    # --- scheduler -------------------------------------------------------------------------------------
+
+    async def run_scheduler(self) -> None:
+        """Poll each enabled feed on its own interval (with jitter), a few at once, until ``stop``."""
+        self._stopping.clear()
+        limit = asyncio.Semaphore(max(1, self._settings.ingest.max_concurrent_feeds))
+        due: dict[str, float] = {}
+        running: dict[str, asyncio.Task[None]] = {}
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._stopping.is_set():
+                async with self._sessions() as session:
+                    feeds = await repository.list_feeds(session=session, enabled_only=True)
+                now = loop.time()
+                for feed in feeds:
+                    if feed.id in running:
+                        continue
+                    if due.setdefault(feed.id, now) <= now:
+                        due[feed.id] = now + self._jittered(feed.interval_seconds)
+                        task = asyncio.create_task(self._poll_bounded(feed.id, limit))
+                        running[feed.id] = task
+                        task.add_done_callback(_forget(running, feed.id))
+                next_due = min((t for fid, t in due.items() if fid not in running), default=now + 5.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=max(0.05, min(5.0, next_due - now)))
+        finally:
+            for task in list(running.values()):
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
+
+    def _jittered(self, interval: float) -> float:
+        fraction = self._settings.ingest.poll_jitter_fraction
+        return float(interval) * (1.0 + random.uniform(-fraction, fraction))
+
+    async def _poll_bounded(self, feed_id: str, limit: asyncio.Semaphore) -> None:
+        async with limit:
+            try:
+                await self.poll_feed(feed_id)
+            except Exception as exc:  # one broken feed must not stop the scheduler
+                log.error("feed_poll_crashed", feed=feed_id, error=f"{type(exc).__name__}: {exc}"[:500])
+                async with self._sessions() as session, session.begin():
+                    await repository.record_feed_error(
+                        session=session, feed_id=feed_id, error=f"{type(exc).__name__}: {exc}", now=utcnow()
+                    )
+
+    def stop(self) -> None:
+        """Finish the pages in flight and return from ``run_scheduler``."""
+        self._stopping.set()
+
+
+def _forget(running: dict[str, asyncio.Task[None]], feed_id: str) -> Callable[[asyncio.Task[None]], None]:
+    def done(_task: asyncio.Task[None]) -> None:
+        running.pop(feed_id, None)
+
+    return done
+
+
+def _file_exists(location: str) -> bool:
+    return Path(location.removeprefix("file://")).exists()
+
+
+def _count_rejections(report: IngestReport, rejections: list[Rejection]) -> None:
+    report.rejected += len(rejections)
+    room = MAX_REPORTED_REJECTIONS - len(report.rejections)
+    if room > 0:
+        report.rejections.extend(rejections[:room])
+
+
+def _counts(report: IngestReport) -> dict[str, int]:
+    return {
+        "read": report.read,
+        "accepted": report.accepted,
+        "rejected": report.rejected,
+        "published": report.published,
+    }
+
+
+def _redact(location: str) -> str:
+    """Locations may carry credentials in the URL; keep them out of rejections and logs."""
+    try:
+        url = httpx.URL(location)
+    except (httpx.InvalidURL, TypeError):
+        return location
+    if url.userinfo:
+        return str(url.copy_with(username=None, password=None))
+    return location
+
+
+async def _aclose(pages: AsyncIterator[Page]) -> None:
+    close = getattr(pages, "aclose", None)
+    if close is not None:
+        await close()
