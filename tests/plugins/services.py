@@ -1,1 +1,171 @@
-"""Session fixtures that start real services (Kafka, PostgreSQL) once per test run."""
+"""Fixtures that start real services (Kafka, PostgreSQL) once per test run, only when a test asks for them.
+
+Set ``EWARN_TEST_KAFKA_BOOTSTRAP`` / ``EWARN_TEST_POSTGRES_URL`` to use running services instead. A service
+that cannot start fails the tests that need it, with the reason; nothing is skipped.
+
+Kafka:    ``kafka_broker`` (session: ``.bootstrap``, ``.kill()``, ``.restart()``), ``kafka_settings``,
+          ``topics`` (a unique prefix per test), ``kafka_bus`` (a started ``KafkaBus`` on ``topics``),
+          ``bus`` (params ``memory`` / ``kafka``).
+Database: ``postgres_url`` (session), ``pg_sessions`` (a fresh database per test, schema created),
+          ``sessions`` (params ``sqlite`` / ``postgres``).
+Tests using these get the ``kafka`` / ``postgres`` markers automatically, so ``-m "not kafka"`` works.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Protocol
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from ewarn.bus.base import Bus
+from ewarn.bus.kafka import KafkaBus
+from ewarn.bus.topics import Topics
+from ewarn.settings import KafkaSettings
+from ewarn.store.db import SessionFactory, create_engine, create_schema, session_factory
+from tests.support.kafka_broker import KafkaBroker
+from tests.support.postgres_server import PostgresServer
+
+KAFKA_FIXTURES = {"kafka_broker", "kafka_settings", "kafka_bus"}
+POSTGRES_FIXTURES = {"postgres_url", "pg_sessions"}
+TEST_PARTITIONS = 3
+
+
+class BrokerHandle(Protocol):
+    @property
+    def bootstrap(self) -> str: ...
+
+    def kill(self) -> None: ...
+
+    def restart(self) -> None: ...
+
+
+class ExternalBroker:
+    """A broker someone else runs (``EWARN_TEST_KAFKA_BOOTSTRAP``): usable, but not ours to crash."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+
+    def kill(self) -> None:
+        pytest.fail("this test crashes the broker; it needs the one the test tooling starts", pytrace=False)
+
+    def restart(self) -> None:
+        self.kill()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        if names & KAFKA_FIXTURES or params.get("bus") == "kafka":
+            item.add_marker(pytest.mark.kafka)
+        if names & POSTGRES_FIXTURES or params.get("sessions") == "postgres":
+            item.add_marker(pytest.mark.postgres)
+
+
+def _start_or_fail(service: KafkaBroker | PostgresServer, what: str) -> None:
+    try:
+        service.start()
+    except RuntimeError as exc:
+        pytest.fail(f"could not start {what} for the tests: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerHandle]:
+    """A real Kafka broker on 127.0.0.1, started once per run (or the one in EWARN_TEST_KAFKA_BOOTSTRAP)."""
+    external = os.environ.get("EWARN_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        yield ExternalBroker(external)
+        return
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
+    _start_or_fail(broker, "the Kafka broker")
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def kafka_settings(kafka_broker: BrokerHandle) -> KafkaSettings:
+    if isinstance(kafka_broker, KafkaBroker) and not kafka_broker.running:
+        _start_or_fail(kafka_broker, "the Kafka broker (a previous test left it down)")
+    return KafkaSettings(
+        bootstrap=kafka_broker.bootstrap,
+        client_id="ewarn-test",
+        partitions=TEST_PARTITIONS,
+        compression="gzip",
+    )
+
+
+@pytest.fixture
+def topics() -> Topics:
+    """Topic names unique to this test, so tests never see each other's records."""
+    return Topics(prefix=f"t{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+async def kafka_bus(kafka_settings: KafkaSettings, topics: Topics) -> AsyncIterator[KafkaBus]:
+    bus = KafkaBus(kafka_settings.model_copy(update={"topic_prefix": topics.prefix}), topics)
+    await bus.start()
+    try:
+        yield bus
+    finally:
+        await bus.stop()
+
+
+@pytest.fixture(params=["memory", "kafka"], ids=["memory", "kafka"])
+def bus(request: pytest.FixtureRequest) -> Bus:
+    """The same test on the in-process bus and on Kafka (started, with the ``topics`` fixture's names)."""
+    bus: Bus = request.getfixturevalue(f"{request.param}_bus")
+    return bus
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL on 127.0.0.1 with database ``ewarn`` (or EWARN_TEST_POSTGRES_URL)."""
+    external = os.environ.get("EWARN_TEST_POSTGRES_URL")
+    if external:
+        yield external
+        return
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    _start_or_fail(server, "PostgreSQL")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def pg_sessions(postgres_url: str) -> AsyncIterator[SessionFactory]:
+    """A session factory on a brand-new database (schema created), dropped after the test."""
+    name = f"t_{uuid.uuid4().hex}"
+    admin = create_async_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        engine = create_engine(url)
+        try:
+            await create_schema(engine)
+            yield session_factory(engine)
+        finally:
+            await engine.dispose()
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"], ids=["sqlite", "postgres"])
+def sessions(request: pytest.FixtureRequest) -> SessionFactory:
+    """The same test on a temporary SQLite file and on a fresh PostgreSQL database."""
+    fixture = "sqlite_sessions" if request.param == "sqlite" else "pg_sessions"
+    factory: SessionFactory = request.getfixturevalue(fixture)
+    return factory
