@@ -342,3 +342,27 @@ def strongest_tlp(levels: Iterable[TLP | None], default: TLP) -> TLP:
 def tlp_from_tags(tags: Iterable[str], default: TLP) -> TLP:
     """MISP-style tags (``tlp:amber``), the strictest wins."""
     return strongest_tlp((tlp_from_name(tag) for tag in tags if tag.lower().startswith("tlp")), default)
+
+
+# --- product names -----------------------------------------------------------------------------------------
+
+_MOJIBAKE_MARKERS = ("Ã", "â", "Â")
+_TRADEMARKS = re.compile(r"[\u2122\u00ae\u00a9]")
+
+
+def fix_mojibake(text: str) -> str:
+    """Undo UTF-8 read as Windows-1252 (``Alarisâ„¢`` → ``Alaris™``) when that is what happened."""
+    if not any(marker in text for marker in _MOJIBAKE_MARKERS):
+        return text
+    try:
+        return text.encode("cp1252").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
+def product_name(text: str | None) -> str | None:
+    """A vendor or product name: mojibake undone, trademark signs dropped, whitespace collapsed."""
+    if text is None:
+        return None
+    cleaned = " ".join(_TRADEMARKS.sub("", fix_mojibake(text)).split())
+    return cleaned or None

@@ -45,7 +45,7 @@ class _Bearer(requests.auth.AuthBase):
 
 
 class _TimeoutAdapter(HTTPAdapter):
-    """taxii2-client sets no timeout; every request gets ours, and 429/5xx are retried (Retry-After honoured)."""
+    """taxii2-client sets no timeout: every request gets ours; 429/5xx are retried, Retry-After honoured."""
 
     def __init__(self, timeout: float) -> None:
         retry = Retry(
@@ -104,7 +104,11 @@ class _Client:
             for collection in root.collections:
                 if not collection.can_read:
                     continue
-                if wanted and not wanted & {collection.id, collection.title, getattr(collection, "alias", None)}:
+                if wanted and not wanted & {
+                    collection.id,
+                    collection.title,
+                    getattr(collection, "alias", None),
+                }:
                     continue
                 found.append(collection)
         return found
