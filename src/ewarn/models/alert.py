@@ -64,6 +64,7 @@ class Alert(Contract):
     labels: list[str] = Field(default_factory=list)
     cves: list[str] = Field(default_factory=list)
     known_exploited: bool = False
+    fix_available: bool = False  # the advisory names a fixed version or a vendor fix for the matched product
     source_feeds: list[str] = Field(default_factory=list)
     seen_at_source: UtcDatetime | None = None
     ingested_at: UtcDatetime | None = None
