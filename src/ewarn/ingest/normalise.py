@@ -261,6 +261,8 @@ _LABEL_SYNONYMS = {
     "malware_download": "malware",
     "malware-distribution": "malware",
     "payload_delivery": "malware",
+    "payload delivery": "malware",
+    "payload installation": "malware",
     "trojan": "malware",
     "remote-access-trojan": "malware",
     "backdoor": "malware",
