@@ -190,7 +190,6 @@ _FIX_WORDS = (
     "update to",
     "upgrade to",
     "fixed in",
-    "patch",
     "firmware update",
     "install version",
 )
@@ -465,6 +464,7 @@ def build_alert(indicator: Indicator, found: Match, *, now: datetime) -> Alert:
         labels=sorted(set(indicator.labels)),
         cves=sorted(indicator_cves(indicator)),
         known_exploited=bool(vuln and vuln.known_exploited),
+        fix_available=found.fix_available,
         source_feeds=sorted(set(indicator.sources) or {indicator.source.feed_id}),
         seen_at_source=indicator.source.seen_at or indicator.first_seen,
         ingested_at=indicator.ingested_at,

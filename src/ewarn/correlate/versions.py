@@ -230,6 +230,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^(?:versions?\s+)?" + _V + r"\s+or\s+(?:prior|earlier|older|lower)$", "lte"),
     )
 )
+_ALL_WORDS = _PATTERNS[0][0]
 _BETWEEN = re.compile(
     r"^(?:versions?\s+)?(?:from\s+)?(?P<lo>\S+)\s+(?:to|through|thru|-|\u2013)\s+(?P<hi>\S+)$", re.IGNORECASE
 )
@@ -275,14 +276,16 @@ def expand(vr: VersionRange) -> tuple[VersionRange, ...]:
 
 
 def describe(vr: VersionRange) -> str:
-    """The range in the words the source used, or composed from its bounds."""
-    if vr.raw:
-        return vr.raw.strip()
+    """The range in plain operators (``>= 2.4, < 2.12.2``); the source's own words when it has no bounds."""
+    if is_unbounded(vr):
+        raw = (vr.raw or "").strip()
+        return raw if raw and not _ALL_WORDS.match(raw) else "all versions"
     if vr.exact is not None:
         return f"= {vr.exact}"
+    lower = None if vr.gte is not None and not components(vr.gte) else vr.gte  # ">= 0" says nothing
     parts = [
         f"{op} {value}"
-        for op, value in ((">=", vr.gte), (">", vr.gt), ("<=", vr.lte), ("<", vr.lt))
+        for op, value in ((">=", lower), (">", vr.gt), ("<=", vr.lte), ("<", vr.lt))
         if value is not None
     ]
     return ", ".join(parts) if parts else "all versions"

@@ -1,0 +1,67 @@
+"""Alert revisions: when a new match, a re-ingest or a revocation is worth telling the provider about.
+
+One alert per (provider, threat, asset). A revision is written only on a material change, so re-ingesting the
+same advisory never repeats an alert; the provider's own verdict (acknowledged, false positive, accepted risk)
+survives every later revision.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ewarn.models import Alert, AlertStatus
+
+FEEDBACK = frozenset({AlertStatus.ACKNOWLEDGED, AlertStatus.FALSE_POSITIVE, AlertStatus.ACCEPTED_RISK})
+# The provider has ruled on these; resolving them would only repeat what they already decided.
+_VERDICTS = frozenset({AlertStatus.FALSE_POSITIVE, AlertStatus.ACCEPTED_RISK})
+# Confidence drifting by a few points between polls is noise, not news.
+MATERIAL_SCORE_DELTA = 5.0
+
+
+def changes(stored: Alert, candidate: Alert) -> list[str]:
+    """Why ``candidate`` would be news compared with the stored revision (empty: it is not)."""
+    why: list[str] = []
+    if stored.status is AlertStatus.RESOLVED:
+        why.append("matches again")
+    if candidate.known_exploited and not stored.known_exploited:
+        why.append("newly known exploited")
+    if candidate.severity is not stored.severity:
+        why.append(f"severity {stored.severity.value} -> {candidate.severity.value}")
+    elif abs(candidate.score - stored.score) >= MATERIAL_SCORE_DELTA:
+        why.append(f"score {stored.score} -> {candidate.score}")
+    if candidate.fix_available and not stored.fix_available:
+        why.append("fix available")
+    return why
+
+
+def next_revision(stored: Alert | None, candidate: Alert) -> Alert | None:
+    """The revision to store and publish for a fresh match, or None when nothing material changed."""
+    if stored is None:
+        return candidate.model_copy(update={"revision": 1})
+    if not changes(stored, candidate):
+        return None
+    status = stored.status if stored.status in FEEDBACK else AlertStatus.NEW
+    return candidate.model_copy(
+        update={
+            "revision": stored.revision + 1,
+            "status": status,
+            "created_at": stored.created_at,
+            "fix_available": candidate.fix_available or stored.fix_available,
+        }
+    )
+
+
+def resolve(stored: Alert, *, why: str, now: datetime) -> Alert | None:
+    """The revision closing an alert (indicator revoked or expired, asset gone); None if already closed."""
+    if stored.status is AlertStatus.RESOLVED or stored.status in _VERDICTS:
+        return None
+    reason = stored.reason.rstrip()
+    return stored.model_copy(
+        update={
+            "revision": stored.revision + 1,
+            "status": AlertStatus.RESOLVED,
+            "reason": f"{reason}{' ' if reason.endswith('.') else '. '}Resolved: {why}.",
+            "updated_at": now,
+            "matched_at": now,
+        }
+    )

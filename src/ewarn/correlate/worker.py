@@ -1,0 +1,262 @@
+"""The correlate stage: indicators in, alert revisions out; inventory changes reload the index and retro-hunt.
+
+Three consumers, each in its own ``StageRunner``:
+- indicators (group ``ewarn-correlate``): match against the in-memory index, store revisions, publish;
+- asset changes, reload (a group unique to this process): every correlator must reload every change;
+- asset changes, retro-hunt (shared group ``ewarn-correlate-retrohunt``): one correlator matches the changed
+  assets against the indicators still valid in the database. Retro-hunting in every replica would only
+  multiply the same database writes and race on the same revisions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ewarn.bus.base import Bus, Record
+from ewarn.bus.runner import StageRunner
+from ewarn.bus.topics import Topics
+from ewarn.correlate import repository
+from ewarn.correlate.engine import build_alert, is_active, match
+from ewarn.correlate.index import AssetIndex
+from ewarn.correlate.lifecycle import next_revision, resolve
+from ewarn.logging import get_logger
+from ewarn.models import Alert, AssetChange, AssetKind, Indicator, IndicatorType
+from ewarn.models.common import utcnow
+from ewarn.store.db import SessionFactory
+
+log = get_logger(__name__)
+
+INDICATOR_GROUP = "ewarn-correlate"
+RETROHUNT_GROUP = "ewarn-correlate-retrohunt"
+
+# Which indicator types can hit an asset of each kind (retro-hunt reads only these from the database).
+_TYPES_FOR_KIND: dict[AssetKind, tuple[IndicatorType, ...]] = {
+    AssetKind.NETWORK: (IndicatorType.IPV4, IndicatorType.IPV6, IndicatorType.URL),
+    AssetKind.DOMAIN: (IndicatorType.DOMAIN, IndicatorType.URL),
+    AssetKind.HOSTNAME: (IndicatorType.DOMAIN, IndicatorType.URL),
+    AssetKind.EMAIL_DOMAIN: (IndicatorType.EMAIL, IndicatorType.DOMAIN, IndicatorType.URL),
+    AssetKind.ASN: (IndicatorType.ASN,),
+    AssetKind.SOFTWARE: (IndicatorType.VULNERABILITY,),
+    AssetKind.MEDICAL_DEVICE: (IndicatorType.VULNERABILITY,),
+}
+
+
+@dataclass(frozen=True)
+class CorrelateSettings:
+    """Knobs of the correlate stage (the lead may nest these in ``Settings``)."""
+
+    indicator_group: str = INDICATOR_GROUP
+    retrohunt_group: str = RETROHUNT_GROUP
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    batch_size: int = 500
+    retrohunt_batch: int = 1000
+
+    @property
+    def reload_group(self) -> str:
+        return f"ewarn-correlate-reload-{self.instance_id}"
+
+
+class CorrelateWorker:
+    """Correlates indicators with every provider's assets and keeps their alerts' revisions."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        sessions: SessionFactory,
+        topics: Topics,
+        settings: CorrelateSettings | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._bus = bus
+        self._sessions = sessions
+        self._topics = topics
+        self._settings = settings or CorrelateSettings()
+        self._clock = clock
+        self.index = AssetIndex()
+        self._runners: list[StageRunner] = []
+        self._stopping = False
+
+    # --- lifecycle -----------------------------------------------------------------------------------------
+
+    async def load_assets(self) -> int:
+        """Build the index from every live asset in the database; returns how many were loaded."""
+        async with self._sessions() as session:
+            assets = [a async for a in repository.live_assets(session=session)]
+        self.index.rebuild(assets)
+        log.info("correlate_index_loaded", assets=len(assets), providers=self.index.provider_count)
+        return len(assets)
+
+    async def republish_pending(self) -> list[Alert]:
+        """Publish revisions stored before a crash but never acknowledged by the bus."""
+        async with self._sessions() as session:
+            pending = await repository.unpublished_alerts(session=session)
+        await self._publish(pending)
+        return pending
+
+    async def run(self) -> None:
+        """Load the index, flush the outbox, then consume until ``stop()``."""
+        await self.load_assets()
+        await self.republish_pending()
+        s = self._settings
+        self._runners = [
+            self._runner([self._topics.indicators], s.indicator_group, "correlate", self._on_indicator),
+            self._runner([self._topics.assets], s.reload_group, "correlate-reload", self._on_reload),
+            self._runner([self._topics.assets], s.retrohunt_group, "correlate-retrohunt", self._on_retrohunt),
+        ]
+        if self._stopping:
+            return
+        await asyncio.gather(*(r.run() for r in self._runners))
+
+    def stop(self) -> None:
+        """Ask every runner to finish its batch, commit and return."""
+        self._stopping = True
+        for runner in self._runners:
+            runner.stop()
+
+    def _runner(
+        self, topics: list[str], group: str, stage: str, handler: Callable[[Record], Awaitable[None]]
+    ) -> StageRunner:
+        return StageRunner(
+            bus=self._bus,
+            topics=topics,
+            group=group,
+            stage=stage,
+            handler=handler,
+            dlq_topic=self._topics.dlq,
+            batch_size=self._settings.batch_size,
+        )
+
+    async def _on_indicator(self, record: Record) -> None:
+        await self.handle_indicator(Indicator.model_validate_json(record.value))
+
+    async def _on_reload(self, record: Record) -> None:
+        await self.reload_provider(AssetChange.model_validate_json(record.value).provider_id)
+
+    async def _on_retrohunt(self, record: Record) -> None:
+        await self.retro_hunt(AssetChange.model_validate_json(record.value))
+
+    # --- indicators ----------------------------------------------------------------------------------------
+
+    async def handle_indicator(self, indicator: Indicator) -> list[Alert]:
+        """Match one indicator; store and publish the revisions it causes. Returns what was published."""
+        now = self._clock()
+        if not is_active(indicator, now):
+            why = "the source revoked the indicator" if indicator.revoked else "the indicator expired"
+            async with self._sessions() as session:
+                stale = await repository.open_alerts(session=session, indicator_key=indicator.key)
+            return await self._commit([(a, resolve(a, why=why, now=now)) for a in stale], [])
+        candidates = [build_alert(indicator, found, now=now) for found in match(indicator, self.index)]
+        if not candidates and indicator.type is not IndicatorType.VULNERABILITY:
+            return []
+        resolutions: list[Alert] = []
+        if indicator.type is IndicatorType.VULNERABILITY:
+            # an updated advisory can mark versions fixed or not affected: close what no longer matches
+            matched = {c.id for c in candidates}
+            async with self._sessions() as session:
+                open_ = await repository.open_alerts(session=session, indicator_key=indicator.key)
+            resolutions = [a for a in open_ if a.id not in matched]
+        return await self._commit_candidates(
+            candidates, resolutions, why="the advisory no longer lists this version as affected", now=now
+        )
+
+    async def _commit_candidates(
+        self, candidates: Sequence[Alert], to_resolve: Sequence[Alert], *, why: str, now: datetime
+    ) -> list[Alert]:
+        if not candidates and not to_resolve:
+            return []
+        async with self._sessions() as session:
+            stored = await repository.stored_alerts(session=session, ids=[c.id for c in candidates])
+        changes: list[tuple[Alert | None, Alert | None]] = []
+        unchanged: list[Alert] = []
+        for candidate in candidates:
+            old = stored.get(candidate.id)
+            new = next_revision(old, candidate)
+            if new is None and old is not None:
+                unchanged.append(old)
+            else:
+                changes.append((old, new))
+        changes += [(a, resolve(a, why=why, now=now)) for a in to_resolve]
+        return await self._commit(changes, unchanged)
+
+    async def _commit(
+        self, changes: Sequence[tuple[Alert | None, Alert | None]], unchanged: Sequence[Alert]
+    ) -> list[Alert]:
+        """Write new revisions, then publish them and any unchanged revision whose publish never landed."""
+        revisions = [(old, new) for old, new in changes if new is not None]
+        async with self._sessions() as session, session.begin():
+            await repository.write_revisions(session=session, revisions=revisions)
+            published = await repository.published_revisions(session=session, ids=[a.id for a in unchanged])
+        retry = [a for a in unchanged if published.get(a.id, 0) < a.revision]
+        out = [new for _, new in revisions] + retry
+        await self._publish(out)
+        return out
+
+    async def _publish(self, alerts: Sequence[Alert]) -> None:
+        """Publish after the database commit; mark published only after the bus acknowledged."""
+        if not alerts:
+            return
+        await self._bus.publish_many(
+            self._topics.alerts, [(a.provider_id, a.model_dump_json().encode("utf-8")) for a in alerts]
+        )
+        async with self._sessions() as session, session.begin():
+            await repository.mark_published(session=session, alerts=alerts, now=self._clock())
+
+    # --- inventory changes ---------------------------------------------------------------------------------
+
+    async def reload_provider(self, provider_id: str) -> int:
+        """Replace one provider's assets in this process's index with what the database holds now."""
+        async with self._sessions() as session:
+            assets = await repository.provider_live_assets(session=session, provider_id=provider_id)
+        self.index.replace_provider(provider_id, assets)
+        return len(assets)
+
+    async def retro_hunt(self, change: AssetChange) -> list[Alert]:
+        """Match changed assets against valid indicators; resolve alerts of removed or cleared assets."""
+        now = self._clock()
+        async with self._sessions() as session:
+            assets = await repository.assets_by_id(
+                session=session, provider_id=change.provider_id, ids=change.changed_asset_ids
+            )
+            touched = [*change.changed_asset_ids, *change.removed_asset_ids]
+            open_ = await repository.open_alerts(
+                session=session, provider_id=change.provider_id, asset_ids=touched
+            )
+        if assets:
+            # an SBOM component inherits its device's criticality: index the parents beside the components
+            parent_ids = {a.parent_id for a in assets if a.parent_id} - {a.id for a in assets}
+            async with self._sessions() as session:
+                parents = await repository.assets_by_id(
+                    session=session, provider_id=change.provider_id, ids=sorted(parent_ids)
+                )
+            changed_ids = {a.id for a in assets}
+            small = AssetIndex.build([*assets, *parents])
+            types = sorted({t.value for a in assets for t in _TYPES_FOR_KIND[a.kind]})
+            candidates: list[Alert] = []
+            async with self._sessions() as session:
+                async for batch in repository.valid_indicators(
+                    session=session, types=types, now=now, batch=self._settings.retrohunt_batch
+                ):
+                    for indicator in batch:
+                        candidates.extend(
+                            build_alert(indicator, found, now=now)
+                            for found in match(indicator, small)
+                            if found.asset.id in changed_ids
+                        )
+        else:
+            candidates = []
+        matched = {c.id for c in candidates}
+        removed = set(change.removed_asset_ids)
+        gone = [a for a in open_ if a.asset_id in removed]
+        cleared = [a for a in open_ if a.asset_id not in removed and a.id not in matched]
+        out = await self._commit_candidates(candidates, [], why="", now=now)
+        out += await self._commit_candidates(
+            [], gone, why="the asset was removed from the inventory", now=now
+        )
+        out += await self._commit_candidates([], cleared, why="the asset no longer matches", now=now)
+        log.info("retro_hunt", provider_id=change.provider_id, assets=len(assets), published=len(out))
+        return out
