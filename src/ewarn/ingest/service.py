@@ -273,3 +273,26 @@ async def _aclose(pages: AsyncIterator[Page]) -> None:
     close = getattr(pages, "aclose", None)
     if close is not None:
         await close()
+
+
+def ingest_service_for(runtime: Any) -> IngestService:
+    """The runtime's ingest service (``runtime.services["ingest"]``), created on first use with its own
+    HTTP client (kept at ``runtime.services["ingest_http"]`` so whoever closes the runtime can close it)."""
+    service = runtime.services.get("ingest")
+    if service is None:
+        http = httpx.AsyncClient(
+            timeout=runtime.settings.ingest.request_timeout_seconds,
+            headers={"User-Agent": "ewarn-ingest"},
+        )
+        service = IngestService(
+            sessions=runtime.sessions,
+            bus=runtime.bus,
+            topics=runtime.topics,
+            settings=runtime.settings,
+            http=http,
+        )
+        runtime.services["ingest_http"] = http
+        runtime.services["ingest"] = service
+    if not isinstance(service, IngestService):
+        raise ConfigurationError("runtime.services['ingest'] is not an IngestService")
+    return service

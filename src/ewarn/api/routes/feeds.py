@@ -1,0 +1,96 @@
+"""Feeds: operator-only CRUD, health, an on-demand poll and the rejections a feed produced."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+
+from ewarn.api.deps import OperatorDep, RuntimeDep, SessionDep
+from ewarn.errors import ConfigurationError
+from ewarn.ingest import repository
+from ewarn.ingest.models import Feed, FeedHealth, FeedIn, FeedPatch, IngestReport
+from ewarn.ingest.service import ingest_service_for
+from ewarn.models.indicator import Rejection
+
+router = APIRouter(prefix="/api/v1/feeds", tags=["feeds"])
+
+
+def _missing(feed_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no feed {feed_id!r}")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_feed(body: FeedIn, session: SessionDep, _: OperatorDep) -> Feed:
+    """Register a feed; its credentials are stored and never returned."""
+    try:
+        feed = await repository.create_feed(session=session, feed=body)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    await session.commit()
+    return feed
+
+
+@router.get("")
+async def list_feeds(session: SessionDep, _: OperatorDep) -> list[Feed]:
+    return await repository.list_feeds(session=session)
+
+
+@router.get("/{feed_id}")
+async def get_feed(feed_id: str, session: SessionDep, _: OperatorDep) -> Feed:
+    feed = await repository.get_feed(session=session, feed_id=feed_id)
+    if feed is None:
+        raise _missing(feed_id)
+    return feed
+
+
+@router.patch("/{feed_id}")
+async def update_feed(feed_id: str, body: FeedPatch, session: SessionDep, _: OperatorDep) -> Feed:
+    feed = await repository.update_feed(session=session, feed_id=feed_id, patch=body)
+    if feed is None:
+        raise _missing(feed_id)
+    await session.commit()
+    return feed
+
+
+@router.delete("/{feed_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_feed(feed_id: str, session: SessionDep, _: OperatorDep) -> Response:
+    if not await repository.delete_feed(session=session, feed_id=feed_id):
+        raise _missing(feed_id)
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{feed_id}/health")
+async def feed_health(feed_id: str, session: SessionDep, _: OperatorDep) -> FeedHealth:
+    health = await repository.feed_health(session=session, feed_id=feed_id)
+    if health is None:
+        raise _missing(feed_id)
+    return health
+
+
+@router.post("/{feed_id}/poll")
+async def poll_feed(feed_id: str, session: SessionDep, runtime: RuntimeDep, _: OperatorDep) -> IngestReport:
+    """Poll the feed now (from its cursor) and return what it read."""
+    if await repository.get_feed(session=session, feed_id=feed_id) is None:
+        raise _missing(feed_id)
+    await session.close()
+    try:
+        return await ingest_service_for(runtime).poll_feed(feed_id)
+    except ConfigurationError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+
+
+@router.get("/{feed_id}/rejections")
+async def feed_rejections(
+    feed_id: str,
+    session: SessionDep,
+    _: OperatorDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[Rejection]:
+    if await repository.get_feed(
+        session=session, feed_id=feed_id
+    ) is None and not await repository.count_rejections(session=session, feed_id=feed_id):
+        raise _missing(feed_id)
+    return await repository.list_rejections(session=session, feed_id=feed_id, limit=limit, offset=offset)
