@@ -237,3 +237,37 @@ async def test_two_members_of_a_group_split_partitions(kafka_bus: KafkaBus, topi
     assert sorted(values(got[0] + got[1])) == sorted(value for _key, value in items)
     assert got[0] and got[1], "both members must have received records"
     assert {r.partition for r in got[0]}.isdisjoint({r.partition for r in got[1]})
+
+
+async def _work(consumer: Consumer, received: list[int], stop: asyncio.Event) -> None:
+    """The runner's loop in small: fetch, 'process' slowly (200 records/s), commit."""
+    while not stop.is_set():
+        batch = await consumer.fetch(max_records=20, timeout=0.2)
+        received.extend(int(r.value) for r in batch)
+        if batch:
+            await asyncio.sleep(0.1)
+        await consumer.commit(batch)
+
+
+async def test_member_joining_mid_stream_loses_nothing(kafka_bus: KafkaBus, topics: Topics) -> None:
+    total = 1200
+    await kafka_bus.publish_many(topics.indicators, [(f"p-{i % 50}", str(i).encode()) for i in range(total)])
+    received: dict[str, list[int]] = {"first": [], "second": []}
+    stop = asyncio.Event()
+
+    first = await started(kafka_bus, [topics.indicators], "join")
+    tasks = [asyncio.create_task(_work(first, received["first"], stop))]
+    await until(lambda: len(received["first"]) >= total // 4)
+    second = await started(kafka_bus, [topics.indicators], "join")  # rebalances while the first is busy
+    tasks.append(asyncio.create_task(_work(second, received["second"], stop)))
+    await until(lambda: set(received["first"]) | set(received["second"]) >= set(range(total)))
+    stop.set()
+    await asyncio.gather(*tasks)
+    await asyncio.gather(first.stop(), second.stop())
+
+    assert received["second"], "the second member never got a partition"
+    assert set(received["first"]) | set(received["second"]) == set(range(total))
+    # Everything processed was committed by one member or the other: a newcomer finds nothing left.
+    third = await started(kafka_bus, [topics.indicators], "join")
+    assert await nothing_more(third, wait=1.5) == []
+    await third.stop()

@@ -74,7 +74,10 @@ def _start_or_fail(service: KafkaBroker | PostgresServer, what: str) -> None:
     try:
         service.start()
     except RuntimeError as exc:
-        pytest.fail(f"could not start {what} for the tests: {exc}", pytrace=False)
+        reason = str(exc)
+    else:
+        return
+    pytest.fail(f"could not start {what} for the tests: {reason}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -95,7 +95,7 @@ def to_record(message: Any) -> Record:
         topic=message.topic,
         key=key,
         value=message.value if message.value is not None else b"",
-        headers={name: bytes(value) for name, value in message.headers},
+        headers={name: bytes(value or b"") for name, value in message.headers},
         partition=message.partition,
         offset=message.offset,
     )
@@ -315,11 +315,15 @@ class KafkaConsumer:
         return [to_record(message) for messages in batches.values() for message in messages]
 
     async def commit(self, records: Sequence[Record]) -> None:
+        consumer = self._require()
+        assigned = consumer.assignment()
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
-            self._finished[tp] = max(self._finished.get(tp, 0), record.offset + 1)
-        consumer = self._require()
-        await self._commit(consumer, consumer.assignment())
+            # A partition that moved away mid-batch belongs to its new owner, who redelivers these records;
+            # remembering them could later commit a stale offset over that owner's progress.
+            if tp in assigned:
+                self._finished[tp] = max(self._finished.get(tp, 0), record.offset + 1)
+        await self._commit(consumer, assigned)
 
     async def commit_finished(self, partitions: Iterable[TopicPartition]) -> None:
         """Commit the finished offsets of ``partitions`` (called from the rebalance listener)."""
@@ -355,6 +359,9 @@ class KafkaConsumer:
             group_id=self._group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # Members learn of a rebalance through heartbeats: 1 s (not 3 s) lets a new replica take its
+            # partitions sooner, still well inside the 10 s session timeout.
+            heartbeat_interval_ms=1000,
         )
         consumer.subscribe(self._topics, listener=_CommitOnRevoke(self))
         try:
