@@ -235,13 +235,16 @@ def _ranges(product: AffectedProduct, lookup: _Lookup) -> list[VersionRange]:
 
 def _verdict(ranges: list[VersionRange], version: str | None, scheme: str) -> tuple[Relation | None, str]:
     """Does the asset's version fall in ``ranges`` (empty: all versions)? Returns relation and range text."""
-    if not ranges:
+    if not ranges or any(versions.is_all(part) for vr in ranges for part in versions.expand(vr)):
         return Relation.ALL_VERSIONS, "all versions"
     if version is None:
-        return Relation.VERSION_UNKNOWN, " or ".join(versions.describe(r) for r in ranges)
+        return Relation.VERSION_UNKNOWN, " or ".join(
+            versions.describe(p) for r in ranges for p in versions.expand(r)
+        )
     for vr in ranges:
-        if versions.contains(vr, version, None if scheme == "generic" else scheme) is True:
-            return Relation.VERSION_IN_RANGE, versions.describe(vr)
+        part = versions.matching_part(vr, version, None if scheme == "generic" else scheme)
+        if part is not None:
+            return Relation.VERSION_IN_RANGE, versions.describe(part)
     return None, ""
 
 

@@ -193,22 +193,33 @@ def _contains_bounded(vr: VersionRange, version: str, scheme: str) -> bool | Non
     return True
 
 
+def _verdicts(vr: VersionRange, version: str, scheme: str | None) -> list[tuple[VersionRange, bool | None]]:
+    out: list[tuple[VersionRange, bool | None]] = []
+    for part in expand(vr):
+        raw = (part.raw or "").strip()
+        if not is_unbounded(part):
+            out.append((part, _contains_bounded(part, version, scheme or part.scheme)))
+        elif raw.lower().startswith("vers:"):
+            out.append((part, _in_vers(raw, version)))
+        else:
+            out.append((part, True))
+    return out
+
+
 def contains(vr: VersionRange, version: str, scheme: str | None = None) -> bool | None:
     """Is ``version`` in ``vr``? None when it cannot be compared (different product line, foreign scheme).
 
     A range given only as ``raw`` text is parsed first; alternatives (``<= U61 |<= L81``) match if any does.
     """
-    verdicts: list[bool | None] = []
-    for part in expand(vr):
-        if not is_unbounded(part):
-            verdicts.append(_contains_bounded(part, version, scheme or part.scheme))
-        elif (part.raw or "").strip().lower().startswith("vers:"):
-            verdicts.append(_in_vers((part.raw or "").strip(), version))
-        else:
-            verdicts.append(True)
+    verdicts = [v for _, v in _verdicts(vr, version, scheme)]
     if any(v is True for v in verdicts):
         return True
     return None if verdicts and all(v is None for v in verdicts) else False
+
+
+def matching_part(vr: VersionRange, version: str, scheme: str | None = None) -> VersionRange | None:
+    """The alternative of ``vr`` that contains ``version`` (``<= U61`` of ``<= U61 |<= L81``), or None."""
+    return next((part for part, verdict in _verdicts(vr, version, scheme) if verdict is True), None)
 
 
 # --- free-text ranges as CISA and CVE records write them ---------------------------------------------------
@@ -275,11 +286,36 @@ def expand(vr: VersionRange) -> tuple[VersionRange, ...]:
     return parse_range_text(vr.raw, vr.scheme)
 
 
+_VERS_OPERATOR = re.compile(r"^(<=|>=|!=|<|>|=)?(.*)$")
+
+
+def is_all(vr: VersionRange) -> bool:
+    """Every version: no bounds and no text, or text that says so (``All versions``, ``vers:all/*``)."""
+    if not is_unbounded(vr):
+        return False
+    raw = (vr.raw or "").strip()
+    if raw.lower().startswith("vers:"):
+        return raw.partition("/")[2].strip() == "*"
+    return not raw or bool(_ALL_WORDS.match(raw))
+
+
+def _describe_vers(raw: str) -> str:
+    constraints = [c.strip() for c in raw.partition("/")[2].split("|") if c.strip()]
+    parts = []
+    for constraint in constraints:
+        found = _VERS_OPERATOR.match(constraint.replace(" ", ""))
+        op, version = (found.group(1) or "=", found.group(2)) if found else ("=", constraint)
+        parts.append(f"{op} {version}")
+    return ", ".join(parts)
+
+
 def describe(vr: VersionRange) -> str:
     """The range in plain operators (``>= 2.4, < 2.12.2``); the source's own words when it has no bounds."""
+    if is_all(vr):
+        return "all versions"
     if is_unbounded(vr):
         raw = (vr.raw or "").strip()
-        return raw if raw and not _ALL_WORDS.match(raw) else "all versions"
+        return _describe_vers(raw) if raw.lower().startswith("vers:") else raw
     if vr.exact is not None:
         return f"= {vr.exact}"
     lower = None if vr.gte is not None and not components(vr.gte) else vr.gte  # ">= 0" says nothing
