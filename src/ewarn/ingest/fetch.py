@@ -119,7 +119,7 @@ class Fetcher:
         self._timeout = timeout
         self.max_bytes = max_bytes
         self._attempts = attempts
-        self._wait = _WaitRetryAfter(wait_exponential_jitter(initial=backoff_initial, max=backoff_max))
+        self._wait = _WaitRetryAfter(wait_exponential_jitter(multiplier=backoff_initial, max=backoff_max))
 
     async def get(
         self,

@@ -2,7 +2,8 @@
 
 Location: the provider's ``provider-metadata.json``, a ROLIE feed, a directory (with ``changes.csv`` or
 ``index.txt``), or one CSAF document. Each document is checked against its ``.sha512`` (else ``.sha256``)
-sidecar; a mismatch or a missing sidecar is a rejection (config ``require_hash: false`` relaxes the latter).
+sidecar; a mismatch is a rejection, and so is a missing sidecar for documents a provider lists (config
+``require_hash: false`` relaxes that; a document named directly as the location is checked when it has one).
 Cursor: the ``updated`` time of each document already taken, so changed advisories are read again.
 """
 
@@ -29,6 +30,7 @@ class _Entry:
     url: str
     updated: str
     hash_urls: tuple[tuple[str, str], ...] = ()
+    direct: bool = False  # the operator named this document itself: a sidecar is checked when there is one
 
 
 def _csv_entries(base: str, text: str) -> list[_Entry]:
@@ -77,7 +79,9 @@ class CsafSource:
                 continue
             try:
                 fetched = await ctx.fetcher.get(entry.url, credentials=feed.credentials)
-                problem = await self._verify(entry, fetched.content, feed, ctx, require_hash)
+                problem = await self._verify(
+                    entry, fetched.content, feed, ctx, require_hash and not entry.direct
+                )
             except FetchError as exc:
                 yield Page(rejections=[feed.context().reject(entry.url, exc.reason)], read=1)
                 continue  # not marked done: read again next poll
@@ -109,7 +113,7 @@ class CsafSource:
             return entries
         if isinstance(document, dict) and isinstance(document.get("feed"), dict):
             return _rolie_entries(document)
-        return [_Entry(location, "")]
+        return [_Entry(location, "", direct=True)]
 
     async def _directory(self, directory: str, feed: FeedSpec, ctx: SourceContext) -> list[_Entry]:
         base = directory if directory.endswith("/") else directory + "/"

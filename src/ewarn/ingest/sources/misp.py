@@ -199,8 +199,11 @@ class MispSource:
         return parse_misp(payload, ctx)
 
     async def pages(self, feed: FeedSpec, ctx: SourceContext) -> AsyncIterator[Page]:
-        base = _base(feed.location)
         to_ids_only = bool(feed.config.get("to_ids_only", True))
+        if feed.location.endswith(".json") and not feed.location.endswith("manifest.json"):
+            yield await self._single_event(feed, ctx, to_ids_only)
+            return
+        base = _base(feed.location)
         manifest = await ctx.fetcher.get(
             join_url(base, "manifest.json"),
             etag=feed.etag,
@@ -231,6 +234,16 @@ class MispSource:
             yield Page.of(parsed, cursor={**feed.cursor, "events": dict(done)})
         if not failed:
             yield Page(etag=manifest.etag, last_modified=manifest.last_modified)
+
+    async def _single_event(self, feed: FeedSpec, ctx: SourceContext, to_ids_only: bool) -> Page:
+        """One event export named directly (not a feed): conditional on its ETag like any document."""
+        fetched = await ctx.fetcher.get(
+            feed.location, etag=feed.etag, last_modified=feed.last_modified, credentials=feed.credentials
+        )
+        if fetched.not_modified:
+            return Page()
+        parsed = parse_misp(fetched.content, feed.context(), to_ids_only=to_ids_only)
+        return Page.of(parsed, etag=fetched.etag, last_modified=fetched.last_modified)
 
     async def _digests(self, base: str, feed: FeedSpec, ctx: SourceContext) -> dict[str, str]:
         try:
