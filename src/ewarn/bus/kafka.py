@@ -142,13 +142,16 @@ class KafkaBus:
     async def publish_many(
         self, topic: str, items: Sequence[tuple[str | None, bytes]], headers: dict[str, bytes] | None = None
     ) -> None:
-        """Send every item, then wait for every acknowledgement; resend only what failed transiently."""
+        """Send every item, then wait for every acknowledgement; resend only what failed transiently.
+
+        Raises ``TransientError`` when the broker has not acknowledged everything within ``retry_timeout``.
+        """
         header_list = list((headers or {}).items())
         pending = list(items)
         deadline = time.monotonic() + self._retry_timeout
         attempt = 0
-        while pending:
-            pending, error = await self._send_all(topic, pending, header_list)
+        while True:
+            pending, error = await self._send_all(topic, pending, header_list, deadline)
             if error is None:
                 return
             if not is_transient(error):
@@ -166,26 +169,33 @@ class KafkaBus:
         return KafkaConsumer(self._settings, list(topics), group, retry_timeout=self._retry_timeout)
 
     async def _send_all(
-        self, topic: str, items: list[tuple[str | None, bytes]], headers: list[tuple[str, bytes]]
+        self,
+        topic: str,
+        items: list[tuple[str | None, bytes]],
+        headers: list[tuple[str, bytes]],
+        deadline: float,
     ) -> tuple[list[tuple[str | None, bytes]], BaseException | None]:
-        """Return the items that were not acknowledged (in their original order) and the first error."""
+        """Return the items not acknowledged by ``deadline`` (in their original order) and the first error."""
         if self._producer is None:
             raise RuntimeError("KafkaBus.publish called before start()")
         futures: list[asyncio.Future[Any]] = []
         unsent: list[tuple[str | None, bytes]] = []
-        error: BaseException | None = None
+        first_error: BaseException | None = None
         for index, (key, value) in enumerate(items):
             try:
                 futures.append(await self._producer.send(topic, value=value, key=_key(key), headers=headers))
             except KafkaError as exc:  # e.g. no metadata while the broker is away: the rest waits too
-                unsent, error = items[index:], exc
+                unsent, first_error = items[index:], exc
                 break
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        failed = [
-            item for item, result in zip(items, results, strict=False) if isinstance(result, BaseException)
-        ]
-        errors = [result for result in results if isinstance(result, BaseException)]
-        return failed + unsent, (errors[0] if errors else error)
+        if futures:
+            await asyncio.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+        failed: list[tuple[str | None, bytes]] = []
+        for item, future in zip(items, futures, strict=False):
+            error = _send_error(future)
+            if error is not None:
+                failed.append(item)
+                first_error = first_error or error
+        return failed + unsent, first_error
 
     async def _start_producer(self) -> Any:
         producer = AIOKafkaProducer(
@@ -240,6 +250,19 @@ class KafkaBus:
 def _has_leaders(topic: dict[str, Any]) -> bool:
     partitions = topic.get("partitions") or []
     return topic.get("error_code") == 0 and bool(partitions) and all(p["leader"] >= 0 for p in partitions)
+
+
+def _send_error(future: asyncio.Future[Any]) -> BaseException | None:
+    """Why a send is not acknowledged, or None if it is."""
+    if not future.done():
+        # The producer keeps retrying it (idempotent sends never expire); nobody waits for the outcome now.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        timed_out: BaseException = KafkaTimeoutError("not acknowledged in time")
+        return timed_out
+    if future.cancelled():
+        cancelled: BaseException = KafkaError("send cancelled: the producer is stopping")
+        return cancelled
+    return future.exception()
 
 
 def _key(key: str | None) -> bytes | None:
