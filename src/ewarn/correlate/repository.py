@@ -153,7 +153,7 @@ async def published_revisions(*, session: AsyncSession, ids: Sequence[str]) -> d
             .where(AlertEventRow.alert_id.in_(chunk))
             .group_by(AlertEventRow.alert_id)
         )
-        out.update({alert_id: int(revision) for alert_id, revision in rows.tuples()})
+        out.update({alert_id: int(revision) for alert_id, revision in rows})
     return out
 
 
