@@ -521,6 +521,27 @@ def product_index() -> AssetIndex:
             id="same-product-other-vendor-only-its-own",
         ),
         pytest.param(advisory("ICSMA-XX-8"), {}, id="advisory-without-products"),
+        pytest.param(
+            advisory(
+                "CVE-2023-34362",
+                AffectedProduct(vendor="Progress", product="MOVEit Transfer"),
+                AffectedProduct(
+                    cpe="cpe:2.3:a:progress:moveit_transfer:*:*:*:*:*:*:*:*",
+                    versions=[VersionRange(gte="2022.0.0", lt="2022.0.5")],
+                ),
+            ),
+            {"moveit-named": None},
+            id="versionless-kev-entry-defers-to-the-ranges-given",
+        ),
+        pytest.param(
+            advisory("CVE-2023-34362", AffectedProduct(vendor="Progress", product="MOVEit Transfer")),
+            {
+                "moveit": None,
+                "moveit-named": "Progress Software Corporation MOVEit Transfer on your software "
+                "'File transfer 2' is named by CVE-2023-34362, which gives no affected versions.",
+            },
+            id="versionless-kev-entry-alone-names-the-product",
+        ),
     ],
 )
 def test_product_rules(product_index: AssetIndex, ind: Indicator, expected: dict[str, str | None]) -> None:

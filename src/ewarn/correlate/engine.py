@@ -45,6 +45,7 @@ class Relation(StrEnum):
     VERSION_IN_RANGE = "version_in_range"
     ALL_VERSIONS = "all_versions"
     VERSION_UNKNOWN = "version_unknown"
+    PRODUCT_NAMED = "product_named"  # the advisory names the product but no versions (KEV)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +236,9 @@ def _ranges(product: AffectedProduct, lookup: _Lookup) -> list[VersionRange]:
 
 def _verdict(ranges: list[VersionRange], version: str | None, scheme: str) -> tuple[Relation | None, str]:
     """Does the asset's version fall in ``ranges`` (empty: all versions)? Returns relation and range text."""
-    if not ranges or any(versions.is_all(part) for vr in ranges for part in versions.expand(vr)):
+    if not ranges:
+        return Relation.PRODUCT_NAMED, "versions not given"
+    if any(versions.is_all(part) for vr in ranges for part in versions.expand(vr)):
         return Relation.ALL_VERSIONS, "all versions"
     if version is None:
         return Relation.VERSION_UNKNOWN, " or ".join(
@@ -272,20 +275,21 @@ def indicator_cves(indicator: Indicator) -> set[str]:
     return cves
 
 
+def _better(current: Match | None, candidate: Match) -> bool:
+    return current is None or _FIELD_RANK[candidate.field] < _FIELD_RANK[current.field]
+
+
 def _match_vulnerability(indicator: Indicator, index: AssetIndex) -> list[Match]:
     vuln = indicator.vulnerability
     if vuln is None or not vuln.affected:
         return []
-    cves = indicator_cves(indicator)
     suppressed: set[Record] = set()
     fixed_for: set[Record] = set()
-    best: dict[Record, Match] = {}
+    # Entries that give versions decide for an asset; an entry that names the product without any version
+    # (KEV does) only counts when no entry of the same advisory says which versions of it are affected.
+    ranged: dict[Record, Match | None] = {}
+    versionless: dict[Record, Match] = {}
     refs: dict[Record, AssetRef] = {}
-
-    def ref_of(record: Record) -> AssetRef:
-        if record not in refs:
-            refs[record] = index.ref(record)
-        return refs[record]
 
     for product in vuln.affected:
         status = product.status
@@ -294,7 +298,7 @@ def _match_vulnerability(indicator: Indicator, index: AssetIndex) -> list[Match]
         for lookup in _lookups(index, product):
             ranges = _ranges(product, lookup)
             for record in records(lookup.entry):
-                asset = ref_of(record)
+                asset = refs.get(record) or refs.setdefault(record, index.ref(record))
                 if asset.kind not in (AssetKind.SOFTWARE, AssetKind.MEDICAL_DEVICE):
                     continue
                 relation, range_text = _verdict(ranges, asset.effective_version, asset.version_scheme)
@@ -302,26 +306,35 @@ def _match_vulnerability(indicator: Indicator, index: AssetIndex) -> list[Match]
                     # known_not_affected and fixed versions never match; a fixed entry tells a fix exists
                     if status is ProductStatus.FIXED:
                         fixed_for.add(record)
-                    if relation in (Relation.VERSION_IN_RANGE, Relation.ALL_VERSIONS):
+                    if relation in (Relation.VERSION_IN_RANGE, Relation.ALL_VERSIONS, Relation.PRODUCT_NAMED):
                         suppressed.add(record)
                     continue
-                if relation is None:
-                    continue
-                candidate = Match(
-                    asset=asset,
-                    relation=relation,
-                    field=lookup.field,
-                    asset_value=" ".join(p for p in (_asset_display(asset), asset.effective_version) if p),
-                    indicator_value=lookup.display,
-                    range=range_text,
-                )
-                current = best.get(record)
-                if current is None or _FIELD_RANK[candidate.field] < _FIELD_RANK[current.field]:
-                    best[record] = candidate
+                candidate = None
+                if relation is not None:
+                    candidate = Match(
+                        asset=asset,
+                        relation=relation,
+                        field=lookup.field,
+                        asset_value=" ".join(
+                            p for p in (_asset_display(asset), asset.effective_version) if p
+                        ),
+                        indicator_value=lookup.display,
+                        range=range_text,
+                    )
+                if relation is Relation.PRODUCT_NAMED:
+                    assert candidate is not None
+                    if _better(versionless.get(record), candidate):
+                        versionless[record] = candidate
+                elif candidate is None:
+                    ranged.setdefault(record, None)
+                elif _better(ranged.get(record), candidate):
+                    ranged[record] = candidate
+    decided = {**{r: m for r, m in versionless.items() if r not in ranged}, **ranged}
+    cves = indicator_cves(indicator)
     fix_by_remediation = _fix_in_remediations(indicator)
     out: list[Match] = []
-    for record, found in best.items():
-        if record in suppressed:
+    for record, found in decided.items():
+        if found is None or record in suppressed:
             continue
         if cves and cves <= found.asset.not_affected:  # a VEX statement: not affected by any of its CVEs
             continue
@@ -370,6 +383,10 @@ def match(indicator: Indicator, index: AssetIndex) -> list[Match]:
 
 
 def _advisory(indicator: Indicator) -> str:
+    """The CVE, with the advisory that reported it (a CSAF tracking id such as ICSMA-20-296-02)."""
+    record = indicator.source.record
+    if indicator.source.feed_kind == "csaf" and record and record.upper() != indicator.value.upper():
+        return f"{indicator.value} ({record})"
     return indicator.value
 
 
@@ -422,6 +439,8 @@ def explain(indicator: Indicator, found: Match) -> str:
         )
     if relation is Relation.ALL_VERSIONS:
         return f"{product} on {owner} is affected in all versions by {advisory}.{fix}"
+    if relation is Relation.PRODUCT_NAMED:
+        return f"{product} on {owner} is named by {advisory}, which gives no affected versions.{fix}"
     return (
         f"{product} on {owner} is named by {advisory} for versions {found.range}; "
         f"its {_version_word(asset)} version is not recorded, so check it.{fix}"
@@ -441,7 +460,8 @@ def _title(indicator: Indicator) -> str:
 def build_alert(indicator: Indicator, found: Match, *, now: datetime) -> Alert:
     """The first revision of the alert for one match; ``lifecycle`` decides what is actually stored."""
     asset = found.asset
-    scored = score(indicator, asset, version_known=found.relation is not Relation.VERSION_UNKNOWN)
+    version_known = found.relation not in (Relation.VERSION_UNKNOWN, Relation.PRODUCT_NAMED)
+    scored = score(indicator, asset, version_known=version_known)
     vuln = indicator.vulnerability
     return Alert(
         id=alert_id(provider_id=asset.provider_id, indicator_key=indicator.key, asset_id=asset.id),
