@@ -194,6 +194,9 @@ class SubscriptionRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TS)
+    disabled_at: Mapped[datetime | None] = mapped_column(TS)
+    # Soft delete: the delivery log of a deleted subscription stays readable for operators.
+    deleted_at: Mapped[datetime | None] = mapped_column(TS)
 
 
 class DeliveryRow(Base):
@@ -216,6 +219,11 @@ class DeliveryRow(Base):
     created_at: Mapped[datetime] = mapped_column(TS)
     dispatched_at: Mapped[datetime | None] = mapped_column(TS)
     delivered_at: Mapped[datetime | None] = mapped_column(TS)
+    # Set when the delivery waits for its subscription's digest window ("hourly:2024-05-01T13").
+    digest_key: Mapped[str | None] = mapped_column(String(64))
+    # A replay gets a fresh attempt budget: attempts counted from here on.
+    attempts_before_replay: Mapped[int] = mapped_column(Integer, default=0)
+    replayed_at: Mapped[datetime | None] = mapped_column(TS)
     __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
 
 

@@ -1,0 +1,86 @@
+"""Turn a batch of alert messages into outbox rows: one event per revision, one delivery per subscription."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ewarn.dispatch.digest import window_for
+from ewarn.dispatch.router import route
+from ewarn.ids import delivery_id
+from ewarn.models.alert import Alert
+from ewarn.models.delivery import DeliveryStatus
+from ewarn.models.subscription import Subscription
+
+
+@dataclass
+class IntakePlan:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    routed: int = 0
+    skipped: int = 0
+
+
+def plan_intake(
+    alerts: Sequence[Alert],
+    *,
+    subscriptions: Mapping[str, Sequence[Subscription]],
+    asset_tags: Mapping[str, Collection[str]],
+    now: datetime,
+) -> IntakePlan:
+    """Rows for ``alert_events`` and ``deliveries``; ids are deterministic, so a replayed batch adds nothing.
+
+    ``subscriptions`` maps provider id → its subscriptions; ``asset_tags`` maps asset id → tags.
+    """
+    plan = IntakePlan()
+    seen: set[tuple[str, int]] = set()
+    for alert in alerts:
+        if (alert.id, alert.revision) in seen:
+            continue
+        seen.add((alert.id, alert.revision))
+        plan.events.append(
+            {
+                "provider_id": alert.provider_id,
+                "alert_id": alert.id,
+                "revision": alert.revision,
+                "created_at": now,
+            }
+        )
+        payload = alert.model_dump(mode="json")
+        decisions = route(
+            alert, subscriptions.get(alert.provider_id, ()), asset_tags=asset_tags.get(alert.asset_id, ())
+        )
+        for decision in decisions:
+            sub = decision.subscription
+            status, due, digest_key = DeliveryStatus.SKIPPED, None, None
+            if decision.deliver:
+                status, due = DeliveryStatus.PENDING, now
+                if decision.digest is not None:
+                    window = window_for(decision.digest, now)
+                    digest_key, due = window.key, window.ends_at
+                plan.routed += 1
+            else:
+                plan.skipped += 1
+            plan.deliveries.append(
+                {
+                    "id": delivery_id(alert_id=alert.id, subscription_id=sub.id, revision=alert.revision),
+                    "alert_id": alert.id,
+                    "alert_revision": alert.revision,
+                    "subscription_id": sub.id,
+                    "provider_id": alert.provider_id,
+                    "channel": sub.channel.value,
+                    "status": status.value,
+                    "attempts": 0,
+                    "attempts_before_replay": 0,
+                    "last_error": decision.reason,
+                    "last_status_code": None,
+                    "next_attempt_at": due,
+                    "lease_until": None,
+                    "payload": payload,
+                    "digest_key": digest_key,
+                    "created_at": now,
+                }
+            )
+    return plan

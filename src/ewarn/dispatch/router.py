@@ -1,0 +1,70 @@
+"""Which subscriptions receive an alert, and why the others do not. Pure: plain data in, decisions out."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from ewarn.models.alert import Alert, Severity
+from ewarn.models.common import TLP
+from ewarn.models.subscription import Channel, Digest, Subscription
+
+# Digests collect the low end only: a high or critical warning never waits for the end of an hour.
+DIGEST_MAX_SEVERITY = Severity.MEDIUM
+# The most restricted TLP each channel can ever carry, whatever a subscription asks for. E-mail leaves our
+# control once sent (forwarding, mailing lists), so TLP:RED never goes by e-mail.
+CHANNEL_TLP_LIMIT = {Channel.WEBHOOK: TLP.RED, Channel.EMAIL: TLP.AMBER_STRICT}
+
+
+@dataclass(frozen=True)
+class Route:
+    """The decision for one subscription: deliver (now or in a digest) or skip with a reason."""
+
+    subscription: Subscription
+    deliver: bool
+    reason: str | None = None
+    digest: Digest | None = None
+
+
+def _skip_reason(alert: Alert, sub: Subscription, asset_tags: Collection[str]) -> str | None:
+    filters = sub.filters
+    if not sub.enabled:
+        return f"subscription disabled: {sub.disabled_reason or 'by its owner'}"
+    if alert.severity.rank < filters.min_severity.rank:
+        return f"severity {alert.severity.value} below minimum {filters.min_severity.value}"
+    if filters.indicator_types and alert.indicator_type.value not in filters.indicator_types:
+        return f"indicator type {alert.indicator_type.value} not in {sorted(filters.indicator_types)}"
+    if filters.asset_tags and not set(filters.asset_tags) & set(asset_tags):
+        return f"asset tags {sorted(asset_tags)} do not include any of {sorted(filters.asset_tags)}"
+    if alert.tlp.rank > CHANNEL_TLP_LIMIT[sub.channel].rank:
+        return f"TLP:{alert.tlp.value.upper()} is never sent by {sub.channel.value}"
+    if alert.tlp.rank > filters.tlp_ceiling.rank:
+        ceiling = filters.tlp_ceiling.value.upper()
+        return f"TLP:{alert.tlp.value.upper()} above this subscription's ceiling TLP:{ceiling}"
+    return None
+
+
+def route(
+    alert: Alert, subscriptions: Sequence[Subscription], *, asset_tags: Collection[str] = ()
+) -> list[Route]:
+    """Decide for every subscription of the alert's provider.
+
+    Other providers' subscriptions are never candidates, whatever the TLP: an alert is about one tenant's
+    assets. That is also what keeps TLP:AMBER and AMBER+STRICT with the affected provider (its CSIRT reads
+    them through the API stream of its constituency). ``asset_tags`` are the matched asset's tags.
+    """
+    routes: list[Route] = []
+    for sub in subscriptions:
+        if sub.provider_id != alert.provider_id:
+            continue
+        reason = _skip_reason(alert, sub, asset_tags)
+        if reason is not None:
+            routes.append(Route(subscription=sub, deliver=False, reason=reason))
+            continue
+        digest = (
+            sub.digest
+            if sub.digest is not Digest.NONE and alert.severity.rank <= DIGEST_MAX_SEVERITY.rank
+            else None
+        )
+        routes.append(Route(subscription=sub, deliver=True, digest=digest))
+    return routes

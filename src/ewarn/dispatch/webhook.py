@@ -1,0 +1,175 @@
+"""Webhook channel: signatures; SSRF-checked, pinned POSTs; manual redirects; capped reads."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import httpx
+from standardwebhooks import Webhook
+
+from ewarn import __version__
+from ewarn.dispatch.result import SendResult
+from ewarn.dispatch.ssrf import PinnedTarget, ResolutionFailed, SsrfGuard, SsrfRefused
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 (the format's prefix, not a secret)
+MAX_REDIRECTS = 3
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_ERROR_EXCERPT = 300
+
+
+def new_secret() -> str:
+    """A fresh ``whsec_`` secret: 32 random bytes, base64 (the Standard Webhooks format)."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+class Signer:
+    """Signs with one or more secrets; keeps the decoded keys so the hot path does not re-decode them."""
+
+    def __init__(self, max_cached: int = 4096) -> None:
+        self._keys: dict[str, Webhook] = {}
+        self._max = max_cached
+
+    def _webhook(self, secret: str) -> Webhook:
+        hook = self._keys.get(secret)
+        if hook is None:
+            if len(self._keys) >= self._max:
+                self._keys.clear()
+            hook = self._keys[secret] = Webhook(secret)
+        return hook
+
+    def signature(self, *, msg_id: str, timestamp: datetime, body: bytes, secrets: Sequence[str]) -> str:
+        """``v1,<sig>`` per secret, space-separated: during a rotation either secret verifies."""
+        text = body.decode("utf-8")
+        return " ".join(self._webhook(s).sign(msg_id, timestamp, text) for s in secrets)
+
+    def headers(
+        self, *, msg_id: str, timestamp: datetime, body: bytes, secrets: Sequence[str]
+    ) -> dict[str, str]:
+        return {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(timestamp.timestamp())),
+            "webhook-signature": self.signature(
+                msg_id=msg_id, timestamp=timestamp, body=body, secrets=secrets
+            ),
+        }
+
+
+class RedirectLoop(Exception):
+    """The receiver kept redirecting."""
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+class WebhookSender:
+    """POSTs signed bodies. Every hop is resolved and checked, then sent to the checked address."""
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        guard: SsrfGuard,
+        timeout_seconds: float,
+        max_response_bytes: int,
+        signer: Signer | None = None,
+        max_redirects: int = MAX_REDIRECTS,
+    ) -> None:
+        self._http = http
+        self._guard = guard
+        self._timeout = httpx.Timeout(timeout_seconds)
+        # Connect, write and read each have their own timeout; this bounds the whole attempt, redirects too.
+        self._deadline = timeout_seconds * 2
+        self._cap = max_response_bytes
+        self._signer = signer or Signer()
+        self._max_redirects = max_redirects
+
+    async def send(
+        self,
+        *,
+        url: str,
+        msg_id: str,
+        body: bytes,
+        content_type: str,
+        secrets: Sequence[str],
+        timestamp: datetime | None = None,
+    ) -> SendResult:
+        started = time.perf_counter()
+        headers = self._signer.headers(
+            msg_id=msg_id, timestamp=timestamp or datetime.now(UTC), body=body, secrets=secrets
+        )
+        headers["content-type"] = content_type
+        headers["user-agent"] = f"ewarn/{__version__} (+webhook)"
+        status: int | None = None
+        retry_after: str | None = None
+        error: str | None = None
+        try:
+            async with asyncio.timeout(self._deadline):
+                status, retry_after, excerpt = await self._post_following(url, headers, body)
+            if not 200 <= status < 300:
+                error = f"HTTP {status}: {excerpt}"
+        except SsrfRefused as exc:
+            return SendResult(None, _ms_since(started), f"refused: {exc}", refused=True)
+        except ResolutionFailed as exc:
+            error = f"dns: {exc}"
+        except TimeoutError:
+            error = f"timeout: no answer within {self._deadline:g}s"
+        except httpx.TimeoutException as exc:
+            error = f"timeout: {type(exc).__name__}"
+        except (httpx.HTTPError, RedirectLoop) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        return SendResult(
+            status,
+            _ms_since(started),
+            error[:_ERROR_EXCERPT] if error else None,
+            retry_after=retry_after,
+            ok=error is None,
+        )
+
+    async def _post_following(
+        self, url: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, str | None, str]:
+        current = httpx.URL(url)
+        for _hop in range(self._max_redirects + 1):
+            target = await self._guard.check(current)
+            status, location, retry_after, excerpt = await self._post(target, headers, body)
+            if status not in _REDIRECTS or location is None:
+                return status, retry_after, excerpt
+            # Redirects are followed by hand so each hop passes the SSRF guard; the signed POST is re-sent
+            # unchanged (same webhook-id), as receivers behind a moved URL expect.
+            current = current.join(location)
+        raise RedirectLoop(f"more than {self._max_redirects} redirects")
+
+    async def _post(
+        self, target: PinnedTarget, headers: dict[str, str], body: bytes
+    ) -> tuple[int, str | None, str | None, str]:
+        extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
+        request = self._http.build_request(
+            "POST",
+            target.request_url(),
+            content=body,
+            headers={**headers, "host": target.host_header()},
+            timeout=self._timeout,
+            extensions=extensions,
+        )
+        response = await self._http.send(request, stream=True, follow_redirects=False)
+        try:
+            read = bytearray()
+            async for chunk in response.aiter_raw():
+                read += chunk
+                if len(read) >= self._cap:
+                    break  # the rest is never read: a receiver cannot make us buffer without bound
+        finally:
+            await response.aclose()
+        excerpt = bytes(read[:200]).decode("utf-8", "replace")
+        return (
+            response.status_code,
+            response.headers.get("location"),
+            response.headers.get("retry-after"),
+            excerpt,
+        )

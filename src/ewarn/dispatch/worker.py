@@ -1,0 +1,475 @@
+"""The dispatch stage: alerts from the bus into the outbox, and the outbox out to webhooks and e-mail.
+
+Two loops share one process:
+
+- intake: a ``StageRunner`` on the alerts topic. Each batch becomes ``alert_events`` rows and one delivery per
+  routed subscription, in one transaction; the runner commits the offsets only after it (at-least-once, and
+  the deterministic ids make a redelivered batch a no-op).
+- delivery: claims due deliveries under a lease, sends them with bounded concurrency, and records every
+  attempt. Retries live in the outbox (``next_attempt_at``), never in the bus, so one slow endpoint holds up
+  only its own deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiosmtplib
+import httpx
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ewarn.bus.base import Bus, Record
+from ewarn.bus.runner import StageRunner
+from ewarn.bus.topics import Topics
+from ewarn.dispatch.breaker import CircuitBreaker
+from ewarn.dispatch.email import EmailSender, TlpRefused, disabled_notice
+from ewarn.dispatch.intake import plan_intake
+from ewarn.dispatch.jobs import Job, email_for, endpoint_of, group_jobs, webhook_body
+from ewarn.dispatch.result import SendResult
+from ewarn.dispatch.retry import Verdict, classify, endpoint_unhealthy, parse_retry_after, plan_next
+from ewarn.dispatch.ssrf import Resolver, SsrfGuard, SystemResolver
+from ewarn.dispatch.webhook import WebhookSender
+from ewarn.logging import get_logger
+from ewarn.models.alert import Alert
+from ewarn.models.common import utcnow
+from ewarn.models.delivery import DeliveryStatus
+from ewarn.models.subscription import Channel, Subscription
+from ewarn.settings import Settings
+from ewarn.store.db import SessionFactory
+from ewarn.store.repositories import deliveries as outbox
+from ewarn.store.repositories import subscriptions as subs_repo
+from ewarn.store.repositories.deliveries import AttemptOutcome, ClaimedDelivery
+from ewarn.store.tables import AssetRow, ProviderRow
+
+log = get_logger(__name__)
+
+GROUP = "ewarn-dispatch"
+_DB_ERRORS = (OperationalError, DBAPIError, OSError)
+
+
+class DispatchWorker:
+    """Runs intake and delivery until ``stop()``; construct once per process with its dependencies."""
+
+    def __init__(
+        self,
+        *,
+        sessions: SessionFactory,
+        bus: Bus,
+        topics: Topics,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        resolver: Resolver | None = None,
+        clock: Callable[[], datetime] | None = None,
+        email: EmailSender | None = None,
+        rand: Callable[[], float] = random.random,
+        breaker: CircuitBreaker | None = None,
+        per_endpoint_limit: int | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._settings = settings
+        self._cfg = settings.dispatch
+        self._clock = clock or utcnow
+        self._rand = rand
+        self._guard = SsrfGuard(
+            resolver=resolver or SystemResolver(), allowed_networks=self._cfg.allowed_networks
+        )
+        self._webhooks = WebhookSender(
+            http=http,
+            guard=self._guard,
+            timeout_seconds=self._cfg.request_timeout_seconds,
+            max_response_bytes=self._cfg.max_response_bytes,
+        )
+        self._email = email or EmailSender(settings.smtp)
+        self._breaker = breaker or CircuitBreaker()
+        self._concurrency = max(1, self._cfg.concurrency)
+        # One endpoint may take at most this many slots, so a slow receiver cannot starve the others.
+        self._per_endpoint = per_endpoint_limit or max(1, self._concurrency // 2)
+        # Longer than any send can take (each step has its own timeout), so a live lease is never stolen.
+        self._lease = timedelta(seconds=4 * self._cfg.request_timeout_seconds + 30)
+        self._runner = StageRunner(
+            bus=bus,
+            topics=[topics.alerts],
+            group=GROUP,
+            stage="dispatch",
+            handler=self._on_record,
+            dlq_topic=topics.dlq,
+            after_batch=self._flush_intake,
+        )
+        self._buffer: list[Alert] = []
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._write_lock = asyncio.Lock()  # SQLite has one writer; queueing here beats "database is locked"
+        self._busy = 0
+        self._in_flight: Counter[str] = Counter()
+        self._endpoint_of_sub: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._outcomes: list[AttemptOutcome] = []
+        self._outcomes_ready = asyncio.Event()
+        self.counters: Counter[str] = Counter()
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Until ``stop()``: the batch in flight is committed, sends in flight finish and are recorded."""
+        delivery = asyncio.create_task(self._delivery_loop(), name="dispatch-delivery")
+        recorder = asyncio.create_task(self._recorder_loop(), name="dispatch-recorder")
+        try:
+            await self._runner.run()
+        finally:
+            self.stop()
+            await delivery
+            await recorder
+
+    def stop(self) -> None:
+        self._runner.stop()
+        self._stopping.set()
+        self._wake.set()
+        self._outcomes_ready.set()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for heartbeats and the status page."""
+        return {
+            **self.counters,
+            "in_flight": self._busy,
+            "open_circuits": len(self._breaker.open_endpoints()),
+            "dead_lettered_records": self._runner.stats.dead_lettered,
+        }
+
+    # --- intake -----------------------------------------------------------------------------------------
+
+    async def _on_record(self, record: Record) -> None:
+        # An undecodable alert raises ValidationError: the runner dead-letters that record and moves on.
+        self._buffer.append(Alert.model_validate_json(record.value))
+
+    async def _flush_intake(self) -> None:
+        alerts, self._buffer = self._buffer, []
+        if not alerts:
+            return
+        await self._retry_db("intake", lambda: self._store_intake(alerts))
+        self._wake.set()
+
+    async def _store_intake(self, alerts: Sequence[Alert]) -> None:
+        now = self._clock()
+        providers = {a.provider_id for a in alerts}
+        async with self._sessions() as session:
+            subs = await subs_repo.list_subscriptions(session=session, provider_ids=providers)
+            by_provider: dict[str, list[Subscription]] = {}
+            for sub in subs:
+                by_provider.setdefault(sub.provider_id, []).append(sub)
+            tags: dict[str, list[str]] = {}
+            if any(s.filters.asset_tags for s in subs):
+                rows = await session.execute(
+                    select(AssetRow.id, AssetRow.data).where(AssetRow.id.in_({a.asset_id for a in alerts}))
+                )
+                tags = {r.id: list((r.data or {}).get("tags", [])) for r in rows}
+        plan = plan_intake(alerts, subscriptions=by_provider, asset_tags=tags, now=now)
+        async with self._write_lock, self._sessions() as session:
+            await outbox.insert_alert_events(session=session, events=plan.events)
+            await outbox.insert_deliveries(session=session, rows=plan.deliveries)
+            await session.commit()
+        self.counters["alerts"] += len(plan.events)
+        self.counters["routed"] += plan.routed
+        self.counters["skipped"] += plan.skipped
+
+    async def _retry_db(self, what: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Retry a database step until it succeeds; give up only when stopping (it is then redone later)."""
+        attempt = 0
+        while True:
+            try:
+                await work()
+                return
+            except _DB_ERRORS as exc:
+                attempt += 1
+                if self._stopping.is_set() and attempt > 3:
+                    raise
+                delay = min(5.0, 0.05 * 2**attempt) * (0.5 + self._rand() / 2)
+                log.warning("dispatch_db_retry", step=what, attempt=attempt, error=str(exc)[:300])
+                await asyncio.sleep(delay)
+
+    # --- delivery loop ----------------------------------------------------------------------------------
+
+    async def _delivery_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            started = 0
+            free = self._concurrency - self._busy
+            if free > 0:
+                try:
+                    started = await self._claim_and_start(free)
+                except _DB_ERRORS as exc:
+                    log.warning("dispatch_claim_failed", error=str(exc)[:300])
+            if started:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._cfg.poll_interval_seconds)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _held_back(self) -> set[str]:
+        """Subscriptions not to claim for now: their endpoint is at its limit or its circuit is open."""
+        blocked = {e for e, n in self._in_flight.items() if n >= self._per_endpoint}
+        blocked.update(self._breaker.open_endpoints())
+        return {sub for sub, endpoint in self._endpoint_of_sub.items() if endpoint in blocked}
+
+    async def _claim_and_start(self, free: int) -> int:
+        """Claim up to ``free`` due deliveries and start them; return how many jobs started or settled."""
+        now = self._clock()
+        lease_until = now + self._lease
+        async with self._write_lock, self._sessions() as session:
+            claimed = await outbox.claim_due(
+                session=session,
+                now=now,
+                lease_until=lease_until,
+                limit=free,
+                exclude_subscriptions=self._held_back(),
+            )
+            for sub_id, key in {(d.subscription_id, d.digest_key) for d in claimed if d.digest_key}:
+                claimed += await outbox.claim_digest(
+                    session=session, subscription_id=sub_id, digest_key=key, now=now, lease_until=lease_until
+                )
+            await session.commit()
+        if not claimed:
+            return 0
+        async with self._sessions() as session:
+            subs = await subs_repo.subscriptions_by_id(
+                session=session, subscription_ids={d.subscription_id for d in claimed}
+            )
+            languages = await self._languages(session, {s.provider_id for s in subs.values()})
+        jobs, orphans = group_jobs(claimed, subs)
+        if orphans:
+            self._settle_unsent(orphans, now, "subscription deleted")
+        to_release: list[str] = []
+        handled = len(orphans)
+        for job in jobs:
+            endpoint = endpoint_of(job.subscription, smtp_host=self._settings.smtp.host)
+            self._endpoint_of_sub[job.subscription.id] = endpoint
+            if not job.subscription.enabled:
+                reason = f"subscription disabled: {job.subscription.disabled_reason or 'by its owner'}"
+                self._settle_unsent(job.deliveries, now, reason)
+                handled += 1
+            elif self._in_flight[endpoint] >= self._per_endpoint or self._busy >= self._concurrency:
+                to_release += [d.id for d in job.deliveries]
+            else:
+                self._start(job, endpoint, languages.get(job.subscription.provider_id))
+                handled += 1
+        if to_release:
+            async with self._write_lock, self._sessions() as session:
+                await outbox.release(session=session, ids=to_release)
+                await session.commit()
+        return handled
+
+    async def _languages(self, session: Any, provider_ids: Collection[str]) -> dict[str, str]:
+        rows = await session.execute(
+            select(ProviderRow.id, ProviderRow.language).where(ProviderRow.id.in_(list(provider_ids)))
+        )
+        return {r.id: r.language for r in rows}
+
+    def _start(self, job: Job, endpoint: str, language: str | None) -> None:
+        self._busy += 1
+        self._in_flight[endpoint] += 1
+        task = asyncio.create_task(self._run_job(job, endpoint, language))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _settle_unsent(self, deliveries: Sequence[ClaimedDelivery], now: datetime, reason: str) -> None:
+        """Dead-letter deliveries that cannot be sent now (replayable once the subscription is back)."""
+        for d in deliveries:
+            self._outcomes.append(
+                AttemptOutcome(
+                    delivery_id=d.id,
+                    attempts=d.attempts,
+                    attempted=False,
+                    at=now,
+                    ok=False,
+                    status=DeliveryStatus.DEAD,
+                    error=reason,
+                )
+            )
+        self.counters["dead"] += len(deliveries)
+        self._outcomes_ready.set()
+
+    # --- one job ----------------------------------------------------------------------------------------
+
+    async def _run_job(self, job: Job, endpoint: str, language: str | None) -> None:
+        try:
+            if not self._breaker.allow(endpoint):
+                wait = timedelta(seconds=max(0.05, self._breaker.seconds_until_retry(endpoint)))
+                await self._release_later([d.id for d in job.deliveries], self._clock() + wait)
+                return
+            started = self._clock()
+            result = await self._send(job, language)
+            finished = self._clock()
+            healthy = result.ok or result.refused or not endpoint_unhealthy(result.status_code)
+            self._breaker.record(endpoint, healthy=healthy)
+        except Exception as exc:  # a bug in a channel must not kill the loop; the attempt is logged as failed
+            log.exception("dispatch_job_crashed", subscription=job.subscription.id)
+            started = finished = self._clock()
+            result = SendResult(None, 0.0, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self._busy -= 1
+            self._in_flight[endpoint] -= 1
+            self._wake.set()
+        self._record(job, result, started, finished)
+
+    async def _release_later(self, ids: list[str], at: datetime) -> None:
+        async def work() -> None:
+            async with self._write_lock, self._sessions() as session:
+                await outbox.release(session=session, ids=ids, next_attempt_at=at)
+                await session.commit()
+
+        await self._retry_db("release", work)
+        self.counters["deferred_open_circuit"] += len(ids)
+
+    async def _send(self, job: Job, language: str | None) -> SendResult:
+        sub = job.subscription
+        if sub.channel is Channel.EMAIL:
+            return await self._send_email(job, language)
+        secrets = subs_repo.signing_secrets(sub, now=self._clock())
+        if not secrets:
+            return SendResult(None, 0.0, "refused: the subscription has no signing secret", refused=True)
+        body, content_type = webhook_body(job)
+        return await self._webhooks.send(
+            url=sub.target, msg_id=job.message_id, body=body, content_type=content_type, secrets=secrets
+        )
+
+    async def _send_email(self, job: Job, language: str | None) -> SendResult:
+        began = time.perf_counter()
+        try:
+            message = email_for(job, sender=self._settings.smtp.sender, language=language)
+        except TlpRefused as exc:
+            return SendResult(None, 0.0, f"refused: {exc}", refused=True)
+        try:
+            await self._email.send(message)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            code = getattr(exc, "code", None)
+            return SendResult(
+                code if isinstance(code, int) else None,
+                (time.perf_counter() - began) * 1000,
+                f"smtp: {type(exc).__name__}: {exc}"[:300],
+            )
+        return SendResult(250, (time.perf_counter() - began) * 1000, None, ok=True)
+
+    def _record(self, job: Job, result: SendResult, started: datetime, finished: datetime) -> None:
+        if result.refused:
+            verdict = Verdict.REFUSED
+        elif result.ok:
+            verdict = Verdict.DELIVERED
+        else:
+            verdict = classify(result.status_code)
+            if verdict is Verdict.DELIVERED:  # e.g. an SMTP error carrying a 2xx-looking code
+                verdict = Verdict.RETRY
+        plan = plan_next(
+            verdict=verdict,
+            attempts_used=job.attempts_in_budget + 1,
+            max_attempts=self._cfg.max_attempts,
+            now=finished,
+            retry_after=parse_retry_after(result.retry_after, now=finished),
+            base=self._cfg.backoff_base_seconds,
+            cap=self._cfg.backoff_max_seconds,
+            rand=self._rand,
+        )
+        if verdict is Verdict.DELIVERED:
+            status = DeliveryStatus.DELIVERED
+        elif plan.final:
+            status = DeliveryStatus.DEAD
+        else:
+            status = DeliveryStatus.PENDING
+        for d in job.deliveries:
+            self._outcomes.append(
+                AttemptOutcome(
+                    delivery_id=d.id,
+                    attempts=d.attempts + 1,
+                    attempted=True,
+                    at=started,
+                    ok=result.ok,
+                    status=status,
+                    status_code=result.status_code,
+                    latency_ms=round(result.latency_ms, 3),
+                    error=result.error,
+                    next_attempt_at=plan.next_attempt_at,
+                    delivered_at=finished if result.ok else None,
+                )
+            )
+        self.counters[status.value] += len(job.deliveries)
+        if not result.ok:
+            self.counters["failed_attempts"] += 1
+        self._outcomes_ready.set()
+        if verdict is Verdict.GONE:
+            reason = f"endpoint answered 410 Gone on {finished:%Y-%m-%d %H:%M:%S} UTC"
+            task = asyncio.create_task(self._disable_gone(job.subscription, reason))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    # --- 410 Gone -----------------------------------------------------------------------------------------
+
+    async def _disable_gone(self, sub: Subscription, reason: str) -> None:
+        """Disable the subscription, record why, and tell the provider's contacts by e-mail."""
+        disabled = False
+
+        async def work() -> None:
+            nonlocal disabled
+            async with self._write_lock, self._sessions() as session:
+                disabled = await subs_repo.disable_subscription(
+                    session=session, subscription_id=sub.id, reason=reason
+                )
+                await session.commit()
+
+        await self._retry_db("disable", work)
+        if not disabled:
+            return
+        self.counters["subscriptions_disabled"] += 1
+        log.warning("subscription_disabled", subscription=sub.id, provider=sub.provider_id, reason=reason)
+        async with self._sessions() as session:
+            provider = await session.get(ProviderRow, sub.provider_id)
+        contacts = list(provider.contacts or []) if provider else []
+        if not contacts:
+            return
+        notice = disabled_notice(
+            to=contacts,
+            sender=self._settings.smtp.sender,
+            language=provider.language if provider else None,
+            provider_id=sub.provider_id,
+            subscription_id=sub.id,
+            target=sub.target,
+            reason=reason,
+        )
+        try:
+            await self._email.send(notice)
+            self.counters["owner_notices"] += 1
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            # The disable and its reason are recorded and shown by the API; the e-mail is a courtesy.
+            self.counters["owner_notices_failed"] += 1
+            log.warning(
+                "owner_notice_failed", subscription=sub.id, error=f"{type(exc).__name__}: {exc}"[:300]
+            )
+
+    # --- recording --------------------------------------------------------------------------------------
+
+    async def _recorder_loop(self) -> None:
+        """Write outcomes in batches: whatever finished while the previous batch was being written."""
+        while True:
+            await self._outcomes_ready.wait()
+            self._outcomes_ready.clear()
+            batch, self._outcomes = self._outcomes, []
+            if batch:
+
+                async def work(batch: list[AttemptOutcome] = batch) -> None:
+                    async with self._write_lock, self._sessions() as session:
+                        await outbox.record_outcomes(session=session, outcomes=batch)
+                        await session.commit()
+
+                await self._retry_db("record", work)
+                continue
+            if self._stopping.is_set() and not self._tasks and self._busy == 0:
+                return
+            if self._stopping.is_set():
+                await asyncio.sleep(0.01)
+                self._outcomes_ready.set()

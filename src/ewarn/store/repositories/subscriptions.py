@@ -1,0 +1,192 @@
+"""Subscriptions: where a provider wants its alerts, and the signing secrets (shown once, at creation)."""
+
+from __future__ import annotations
+
+import secrets as _random
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+from pydantic import SecretStr
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ewarn.dispatch.webhook import new_secret
+from ewarn.models.common import utcnow
+from ewarn.models.subscription import Channel, Digest, Subscription, SubscriptionFilters
+from ewarn.store.db import as_utc
+from ewarn.store.tables import SubscriptionRow
+
+
+def subscription_from_row(row: SubscriptionRow) -> Subscription:
+    return Subscription(
+        id=row.id,
+        provider_id=row.provider_id,
+        channel=Channel(row.channel),
+        target=row.target,
+        secret=SecretStr(row.secret) if row.secret else None,
+        previous_secret=SecretStr(row.previous_secret) if row.previous_secret else None,
+        previous_secret_expires_at=as_utc(row.previous_secret_expires_at),
+        filters=SubscriptionFilters.model_validate(row.filters or {}),
+        payload_format=row.payload_format,
+        digest=Digest(row.digest),
+        enabled=row.enabled,
+        disabled_reason=row.disabled_reason,
+        created_at=as_utc(row.created_at),
+    )
+
+
+def signing_secrets(subscription: Subscription, *, now: datetime) -> list[str]:
+    """The current secret, and the previous one while its rotation overlap lasts."""
+    out = [subscription.secret.get_secret_value()] if subscription.secret else []
+    expires = subscription.previous_secret_expires_at
+    if subscription.previous_secret is not None and expires is not None and now < expires:
+        out.append(subscription.previous_secret.get_secret_value())
+    return out
+
+
+async def create_subscription(
+    *,
+    session: AsyncSession,
+    provider_id: str,
+    channel: Channel,
+    target: str,
+    filters: SubscriptionFilters | None = None,
+    payload_format: str = "json",
+    digest: Digest = Digest.NONE,
+    enabled: bool = True,
+) -> tuple[Subscription, str | None]:
+    """Create a subscription; webhooks get a fresh ``whsec_`` secret, returned here and never again."""
+    secret = new_secret() if channel is Channel.WEBHOOK else None
+    row = SubscriptionRow(
+        id=f"sub_{_random.token_hex(12)}",
+        provider_id=provider_id,
+        channel=channel.value,
+        target=target,
+        secret=secret,
+        previous_secret=None,
+        previous_secret_expires_at=None,
+        filters=(filters or SubscriptionFilters()).model_dump(mode="json"),
+        payload_format=payload_format,
+        digest=digest.value,
+        enabled=enabled,
+        disabled_reason=None,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    return subscription_from_row(row), secret
+
+
+async def _row(session: AsyncSession, subscription_id: str) -> SubscriptionRow | None:
+    row = await session.get(SubscriptionRow, subscription_id, populate_existing=True)
+    return row if row is not None and row.deleted_at is None else None
+
+
+async def get_subscription(*, session: AsyncSession, subscription_id: str) -> Subscription | None:
+    row = await _row(session, subscription_id)
+    return subscription_from_row(row) if row else None
+
+
+async def list_subscriptions(
+    *, session: AsyncSession, provider_ids: Collection[str] | None, limit: int = 1000
+) -> list[Subscription]:
+    """Subscriptions of these providers (None: all), oldest first."""
+    stmt = (
+        select(SubscriptionRow)
+        .where(SubscriptionRow.deleted_at.is_(None))
+        .order_by(SubscriptionRow.created_at, SubscriptionRow.id)
+        .limit(limit)
+    )
+    if provider_ids is not None:
+        stmt = stmt.where(SubscriptionRow.provider_id.in_(list(provider_ids)))
+    return [subscription_from_row(r) for r in (await session.scalars(stmt)).all()]
+
+
+async def subscriptions_by_id(
+    *, session: AsyncSession, subscription_ids: Collection[str]
+) -> dict[str, Subscription]:
+    """Live (not deleted) subscriptions among ``subscription_ids``."""
+    if not subscription_ids:
+        return {}
+    rows = await session.scalars(
+        select(SubscriptionRow).where(
+            SubscriptionRow.id.in_(list(subscription_ids)), SubscriptionRow.deleted_at.is_(None)
+        )
+    )
+    return {r.id: subscription_from_row(r) for r in rows.all()}
+
+
+async def update_subscription(
+    *,
+    session: AsyncSession,
+    subscription_id: str,
+    target: str | None = None,
+    filters: SubscriptionFilters | None = None,
+    payload_format: str | None = None,
+    digest: Digest | None = None,
+) -> Subscription | None:
+    row = await _row(session, subscription_id)
+    if row is None:
+        return None
+    if target is not None:
+        row.target = target
+    if filters is not None:
+        row.filters = filters.model_dump(mode="json")
+    if payload_format is not None:
+        row.payload_format = payload_format
+    if digest is not None:
+        row.digest = digest.value
+    await session.flush()
+    return subscription_from_row(row)
+
+
+async def delete_subscription(*, session: AsyncSession, subscription_id: str) -> bool:
+    """Soft delete: no more deliveries, secrets wiped, the delivery log stays."""
+    row = await _row(session, subscription_id)
+    if row is None:
+        return False
+    row.deleted_at = utcnow()
+    row.enabled = False
+    row.disabled_reason = "deleted"
+    row.secret = None
+    row.previous_secret = None
+    await session.flush()
+    return True
+
+
+async def rotate_secret(
+    *, session: AsyncSession, subscription_id: str, overlap: timedelta
+) -> tuple[Subscription, str] | None:
+    """New secret (returned once); the current one keeps signing alongside it for ``overlap``."""
+    row = await _row(session, subscription_id)
+    if row is None or row.channel != Channel.WEBHOOK.value:
+        return None
+    secret = new_secret()
+    row.previous_secret = row.secret
+    row.previous_secret_expires_at = utcnow() + overlap
+    row.secret = secret
+    await session.flush()
+    return subscription_from_row(row), secret
+
+
+async def set_enabled(
+    *, session: AsyncSession, subscription_id: str, enabled: bool, reason: str | None = None
+) -> Subscription | None:
+    row = await _row(session, subscription_id)
+    if row is None:
+        return None
+    row.enabled = enabled
+    row.disabled_reason = None if enabled else (reason or "disabled by its owner")
+    row.disabled_at = None if enabled else utcnow()
+    await session.flush()
+    return subscription_from_row(row)
+
+
+async def disable_subscription(*, session: AsyncSession, subscription_id: str, reason: str) -> bool:
+    """Disable unless already disabled (the first reason is kept); True when this call disabled it."""
+    result = await session.execute(
+        update(SubscriptionRow)
+        .where(SubscriptionRow.id == subscription_id, SubscriptionRow.enabled.is_(True))
+        .values(enabled=False, disabled_reason=reason, disabled_at=utcnow())
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -1,0 +1,361 @@
+"""Real receivers on loopback: a webhook server verifying Standard Webhooks signatures, and an SMTP server.
+
+``WebhookReceiver`` is a small HTTP/1.1 server on 127.0.0.1 (asyncio streams, keep-alive). Every request is
+verified with ``standardwebhooks.Webhook(secret).verify`` against the receiver's secrets; it can be scripted
+to fail, answer 410 / 429 with Retry-After, redirect, be slow, or go down and come back on the same port.
+
+``SmtpReceiver`` wraps aiosmtpd's ``Controller`` on 127.0.0.1 and keeps every message it accepted, parsed.
+
+``python -m tests.support.receivers --secret whsec_… --stats FILE`` runs a webhook receiver in its own
+process (the benchmark's receiver); it prints ``PORT <n>`` and writes its stats to FILE on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from ewarn.ids import alert_id
+from ewarn.models.alert import Alert, MatchDetail
+from ewarn.models.common import utcnow
+
+LOOPBACK = "127.0.0.1"
+_REASONS = {
+    200: "OK",
+    204: "No Content",
+    301: "Moved Permanently",
+    302: "Found",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    410: "Gone",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer."""
+
+    status: int = 204
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    delay: float = 0.0
+
+
+@dataclass
+class Request:
+    """One request as received, with the verification outcome and what we answered."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float  # time.time() on arrival
+    verified: bool
+    status: int
+
+    @property
+    def webhook_id(self) -> str | None:
+        return self.headers.get("webhook-id")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class WebhookReceiver:
+    """A scriptable, signature-verifying webhook endpoint on 127.0.0.1."""
+
+    def __init__(self, secrets: Iterable[str] = (), *, default: Reply | None = None) -> None:
+        self.secrets = list(secrets)
+        self.default = default or Reply()
+        self.script: deque[Reply] = deque()
+        self.requests: list[Request] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._arrived = asyncio.Condition()
+        self.on_request: Callable[[Request], None] | None = None
+
+    # --- scripting ------------------------------------------------------------------------------------
+
+    def then(self, *replies: Reply) -> WebhookReceiver:
+        """Answer the next requests with these replies, in order; then the default again."""
+        self.script.extend(replies)
+        return self
+
+    def fail(self, times: int, status: int = 500) -> WebhookReceiver:
+        return self.then(*[Reply(status=status)] * times)
+
+    # --- reading ----------------------------------------------------------------------------------------
+
+    @property
+    def accepted(self) -> list[Request]:
+        """Requests answered 2xx with a valid signature: what the receiver's owner actually got."""
+        return [r for r in self.requests if r.verified and 200 <= r.status < 300]
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://{LOOPBACK}:{self.port}{path}"
+
+    async def wait_for(self, predicate: Callable[[WebhookReceiver], bool], timeout: float = 10.0) -> None:
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(lambda: predicate(self)), timeout)
+
+    async def wait_accepted(self, count: int, timeout: float = 10.0) -> list[Request]:
+        await self.wait_for(lambda r: len(r.accepted) >= count, timeout)
+        return self.accepted
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+
+    async def start(self, port: int = 0) -> str:
+        self._server = await asyncio.start_server(
+            self._serve, LOOPBACK, port or self.port, reuse_address=True
+        )
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self.url()
+
+    async def down(self) -> None:
+        """Stop listening and drop open connections: senders see connection refused."""
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def up(self) -> None:
+        """Listen again on the same port."""
+        await self.start(self.port)
+
+    stop = down
+
+    # --- HTTP -------------------------------------------------------------------------------------------
+
+    def _verify(self, body: bytes, headers: dict[str, str]) -> bool:
+        for secret in self.secrets:
+            try:
+                Webhook(secret).verify(body, headers, json_parse=False)
+            except WebhookVerificationError:
+                continue
+            return True
+        return False
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                _method, path, _version = lines[0].split(" ", 2)
+                headers: dict[str, str] = {}
+                for line in lines[1:]:
+                    if line:
+                        name, _, value = line.partition(":")
+                        headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                reply = self.script.popleft() if self.script else self.default
+                verified = self._verify(body, headers)
+                status = reply.status if verified or reply.status >= 300 else 401
+                request = Request(path, headers, body, time.time(), verified, status)
+                self.requests.append(request)
+                if self.on_request is not None:
+                    self.on_request(request)
+                async with self._arrived:
+                    self._arrived.notify_all()
+                if reply.delay:
+                    await asyncio.sleep(reply.delay)
+                out = [
+                    f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+                    f"content-length: {len(reply.body)}",
+                ]
+                out += [f"{k}: {v}" for k, v in reply.headers.items()]
+                writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + reply.body)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+
+# --- test data ---------------------------------------------------------------------------------------------
+
+
+def sample_alert(**overrides: Any) -> Alert:
+    """A realistic alert for provider ``st-elsewhere``; override any field (id follows provider/asset)."""
+    provider = overrides.pop("provider_id", "st-elsewhere")
+    asset = overrides.pop("asset_id", "ast_pacs")
+    key = overrides.pop("indicator_key", "ipv4:203.0.113.7")
+    now = overrides.pop("matched_at", None) or utcnow()
+    fields: dict[str, Any] = {
+        "id": alert_id(provider_id=provider, indicator_key=key, asset_id=asset),
+        "provider_id": provider,
+        "indicator_key": key,
+        "indicator_type": key.split(":", 1)[0],
+        "asset_id": asset,
+        "title": "Known C2 server inside your range",
+        "severity": "high",
+        "score": 82.5,
+        "reason": "203.0.113.7 is inside your range 203.0.113.0/24 'PACS DMZ'",
+        "match": MatchDetail(
+            asset_id=asset,
+            asset_name="PACS DMZ",
+            asset_kind="network",
+            field="network",
+            asset_value="203.0.113.0/24",
+            indicator_value=key.split(":", 1)[1],
+            range="203.0.113.0/24",
+        ),
+        "tlp": "amber",
+        "labels": ["c2"],
+        "source_feeds": ["demo"],
+        "ingested_at": now,
+        "matched_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    fields.update(overrides)
+    return Alert.model_validate(fields)
+
+
+# --- SMTP ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Mail:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+    tls: bool
+    authenticated: str | None
+
+
+class _Handler:
+    def __init__(self, inbox: list[Mail]) -> None:
+        self.inbox = inbox
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content
+        assert isinstance(raw, bytes)
+        message = message_from_bytes(raw, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        login = session.login_data
+        self.inbox.append(
+            Mail(
+                mail_from=str(envelope.mail_from),
+                rcpt_tos=list(envelope.rcpt_tos),
+                message=message,
+                tls=session.ssl is not None,
+                authenticated=login.decode() if isinstance(login, bytes) else (str(login) if login else None),
+            )
+        )
+        return "250 Message accepted for delivery"
+
+
+class SmtpReceiver:
+    """aiosmtpd on 127.0.0.1; optional STARTTLS (``tls_context``) and AUTH (``credentials``)."""
+
+    def __init__(
+        self,
+        *,
+        port: int,
+        tls_context: ssl.SSLContext | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        self.inbox: list[Mail] = []
+        self.port = port
+        kwargs: dict[str, Any] = {}
+        if tls_context is not None:
+            kwargs.update(tls_context=tls_context, require_starttls=True)
+        if credentials is not None:
+            kwargs.update(auth_required=True, auth_require_tls=tls_context is not None)
+            kwargs["authenticator"] = _authenticator(credentials)
+        self._controller = Controller(_Handler(self.inbox), hostname=LOOPBACK, port=port, **kwargs)
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Mail]:
+        deadline = time.monotonic() + timeout
+        while len(self.inbox) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.inbox)} of {count} messages arrived")
+            await asyncio.sleep(0.02)
+        return self.inbox
+
+
+def _authenticator(credentials: tuple[str, str]) -> Callable[..., AuthResult]:
+    user, password = credentials
+
+    def check(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
+        ok = (
+            isinstance(data, LoginPassword)
+            and data.login.decode() == user
+            and data.password.decode() == password
+        )
+        return AuthResult(success=ok, handled=False, auth_data=data.login if ok else None)
+
+    return check
+
+
+# --- the benchmark's receiver process ---------------------------------------------------------------------
+
+
+async def _serve_forever(secret: str, stats_path: Path) -> None:
+    receiver = WebhookReceiver([secret])
+    arrivals: dict[str, float] = {}
+    receiver.on_request = lambda r: arrivals.setdefault(r.webhook_id or "", r.at) if r.verified else None
+    await receiver.start()
+    print(f"PORT {receiver.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await receiver.down()
+    stats = {
+        "requests": len(receiver.requests),
+        "verified": sum(r.verified for r in receiver.requests),
+        "rejected": sum(not r.verified for r in receiver.requests),
+        "arrivals": arrivals,
+    }
+    stats_path.write_text(json.dumps(stats))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--secret", required=True)
+    parser.add_argument("--stats", required=True, type=Path)
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_forever(args.secret, args.stats))
+
+
+if __name__ == "__main__":
+    main()
