@@ -53,6 +53,7 @@ class Asset(Contract):
     version: str | None = None  # software version or device firmware/software version
     cpe: str | None = None
     purl: str | None = None
+    bom_ref: str | None = None  # CycloneDX bom-ref of the SBOM component; VEX statements refer to it
     udi_di: str | None = None
     clinical_criticality: ClinicalCriticality | None = None
     network_exposure: NetworkExposure | None = None

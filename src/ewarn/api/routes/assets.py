@@ -1,0 +1,155 @@
+"""A provider's assets: register (one or many), list, get, delete, and bulk import of files."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ewarn.api.deps import (
+    PrincipalDep,
+    RuntimeDep,
+    SessionDep,
+    ensure_provider_visible,
+    ensure_provider_writable,
+)
+from ewarn.api.problems import problem
+from ewarn.inventory import service
+from ewarn.inventory.importers import ImportFormat, ImportRejected
+from ewarn.inventory.models import AssetIn, ImportReport
+from ewarn.inventory.validate import AssetInvalid
+from ewarn.models.asset import Asset, AssetKind
+from ewarn.models.provider import Principal
+from ewarn.store.repositories import assets as repo
+from ewarn.store.repositories.assets import AssetPage, Outcome
+from ewarn.store.repositories.principals import get_provider
+
+router = APIRouter(prefix="/api/v1/providers/{provider_id}/assets", tags=["assets"])
+
+MAX_IMPORT_BYTES = 64 * 1024 * 1024
+_IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The file: CSV (text/csv) or a CycloneDX / CSAF JSON document, as selected by format.",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
+            "application/vnd.cyclonedx+json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
+
+@router.post("", response_model=Asset | list[Asset])
+async def register_assets(
+    provider_id: str,
+    body: AssetIn | list[AssetIn],
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+) -> Asset | list[Asset] | JSONResponse:
+    """Register one asset or a list (all or nothing); the same natural key again updates the same asset.
+
+    201 when at least one asset is new, 200 when all existed; 422 names every invalid field.
+    """
+    await _ensure_writable(session, principal, provider_id)
+    items = body if isinstance(body, list) else [body]
+    try:
+        saved = await service.register_assets(
+            session=session, bus=runtime.bus, topics=runtime.topics, provider_id=provider_id, items=items
+        )
+    except AssetInvalid as exc:
+        return problem(
+            422,
+            "Unprocessable Content",
+            "asset validation failed",
+            errors=[p.model_dump() for p in exc.problems],
+        )
+    if any(s.outcome is Outcome.CREATED for s in saved):
+        response.status_code = status.HTTP_201_CREATED
+    assets = [s.asset for s in saved]
+    return assets if isinstance(body, list) else assets[0]
+
+
+@router.get("")
+async def list_assets(
+    provider_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    kind: AssetKind | None = None,
+    limit: Annotated[int, Query(ge=1, le=repo.MAX_PAGE)] = 100,
+    cursor: str | None = None,
+) -> AssetPage:
+    """Live assets ordered by id; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
+    try:
+        return await repo.list_assets(
+            session=session, provider_ids={provider_id}, kind=kind, limit=limit, cursor=cursor
+        )
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+
+@router.post("/import", openapi_extra=_IMPORT_BODY)
+async def import_assets(
+    provider_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    fmt: Annotated[ImportFormat, Query(alias="format")],
+    device: str | None = None,
+) -> ImportReport:
+    """Import a file: valid rows are applied, the others reported with row and reason. Idempotent."""
+    await _ensure_writable(session, principal, provider_id)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"larger than {MAX_IMPORT_BYTES} bytes")
+    data = await request.body()
+    if len(data) > MAX_IMPORT_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"larger than {MAX_IMPORT_BYTES} bytes")
+    try:
+        return await service.import_file(
+            session=session,
+            bus=runtime.bus,
+            topics=runtime.topics,
+            provider_id=provider_id,
+            data=data,
+            fmt=fmt,
+            device_id=device,
+        )
+    except ImportRejected as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+
+@router.get("/{asset_id}")
+async def get_asset(provider_id: str, asset_id: str, session: SessionDep, principal: PrincipalDep) -> Asset:
+    await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
+    asset = await repo.get_asset(session=session, provider_id=provider_id, asset_id=asset_id)
+    if asset is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    return asset
+
+
+@router.delete("/{asset_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_asset(
+    provider_id: str, asset_id: str, session: SessionDep, principal: PrincipalDep, runtime: RuntimeDep
+) -> Response:
+    """Soft-delete the asset and the components that belong to it."""
+    await _ensure_writable(session, principal, provider_id)
+    removed = await service.remove_asset(
+        session=session, bus=runtime.bus, topics=runtime.topics, provider_id=provider_id, asset_id=asset_id
+    )
+    if not removed:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _ensure_writable(session: AsyncSession, principal: Principal, provider_id: str) -> None:
+    """Tenancy first (404 / 403), then the provider must exist (an operator may name any id)."""
+    await ensure_provider_writable(session=session, principal=principal, provider_id=provider_id)
+    if await get_provider(session=session, provider_id=provider_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")

@@ -1,0 +1,1 @@
+"""The asset inventory: validation, storage-side services, bulk importers and change notification."""
