@@ -10,12 +10,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ewarn.ingest.cli import feeds_app
+from ewarn.inventory.cli import app as assets_app
 from ewarn.logging import configure_logging
 from ewarn.runtime import Runtime
 from ewarn.settings import load_settings
 
 app = typer.Typer(help="ewarn: early warning of cyber threats for hospitals.", no_args_is_help=True)
 console = Console()
+app.add_typer(feeds_app, name="feeds")
+app.add_typer(assets_app, name="assets")
 
 
 def _runtime() -> Runtime:

@@ -75,9 +75,7 @@ def build_roles(runtime: Runtime, roles: set[str], http: httpx.AsyncClient) -> R
     if "correlate" in roles:
         from ewarn.correlate.worker import CorrelateWorker
 
-        rs.workers["correlate"] = CorrelateWorker(
-            bus=runtime.bus, sessions=runtime.sessions, topics=runtime.topics, settings=runtime.settings
-        )
+        rs.workers["correlate"] = CorrelateWorker(bus=runtime.bus, sessions=runtime.sessions, topics=runtime.topics)
     if "dispatch" in roles:
         from ewarn.dispatch.worker import DispatchWorker
 

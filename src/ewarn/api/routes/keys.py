@@ -27,9 +27,9 @@ class KeyOut(BaseModel):
 @router.post("/keys", status_code=status.HTTP_201_CREATED)
 async def create_key(body: KeyIn, session: SessionDep, _: OperatorDep) -> KeyOut:
     if body.provider_id and await repo.get_provider(session=session, provider_id=body.provider_id) is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "unknown provider_id")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown provider_id")
     if body.csirt_id and body.csirt_id not in {c.id for c in await repo.list_csirts(session=session)}:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "unknown csirt_id")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown csirt_id")
     try:
         principal, key = await repo.create_api_key(
             session=session,
@@ -39,7 +39,7 @@ async def create_key(body: KeyIn, session: SessionDep, _: OperatorDep) -> KeyOut
             name=body.name,
         )
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     await session.commit()
     return KeyOut(principal=principal, key=key)
 

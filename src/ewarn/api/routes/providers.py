@@ -24,7 +24,7 @@ class ProviderIn(BaseModel):
 @router.post("/providers", status_code=status.HTTP_201_CREATED)
 async def create_provider(body: ProviderIn, session: SessionDep, _: OperatorDep) -> Provider:
     if body.csirt_id and body.csirt_id not in {c.id for c in await repo.list_csirts(session=session)}:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"unknown csirt_id {body.csirt_id!r}")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown csirt_id {body.csirt_id!r}")
     provider = await repo.upsert_provider(session=session, provider=Provider(**body.model_dump()))
     await session.commit()
     return provider
