@@ -43,6 +43,7 @@ def test_repair_text(raw: str, fixed: str) -> None:
         pytest.param("Welch Allyn", "hillrom", id="brand-of-hillrom"),
         pytest.param("Siemens Healthineers", "siemens", id="healthineers"),
         pytest.param("Acme Medical Inc.", "acme medical", id="unknown-vendor-suffix-only"),
+        pytest.param("OFFIS e.V.", "offis", id="german-association"),
     ],
 )
 def test_normalise_vendor(vendor: str, canonical: str) -> None:

@@ -27,7 +27,7 @@ _SEPARATORS = re.compile(r"[^0-9a-z]+")
 _CORPORATE_SUFFIXES = frozenset(
     {
         "inc", "incorporated", "ltd", "limited", "llc", "gmbh", "ag", "co", "corp", "corporation", "company",
-        "plc", "sa", "nv", "bv", "kg", "kgaa", "se", "spa", "srl", "oy", "ab", "as", "pty", "sas", "kk",
+        "plc", "sa", "nv", "bv", "kg", "kgaa", "se", "spa", "srl", "oy", "ab", "as", "pty", "sas", "kk", "ev",
     }
 )  # fmt: skip
 
