@@ -42,7 +42,9 @@ def test_domain(raw: str, value: str) -> None:
     assert normalise.domain(raw) == value
 
 
-@pytest.mark.parametrize("raw", ["", ".", "has space.example", "a" * 64 + ".example", "203.0.113.7"])
+@pytest.mark.parametrize(
+    "raw", ["", ".", "localhost", "has space.example", "a" * 64 + ".example", "203.0.113.7"]
+)
 def test_domain_rejects(raw: str) -> None:
     with pytest.raises(ValueError):
         normalise.domain(raw)

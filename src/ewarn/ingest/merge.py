@@ -11,8 +11,9 @@ from ewarn.models.indicator import AffectedProduct, Indicator, VulnerabilityInfo
 
 T = TypeVar("T")
 
-# Fields that change on every report; a merge that only moves these is not news for the correlator.
-_VOLATILE = {"last_seen", "ingested_at", "source"}
+# Fields that change with every report or reporter; a merge that only moves these is not news for the
+# correlator (several feeds describe one address differently).
+_VOLATILE = {"last_seen", "ingested_at", "source", "name", "description", "stix_id"}
 
 
 def _union(first: Iterable[T], second: Iterable[T]) -> list[T]:

@@ -79,6 +79,8 @@ def domain(value: str) -> str:
     ascii_form = ascii_form.lower()
     if len(ascii_form) > 253:
         raise ValueError("domain longer than 253 characters")
+    if "." not in ascii_form:
+        raise ValueError(f"a single label is not a domain name: {ascii_form[:80]!r}")
     _reject_ip_literal(ascii_form)
     return ascii_form
 
