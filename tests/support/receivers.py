@@ -20,21 +20,35 @@ import signal
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from sqlalchemy import select
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from ewarn.bus.base import Bus
+from ewarn.bus.topics import Topics
+from ewarn.dispatch.transport import PinnedHTTPTransport
+from ewarn.dispatch.worker import DispatchWorker
 from ewarn.ids import alert_id
 from ewarn.models.alert import Alert, MatchDetail
 from ewarn.models.common import utcnow
+from ewarn.models.provider import Provider
+from ewarn.models.subscription import Channel, Subscription
+from ewarn.settings import DispatchSettings, Settings
+from ewarn.store.db import SessionFactory
+from ewarn.store.repositories.principals import upsert_provider
+from ewarn.store.repositories.subscriptions import create_subscription
+from ewarn.store.tables import DeliveryAttemptRow, DeliveryRow
 
 LOOPBACK = "127.0.0.1"
 _REASONS = {
@@ -359,3 +373,120 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- the dispatch stage against these receivers -------------------------------------------------------------
+
+
+def dispatch_settings(**dispatch: Any) -> Settings:
+    """Settings for dispatch tests: loopback allow-listed explicitly, fast backoff, short timeouts."""
+    values: dict[str, Any] = {
+        "allowed_networks": ["127.0.0.0/8"],
+        "backoff_base_seconds": 0.05,
+        "backoff_max_seconds": 1.0,
+        "max_attempts": 5,
+        "request_timeout_seconds": 2.0,
+        "poll_interval_seconds": 0.05,
+    }
+    values.update(dispatch)
+    smtp = values.pop("smtp", None)
+    return Settings(dispatch=DispatchSettings(**values), **({"smtp": smtp} if smtp else {}))
+
+
+async def add_provider(
+    sessions: SessionFactory,
+    provider_id: str = "st-elsewhere",
+    *,
+    contacts: list[str] | None = None,
+    language: str = "en",
+) -> None:
+    async with sessions() as session:
+        await upsert_provider(
+            session=session,
+            provider=Provider(
+                id=provider_id, name=provider_id, country="DE", contacts=contacts or [], language=language
+            ),
+        )
+        await session.commit()
+
+
+async def add_subscription(
+    sessions: SessionFactory,
+    target: str,
+    *,
+    provider_id: str = "st-elsewhere",
+    channel: Channel = Channel.WEBHOOK,
+    **kw: Any,
+) -> tuple[Subscription, str | None]:
+    async with sessions() as session:
+        sub, secret = await create_subscription(
+            session=session, provider_id=provider_id, channel=channel, target=target, **kw
+        )
+        await session.commit()
+    return sub, secret
+
+
+async def publish(bus: Bus, topics: Topics, *alerts: Alert) -> None:
+    await bus.publish_many(topics.alerts, [(a.provider_id, a.model_dump_json().encode()) for a in alerts])
+
+
+@asynccontextmanager
+async def running_dispatch(
+    *,
+    sessions: SessionFactory,
+    bus: Bus,
+    topics: Topics,
+    settings: Settings,
+    http: httpx.AsyncClient | None = None,
+    **kw: Any,
+) -> AsyncIterator[DispatchWorker]:
+    """A started ``DispatchWorker``; stopped (gracefully, bounded) on exit."""
+    async with contextlib.AsyncExitStack() as stack:
+        if http is None:
+            http = await stack.enter_async_context(httpx.AsyncClient(transport=PinnedHTTPTransport()))
+        worker = DispatchWorker(sessions=sessions, bus=bus, topics=topics, settings=settings, http=http, **kw)
+        task = asyncio.create_task(worker.run())
+        try:
+            yield worker
+        finally:
+            worker.stop()
+            await asyncio.wait_for(task, 30)
+
+
+async def deliveries(sessions: SessionFactory, **where: Any) -> list[DeliveryRow]:
+    async with sessions() as session:
+        stmt = select(DeliveryRow).order_by(DeliveryRow.created_at, DeliveryRow.id)
+        for column, value in where.items():
+            stmt = stmt.where(getattr(DeliveryRow, column) == value)
+        return list((await session.scalars(stmt)).all())
+
+
+async def attempts(sessions: SessionFactory, delivery_id: str) -> list[DeliveryAttemptRow]:
+    async with sessions() as session:
+        stmt = (
+            select(DeliveryAttemptRow)
+            .where(DeliveryAttemptRow.delivery_id == delivery_id)
+            .order_by(DeliveryAttemptRow.attempt)
+        )
+        return list((await session.scalars(stmt)).all())
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def wait_settled(sessions: SessionFactory, count: int, timeout: float = 10.0) -> list[DeliveryRow]:
+    """Wait until ``count`` deliveries exist and none is pending; return them."""
+
+    async def done() -> bool:
+        rows = await deliveries(sessions)
+        return len(rows) >= count and all(r.status != "pending" for r in rows)
+
+    await wait_until(done, timeout, f"{count} settled deliveries")
+    return await deliveries(sessions)

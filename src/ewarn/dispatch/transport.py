@@ -219,7 +219,7 @@ class PinnedHTTPTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status,
             headers=headers,
-            content=content,
+            stream=httpx.ByteStream(content),  # a stream, not content=: the client may still iterate it
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
         )
 
