@@ -105,6 +105,7 @@ class WebhookSender:
         )
         headers["content-type"] = content_type
         headers["user-agent"] = f"ewarn/{__version__} (+webhook)"
+        headers["accept-encoding"] = "identity"  # raw bytes only: the size cap must not meet a zip bomb
         status: int | None = None
         retry_after: str | None = None
         error: str | None = None
@@ -160,10 +161,13 @@ class WebhookSender:
         response = await self._http.send(request, stream=True, follow_redirects=False)
         try:
             read = bytearray()
-            async for chunk in response.aiter_raw():
-                read += chunk
-                if len(read) >= self._cap:
-                    break  # the rest is never read: a receiver cannot make us buffer without bound
+            if response.is_stream_consumed:  # a transport that hands back a fully read response
+                read += response.content[: self._cap]
+            else:
+                async for chunk in response.aiter_raw():
+                    read += chunk
+                    if len(read) >= self._cap:
+                        break  # the rest is never read: a receiver cannot make us buffer without bound
         finally:
             await response.aclose()
         excerpt = bytes(read[:200]).decode("utf-8", "replace")
