@@ -33,9 +33,12 @@ def parse_address(text: str) -> tuple[int, int] | None:
     """``(family, int)`` for an IPv4/IPv6 address, or None."""
     family = V6 if ":" in text else V4
     try:
-        packed = socket.inet_pton(_FAMILY[family], text.strip().strip("[]"))
+        packed = socket.inet_pton(_FAMILY[family], text)
     except (OSError, ValueError):
-        return None
+        try:
+            packed = socket.inet_pton(_FAMILY[family], text.strip().strip("[]"))
+        except (OSError, ValueError):
+            return None
     return family, int.from_bytes(packed, "big")
 
 

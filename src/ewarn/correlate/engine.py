@@ -88,7 +88,7 @@ def _match_address(index: AssetIndex, text: str, indicator_value: str) -> list[M
         network = parse_network(text)
         return [] if network is None else _match_network(index, network, indicator_value)
     family, address = parsed
-    hits = list(index.networks_containing(family, address))
+    hits = index.networks_containing(family, address)
     if not hits:
         return []
     containing = ((Network(family, net, length).text(), entry) for length, net, entry in hits)

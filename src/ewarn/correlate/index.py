@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import marshal
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -127,13 +127,14 @@ class _PrefixTable:
             del self.by_length[network.prefix]
             self._refresh()
 
-    def containing(self, address: int) -> Iterator[tuple[int, int, Entry]]:
+    def containing(self, address: int) -> list[tuple[int, int, Entry]]:
         """(prefix length, network int, entry) for every network that contains ``address``, longest first."""
+        found: list[tuple[int, int, Entry]] = []
         for shift, length, table in self.probes:
-            key = address >> shift
-            entry = table.get(key)
+            entry = table.get(address >> shift)
             if entry is not None:
-                yield length, key << shift, entry
+                found.append((length, address >> shift << shift, entry))
+        return found
 
     def overlapping(self, network: Network) -> Iterator[tuple[int, int, Entry]]:
         """Every network that contains ``network`` or lies inside it."""
@@ -183,49 +184,6 @@ def records(entry: Entry) -> list[Record]:
     return [entry] if isinstance(entry, bytes) else entry
 
 
-@dataclass(frozen=True, slots=True)
-class _Keys:
-    """Every lookup key one asset is filed under."""
-
-    network: Network | None = None
-    domain: str | None = None
-    hostname: str | None = None
-    email_domain: str | None = None
-    asn: int | None = None
-    name_keys: tuple[str, ...] = ()
-    cpe_key: str | None = None
-    purl_key: str | None = None
-
-
-def _keys(kind: AssetKind, value: str | None, vendor: str | None, product: str | None, cpe: str | None,
-          purl: str | None) -> _Keys:  # fmt: skip
-    if kind is AssetKind.NETWORK:
-        return _Keys(network=parse_network(value)) if value else _Keys()
-    if kind is AssetKind.DOMAIN:
-        return _Keys(domain=normalise_host(value)) if value else _Keys()
-    if kind is AssetKind.HOSTNAME:
-        return _Keys(hostname=normalise_host(value)) if value else _Keys()
-    if kind is AssetKind.EMAIL_DOMAIN:
-        return _Keys(email_domain=normalise_host(value.lstrip("@"))) if value else _Keys()
-    if kind is AssetKind.ASN:
-        return _Keys(asn=parse_asn(value)) if value else _Keys()
-    names: list[str] = []
-    direct = products.name_key(vendor, product)
-    if direct:
-        names.append(direct)
-    parsed_cpe = products.parse_cpe(cpe) if cpe else None
-    if parsed_cpe is not None:
-        implied = products.cpe_name_key(parsed_cpe)
-        if implied and implied not in names:
-            names.append(implied)
-    parsed_purl = products.parse_purl(purl) if purl else None
-    return _Keys(
-        name_keys=tuple(names),
-        cpe_key=products.cpe_key(parsed_cpe) if parsed_cpe else None,
-        purl_key=parsed_purl.key if parsed_purl else None,
-    )
-
-
 def _worse(a: T | None, b: T | None, weight: Mapping[T, int]) -> T | None:
     if a is None or b is None:
         return b if a is None else a
@@ -248,6 +206,11 @@ class AssetIndex:
         self._by_name: dict[str, Entry] = {}
         self._by_cpe: dict[str, Entry] = {}
         self._by_purl: dict[str, Entry] = {}
+        self._name_tables: dict[AssetKind, dict[str, Entry]] = {
+            AssetKind.DOMAIN: self._domains,
+            AssetKind.HOSTNAME: self._hostnames,
+            AssetKind.EMAIL_DOMAIN: self._email_domains,
+        }
 
     # --- building ------------------------------------------------------------------------------------------
 
@@ -276,16 +239,25 @@ class AssetIndex:
             self._records.append([])
         for record in self._records[slot]:
             f = marshal.loads(record)  # noqa: S302 - our own records, never external input
-            self._file(_keys(_KINDS[f[2]], f[4], f[5], f[6], f[8], f[9]), record, remove=True)
+            self._file(_KINDS[f[2]], f[4], f[5], f[6], f[8], f[9], record, remove=True)
         chosen = [a for a in assets if a.provider_id == provider_id]
         parent_ids = {a.parent_id for a in chosen if a.parent_id}
         parents = {a.id: a for a in chosen if a.id in parent_ids} if parent_ids else {}
         fresh: list[Record] = []
+        file, encode = self._file, self._encode
         for asset in chosen:
-            record = self._encode(slot, asset, parents.get(asset.parent_id or ""))
+            record = encode(slot, asset, parents.get(asset.parent_id) if asset.parent_id else None)
             fresh.append(record)
-            keys = _keys(asset.kind, asset.value, asset.vendor, asset.product, asset.cpe, asset.purl)
-            self._file(keys, record, remove=False)
+            file(
+                asset.kind,
+                asset.value,
+                asset.vendor,
+                asset.product,
+                asset.cpe,
+                asset.purl,
+                record,
+                remove=False,
+            )
         self._records[slot] = fresh
 
     def remove_provider(self, provider_id: str) -> None:
@@ -321,23 +293,61 @@ class AssetIndex:
             )
         )
 
-    def _file(self, keys: _Keys, record: Record, *, remove: bool) -> None:
+    def _file(
+        self,
+        kind: AssetKind,
+        value: str | None,
+        vendor: str | None,
+        product: str | None,
+        cpe: str | None,
+        purl: str | None,
+        record: Record,
+        *,
+        remove: bool,
+    ) -> None:
+        """Put ``record`` under (or take it from) every key the asset is looked up by."""
         act = _take if remove else _put
-        if keys.network is not None:
-            table = self._v4 if keys.network.family == V4 else self._v6
-            (table.remove if remove else table.add)(keys.network, record)
-        for mapping, key in (
-            (self._domains, keys.domain),
-            (self._hostnames, keys.hostname),
-            (self._email_domains, keys.email_domain),
-            (self._asns, keys.asn),
-            (self._by_cpe, keys.cpe_key),
-            (self._by_purl, keys.purl_key),
-        ):
-            if key is not None:
-                act(mapping, key, record)
-        for name in keys.name_keys:
-            act(self._by_name, name, record)
+        if kind in PRODUCT_KINDS:
+            self._file_product(vendor, product, cpe, purl, record, act)
+            return
+        if not value:
+            return
+        if kind is AssetKind.NETWORK:
+            network = parse_network(value)
+            if network is not None:
+                table = self._v4 if network.family == V4 else self._v6
+                (table.remove if remove else table.add)(network, record)
+            return
+        if kind is AssetKind.ASN:
+            number = parse_asn(value)
+            if number is not None:
+                act(self._asns, number, record)
+            return
+        host = normalise_host(value.lstrip("@") if kind is AssetKind.EMAIL_DOMAIN else value)
+        if host is not None:
+            act(self._name_tables[kind], host, record)
+
+    def _file_product(
+        self,
+        vendor: str | None,
+        product: str | None,
+        cpe: str | None,
+        purl: str | None,
+        record: Record,
+        act: Callable[[dict[Any, Entry], object, Record], None],
+    ) -> None:
+        direct = products.name_key(vendor, product) if vendor and product else None
+        if direct is not None:
+            act(self._by_name, direct, record)
+        parsed_cpe = products.parse_cpe(cpe) if cpe else None
+        if parsed_cpe is not None:
+            act(self._by_cpe, products.cpe_key(parsed_cpe), record)
+            implied = products.cpe_name_key(parsed_cpe)
+            if implied is not None and implied != direct:
+                act(self._by_name, implied, record)
+        parsed_purl = products.parse_purl(purl) if purl else None
+        if parsed_purl is not None:
+            act(self._by_purl, parsed_purl.key, record)
 
     # --- reading -------------------------------------------------------------------------------------------
 
@@ -374,23 +384,24 @@ class AssetIndex:
         slot = self._provider_slot.get(provider_id)
         return [] if slot is None else [self.ref(r) for r in self._records[slot]]
 
-    def networks_containing(self, family: int, address: int) -> Iterator[tuple[int, int, Entry]]:
+    def networks_containing(self, family: int, address: int) -> list[tuple[int, int, Entry]]:
         return (self._v4 if family == V4 else self._v6).containing(address)
 
     def networks_overlapping(self, network: Network) -> Iterator[tuple[int, int, Entry]]:
         return (self._v4 if network.family == V4 else self._v6).overlapping(network)
 
-    def domains_covering(self, host: str) -> Iterator[tuple[str, Entry]]:
+    def domains_covering(self, host: str) -> list[tuple[str, Entry]]:
         """(registered domain, entry) for ``host`` and each parent domain registered, most specific first."""
         domains = self._domains
+        found: list[tuple[str, Entry]] = []
         suffix = host
         while True:
             entry = domains.get(suffix)
             if entry is not None:
-                yield suffix, entry
+                found.append((suffix, entry))
             dot = suffix.find(".")
             if dot < 0:
-                return
+                return found
             suffix = suffix[dot + 1 :]
 
     def hostname(self, host: str) -> Entry | None:

@@ -13,6 +13,7 @@ import functools
 import re
 import unicodedata
 from typing import NamedTuple
+from urllib.parse import unquote
 
 import ftfy
 from packageurl import PackageURL
@@ -107,6 +108,7 @@ def _is_unknown(value: str | None) -> bool:
     return value is None or value.strip().lower() in {"", "n/a", "na", "unknown", "-", "*"}
 
 
+@functools.lru_cache(maxsize=65536)
 def name_key(vendor: str | None, product: str | None) -> str | None:
     """The vendor+product key, or None when either is missing (a product alone is too ambiguous)."""
     if vendor is None or product is None or _is_unknown(vendor) or _is_unknown(product):
@@ -174,11 +176,21 @@ _CASE_INSENSITIVE_PURL = frozenset(
 )
 
 
-@functools.lru_cache(maxsize=65536)
 def parse_purl(purl: str) -> Purl | None:
     """Parse a package URL into its versionless key; None when it is not one."""
+    head = purl.strip().split("#", 1)[0].split("?", 1)[0]
+    at = head.find("@", head.rfind("/"))
+    if at < 0:
+        return _parse_versionless_purl(head)
+    parsed = _parse_versionless_purl(head[:at])
+    return None if parsed is None else parsed._replace(version=unquote(head[at + 1 :]) or None)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_versionless_purl(purl: str) -> Purl | None:
+    # packageurl costs ~10 µs a parse; versions differ per asset, so the cache is keyed without them
     try:
-        parsed = PackageURL.from_string(purl.strip())
+        parsed = PackageURL.from_string(purl)
     except ValueError:
         return None
     namespace = parsed.namespace or ""
@@ -187,4 +199,4 @@ def parse_purl(purl: str) -> Purl | None:
         namespace, name = namespace.lower(), name.lower()
     if parsed.type == "pypi":
         name = re.sub(r"[-_.]+", "-", name)
-    return Purl(key=f"{parsed.type}/{namespace}/{name}", type=parsed.type, version=parsed.version or None)
+    return Purl(key=f"{parsed.type}/{namespace}/{name}", type=parsed.type, version=None)
