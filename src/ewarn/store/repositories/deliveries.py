@@ -164,6 +164,9 @@ async def claim_due(
     ids = select(DeliveryRow.id).where(_free(now)).order_by(DeliveryRow.next_attempt_at).limit(limit)
     if exclude_subscriptions:
         ids = ids.where(DeliveryRow.subscription_id.not_in(list(exclude_subscriptions)))
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # Concurrent claimers skip each other's rows instead of queueing on them and then finding them gone.
+        ids = ids.with_for_update(skip_locked=True)
     return await _claim(session, ids, now, lease_until)
 
 
