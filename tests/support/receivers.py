@@ -277,14 +277,14 @@ class _Handler:
         assert isinstance(raw, bytes)
         message = message_from_bytes(raw, policy=policy.default)
         assert isinstance(message, EmailMessage)
-        login = session.login_data
+        auth = session.auth_data if session.authenticated else None
         self.inbox.append(
             Mail(
                 mail_from=str(envelope.mail_from),
                 rcpt_tos=list(envelope.rcpt_tos),
                 message=message,
                 tls=session.ssl is not None,
-                authenticated=login.decode() if isinstance(login, bytes) else (str(login) if login else None),
+                authenticated=auth.decode() if isinstance(auth, bytes) else None,
             )
         )
         return "250 Message accepted for delivery"
