@@ -226,6 +226,10 @@ class IngestService:
                         session=session, feed_id=feed_id, error=f"{type(exc).__name__}: {exc}", now=utcnow()
                     )
 
+    async def run(self) -> None:
+        """The ingest role (``ewarn run ingest``): poll the feeds until ``stop``."""
+        await self.run_scheduler()
+
     def stop(self) -> None:
         """Finish the pages in flight and return from ``run_scheduler``."""
         self._stopping.set()
