@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.models.delivery import Delivery, DeliveryAttempt, DeliveryStatus
 from ewarn.store.db import as_utc, insert_for
-from ewarn.store.tables import AlertEventRow, DeliveryAttemptRow, DeliveryRow, SubscriptionRow
+from ewarn.store.tables import AlertEventRow, AlertRow, DeliveryAttemptRow, DeliveryRow, SubscriptionRow
 
 CHUNK = 500
 
@@ -318,3 +318,45 @@ async def subscription_owner(*, session: AsyncSession, subscription_id: str) -> 
         select(SubscriptionRow.provider_id).where(SubscriptionRow.id == subscription_id)
     )
     return owner
+
+
+@dataclass(frozen=True)
+class AlertEventRecord:
+    """One published alert revision in a tenant's ordered stream; ``alert`` is the alert as it is now."""
+
+    seq: int
+    provider_id: str
+    alert_id: str
+    revision: int
+    created_at: datetime
+    alert: dict[str, Any] | None
+
+
+async def alert_events_after(
+    *, session: AsyncSession, provider_ids: Collection[str] | None, after: int, limit: int
+) -> list[AlertEventRecord]:
+    """Events with ``seq > after`` for these providers (None: all), oldest first."""
+    stmt = (
+        select(AlertEventRow, AlertRow.data)
+        .outerjoin(AlertRow, AlertRow.id == AlertEventRow.alert_id)
+        .where(AlertEventRow.seq > after)
+        .order_by(AlertEventRow.seq)
+        .limit(limit)
+    )
+    if provider_ids is not None:
+        stmt = stmt.where(AlertEventRow.provider_id.in_(list(provider_ids)))
+    out = []
+    for event, data in (await session.execute(stmt)).all():
+        created = event.created_at if event.created_at.tzinfo else event.created_at.replace(tzinfo=UTC)
+        out.append(
+            AlertEventRecord(event.seq, event.provider_id, event.alert_id, event.revision, created, data)
+        )
+    return out
+
+
+async def last_alert_event_seq(*, session: AsyncSession, provider_ids: Collection[str] | None) -> int:
+    """The newest event's seq for these providers (0 when there is none): where a fresh stream starts."""
+    stmt = select(func.max(AlertEventRow.seq))
+    if provider_ids is not None:
+        stmt = stmt.where(AlertEventRow.provider_id.in_(list(provider_ids)))
+    return int(await session.scalar(stmt) or 0)

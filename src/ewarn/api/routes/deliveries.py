@@ -1,0 +1,109 @@
+"""The delivery log (every attempt: status code, latency, error) and dead letters, with replay."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel
+
+from ewarn.api.deps import PrincipalDep, SessionDep, ensure_provider_visible, ensure_provider_writable
+from ewarn.models.common import utcnow
+from ewarn.models.delivery import Delivery, DeliveryAttempt, DeliveryStatus
+from ewarn.store.repositories import deliveries as repo
+from ewarn.store.repositories import subscriptions as subs_repo
+from ewarn.store.repositories.principals import visible_provider_ids
+
+router = APIRouter(prefix="/api/v1", tags=["deliveries"])
+
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+class DeliveryLog(Delivery):
+    """A delivery with every attempt made."""
+
+    attempt_log: list[DeliveryAttempt]
+
+
+async def _with_attempts(session: SessionDep, items: list[Delivery]) -> list[DeliveryLog]:
+    attempts = await repo.list_attempts(session=session, delivery_ids=[d.id for d in items])
+    by_delivery: dict[str, list[DeliveryAttempt]] = {}
+    for a in attempts:
+        by_delivery.setdefault(a.delivery_id, []).append(a)
+    return [DeliveryLog(**d.model_dump(), attempt_log=by_delivery.get(d.id, [])) for d in items]
+
+
+@router.get("/subscriptions/{subscription_id}/deliveries")
+async def subscription_deliveries(
+    subscription_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
+    limit: Limit = 100,
+) -> list[DeliveryLog]:
+    """Newest first. A deleted subscription's log stays readable."""
+    owner = await repo.subscription_owner(session=session, subscription_id=subscription_id)
+    if owner is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    await ensure_provider_visible(session=session, principal=principal, provider_id=owner)
+    items = await repo.list_deliveries(
+        session=session, subscription_id=subscription_id, status=delivery_status, limit=limit
+    )
+    return await _with_attempts(session, items)
+
+
+@router.get("/deliveries/dead")
+async def dead_letters(
+    session: SessionDep, principal: PrincipalDep, provider_id: str | None = None, limit: Limit = 100
+) -> list[DeliveryLog]:
+    """Deliveries that gave up, across the tenants the caller may see."""
+    visible = await visible_provider_ids(session=session, principal=principal)
+    if provider_id is not None:
+        await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
+        visible = {provider_id}
+    items = await repo.list_deliveries(
+        session=session, provider_ids=visible, status=DeliveryStatus.DEAD, limit=limit
+    )
+    return await _with_attempts(session, items)
+
+
+async def _visible(
+    session: SessionDep, principal: PrincipalDep, delivery_id: str, *, write: bool
+) -> Delivery:
+    delivery = await repo.get_delivery(session=session, delivery_id=delivery_id)
+    if delivery is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    check = ensure_provider_writable if write else ensure_provider_visible
+    await check(session=session, principal=principal, provider_id=delivery.provider_id)
+    return delivery
+
+
+@router.get("/deliveries/{delivery_id}")
+async def get_delivery(delivery_id: str, session: SessionDep, principal: PrincipalDep) -> DeliveryLog:
+    [log] = await _with_attempts(session, [await _visible(session, principal, delivery_id, write=False)])
+    return log
+
+
+class Replayed(BaseModel):
+    delivery: Delivery
+    queued: bool
+
+
+@router.post("/deliveries/{delivery_id}/replay", status_code=status.HTTP_202_ACCEPTED)
+async def replay_delivery(delivery_id: str, session: SessionDep, principal: PrincipalDep) -> Replayed:
+    """Queue a dead letter again with a fresh attempt budget; it is delivered once (same webhook-id)."""
+    delivery = await _visible(session, principal, delivery_id, write=True)
+    sub = await subs_repo.get_subscription(session=session, subscription_id=delivery.subscription_id)
+    if sub is None or not sub.enabled:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "the subscription is deleted or disabled; enable it first"
+        )
+    if not await repo.replay(session=session, delivery_id=delivery_id, now=utcnow()):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"only dead deliveries can be replayed (this one is {delivery.status.value})",
+        )
+    await session.commit()
+    refreshed = await repo.get_delivery(session=session, delivery_id=delivery_id)
+    assert refreshed is not None
+    return Replayed(delivery=refreshed, queued=True)

@@ -1,0 +1,251 @@
+"""Subscriptions: where a provider's alerts go. The signing secret is shown once, at creation or rotation."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+import httpx
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import BaseModel, Field
+
+from ewarn.api.deps import (
+    PrincipalDep,
+    RuntimeDep,
+    SessionDep,
+    ensure_provider_visible,
+    ensure_provider_writable,
+)
+from ewarn.dispatch.ssrf import SsrfGuard, SsrfRefused, StaticResolver
+from ewarn.models.common import utcnow
+from ewarn.models.provider import Principal
+from ewarn.models.subscription import Channel, Digest, Subscription, SubscriptionFilters
+from ewarn.store.repositories import principals
+from ewarn.store.repositories import subscriptions as repo
+
+router = APIRouter(prefix="/api/v1", tags=["subscriptions"])
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class SubscriptionOut(BaseModel):
+    """A subscription as the API shows it: never its secrets."""
+
+    id: str
+    provider_id: str
+    channel: Channel
+    target: str
+    filters: SubscriptionFilters
+    payload_format: str
+    digest: Digest
+    enabled: bool
+    disabled_reason: str | None = None
+    created_at: datetime | None = None
+    rotation_ends_at: datetime | None = Field(
+        default=None, description="Until then deliveries are also signed with the previous secret"
+    )
+
+    @classmethod
+    def of(cls, sub: Subscription) -> SubscriptionOut:
+        ends = sub.previous_secret_expires_at
+        return cls(
+            id=sub.id,
+            provider_id=sub.provider_id,
+            channel=sub.channel,
+            target=sub.target,
+            filters=sub.filters,
+            payload_format=sub.payload_format,
+            digest=sub.digest,
+            enabled=sub.enabled,
+            disabled_reason=sub.disabled_reason,
+            created_at=sub.created_at,
+            rotation_ends_at=ends if ends is not None and ends > utcnow() else None,
+        )
+
+
+class SubscriptionCreated(SubscriptionOut):
+    secret: str | None = Field(
+        description="The whsec_ signing secret (webhooks); shown only in this response"
+    )
+
+
+class SubscriptionIn(BaseModel):
+    channel: Channel
+    target: str = Field(min_length=3, max_length=2000)
+    filters: SubscriptionFilters = Field(default_factory=SubscriptionFilters)
+    payload_format: Literal["json", "stix"] = "json"
+    digest: Digest = Digest.NONE
+
+
+class SubscriptionPatch(BaseModel):
+    target: str | None = Field(default=None, min_length=3, max_length=2000)
+    filters: SubscriptionFilters | None = None
+    payload_format: Literal["json", "stix"] | None = None
+    digest: Digest | None = None
+
+
+class RotateIn(BaseModel):
+    overlap_hours: float = Field(default=24.0, ge=0, le=24 * 30)
+
+
+class RotatedOut(BaseModel):
+    secret: str = Field(description="The new whsec_ secret; shown only in this response")
+    rotation_ends_at: datetime | None
+
+
+class DisableIn(BaseModel):
+    reason: str = Field(default="disabled by its owner", max_length=500)
+
+
+def _check_target(channel: Channel, target: str, allowed_networks: list[str]) -> None:
+    """Reject what can be known wrong now; names are resolved and checked again at every delivery."""
+    if channel is Channel.EMAIL:
+        if not _EMAIL.match(target):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "target must be an e-mail address")
+        return
+    try:
+        url = httpx.URL(target)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "target must be an http(s) URL") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "target must be an http(s) URL")
+    try:
+        literal = ipaddress.ip_address(url.host)
+    except ValueError:
+        return
+    guard = SsrfGuard(resolver=StaticResolver({}), allowed_networks=allowed_networks)
+    try:
+        guard.check_address(literal)
+    except SsrfRefused as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target not allowed: {exc}") from exc
+
+
+async def _owned(
+    session: SessionDep, principal: Principal, subscription_id: str, *, write: bool
+) -> Subscription:
+    sub = await repo.get_subscription(session=session, subscription_id=subscription_id)
+    if sub is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    check = ensure_provider_writable if write else ensure_provider_visible
+    await check(session=session, principal=principal, provider_id=sub.provider_id)
+    return sub
+
+
+@router.post("/providers/{provider_id}/subscriptions", status_code=status.HTTP_201_CREATED)
+async def create_subscription(
+    provider_id: str, body: SubscriptionIn, session: SessionDep, principal: PrincipalDep, runtime: RuntimeDep
+) -> SubscriptionCreated:
+    await ensure_provider_writable(session=session, principal=principal, provider_id=provider_id)
+    if await principals.get_provider(session=session, provider_id=provider_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    _check_target(body.channel, body.target, runtime.settings.dispatch.allowed_networks)
+    sub, secret = await repo.create_subscription(
+        session=session,
+        provider_id=provider_id,
+        channel=body.channel,
+        target=body.target,
+        filters=body.filters,
+        payload_format=body.payload_format,
+        digest=body.digest,
+    )
+    await session.commit()
+    return SubscriptionCreated(**SubscriptionOut.of(sub).model_dump(), secret=secret)
+
+
+@router.get("/providers/{provider_id}/subscriptions")
+async def list_provider_subscriptions(
+    provider_id: str, session: SessionDep, principal: PrincipalDep
+) -> list[SubscriptionOut]:
+    await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
+    subs = await repo.list_subscriptions(session=session, provider_ids={provider_id})
+    return [SubscriptionOut.of(s) for s in subs]
+
+
+@router.get("/subscriptions")
+async def list_subscriptions(
+    session: SessionDep, principal: PrincipalDep, limit: Annotated[int, Query(ge=1, le=1000)] = 500
+) -> list[SubscriptionOut]:
+    visible = await principals.visible_provider_ids(session=session, principal=principal)
+    subs = await repo.list_subscriptions(session=session, provider_ids=visible, limit=limit)
+    return [SubscriptionOut.of(s) for s in subs]
+
+
+@router.get("/subscriptions/{subscription_id}")
+async def get_subscription(
+    subscription_id: str, session: SessionDep, principal: PrincipalDep
+) -> SubscriptionOut:
+    return SubscriptionOut.of(await _owned(session, principal, subscription_id, write=False))
+
+
+@router.patch("/subscriptions/{subscription_id}")
+async def update_subscription(
+    subscription_id: str,
+    body: SubscriptionPatch,
+    session: SessionDep,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+) -> SubscriptionOut:
+    sub = await _owned(session, principal, subscription_id, write=True)
+    if body.target is not None:
+        _check_target(sub.channel, body.target, runtime.settings.dispatch.allowed_networks)
+    updated = await repo.update_subscription(
+        session=session,
+        subscription_id=subscription_id,
+        target=body.target,
+        filters=body.filters,
+        payload_format=body.payload_format,
+        digest=body.digest,
+    )
+    assert updated is not None
+    await session.commit()
+    return SubscriptionOut.of(updated)
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_subscription(subscription_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
+    await _owned(session, principal, subscription_id, write=True)
+    await repo.delete_subscription(session=session, subscription_id=subscription_id)
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/subscriptions/{subscription_id}/rotate-secret")
+async def rotate_secret(
+    subscription_id: str, session: SessionDep, principal: PrincipalDep, body: RotateIn | None = None
+) -> RotatedOut:
+    sub = await _owned(session, principal, subscription_id, write=True)
+    if sub.channel is not Channel.WEBHOOK:
+        raise HTTPException(status.HTTP_409_CONFLICT, "only webhook subscriptions have a signing secret")
+    overlap = timedelta(hours=(body or RotateIn()).overlap_hours)
+    rotated = await repo.rotate_secret(session=session, subscription_id=subscription_id, overlap=overlap)
+    assert rotated is not None
+    await session.commit()
+    updated, secret = rotated
+    return RotatedOut(secret=secret, rotation_ends_at=updated.previous_secret_expires_at)
+
+
+@router.post("/subscriptions/{subscription_id}/enable")
+async def enable_subscription(
+    subscription_id: str, session: SessionDep, principal: PrincipalDep
+) -> SubscriptionOut:
+    await _owned(session, principal, subscription_id, write=True)
+    sub = await repo.set_enabled(session=session, subscription_id=subscription_id, enabled=True)
+    assert sub is not None
+    await session.commit()
+    return SubscriptionOut.of(sub)
+
+
+@router.post("/subscriptions/{subscription_id}/disable")
+async def disable_subscription(
+    subscription_id: str, session: SessionDep, principal: PrincipalDep, body: DisableIn | None = None
+) -> SubscriptionOut:
+    await _owned(session, principal, subscription_id, write=True)
+    reason = (body or DisableIn()).reason
+    sub = await repo.set_enabled(
+        session=session, subscription_id=subscription_id, enabled=False, reason=reason
+    )
+    assert sub is not None
+    await session.commit()
+    return SubscriptionOut.of(sub)
