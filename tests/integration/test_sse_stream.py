@@ -1,0 +1,220 @@
+"""The live alert stream over a real HTTP server and cursor polling.
+
+A client disconnects and resumes with Last-Event-ID without missing an alert; each key sees only its tenants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from tests.support.receivers import dispatch_settings, publish, running_dispatch, sample_alert
+
+from ewarn.api.app import create_app
+from ewarn.bus.memory import MemoryBus
+from ewarn.models.alert import Alert
+from ewarn.models.provider import Csirt, Provider, Role
+from ewarn.runtime import Runtime
+from ewarn.store.db import create_schema
+from ewarn.store.repositories.principals import create_api_key, upsert_csirt, upsert_provider
+from ewarn.store.tables import AlertRow
+
+STREAM = "/api/v1/alert-events/stream"
+
+
+@dataclass
+class Served:
+    runtime: Runtime
+    base_url: str
+    keys: dict[str, str]
+
+    def headers(self, who: str, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[who]}", **extra}
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    settings = dispatch_settings().model_copy(
+        update={"database_url": f"sqlite+aiosqlite:///{tmp_path / 'sse.db'}"}
+    )
+    runtime = Runtime.build(settings, bus=MemoryBus())
+    await create_schema(runtime.engine)
+    keys: dict[str, str] = {}
+    async with runtime.sessions() as session:
+        await upsert_csirt(session=session, csirt=Csirt(id="cert-de", name="Health CERT", country="DE"))
+        for pid, csirt in (("st-elsewhere", "cert-de"), ("county-general", None)):
+            await upsert_provider(
+                session=session, provider=Provider(id=pid, name=pid, country="DE", csirt_id=csirt)
+            )
+        for who, role, kw in (
+            ("operator", Role.OPERATOR, {}),
+            ("a", Role.PROVIDER, {"provider_id": "st-elsewhere"}),
+            ("b", Role.PROVIDER, {"provider_id": "county-general"}),
+            ("csirt", Role.CSIRT, {"csirt_id": "cert-de"}),
+        ):
+            _, keys[who] = await create_api_key(session=session, role=role, **kw)  # type: ignore[arg-type]
+        await session.commit()
+    config = uvicorn.Config(
+        create_app(runtime), host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    async with running_dispatch(
+        sessions=runtime.sessions, bus=runtime.bus, topics=runtime.topics, settings=settings
+    ):
+        yield Served(runtime, f"http://127.0.0.1:{port}", keys)
+    server.should_exit = True
+    server.force_exit = True  # open event streams would otherwise hold the shutdown
+    await asyncio.wait_for(task, 10)
+    await runtime.close()
+
+
+async def _emit(served: Served, *alerts: Alert) -> None:
+    """What correlate does: store the alert, then publish it."""
+    async with served.runtime.sessions() as session:
+        for a in alerts:
+            session.add(
+                AlertRow(
+                    id=a.id,
+                    provider_id=a.provider_id,
+                    indicator_key=a.indicator_key,
+                    asset_id=a.asset_id,
+                    revision=a.revision,
+                    severity=a.severity.value,
+                    score=a.score,
+                    status=a.status.value,
+                    data=a.model_dump(mode="json"),
+                    matched_at=a.matched_at,
+                    created_at=a.matched_at,
+                    updated_at=a.matched_at,
+                )
+            )
+        await session.commit()
+    await publish(served.runtime.bus, served.runtime.topics, *alerts)
+
+
+class EventReader:
+    """Parses SSE events (id/event/data) from one open stream; comments (pings) are skipped."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._lines = response.aiter_lines()
+
+    async def next(self, count: int, timeout: float = 10.0) -> list[dict[str, str]]:
+        events: list[dict[str, str]] = []
+        current: dict[str, str] = {}
+
+        async def read() -> None:
+            nonlocal current
+            async for line in self._lines:
+                if not line:
+                    if "data" in current:
+                        events.append(current)
+                        if len(events) == count:
+                            return
+                    current = {}
+                elif not line.startswith(":"):
+                    field, _, value = line.partition(":")
+                    current[field] = value.removeprefix(" ")
+
+        await asyncio.wait_for(read(), timeout)
+        return events
+
+
+def _ids(events: list[dict[str, str]]) -> list[str]:
+    return [json.loads(e["data"])["alert_id"] for e in events]
+
+
+async def test_disconnect_and_resume_with_last_event_id_misses_nothing(served: Served) -> None:
+    a1, a2, a3, a4 = (sample_alert(asset_id=f"ast_{i}") for i in range(4))
+    other = sample_alert(provider_id="county-general")
+    async with httpx.AsyncClient(base_url=served.base_url, timeout=10) as client:
+        async with client.stream("GET", STREAM, headers=served.headers("a")) as resp:
+            assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
+            await asyncio.sleep(0.3)  # connected: a fresh stream starts at "now"
+            await _emit(served, a1, a2)
+            first = await EventReader(resp).next(2)
+        # Disconnected. Alerts keep coming, for this tenant and another.
+        await _emit(served, a3, other, a4)
+        await asyncio.sleep(0.5)
+        last_id = first[-1]["id"]
+        async with client.stream(
+            "GET", STREAM, headers=served.headers("a", **{"Last-Event-ID": last_id})
+        ) as resp:
+            reader = EventReader(resp)
+            resumed = await reader.next(2)
+            with contextlib.suppress(TimeoutError):
+                extra = await reader.next(1, timeout=0.8)
+                pytest.fail(f"unexpected event after resume: {extra}")
+    assert _ids(first) == [a1.id, a2.id] and [e["event"] for e in first] == ["alert", "alert"]
+    assert _ids(resumed) == [a3.id, a4.id], "exactly what was missed, in order, nothing of the other tenant"
+    assert int(resumed[0]["id"]) > int(last_id)
+    body = json.loads(resumed[0]["data"])
+    assert (
+        body["alert"]["reason"] == a3.reason
+        and body["revision"] == 1
+        and body["provider_id"] == "st-elsewhere"
+    )
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        pytest.param("a", ["st-elsewhere"], id="provider-own-tenant"),
+        pytest.param("b", ["county-general"], id="other-provider"),
+        pytest.param("csirt", ["st-elsewhere"], id="csirt-constituency"),
+        pytest.param("operator", ["st-elsewhere", "county-general"], id="operator-all"),
+    ],
+)
+async def test_each_key_sees_only_its_tenants(served: Served, who: str, expected: list[str]) -> None:
+    mine, theirs = sample_alert(), sample_alert(provider_id="county-general")
+    await _emit(served, mine, theirs)
+    async with (
+        httpx.AsyncClient(base_url=served.base_url, timeout=10) as client,
+        client.stream("GET", STREAM, params={"after": "0"}, headers=served.headers(who)) as resp,
+    ):
+        reader = EventReader(resp)
+        events = await reader.next(len(expected))
+        with contextlib.suppress(TimeoutError):
+            extra = await reader.next(1, timeout=0.8)
+            pytest.fail(f"{who} saw more than its tenants: {extra}")
+    assert [json.loads(e["data"])["provider_id"] for e in events] == expected
+
+
+async def test_cursor_polling(served: Served) -> None:
+    alerts = [sample_alert(asset_id=f"ast_{i}") for i in range(5)]
+    await _emit(served, *alerts, sample_alert(provider_id="county-general"))
+    seen: list[str] = []
+    after = 0
+    async with httpx.AsyncClient(base_url=served.base_url, timeout=10) as client:
+        for _ in range(20):
+            page: dict[str, Any] = (
+                await client.get(
+                    "/api/v1/alert-events", params={"after": after, "limit": 2}, headers=served.headers("a")
+                )
+            ).json()
+            seen += [e["alert_id"] for e in page["events"]]
+            after = page["next_after"]
+            if len(seen) == 5:
+                break
+            if not page["events"]:
+                await asyncio.sleep(0.1)
+        final = (
+            await client.get("/api/v1/alert-events", params={"after": after}, headers=served.headers("a"))
+        ).json()
+        bad = await client.get(STREAM, headers=served.headers("a", **{"Last-Event-ID": "abc"}))
+        anonymous = await client.get("/api/v1/alert-events")
+    assert seen == [a.id for a in alerts]
+    assert final == {"events": [], "next_after": after}
+    assert bad.status_code == 400 and anonymous.status_code == 401
