@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from ewarn.correlate import products  # noqa: E402
+from ewarn.correlate import products, versions  # noqa: E402
 from ewarn.correlate.addresses import parse_network  # noqa: E402
 from ewarn.correlate.engine import build_alert, match  # noqa: E402
 from ewarn.correlate.index import AssetIndex  # noqa: E402
@@ -255,6 +255,8 @@ class Stream:
             self.by_kind.setdefault(a.kind, []).append(a)
         hash_share = INDICATOR_MIX[IndicatorType.SHA256] + INDICATOR_MIX[IndicatorType.MD5]
         self.hit_chance = HIT_RATE / (1 - hash_share)  # hashes never match: the others make up for them
+        # advisories keep naming the same vendors and products: misses come from a vocabulary of 20,000
+        self.unlisted = [(f"Unlisted Vendor {i % 2000}", f"Tool {i}") for i in range(20_000)]
 
     def make(self, count: int) -> list[Indicator]:
         types = list(INDICATOR_MIX)
@@ -311,24 +313,38 @@ class Stream:
             return _indicator(type_, f"{rng.getrandbits(256):064x}", labels=["malware"])
         if type_ is IndicatorType.MD5:
             return _indicator(type_, f"{rng.getrandbits(128):032x}", labels=["malware"])
-        affected = [
-            _product(f"Unlisted Vendor {rng.randint(0, 999)}", f"Tool {rng.randint(0, 9999)}", "< 9.9")
-            for _ in range(rng.randint(1, 3))
-        ]
+        affected = [_product(*rng.choice(self.unlisted), "< 9.9") for _ in range(rng.randint(1, 3))]
         return _indicator(type_, f"CVE-2025-{rng.randint(1000, 99999)}", vulnerability=_vuln(affected))
 
 
 # --- the index ---------------------------------------------------------------------------------------------
 
 
+def clear_caches() -> None:
+    """Forget every cached normalisation, so a build pays for them as a freshly started correlator does."""
+    for module in (products, versions):
+        for value in vars(module).values():
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+
+
 def measure_index(assets: list[Asset], stream: list[Indicator]) -> tuple[AssetIndex, dict[str, Any]]:
+    clear_caches()
     gc.collect()
     start = time.perf_counter()
     index = AssetIndex.build(assets)
     rebuild = time.perf_counter() - start
+    warm_builds = []
+    for _ in range(2):
+        del index
+        gc.collect()
+        start = time.perf_counter()
+        index = AssetIndex.build(assets)
+        warm_builds.append(time.perf_counter() - start)
     del index
+    clear_caches()
     gc.collect()
-    tracemalloc.start()
+    tracemalloc.start()  # the caches it fills count as the index's memory too
     index = AssetIndex.build(assets)
     built = tracemalloc.get_traced_memory()[0]
     # the sorted keys a network-indicator (overlap) query keeps per prefix length
@@ -353,6 +369,7 @@ def measure_index(assets: list[Asset], stream: list[Indicator]) -> tuple[AssetIn
         "assets": len(assets),
         "providers": index.provider_count,
         "rebuild_seconds": round(rebuild, 3),
+        "rebuild_seconds_warm_caches_best": round(min(warm_builds), 3),
         "bytes_per_asset": round(built / len(assets), 1),
         "bytes_per_asset_with_overlap_keys": round(warmed / len(assets), 1),
         "index_bytes": built,
@@ -425,7 +442,7 @@ def naive_match(indicator: Indicator, rows: list[tuple[Any, ...]]) -> int:
             if row[0] == 0 and row[1] == n.family and row[2] <= n.address <= row[3]:
                 hits += 1
     elif t in (IndicatorType.DOMAIN, IndicatorType.URL, IndicatorType.EMAIL):
-        host = indicator.url_host if t is IndicatorType.URL else indicator.value.rpartition("@")[2]
+        host = (indicator.url_host if t is IndicatorType.URL else indicator.value.rpartition("@")[2]) or ""
         for row in rows:
             if row[0] == 1:
                 value = row[2]

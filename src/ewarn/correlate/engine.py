@@ -158,7 +158,8 @@ def _match_url(indicator: Indicator, index: AssetIndex) -> list[Match]:
     raw_host = _url_host(indicator)
     if not raw_host:
         return []
-    if parse_address(raw_host.strip("[]")) is not None:
+    # only a host that starts like an address is tried as one: a failed parse raises, which costs more
+    if (raw_host[0].isdigit() or ":" in raw_host) and parse_address(raw_host.strip("[]")) is not None:
         return _match_address(index, raw_host.strip("[]"), indicator.value)
     host = normalise_host(raw_host)
     return [] if host is None else _match_host(index, host, indicator.value)

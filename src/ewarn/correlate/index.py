@@ -29,9 +29,11 @@ _KIND_CODE = {kind: i for i, kind in enumerate(_KINDS)}
 _CRITICALITIES = tuple(Criticality)
 _CRITICALITY_CODE = {c: i for i, c in enumerate(_CRITICALITIES)}
 _CLINICAL = tuple(ClinicalCriticality)
-_CLINICAL_CODE = {c: i for i, c in enumerate(_CLINICAL)}
+_CLINICAL_CODE: dict[ClinicalCriticality | None, int | None] = {c: i for i, c in enumerate(_CLINICAL)}
+_CLINICAL_CODE[None] = None
 _EXPOSURES = tuple(NetworkExposure)
-_EXPOSURE_CODE = {e: i for i, e in enumerate(_EXPOSURES)}
+_EXPOSURE_CODE: dict[NetworkExposure | None, int | None] = {e: i for i, e in enumerate(_EXPOSURES)}
+_EXPOSURE_CODE[None] = None
 # How much each clinical class / exposure outranks another, to inherit the worse one from a parent device.
 _CLINICAL_WEIGHT = {
     ClinicalCriticality.SUPPORT: 1,
@@ -285,9 +287,11 @@ class AssetIndex:
                 asset.cpe,
                 asset.purl,
                 _CRITICALITY_CODE[criticality],
-                None if clinical is None else _CLINICAL_CODE[clinical],
-                None if exposure is None else _EXPOSURE_CODE[exposure],
-                tuple(sorted({c.upper() for c in asset.not_affected})) or None,
+                _CLINICAL_CODE[clinical],
+                _EXPOSURE_CODE[exposure],
+                tuple(sorted({c.upper() for c in not_affected}))
+                if (not_affected := asset.not_affected)
+                else None,
                 asset.location,
                 parent.name if parent is not None else None,
             )

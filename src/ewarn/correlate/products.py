@@ -57,6 +57,8 @@ _CANONICAL_VENDOR = {alias: canonical for canonical, aliases in _VENDOR_ALIASES.
 
 def repair_text(text: str) -> str:
     """Undo mojibake (UTF-8 decoded as cp1252/latin-1) and drop trademark signs."""
+    if text.isascii():  # nothing to repair; ftfy costs ~10 µs even then
+        return _MARKS.sub("", text)
     fixed = ftfy.fix_text(text, uncurl_quotes=False)
     if _MOJIBAKE.search(fixed):
         # when it is not a cp1252 round trip after all, keep what ftfy made of it
@@ -134,12 +136,12 @@ def _cpe_unescape(value: str) -> str:
     return re.sub(r"\\(.)", r"\1", value)
 
 
-@functools.lru_cache(maxsize=65536)
 def parse_cpe(cpe: str) -> Cpe | None:
     """Parse a CPE 2.3 formatted string (or a 2.2 URI); None when it is not one."""
     text = cpe.strip()
     if text.lower().startswith("cpe:2.3:"):
-        fields = _CPE_SPLIT.split(text)[2:]
+        # versions make nearly every CPE unique, so no cache: a plain split when nothing is escaped
+        fields = (_CPE_SPLIT.split(text) if "\\" in text else text.split(":"))[2:]
     elif text.lower().startswith("cpe:/"):
         fields = text[5:].split(":")
     else:
