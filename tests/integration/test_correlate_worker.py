@@ -194,6 +194,7 @@ async def worker(sessions: SessionFactory, memory_bus: MemoryBus) -> CorrelateWo
     await seed(sessions, INVENTORY)
     w = CorrelateWorker(memory_bus, sessions, Topics(), clock=Clock())
     assert await w.load_assets() == 3
+    assert w.index.provider_count == 2
     return w
 
 

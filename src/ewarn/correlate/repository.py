@@ -32,8 +32,13 @@ def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
 
 
 async def live_assets(*, session: AsyncSession, batch: int = 5000) -> AsyncIterator[Asset]:
-    """Every asset not deleted, streamed (a million rows do not fit in one fetch comfortably)."""
-    stmt = select(AssetRow.data).where(AssetRow.deleted.is_(False)).execution_options(yield_per=batch)
+    """Every live asset, streamed provider by provider (a million rows do not fit one fetch comfortably)."""
+    stmt = (
+        select(AssetRow.data)
+        .where(AssetRow.deleted.is_(False))
+        .order_by(AssetRow.provider_id, AssetRow.id)
+        .execution_options(yield_per=batch)
+    )
     async for data in await session.stream_scalars(stmt):
         yield Asset.model_validate(data)
 

@@ -24,7 +24,7 @@ from ewarn.correlate.engine import build_alert, is_active, match
 from ewarn.correlate.index import AssetIndex
 from ewarn.correlate.lifecycle import next_revision, resolve
 from ewarn.logging import get_logger
-from ewarn.models import Alert, AssetChange, AssetKind, Indicator, IndicatorType
+from ewarn.models import Alert, Asset, AssetChange, AssetKind, Indicator, IndicatorType
 from ewarn.models.common import utcnow
 from ewarn.store.db import SessionFactory
 
@@ -85,11 +85,23 @@ class CorrelateWorker:
 
     async def load_assets(self) -> int:
         """Build the index from every live asset in the database; returns how many were loaded."""
+        fresh = AssetIndex()
+        provider, count = "", 0
+        batch: list[Asset] = []
         async with self._sessions() as session:
-            assets = [a async for a in repository.live_assets(session=session)]
-        self.index.rebuild(assets)
-        log.info("correlate_index_loaded", assets=len(assets), providers=self.index.provider_count)
-        return len(assets)
+            # rows come ordered by provider: hold one provider's assets at a time, not a million models
+            async for asset in repository.live_assets(session=session):
+                if asset.provider_id != provider and batch:
+                    fresh.replace_provider(provider, batch)
+                    batch = []
+                provider = asset.provider_id
+                batch.append(asset)
+                count += 1
+        if batch:
+            fresh.replace_provider(provider, batch)
+        self.index = fresh
+        log.info("correlate_index_loaded", assets=count, providers=fresh.provider_count)
+        return count
 
     async def republish_pending(self) -> list[Alert]:
         """Publish revisions stored before a crash but never acknowledged by the bus."""
