@@ -98,8 +98,72 @@ class Request:
         return json.loads(self.body)
 
 
+class _Connection(asyncio.Protocol):
+    """One client connection: parse requests (Content-Length bodies), answer in order, scripted delays."""
+
+    def __init__(self, receiver: WebhookReceiver) -> None:
+        self._receiver = receiver
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+        self._busy = False  # a delayed reply is pending; later requests on this connection wait for it
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._receiver._connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._receiver._connections.discard(self)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._drain()
+
+    def _drain(self) -> None:
+        while not self._busy:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            lines = bytes(self._buffer[:end]).decode("latin-1").split("\r\n")
+            headers: dict[str, str] = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length", "0"))
+            if len(self._buffer) < end + 4 + length:
+                return
+            body = bytes(self._buffer[end + 4 : end + 4 + length])
+            del self._buffer[: end + 4 + length]
+            path = lines[0].split(" ", 2)[1]
+            reply, status = self._receiver._receive(path, headers, body)
+            out = [
+                f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+                f"content-length: {len(reply.body)}",
+            ]
+            out += [f"{k}: {v}" for k, v in reply.headers.items()]
+            raw = ("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + reply.body
+            if reply.delay:
+                self._busy = True
+                asyncio.get_running_loop().call_later(reply.delay, self._send_later, raw)
+                return
+            self._write(raw)
+
+    def _write(self, raw: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(raw)
+
+    def _send_later(self, raw: bytes) -> None:
+        self._busy = False
+        self._write(raw)
+        self._drain()
+
+
 class WebhookReceiver:
-    """A scriptable, signature-verifying webhook endpoint on 127.0.0.1."""
+    """A scriptable, signature-verifying webhook endpoint on 127.0.0.1 (asyncio protocol, keep-alive)."""
 
     def __init__(self, secrets: Iterable[str] = (), *, default: Reply | None = None) -> None:
         self.secrets = list(secrets)
@@ -107,10 +171,11 @@ class WebhookReceiver:
         self.script: deque[Reply] = deque()
         self.requests: list[Request] = []
         self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._arrived = asyncio.Condition()
         self.on_request: Callable[[Request], None] | None = None
+        self._server: asyncio.Server | None = None
+        self._connections: set[_Connection] = set()
+        self._waiters: list[tuple[Callable[[WebhookReceiver], bool], asyncio.Future[None]]] = []
+        self._verifiers: dict[str, Webhook] = {}
 
     # --- scripting ------------------------------------------------------------------------------------
 
@@ -133,8 +198,14 @@ class WebhookReceiver:
         return f"http://{LOOPBACK}:{self.port}{path}"
 
     async def wait_for(self, predicate: Callable[[WebhookReceiver], bool], timeout: float = 10.0) -> None:
-        async with self._arrived:
-            await asyncio.wait_for(self._arrived.wait_for(lambda: predicate(self)), timeout)
+        if predicate(self):
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((predicate, future))
+        try:
+            await asyncio.wait_for(future, timeout)
+        finally:
+            self._waiters = [w for w in self._waiters if w[1] is not future]
 
     async def wait_accepted(self, count: int, timeout: float = 10.0) -> list[Request]:
         await self.wait_for(lambda r: len(r.accepted) >= count, timeout)
@@ -143,8 +214,9 @@ class WebhookReceiver:
     # --- lifecycle --------------------------------------------------------------------------------------
 
     async def start(self, port: int = 0) -> str:
-        self._server = await asyncio.start_server(
-            self._serve, LOOPBACK, port or self.port, reuse_address=True
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self), LOOPBACK, port or self.port, reuse_address=True
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self.url()
@@ -153,8 +225,8 @@ class WebhookReceiver:
         """Stop listening and drop open connections: senders see connection refused."""
         if self._server is not None:
             self._server.close()
-            for writer in list(self._writers):
-                writer.close()
+            for conn in list(self._connections):
+                conn.close()
             await self._server.wait_closed()
             self._server = None
 
@@ -164,56 +236,32 @@ class WebhookReceiver:
 
     stop = down
 
-    # --- HTTP -------------------------------------------------------------------------------------------
+    # --- one request ------------------------------------------------------------------------------------
 
     def _verify(self, body: bytes, headers: dict[str, str]) -> bool:
         for secret in self.secrets:
+            verifier = self._verifiers.get(secret)
+            if verifier is None:
+                verifier = self._verifiers[secret] = Webhook(secret)
             try:
-                Webhook(secret).verify(body, headers, json_parse=False)
+                verifier.verify(body, headers, json_parse=False)
             except WebhookVerificationError:
                 continue
             return True
         return False
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                lines = head.decode("latin-1").split("\r\n")
-                _method, path, _version = lines[0].split(" ", 2)
-                headers: dict[str, str] = {}
-                for line in lines[1:]:
-                    if line:
-                        name, _, value = line.partition(":")
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                reply = self.script.popleft() if self.script else self.default
-                verified = self._verify(body, headers)
-                status = reply.status if verified or reply.status >= 300 else 401
-                request = Request(path, headers, body, time.time(), verified, status)
-                self.requests.append(request)
-                if self.on_request is not None:
-                    self.on_request(request)
-                async with self._arrived:
-                    self._arrived.notify_all()
-                if reply.delay:
-                    await asyncio.sleep(reply.delay)
-                out = [
-                    f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
-                    f"content-length: {len(reply.body)}",
-                ]
-                out += [f"{k}: {v}" for k, v in reply.headers.items()]
-                writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + reply.body)
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return
-        finally:
-            self._writers.discard(writer)
-            writer.close()
+    def _receive(self, path: str, headers: dict[str, str], body: bytes) -> tuple[Reply, int]:
+        reply = self.script.popleft() if self.script else self.default
+        verified = self._verify(body, headers)
+        status = reply.status if verified or reply.status >= 300 else 401
+        request = Request(path, headers, body, time.time(), verified, status)
+        self.requests.append(request)
+        if self.on_request is not None:
+            self.on_request(request)
+        for predicate, future in self._waiters:
+            if not future.done() and predicate(self):
+                future.set_result(None)
+        return reply, status
 
 
 # --- test data ---------------------------------------------------------------------------------------------

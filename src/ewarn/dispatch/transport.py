@@ -58,11 +58,16 @@ class _Connection(asyncio.Protocol):
         """Wait until more bytes or EOF arrive; ``TimeoutError`` after ``timeout`` seconds of silence."""
         if self.closed:
             return
-        self._waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        # A timer on the future, not asyncio.wait_for: that wraps every read in a new task (hot path).
+        timer = loop.call_later(timeout, _expire, waiter) if timeout is not None else None
         try:
-            await asyncio.wait_for(self._waiter, timeout)
+            await waiter
         finally:
             self._waiter = None
+            if timer is not None:
+                timer.cancel()
 
     def write(self, data: bytes) -> None:
         assert self.transport is not None
@@ -75,6 +80,11 @@ class _Connection(asyncio.Protocol):
 
     def usable(self, now: float, expiry: float) -> bool:
         return not self.closed and not self.buffer and now - self.idle_since < expiry
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 @dataclass
@@ -133,10 +143,13 @@ class PinnedHTTPTransport(httpx.AsyncBaseTransport):
         if origin is None:
             origin = self._origins[key] = _Origin(slots=asyncio.Semaphore(self._per_origin))
         timeouts = _timeouts(request)
-        try:
-            await asyncio.wait_for(origin.slots.acquire(), timeouts["pool"])
-        except TimeoutError as exc:
-            raise httpx.PoolTimeout("no free connection to the origin", request=request) from exc
+        if origin.slots.locked():
+            try:
+                await asyncio.wait_for(origin.slots.acquire(), timeouts["pool"])
+            except TimeoutError as exc:
+                raise httpx.PoolTimeout("no free connection to the origin", request=request) from exc
+        else:
+            await origin.slots.acquire()
         try:
             body = await request.aread()
             head = self._head(request)

@@ -238,11 +238,9 @@ class DispatchWorker:
             await session.commit()
         if not claimed:
             return 0
-        async with self._sessions() as session:
-            subs = await subs_repo.subscriptions_by_id(
-                session=session, subscription_ids={d.subscription_id for d in claimed}
-            )
-            languages = await self._languages(session, {s.provider_id for s in subs.values()})
+        subs = await self._subscriptions({d.subscription_id for d in claimed})
+        email_providers = {s.provider_id for s in subs.values() if s.channel is Channel.EMAIL}
+        languages = await self._languages(email_providers) if email_providers else {}
         jobs, orphans = group_jobs(claimed, subs)
         if orphans:
             self._settle_unsent(orphans, now, "subscription deleted")
@@ -266,11 +264,17 @@ class DispatchWorker:
                 await session.commit()
         return handled
 
-    async def _languages(self, session: Any, provider_ids: Collection[str]) -> dict[str, str]:
-        rows = await session.execute(
-            select(ProviderRow.id, ProviderRow.language).where(ProviderRow.id.in_(list(provider_ids)))
-        )
-        return {r.id: r.language for r in rows}
+    async def _subscriptions(self, ids: Collection[str]) -> dict[str, Subscription]:
+        # Read fresh for every claim: a rotation or a disable applies to the very next send.
+        async with self._sessions() as session:
+            return await subs_repo.subscriptions_by_id(session=session, subscription_ids=ids)
+
+    async def _languages(self, provider_ids: Collection[str]) -> dict[str, str]:
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(ProviderRow.id, ProviderRow.language).where(ProviderRow.id.in_(list(provider_ids)))
+            )
+            return {r.id: r.language for r in rows}
 
     def _start(self, job: Job, endpoint: str, language: str | None) -> None:
         self._busy += 1

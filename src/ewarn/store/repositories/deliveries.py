@@ -87,16 +87,18 @@ def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
 
 async def insert_alert_events(*, session: AsyncSession, events: Sequence[dict[str, Any]]) -> None:
     """One event per (alert, revision); a redelivered alert message adds nothing."""
-    for chunk in _chunks(events):
-        stmt = insert_for(session, AlertEventRow).values(list(chunk))
-        await session.execute(stmt.on_conflict_do_nothing(index_elements=["alert_id", "revision"]))  # type: ignore[attr-defined]
+    if events:
+        stmt = insert_for(session, AlertEventRow.__table__)
+        stmt = stmt.on_conflict_do_nothing(index_elements=["alert_id", "revision"])  # type: ignore[attr-defined]
+        await session.execute(stmt, list(events))  # executemany: one statement compiled, not one per row
 
 
 async def insert_deliveries(*, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Outbox rows keyed by the deterministic delivery id; an existing row is left exactly as it is."""
-    for chunk in _chunks(rows):
-        stmt = insert_for(session, DeliveryRow).values(list(chunk))
-        await session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))  # type: ignore[attr-defined]
+    if rows:
+        stmt = insert_for(session, DeliveryRow.__table__)
+        stmt = stmt.on_conflict_do_nothing(index_elements=["id"])  # type: ignore[attr-defined]
+        await session.execute(stmt, list(rows))
 
 
 _CLAIM_COLUMNS = (
@@ -213,9 +215,10 @@ async def record_outcomes(*, session: AsyncSession, outcomes: Sequence[AttemptOu
         for o in outcomes
         if o.attempted
     ]
-    for chunk in _chunks(attempts):
-        stmt = insert_for(session, DeliveryAttemptRow).values(list(chunk))
-        await session.execute(stmt.on_conflict_do_nothing(index_elements=["delivery_id", "attempt"]))  # type: ignore[attr-defined]
+    if attempts:
+        insert = insert_for(session, DeliveryAttemptRow.__table__)
+        insert = insert.on_conflict_do_nothing(index_elements=["delivery_id", "attempt"])  # type: ignore[attr-defined]
+        await session.execute(insert, attempts)
     moved = (
         update(DeliveryRow)
         .where(DeliveryRow.id == bindparam("b_id"), DeliveryRow.status == DeliveryStatus.PENDING.value)

@@ -1,0 +1,327 @@
+"""Dispatch benchmark: signed webhooks from one dispatch process to a loopback receiver (embedded default).
+
+Phases, in one run, against the same receiver (a separate process that verifies every signature with
+``standardwebhooks``):
+
+- ``sustained``: alerts offered at ``--rate`` per second for ``--seconds``; delivered per second and the
+  ingest-to-delivery latency of each alert (alert stamped ``ingested_at`` as it enters the alerts topic →
+  the receiver has it, signature verified). Target: keeps up with 2,000/s, median < 100 ms.
+- ``burst``: ``--burst`` alerts at once; deliveries per second until the last one is delivered (capacity).
+- ``baseline``: the same number of plain, unsigned POSTs with httpx's default client, no database, no bus, at
+  the same concurrency: what the loopback HTTP path alone costs. The report gives dispatch/baseline.
+
+Writes ``bench/results/dispatch.json``. ``--quick`` is a smoke test (small counts). Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from tests.support.receivers import add_provider, add_subscription, deliveries, sample_alert  # noqa: E402
+
+from ewarn.bus.memory import MemoryBus  # noqa: E402
+from ewarn.dispatch.transport import PinnedHTTPTransport  # noqa: E402
+from ewarn.dispatch.worker import DispatchWorker  # noqa: E402
+from ewarn.ids import delivery_id  # noqa: E402
+from ewarn.models.alert import Alert  # noqa: E402
+from ewarn.runtime import Runtime  # noqa: E402
+from ewarn.settings import DispatchSettings, Settings  # noqa: E402
+from ewarn.store.db import create_schema  # noqa: E402
+from ewarn.store.repositories.subscriptions import update_subscription  # noqa: E402
+from ewarn.store.tables import DeliveryRow  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "dispatch.json"
+
+
+class Receiver:
+    """The receiver process: started with the subscription's secret, stopped with SIGTERM for its stats."""
+
+    def __init__(self, secret: str, folder: Path) -> None:
+        self.stats_path = folder / "receiver-stats.json"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.receivers",
+                "--secret",
+                secret,
+                "--stats",
+                str(self.stats_path),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("PORT "):
+            self.proc.kill()
+            raise RuntimeError(f"receiver did not start: {line!r}")
+        self.port = int(line.split()[1])
+
+    def stop(self) -> dict[str, Any]:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        stats: dict[str, Any] = json.loads(self.stats_path.read_text())
+        return stats
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def _alerts(prefix: str, count: int) -> list[Alert]:
+    return [sample_alert(asset_id=f"{prefix}_{i}", severity="high") for i in range(count)]
+
+
+async def _settled(runtime: Runtime, expected: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        async with runtime.sessions() as session:
+            done = await session.scalar(
+                select(func.count()).select_from(DeliveryRow).where(DeliveryRow.status == "delivered")
+            )
+        if (done or 0) >= expected:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"fewer than {expected} deliveries settled within {timeout}s")
+
+
+async def _publish(runtime: Runtime, alerts: list[Alert], sent_at: dict[str, float]) -> None:
+    now = datetime.now(UTC)
+    stamped = [a.model_copy(update={"ingested_at": now, "matched_at": now}) for a in alerts]
+    for a in stamped:
+        sent_at[a.id] = now.timestamp()
+    await runtime.bus.publish_many(
+        runtime.topics.alerts, [(a.provider_id, a.model_dump_json().encode()) for a in stamped]
+    )
+
+
+async def sustained(
+    runtime: Runtime, *, rate: int, seconds: float, sent_at: dict[str, float]
+) -> dict[str, Any]:
+    """Offer ``rate`` alerts/s in 10 ms slices; return what was offered (ids, window)."""
+    per_tick = max(1, rate // 100)
+    total = int(rate * seconds)
+    alerts = _alerts("sus", total)
+    start = time.perf_counter()
+    for i in range(0, total, per_tick):
+        await _publish(runtime, alerts[i : i + per_tick], sent_at)
+        next_at = start + (i + per_tick) / rate
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+    offered_for = time.perf_counter() - start
+    return {"ids": [a.id for a in alerts], "offered": total, "offered_seconds": round(offered_for, 3)}
+
+
+async def burst(runtime: Runtime, *, count: int, sent_at: dict[str, float]) -> dict[str, Any]:
+    alerts = _alerts("burst", count)
+    started = time.time()
+    await _publish(runtime, alerts, sent_at)
+    return {"ids": [a.id for a in alerts], "offered": count, "started": started}
+
+
+async def baseline(port: int, *, count: int, concurrency: int) -> dict[str, Any]:
+    """Plain unsigned POSTs (httpx's default client), no database and no bus: the HTTP path alone."""
+    body = sample_alert().model_dump_json().encode()
+    sem = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+
+        async def one() -> int:
+            async with sem:
+                return (await client.post(f"http://127.0.0.1:{port}/baseline", content=body)).status_code
+
+        await asyncio.gather(*[one() for _ in range(min(200, count))])  # warm the pool
+        started = time.perf_counter()
+        codes = await asyncio.gather(*[one() for _ in range(count)])
+        took = time.perf_counter() - started
+    return {
+        "requests": count,
+        "seconds": round(took, 3),
+        "per_second": round(count / took, 1),
+        "status": sorted(set(codes)),
+    }
+
+
+def _latencies(
+    ids: list[str], sub_id: str, sent_at: dict[str, float], arrivals: dict[str, float]
+) -> list[float]:
+    out = []
+    for alert_id in ids:
+        got = arrivals.get(delivery_id(alert_id=alert_id, subscription_id=sub_id, revision=1))
+        if got is not None:
+            out.append((got - sent_at[alert_id]) * 1000)
+    return out
+
+
+def _summary(latencies: list[float]) -> dict[str, float | None]:
+    return {
+        "p50_ms": round(percentile(latencies, 50) or 0, 2) if latencies else None,
+        "p95_ms": round(percentile(latencies, 95) or 0, 2) if latencies else None,
+        "p99_ms": round(percentile(latencies, 99) or 0, 2) if latencies else None,
+        "max_ms": round(max(latencies), 2) if latencies else None,
+        "mean_ms": round(statistics.fmean(latencies), 2) if latencies else None,
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    folder = Path(tempfile.mkdtemp(prefix="ewarn-dispatch-bench-"))
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{folder / 'bench.db'}",
+        dispatch=DispatchSettings(allowed_networks=["127.0.0.0/8"], concurrency=args.concurrency),
+    )
+    runtime = Runtime.build(settings, bus=MemoryBus())
+    await create_schema(runtime.engine)
+    await add_provider(runtime.sessions)
+    receiver: Receiver | None = None
+    try:
+        sub, secret = await add_subscription(runtime.sessions, "http://127.0.0.1:1/hook")
+        assert secret is not None
+        receiver = Receiver(secret, folder)
+        async with runtime.sessions() as session:
+            await update_subscription(
+                session=session, subscription_id=sub.id, target=f"http://127.0.0.1:{receiver.port}/hook"
+            )
+            await session.commit()
+        sent_at: dict[str, float] = {}
+        async with httpx.AsyncClient(transport=PinnedHTTPTransport(), trust_env=False) as http:
+            worker = DispatchWorker(
+                sessions=runtime.sessions,
+                bus=runtime.bus,
+                topics=runtime.topics,
+                settings=settings,
+                http=http,
+            )
+            task = asyncio.create_task(worker.run())
+            try:
+                await _publish(runtime, _alerts("warm", 200), sent_at)
+                await _settled(runtime, 200, timeout=60)
+                t0 = time.perf_counter()
+                offered = await sustained(runtime, rate=args.rate, seconds=args.seconds, sent_at=sent_at)
+                await _settled(runtime, 200 + offered["offered"], timeout=60 + args.seconds * 4)
+                sustained_took = time.perf_counter() - t0
+                t1 = time.perf_counter()
+                bursted = await burst(runtime, count=args.burst, sent_at=sent_at)
+                await _settled(runtime, 200 + offered["offered"] + args.burst, timeout=120)
+                burst_took = time.perf_counter() - t1
+            finally:
+                worker.stop()
+                await asyncio.wait_for(task, 60)
+        base = await baseline(receiver.port, count=args.burst, concurrency=args.concurrency)
+        stats = receiver.stop()
+        receiver = None
+        arrivals: dict[str, float] = stats["arrivals"]
+        sus_lat = _latencies(offered["ids"], sub.id, sent_at, arrivals)
+        burst_lat = _latencies(bursted["ids"], sub.id, sent_at, arrivals)
+        sus_arrivals = sorted(
+            arrivals[delivery_id(alert_id=a, subscription_id=sub.id, revision=1)] for a in offered["ids"]
+        )
+        burst_arrivals = sorted(
+            arrivals[delivery_id(alert_id=a, subscription_id=sub.id, revision=1)] for a in bursted["ids"]
+        )
+        burst_rate = args.burst / (burst_arrivals[-1] - bursted["started"])
+        sus_rate = len(sus_arrivals) / (sus_arrivals[-1] - sus_arrivals[0]) if len(sus_arrivals) > 1 else None
+        rows = await deliveries(runtime.sessions)
+        return {
+            "benchmark": "dispatch",
+            "quick": args.quick,
+            "when": datetime.now(UTC).isoformat(),
+            "machine": {
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "load_average_at_start": load_at_start,
+            },
+            "setup": {
+                "database": "SQLite file (embedded default), WAL",
+                "bus": "in-process",
+                "processes": "one dispatch process; a receiver process verifying every signature",
+                "concurrency": args.concurrency,
+                "http_transport": "ewarn.dispatch.transport.PinnedHTTPTransport",
+            },
+            "sustained": {
+                "offered_per_second": args.rate,
+                "offered": offered["offered"],
+                "offer_window_seconds": offered["offered_seconds"],
+                "delivered_per_second": round(sus_rate, 1) if sus_rate else None,
+                "all_delivered_after_seconds": round(sustained_took, 3),
+                "latency_ingest_to_delivery": _summary(sus_lat),
+            },
+            "burst": {
+                "alerts": args.burst,
+                "delivered_per_second": round(burst_rate, 1),
+                "settled_in_db_seconds": round(burst_took, 3),
+                "latency_ingest_to_delivery": _summary(burst_lat),
+            },
+            "baseline_plain_httpx_unsigned": base,
+            "ratio_burst_to_baseline": round(burst_rate / base["per_second"], 3),
+            "receiver": {
+                "requests": stats["requests"],
+                "verified": stats["verified"],
+                "rejected": stats["rejected"],
+            },
+            "deliveries": {"rows": len(rows), "delivered": sum(r.status == "delivered" for r in rows)},
+            "worker": worker.stats(),
+            "targets": {"signed_per_second": 2000, "p50_ms": 100},
+        }
+    finally:
+        if receiver is not None:
+            receiver.proc.kill()
+        await runtime.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke test: small counts, a second of load")
+    parser.add_argument(
+        "--rate", type=int, default=2000, help="alerts offered per second in the sustained phase"
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the sustained phase")
+    parser.add_argument("--burst", type=int, default=20000, help="alerts in the burst phase")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if args.quick:
+        args.rate, args.seconds, args.burst = min(args.rate, 500), 1.0, 1000
+    result = asyncio.run(run(args))
+    if not args.quick or args.out != RESULTS:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in ("sustained", "burst", "baseline_plain_httpx_unsigned", "ratio_burst_to_baseline")
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
