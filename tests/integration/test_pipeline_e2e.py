@@ -82,7 +82,9 @@ async def test_real_bundle_reaches_the_hospital_webhook_signed(
 
     expected_urls = {u for u, h in zip(urls, hosts, strict=True) if url_matches(h)}
     expected_ips = {
-        m.group(1) for p in _patterns(cins) if (m := IPV4_VALUE.search(p)) and ipaddress.ip_address(m.group(1)) in cins_net
+        m.group(1)
+        for p in _patterns(cins)
+        if (m := IPV4_VALUE.search(p)) and ipaddress.ip_address(m.group(1)) in cins_net
     }
     assert expected_urls and expected_ips  # the chosen assets do match something in the real files
 
@@ -104,7 +106,9 @@ async def test_real_bundle_reaches_the_hospital_webhook_signed(
         assert alert["match"]["asset_name"] in alert["reason"]
         assert alert["provider_id"] == tenant.provider_id
     ip_alert = next(a for a in alerts if a["match"]["asset_name"] == "Radiology VPN")
-    assert ip_alert["reason"].startswith(f"{ip_alert['match']['indicator_value']} is inside your range {cins_net}")
+    assert ip_alert["reason"].startswith(
+        f"{ip_alert['match']['indicator_value']} is inside your range {cins_net}"
+    )
 
     # Every alert reached the webhook once, signed (the receiver verifies with the standardwebhooks library).
     accepted = receiver.accepted
@@ -138,7 +142,9 @@ async def test_replaying_a_bundle_adds_no_alert_and_no_delivery(
 async def test_malformed_patterns_are_rejected_by_name_and_the_rest_flows(
     pipe: Harness, receiver: WebhookReceiver
 ) -> None:
-    tenant = await _hospital(pipe, receiver, [{"kind": "network", "name": "PACS DMZ", "value": "203.0.113.0/24"}])
+    tenant = await _hospital(
+        pipe, receiver, [{"kind": "network", "name": "PACS DMZ", "value": "203.0.113.0/24"}]
+    )
     good = {
         "type": "indicator",
         "spec_version": "2.1",
@@ -149,9 +155,21 @@ async def test_malformed_patterns_are_rejected_by_name_and_the_rest_flows(
         "pattern_type": "stix",
         "valid_from": "2026-11-01T00:00:00Z",
     }
-    bad = {**good, "id": "indicator--0b7c4a3e-8f7e-4d7e-9d55-2b0a5a1f0002", "pattern": "[ipv4-addr:value = '203.0.113.8'"}
-    after = {**good, "id": "indicator--0b7c4a3e-8f7e-4d7e-9d55-2b0a5a1f0003", "pattern": "[ipv4-addr:value = '203.0.113.9']"}
-    bundle = {"type": "bundle", "id": "bundle--9a2d3c3e-1111-4d7e-9d55-2b0a5a1f0000", "objects": [good, bad, after]}
+    bad = {
+        **good,
+        "id": "indicator--0b7c4a3e-8f7e-4d7e-9d55-2b0a5a1f0002",
+        "pattern": "[ipv4-addr:value = '203.0.113.8'",
+    }
+    after = {
+        **good,
+        "id": "indicator--0b7c4a3e-8f7e-4d7e-9d55-2b0a5a1f0003",
+        "pattern": "[ipv4-addr:value = '203.0.113.9']",
+    }
+    bundle = {
+        "type": "bundle",
+        "id": "bundle--9a2d3c3e-1111-4d7e-9d55-2b0a5a1f0000",
+        "objects": [good, bad, after],
+    }
     report = await pipe.ingest(json.dumps(bundle).encode(), feed_id="partner-push")
     assert report.rejected == 1
     (rejection,) = report.rejections

@@ -49,22 +49,38 @@ class Harness:
         return resp.json() if resp.content else None
 
     async def add_csirt(self, csirt_id: str, country: str = "EU") -> None:
-        await self.call("POST", "/api/v1/csirts", auth=self.op, json={"id": csirt_id, "name": csirt_id, "country": country})
+        await self.call(
+            "POST",
+            "/api/v1/csirts",
+            auth=self.op,
+            json={"id": csirt_id, "name": csirt_id, "country": country},
+        )
 
-    async def add_tenant(self, provider_id: str, *, csirt_id: str | None = None, country: str = "EU") -> Tenant:
+    async def add_tenant(
+        self, provider_id: str, *, csirt_id: str | None = None, country: str = "EU"
+    ) -> Tenant:
         await self.call(
             "POST",
             "/api/v1/providers",
             auth=self.op,
-            json={"id": provider_id, "name": f"{provider_id} hospital", "country": country, "csirt_id": csirt_id},
+            json={
+                "id": provider_id,
+                "name": f"{provider_id} hospital",
+                "country": country,
+                "csirt_id": csirt_id,
+            },
         )
-        out = await self.call("POST", "/api/v1/keys", auth=self.op, json={"role": "provider", "provider_id": provider_id})
+        out = await self.call(
+            "POST", "/api/v1/keys", auth=self.op, json={"role": "provider", "provider_id": provider_id}
+        )
         tenant = Tenant(provider_id, out["key"])
         self.tenants[provider_id] = tenant
         return tenant
 
     async def csirt_key(self, csirt_id: str) -> dict[str, str]:
-        out = await self.call("POST", "/api/v1/keys", auth=self.op, json={"role": "csirt", "csirt_id": csirt_id})
+        out = await self.call(
+            "POST", "/api/v1/keys", auth=self.op, json={"role": "csirt", "csirt_id": csirt_id}
+        )
         return {"Authorization": f"Bearer {out['key']}"}
 
     async def add_assets(self, tenant: Tenant, assets: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -74,7 +90,11 @@ class Harness:
         return out
 
     async def subscribe_webhook(self, tenant: Tenant, url: str, **filters: Any) -> dict[str, Any]:
-        body = {"channel": "webhook", "target": url, "filters": {"min_severity": "info", "tlp_ceiling": "red", **filters}}
+        body = {
+            "channel": "webhook",
+            "target": url,
+            "filters": {"min_severity": "info", "tlp_ceiling": "red", **filters},
+        }
         out: dict[str, Any] = await self.call(
             "POST", f"/api/v1/providers/{tenant.provider_id}/subscriptions", auth=tenant.auth, json=body
         )
@@ -100,11 +120,15 @@ class Harness:
 
 
 @asynccontextmanager
-async def harness(db_url: str, *, bus: Bus | None = None, topics: Topics | None = None) -> AsyncIterator[Harness]:
+async def harness(
+    db_url: str, *, bus: Bus | None = None, topics: Topics | None = None
+) -> AsyncIterator[Harness]:
     """Runtime on ``db_url`` (migrated), the API over ASGI, and correlate + dispatch running."""
     settings = Settings(
         database_url=db_url,
-        dispatch=DispatchSettings(allowed_networks=["127.0.0.0/8"], backoff_base_seconds=0.05, backoff_max_seconds=0.5),
+        dispatch=DispatchSettings(
+            allowed_networks=["127.0.0.0/8"], backoff_base_seconds=0.05, backoff_max_seconds=0.5
+        ),
     )
     engine = create_engine(db_url)
     from ewarn.bus.memory import MemoryBus
