@@ -13,6 +13,7 @@ import httpx
 import uvicorn
 
 from ewarn.api.app import create_app
+from ewarn.api.server import EmbeddedServer
 from ewarn.logging import get_logger
 from ewarn.models.provider import Role
 from ewarn.runtime import Runtime
@@ -75,7 +76,9 @@ def build_roles(runtime: Runtime, roles: set[str], http: httpx.AsyncClient) -> R
     if "correlate" in roles:
         from ewarn.correlate.worker import CorrelateWorker
 
-        rs.workers["correlate"] = CorrelateWorker(bus=runtime.bus, sessions=runtime.sessions, topics=runtime.topics)
+        rs.workers["correlate"] = CorrelateWorker(
+            bus=runtime.bus, sessions=runtime.sessions, topics=runtime.topics
+        )
     if "dispatch" in roles:
         from ewarn.dispatch.worker import DispatchWorker
 
@@ -98,8 +101,7 @@ def build_roles(runtime: Runtime, roles: set[str], http: httpx.AsyncClient) -> R
             access_log=False,
             lifespan="off",
         )
-        rs.api_server = uvicorn.Server(config)
-        rs.api_server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        rs.api_server = EmbeddedServer(config)
         rs.heartbeats.append(Heartbeat(sessions=runtime.sessions, role="api", stats=dict))
     return rs
 

@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-
 from tests.support.pipeline import Harness, Tenant, harness
 from tests.support.receivers import WebhookReceiver
 

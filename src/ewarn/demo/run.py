@@ -125,7 +125,7 @@ async def run_demo(*, console: Console, bundle: Path | None, workdir: Path | Non
         ):
             receiver.secret, soc_auth = await _setup_tenant(api, operator_key, hook_url)
             console.print(f"[bold]ewarn demo[/] — hospital '{PROVIDER}', webhook receiver {hook_url}")
-            payload = bundle.read_bytes() if bundle else demo_bundle()
+            payload = await asyncio.to_thread(bundle.read_bytes) if bundle else demo_bundle()
             stop_printing = asyncio.Event()
             printer = asyncio.create_task(_print_arrivals(console, receiver, stop_printing))
             async with running_stages(runtime, http):
@@ -166,8 +166,8 @@ def _summary(
         ("alerts", len(alerts)),
         ("deliveries verified", len(unique_ids)),
         ("signature failures", receiver.rejected),
-        ("p50 ingest→delivery", f"{p50:.1f} ms" if p50 is not None else "–"),
-        ("p99 ingest→delivery", f"{p99:.1f} ms" if p99 is not None else "–"),
+        ("p50 ingest→delivery", f"{p50:.1f} ms" if p50 is not None else "-"),
+        ("p99 ingest→delivery", f"{p99:.1f} ms" if p99 is not None else "-"),
         ("wall time", f"{took:.1f} s"),
     ]
     for name, value in rows:

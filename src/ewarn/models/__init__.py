@@ -1,7 +1,14 @@
 """Pydantic contracts for everything that crosses a stage, storage or API boundary."""
 
 from ewarn.models.alert import Alert, AlertStatus, MatchDetail, Severity
-from ewarn.models.asset import Asset, AssetChange, AssetKind, ClinicalCriticality, Criticality, NetworkExposure
+from ewarn.models.asset import (
+    Asset,
+    AssetChange,
+    AssetKind,
+    ClinicalCriticality,
+    Criticality,
+    NetworkExposure,
+)
 from ewarn.models.common import TLP
 from ewarn.models.delivery import Delivery, DeliveryAttempt, DeliveryStatus
 from ewarn.models.indicator import (

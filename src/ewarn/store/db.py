@@ -62,13 +62,13 @@ async def upsert(
     """Insert rows; on a key conflict update ``update`` columns (or do nothing when ``update`` is empty)."""
     if not rows:
         return
-    stmt = insert_for(session, table).values(list(rows))
+    stmt: Any = insert_for(session, table).values(list(rows))
     if update:
-        stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        stmt = stmt.on_conflict_do_update(
             index_elements=list(conflict), set_={c: stmt.excluded[c] for c in update}
         )
     else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))  # type: ignore[attr-defined]
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
     await session.execute(stmt)
 
 
