@@ -11,7 +11,16 @@ from typing import Any
 
 from ewarn.ingest import normalise, versions
 from ewarn.ingest.normalise import Observable
-from ewarn.ingest.records import FeedContext, ParseResult, load_json, parse_timestamp
+from ewarn.ingest.records import (
+    RECORD_ERRORS,
+    FeedContext,
+    ParseResult,
+    as_dict,
+    as_list,
+    describe,
+    load_json,
+    parse_timestamp,
+)
 from ewarn.models.common import TLP
 from ewarn.models.indicator import (
     AffectedProduct,
@@ -52,9 +61,22 @@ def parse_csaf(payload: bytes | Any, ctx: FeedContext) -> ParseResult:
     except ValueError as exc:
         result.rejections.append(ctx.reject("document", str(exc), payload))
         return result
-    products = _products(document.get("product_tree") or {})
+    try:
+        _parse_document(document, meta, tracking_id, ctx, result)
+    except RECORD_ERRORS as exc:
+        result.indicators.clear()  # a document is one record: all of it or none of it
+        result.rejections.append(ctx.reject(tracking_id, describe(exc), payload))
+    return result
+
+
+def _parse_document(
+    document: dict[str, Any], meta: dict[str, Any], tracking_id: str, ctx: FeedContext, result: ParseResult
+) -> None:
+    products = _products(as_dict(document.get("product_tree")))
     tlp = _tlp(meta, ctx.default_tlp)
-    references = [r["url"] for r in meta.get("references") or [] if isinstance(r, dict) and r.get("url")]
+    references = [
+        str(r["url"]) for r in as_list(meta.get("references")) if isinstance(r, dict) and r.get("url")
+    ]
     common = {
         "name": meta.get("title"),
         "tlp": tlp,
@@ -64,14 +86,14 @@ def parse_csaf(payload: bytes | Any, ctx: FeedContext) -> ParseResult:
     vulnerabilities = document.get("vulnerabilities") or []
     if not isinstance(vulnerabilities, list):
         result.rejections.append(ctx.reject(tracking_id, "'vulnerabilities' is not a list"))
-        return result
+        return
     infos: list[VulnerabilityInfo] = []
     for index, vulnerability in enumerate(vulnerabilities):
         try:
             infos.append(_vulnerability(vulnerability, products, meta.get("title"), references))
-        except (ValueError, TypeError, AttributeError) as exc:
+        except RECORD_ERRORS as exc:
             result.rejections.append(
-                ctx.reject(f"{tracking_id} vulnerabilities[{index}]", str(exc), vulnerability)
+                ctx.reject(f"{tracking_id} vulnerabilities[{index}]", describe(exc), vulnerability)
             )
     with_cve = [info for info in infos if info.cves]
     if with_cve:
@@ -90,7 +112,6 @@ def parse_csaf(payload: bytes | Any, ctx: FeedContext) -> ParseResult:
                 **common,
             )
         )
-    return result
 
 
 def _check(document: Any) -> tuple[dict[str, Any], str]:

@@ -25,6 +25,7 @@ class FeedContext:
 
     def reject(self, record: str, reason: str, excerpt: Any = None) -> Rejection:
         """A rejection whose reason names the feed and the record, so an operator can find both."""
+        record = record.strip() or "(unnamed record)"
         return Rejection(
             feed_id=self.feed_id,
             feed_kind=self.feed_kind,
@@ -86,7 +87,10 @@ def decode_text(payload: bytes) -> str:
     if payload.startswith(b"\xef\xbb\xbf"):
         payload = payload[3:]
     elif payload.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return payload.decode("utf-16")
+        try:
+            return payload.decode("utf-16")
+        except UnicodeDecodeError:
+            return payload.decode("latin-1")
     try:
         return payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -102,6 +106,25 @@ def load_json(payload: bytes | str) -> Any:
         raise ValueError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
     except RecursionError as exc:
         raise ValueError("JSON nested too deeply") from exc
+
+
+# Untrusted JSON: a producer may put any type anywhere, so parsers read containers through these.
+RECORD_ERRORS = (ValueError, TypeError, AttributeError, KeyError, RecursionError)
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """``value`` when it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def describe(exc: BaseException) -> str:
+    """A rejection reason for an unexpected shape: the exception's type and message."""
+    return str(exc) if isinstance(exc, ValueError) else f"unexpected structure ({type(exc).__name__}: {exc})"
 
 
 def parse_timestamp(value: Any) -> datetime | None:

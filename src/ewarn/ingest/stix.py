@@ -20,7 +20,16 @@ from stix2patterns.v21.pattern import Pattern as Pattern21
 
 from ewarn.ingest import normalise
 from ewarn.ingest.normalise import Observable
-from ewarn.ingest.records import FeedContext, ParseResult, load_json, parse_timestamp
+from ewarn.ingest.records import (
+    RECORD_ERRORS,
+    FeedContext,
+    ParseResult,
+    as_dict,
+    as_list,
+    describe,
+    load_json,
+    parse_timestamp,
+)
 from ewarn.models.common import TLP
 from ewarn.models.indicator import IndicatorType, VulnerabilityInfo
 
@@ -67,11 +76,14 @@ def parse_bundle(payload: bytes | str | dict[str, Any] | list[Any], ctx: FeedCon
             usable.append(obj)
     bundle = _index(usable, declared if isinstance(declared, str) else None)
     for obj in _latest_versions(usable):
-        kind = obj["type"]
-        if kind == "indicator":
-            result.extend(_parse_indicator(obj, bundle, ctx))
-        elif kind == "vulnerability":
-            result.extend(_parse_vulnerability(obj, bundle, ctx))
+        parse = {"indicator": _parse_indicator, "vulnerability": _parse_vulnerability}.get(obj["type"])
+        if parse is None:
+            continue
+        try:
+            result.extend(parse(obj, bundle, ctx))
+        except RECORD_ERRORS as exc:
+            result.read += 1
+            result.rejections.append(ctx.reject(obj["id"], describe(exc), obj))
     return result
 
 
@@ -90,8 +102,8 @@ def _objects_of(payload: Any) -> list[Any] | None:
 
 
 def _record_name(obj: Any, index: int) -> str:
-    if isinstance(obj, dict) and isinstance(obj.get("id"), str):
-        return str(obj["id"])[:200]
+    if isinstance(obj, dict) and isinstance(obj.get("id"), str) and obj["id"].strip():
+        return f"objects[{index}] {obj['id'][:200]}"
     return f"objects[{index}]"
 
 
@@ -144,7 +156,7 @@ def _marking_tlp(obj: dict[str, Any]) -> TLP | None:
         value = definition.get("tlp")
         if isinstance(value, str):
             return normalise.tlp_from_name(value)
-    for extension in (obj.get("extensions") or {}).values():
+    for extension in as_dict(obj.get("extensions")).values():
         if isinstance(extension, dict) and isinstance(extension.get("tlp_2_0"), str):
             return normalise.tlp_from_name(extension["tlp_2_0"])
     name = obj.get("name")
@@ -315,7 +327,7 @@ def observable_for(object_type: str, path: list[str], value: str) -> Observable 
 
 def _cves_of(obj: dict[str, Any]) -> list[str]:
     found: list[str] = []
-    for ref in obj.get("external_references") or []:
+    for ref in as_list(obj.get("external_references")):
         if isinstance(ref, dict) and str(ref.get("source_name", "")).lower() == "cve":
             try:
                 found.append(normalise.cve(str(ref.get("external_id", ""))))
@@ -341,7 +353,7 @@ def _parse_vulnerability(obj: dict[str, Any], bundle: _Bundle, ctx: FeedContext)
         return result
     references = [
         ref["url"]
-        for ref in obj.get("external_references") or []
+        for ref in as_list(obj.get("external_references"))
         if isinstance(ref, dict) and isinstance(ref.get("url"), str)
     ]
     for cve_id in cves:

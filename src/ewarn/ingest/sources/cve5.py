@@ -6,7 +6,16 @@ from typing import Any
 
 from ewarn.ingest import normalise, versions
 from ewarn.ingest.normalise import Observable
-from ewarn.ingest.records import FeedContext, ParseResult, load_json, parse_timestamp
+from ewarn.ingest.records import (
+    RECORD_ERRORS,
+    FeedContext,
+    ParseResult,
+    as_dict,
+    as_list,
+    describe,
+    load_json,
+    parse_timestamp,
+)
 from ewarn.ingest.sources import register
 from ewarn.ingest.sources.base import FeedSpec
 from ewarn.ingest.sources.document import DocumentSource
@@ -42,14 +51,14 @@ def parse_cve_records(payload: bytes, ctx: FeedContext) -> ParseResult:
         name = _record_name(record, index)
         try:
             result.indicators.append(cve_record_indicator(record, ctx))
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            result.rejections.append(ctx.reject(name, f"{type(exc).__name__}: {exc}", record))
+        except RECORD_ERRORS as exc:
+            result.rejections.append(ctx.reject(name, describe(exc), record))
     return result
 
 
 def _record_name(record: Any, index: int) -> str:
     if isinstance(record, dict):
-        cve_id = (record.get("cveMetadata") or {}).get("cveId")
+        cve_id = as_dict(record.get("cveMetadata")).get("cveId")
         if isinstance(cve_id, str):
             return cve_id
     return f"records[{index}]"
@@ -59,19 +68,25 @@ def cve_record_indicator(record: Any, ctx: FeedContext) -> Any:
     """``ValueError`` for anything that is not a published CVE 5 record."""
     if not isinstance(record, dict) or not str(record.get("dataVersion", "5")).startswith("5"):
         raise ValueError("not a CVE JSON 5 record")
-    meta = record.get("cveMetadata") or {}
+    meta = as_dict(record.get("cveMetadata"))
     cve_id = normalise.cve(str(meta.get("cveId", "")))
     if meta.get("state") != "PUBLISHED":
         raise ValueError(f"CVE record state is {meta.get('state')!r}, not PUBLISHED")
-    containers = record.get("containers") or {}
-    cna = containers.get("cna") or {}
-    adps = [a for a in containers.get("adp") or [] if isinstance(a, dict)]
-    affected = _named([p for item in cna.get("affected") or [] for p in _affected(item)])
+    containers = as_dict(record.get("containers"))
+    cna = as_dict(containers.get("cna"))
+    adps = [a for a in as_list(containers.get("adp")) if isinstance(a, dict)]
+    affected = _named([p for item in as_list(cna.get("affected")) for p in _affected(item)])
     if not affected:  # some CNAs write "n/a" and leave products to an ADP (CISA's vulnrichment)
-        affected = _named([p for adp in adps for item in adp.get("affected") or [] for p in _affected(item)])
+        affected = _named(
+            [p for adp in adps for item in as_list(adp.get("affected")) for p in _affected(item)]
+        )
     score, vector = _cvss([cna, *adps])
     description = next(
-        (d.get("value") for d in cna.get("descriptions") or [] if str(d.get("lang", "")).startswith("en")),
+        (
+            d.get("value")
+            for d in as_list(cna.get("descriptions"))
+            if isinstance(d, dict) and str(d.get("lang", "")).startswith("en")
+        ),
         None,
     )
     updated = parse_timestamp(meta.get("dateUpdated") or meta.get("datePublished"))
@@ -81,9 +96,9 @@ def cve_record_indicator(record: Any, ctx: FeedContext) -> Any:
         cvss_score=score,
         cvss_vector=vector,
         affected=affected,
-        references=[r["url"] for r in cna.get("references") or [] if isinstance(r, dict) and r.get("url")][
-            :50
-        ],
+        references=[
+            str(r["url"]) for r in as_list(cna.get("references")) if isinstance(r, dict) and r.get("url")
+        ][:50],
     )
     return ctx.indicator(
         Observable(IndicatorType.VULNERABILITY, cve_id),
@@ -110,9 +125,9 @@ def _affected(item: Any) -> list[AffectedProduct]:
     if not isinstance(item, dict):
         raise ValueError("affected entry is not an object")
     vendor, product = _name(item.get("vendor")), _name(item.get("product") or item.get("packageName"))
-    cpes = [c for c in item.get("cpes") or [] if isinstance(c, str)]
+    cpes = [c for c in as_list(item.get("cpes")) if isinstance(c, str)]
     by_status: dict[ProductStatus, list[VersionRange]] = {}
-    for entry in item.get("versions") or []:
+    for entry in as_list(item.get("versions")):
         if not isinstance(entry, dict):
             raise ValueError("versions entry is not an object")
         status = _STATUS.get(str(entry.get("status", "affected")), ProductStatus.AFFECTED)
@@ -140,7 +155,7 @@ def _affected(item: Any) -> list[AffectedProduct]:
 def _cvss(containers: list[dict[str, Any]]) -> tuple[float | None, str | None]:
     for version in _CVSS_PREFERENCE:
         for container in containers:
-            for metric in container.get("metrics") or []:
+            for metric in as_list(container.get("metrics")):
                 data = metric.get(version) if isinstance(metric, dict) else None
                 if isinstance(data, dict) and isinstance(data.get("baseScore"), int | float):
                     return float(data["baseScore"]), data.get("vectorString")

@@ -12,7 +12,7 @@ from typing import Any
 
 from ewarn.ingest import normalise
 from ewarn.ingest.normalise import Observable
-from ewarn.ingest.records import FeedContext, ParseResult, load_json, parse_timestamp
+from ewarn.ingest.records import RECORD_ERRORS, FeedContext, ParseResult, describe, load_json, parse_timestamp
 from ewarn.ingest.sources import register
 from ewarn.ingest.sources.base import FeedSpec, Page, SourceContext
 from ewarn.models.indicator import AffectedProduct, IndicatorType, VulnerabilityInfo
@@ -39,8 +39,8 @@ def parse_kev(payload: bytes, ctx: FeedContext, *, seen: frozenset[str] = frozen
         result.read += 1
         try:
             result.indicators.append(_indicator(entry, ctx))
-        except (ValueError, TypeError, AttributeError) as exc:
-            result.rejections.append(ctx.reject(record or f"vulnerabilities[{index}]", str(exc), entry))
+        except RECORD_ERRORS as exc:
+            result.rejections.append(ctx.reject(record or f"vulnerabilities[{index}]", describe(exc), entry))
     return result
 
 

@@ -18,7 +18,16 @@ from typing import Any
 from ewarn.ingest import normalise
 from ewarn.ingest.fetch import FetchError, is_http, join_url
 from ewarn.ingest.normalise import Observable
-from ewarn.ingest.records import FeedContext, ParseResult, decode_text, load_json
+from ewarn.ingest.records import (
+    RECORD_ERRORS,
+    FeedContext,
+    ParseResult,
+    as_dict,
+    as_list,
+    decode_text,
+    describe,
+    load_json,
+)
 from ewarn.ingest.sources import register
 from ewarn.ingest.sources.base import FeedSpec, Page, SourceContext
 from ewarn.models.common import TLP
@@ -106,8 +115,7 @@ def parse_misp(payload: bytes | Any, ctx: FeedContext, *, to_ids_only: bool = Tr
 
 
 def _tag_names(holder: dict[str, Any]) -> list[str]:
-    tags = holder.get("Tag") or []
-    return [str(t.get("name")) for t in tags if isinstance(t, dict) and t.get("name")]
+    return [str(t.get("name")) for t in as_list(holder.get("Tag")) if isinstance(t, dict) and t.get("name")]
 
 
 def _tlp(tags: list[str], distribution: Any, default: TLP) -> TLP:
@@ -119,10 +127,9 @@ def _parse_event(event: dict[str, Any], ctx: FeedContext, to_ids_only: bool) -> 
     result = ParseResult()
     event_tags = _tag_names(event)
     event_tlp = _tlp(event_tags, event.get("distribution"), ctx.default_tlp)
-    attributes = list(event.get("Attribute") or [])
-    for obj in event.get("Object") or []:
-        if isinstance(obj, dict):
-            attributes.extend(a for a in obj.get("Attribute") or [] if isinstance(a, dict))
+    attributes = list(as_list(event.get("Attribute")))
+    for obj in as_list(event.get("Object")):
+        attributes.extend(a for a in as_list(as_dict(obj).get("Attribute")) if isinstance(a, dict))
     info = event.get("info") if isinstance(event.get("info"), str) else None
     for index, attribute in enumerate(attributes):
         if not isinstance(attribute, dict):
@@ -148,8 +155,8 @@ def _parse_event(event: dict[str, Any], ctx: FeedContext, to_ids_only: bool) -> 
         tlp = event_tlp if str(distribution) == "5" else _tlp(tags, distribution, event_tlp)
         try:
             observables = parse(value)
-        except ValueError as exc:
-            result.rejections.append(ctx.reject(record, str(exc), value))
+        except RECORD_ERRORS as exc:
+            result.rejections.append(ctx.reject(record, describe(exc), value))
             continue
         seen_at = _epoch(attribute.get("timestamp"))
         for observable in observables:
