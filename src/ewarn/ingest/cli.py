@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ewarn.errors import ConfigurationError
 from ewarn.ingest import repository
 from ewarn.ingest.models import FeedIn
 from ewarn.ingest.service import ingest_service_for
@@ -140,7 +141,11 @@ def poll(feed_id: Annotated[str, typer.Argument()]) -> None:
             "rejections": [r.reason for r in report.rejections[:20]]
         }
 
-    report = _with_runtime(work)
+    try:
+        report = _with_runtime(work)
+    except ConfigurationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     typer.echo(json.dumps(report, indent=2))
     if report.get("error"):
         raise typer.Exit(1)
