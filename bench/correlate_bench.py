@@ -331,9 +331,9 @@ def clear_caches() -> None:
 def measure_index(assets: list[Asset], stream: list[Indicator]) -> tuple[AssetIndex, dict[str, Any]]:
     clear_caches()
     gc.collect()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     index = AssetIndex.build(assets)
-    rebuild = time.perf_counter() - start
+    rebuild, rebuild_cpu = time.perf_counter() - start, time.process_time() - start_cpu
     warm_builds = []
     for _ in range(2):
         del index
@@ -359,16 +359,18 @@ def measure_index(assets: list[Asset], stream: list[Indicator]) -> tuple[AssetIn
     gc.freeze()  # the index is long-lived: keep the collector from rescanning it on every young collection
     match_all(index, stream[: len(stream) // 10])  # warm the name caches, as a running correlator has them
     # other work on the machine disturbs single runs: take the best of three, report the median too
-    timings = []
+    timings, cpu = [], []
     for _ in range(REPEATS):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         hits = match_all(index, stream)
         timings.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     best, median = min(timings), sorted(timings)[len(timings) // 2]
     return index, {
         "assets": len(assets),
         "providers": index.provider_count,
         "rebuild_seconds": round(rebuild, 3),
+        "rebuild_cpu_seconds": round(rebuild_cpu, 3),
         "rebuild_seconds_warm_caches_best": round(min(warm_builds), 3),
         "bytes_per_asset": round(built / len(assets), 1),
         "bytes_per_asset_with_overlap_keys": round(warmed / len(assets), 1),
@@ -382,19 +384,22 @@ def measure_index(assets: list[Asset], stream: list[Indicator]) -> tuple[AssetIn
         "match_seconds_median": round(median, 3),
         "indicators_per_second": round(len(stream) / best),
         "indicators_per_second_median": round(len(stream) / median),
-        "indicators_per_second_by_type": by_type(index, stream),
+        # CPU seconds of this process: one core's work, whatever else the machine runs meanwhile
+        "indicators_per_cpu_second": round(len(stream) / min(cpu)),
+        "indicators_per_cpu_second_by_type": by_type(index, stream),
     }
 
 
 def by_type(index: AssetIndex, stream: list[Indicator]) -> dict[str, int]:
+    """Indicators per CPU second for each indicator type."""
     groups: dict[str, list[Indicator]] = {}
     for indicator in stream:
         groups.setdefault(indicator.type.value, []).append(indicator)
     rates = {}
     for name, group in sorted(groups.items()):
-        start = time.perf_counter()
+        start = time.process_time()
         match_all(index, group)
-        rates[name] = round(len(group) / (time.perf_counter() - start))
+        rates[name] = round(len(group) / max(time.process_time() - start, 1e-9))
     return rates
 
 
@@ -627,6 +632,8 @@ def run(scale: Scale, *, pg_url: str | None, use_pg: bool, seed: int, out: Path)
         },
         "meets_targets": {
             "indicators_per_second": rate >= TARGETS["indicators_per_second"],
+            "indicators_per_cpu_second": index_figures["indicators_per_cpu_second"]
+            >= TARGETS["indicators_per_second"],
             "bytes_per_asset": index_figures["bytes_per_asset"] < TARGETS["bytes_per_asset"],
             "rebuild_seconds": index_figures["rebuild_seconds"] < TARGETS["rebuild_seconds"],
         },

@@ -205,16 +205,20 @@ class _Lookup:
     implied: VersionRange | None  # a version carried inside the CPE or PURL itself
 
 
+def _display(product: AffectedProduct) -> str:
+    return " ".join(p for p in (product.vendor, product.product) if p) or product.cpe or product.purl or ""
+
+
 def _lookups(index: AssetIndex, product: AffectedProduct) -> list[_Lookup]:
+    """Every index entry an advisory's product names; most advisories name products nobody has: keep it lean."""
     out: list[_Lookup] = []
-    display = " ".join(p for p in (product.vendor, product.product) if p) or product.cpe or product.purl or ""
     if product.cpe and (cpe := products.parse_cpe(product.cpe)) is not None:
         implied = VersionRange(exact=cpe.version, raw=f"= {cpe.version}") if cpe.version else None
         if (entry := index.by_cpe(products.cpe_key(cpe))) is not None:
             out.append(_Lookup("cpe", entry, product.cpe, implied))
         implied_name = products.cpe_name_key(cpe)
         if implied_name and (entry := index.by_name(implied_name)) is not None:
-            out.append(_Lookup("vendor+product", entry, display or product.cpe, implied))
+            out.append(_Lookup("vendor+product", entry, _display(product), implied))
     if product.purl and (purl := products.parse_purl(product.purl)) is not None:
         implied = (
             VersionRange(exact=purl.version, scheme=purl.type, raw=f"= {purl.version}")
@@ -225,7 +229,7 @@ def _lookups(index: AssetIndex, product: AffectedProduct) -> list[_Lookup]:
             out.append(_Lookup("purl", entry, product.purl, implied))
     key = products.name_key(product.vendor, product.product)
     if key and (entry := index.by_name(key)) is not None:
-        out.append(_Lookup("vendor+product", entry, display, None))
+        out.append(_Lookup("vendor+product", entry, _display(product), None))
     return out
 
 
@@ -331,6 +335,8 @@ def _match_vulnerability(indicator: Indicator, index: AssetIndex) -> list[Match]
                 elif _better(ranged.get(record), candidate):
                     ranged[record] = candidate
     decided = {**{r: m for r, m in versionless.items() if r not in ranged}, **ranged}
+    if not decided:
+        return []
     cves = indicator_cves(indicator)
     fix_by_remediation = _fix_in_remediations(indicator)
     out: list[Match] = []
