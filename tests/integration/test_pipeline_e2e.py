@@ -39,8 +39,9 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 
 
 @pytest.fixture
-async def pipe(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with harness(f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}") as h:
+async def pipe(database_url: str) -> AsyncIterator[Harness]:
+    """The embedded default's in-process bus, on SQLite and on PostgreSQL."""
+    async with harness(database_url) as h:
         yield h
 
 

@@ -16,13 +16,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Protocol
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from ewarn.bus.base import Bus
 from ewarn.bus.kafka import KafkaBus
@@ -30,7 +27,7 @@ from ewarn.bus.topics import Topics
 from ewarn.settings import KafkaSettings
 from ewarn.store.db import SessionFactory, create_engine, create_schema, session_factory
 from tests.support.kafka_broker import KafkaBroker
-from tests.support.postgres_server import PostgresServer
+from tests.support.postgres_server import PostgresServer, temporary_database
 
 KAFKA_FIXTURES = {"kafka_broker", "kafka_settings", "kafka_bus"}
 POSTGRES_FIXTURES = {"postgres_url", "pg_sessions"}
@@ -148,22 +145,23 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 async def pg_sessions(postgres_url: str) -> AsyncIterator[SessionFactory]:
     """A session factory on a brand-new database (schema created), dropped after the test."""
-    name = f"t_{uuid.uuid4().hex}"
-    admin = create_async_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    async with temporary_database(postgres_url) as url:
         engine = create_engine(url)
         try:
             await create_schema(engine)
             yield session_factory(engine)
         finally:
             await engine.dispose()
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"], ids=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database URL (no schema yet) on a temporary SQLite file or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'ewarn.db'}"
+        return
+    async with temporary_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"], ids=["sqlite", "postgres"])

@@ -121,15 +121,16 @@ class Harness:
 
 @asynccontextmanager
 async def harness(
-    db_url: str, *, bus: Bus | None = None, topics: Topics | None = None
+    db_url: str, *, bus: Bus | None = None, topics: Topics | None = None, **dispatch: Any
 ) -> AsyncIterator[Harness]:
     """Runtime on ``db_url`` (migrated), the API over ASGI, and correlate + dispatch running."""
-    settings = Settings(
-        database_url=db_url,
-        dispatch=DispatchSettings(
-            allowed_networks=["127.0.0.0/8"], backoff_base_seconds=0.05, backoff_max_seconds=0.5
-        ),
-    )
+    dispatch_settings: dict[str, Any] = {
+        "allowed_networks": ["127.0.0.0/8"],
+        "backoff_base_seconds": 0.05,
+        "backoff_max_seconds": 0.5,
+        **dispatch,
+    }
+    settings = Settings(database_url=db_url, dispatch=DispatchSettings(**dispatch_settings))
     engine = create_engine(db_url)
     from ewarn.bus.memory import MemoryBus
 

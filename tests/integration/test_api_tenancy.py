@@ -1,0 +1,308 @@
+"""Tenancy is security: every API route is classified here, and every cross-tenant call is refused.
+
+Two hospitals under two CSIRTs share one threat (the same indicator hits both), so each has an asset, an alert,
+a subscription, a delivery and a dead letter. A new route that is not listed below fails
+``test_every_route_is_classified`` until someone decides who may call it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from tests.support.pipeline import Harness, Tenant, harness
+from tests.support.postgres_server import temporary_database
+from tests.support.receivers import Reply, WebhookReceiver
+
+BUNDLE = {
+    "type": "bundle",
+    "id": "bundle--4d0f3c1e-0000-4000-8000-000000000001",
+    "objects": [
+        {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": "indicator--4d0f3c1e-0000-4000-8000-000000000002",
+            "created": "2026-11-01T00:00:00Z",
+            "modified": "2026-11-01T00:00:00Z",
+            "name": "LockBit affiliate C2",
+            "pattern": "[ipv4-addr:value = '203.0.113.7']",
+            "pattern_type": "stix",
+            "valid_from": "2026-11-01T00:00:00Z",
+            "labels": ["ransomware"],
+        }
+    ],
+}
+
+
+@dataclass
+class World:
+    h: Harness
+    a: Tenant
+    b: Tenant
+    csirt1: dict[str, str]
+    ids: dict[str, str]  # b_asset, b_alert, b_sub, b_delivery, a_asset, a_sub, a_alert
+    secrets: list[str]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+async def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('tenancy') / 't.db'}"
+        return
+    async with temporary_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def world(database: str) -> AsyncIterator[World]:
+    """Shared by the module: every call below is refused, so none of them changes the world."""
+    good, dead = WebhookReceiver(), WebhookReceiver(default=Reply(status=500))
+    await good.start()
+    await dead.start()
+    async with harness(database, max_attempts=2) as h:
+        await h.add_csirt("csirt-1")
+        await h.add_csirt("csirt-2")
+        a = await h.add_tenant("hosp-a", csirt_id="csirt-1")
+        b = await h.add_tenant("hosp-b", csirt_id="csirt-2")
+        (a_asset,) = await h.add_assets(a, [{"kind": "network", "name": "A DMZ", "value": "203.0.113.0/24"}])
+        (b_asset,) = await h.add_assets(b, [{"kind": "network", "name": "B DMZ", "value": "203.0.113.0/25"}])
+        a_sub = await h.subscribe_webhook(a, good.url())
+        b_sub = await h.subscribe_webhook(b, dead.url())
+        good.secrets, dead.secrets = [a_sub["secret"]], [b_sub["secret"]]
+        await h.ingest(json.dumps(BUNDLE).encode())
+        await h.drained()
+        (a_alert,) = await h.alerts(a.auth)
+        (b_alert,) = await h.alerts(b.auth)
+        dead_letters = await h.call("GET", "/api/v1/deliveries/dead", auth=b.auth)
+        (b_delivery,) = dead_letters["items"] if isinstance(dead_letters, dict) else dead_letters
+        a_log = await h.call("GET", f"/api/v1/subscriptions/{a_sub['id']}/deliveries", auth=a.auth)
+        (a_delivery,) = a_log["items"] if isinstance(a_log, dict) else a_log
+        ids = {
+            "a_asset": a_asset["id"],
+            "b_asset": b_asset["id"],
+            "a_sub": a_sub["id"],
+            "b_sub": b_sub["id"],
+            "a_alert": a_alert["id"],
+            "b_alert": b_alert["id"],
+            "a_delivery": a_delivery["id"],
+            "b_delivery": b_delivery["id"],
+        }
+        yield World(h, a, b, await h.csirt_key("csirt-1"), ids, [a_sub["secret"], b_sub["secret"]])
+    await good.down()
+    await dead.down()
+
+
+CSV = "kind,name,value\nnetwork,Injected,198.51.100.0/24\n"
+
+# (method, path template, body kwargs): routes that act on one provider's data. {P} is the provider in the path.
+TENANT_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
+    ("GET", "/api/v1/providers/{P}", {}),
+    (
+        "POST",
+        "/api/v1/providers/{P}/assets",
+        {"json": [{"kind": "network", "name": "X", "value": "198.51.100.0/24"}]},
+    ),
+    ("GET", "/api/v1/providers/{P}/assets", {}),
+    ("POST", "/api/v1/providers/{P}/assets/import?format=csv", {"content": CSV}),
+    ("GET", "/api/v1/providers/{P}/assets/{asset}", {}),
+    ("DELETE", "/api/v1/providers/{P}/assets/{asset}", {}),
+    (
+        "POST",
+        "/api/v1/providers/{P}/subscriptions",
+        {"json": {"channel": "webhook", "target": "http://127.0.0.1:9/x"}},
+    ),
+    ("GET", "/api/v1/providers/{P}/subscriptions", {}),
+    ("GET", "/api/v1/subscriptions/{sub}", {}),
+    ("PATCH", "/api/v1/subscriptions/{sub}", {"json": {}}),
+    ("DELETE", "/api/v1/subscriptions/{sub}", {}),
+    ("GET", "/api/v1/subscriptions/{sub}/deliveries", {}),
+    ("POST", "/api/v1/subscriptions/{sub}/disable", {}),
+    ("POST", "/api/v1/subscriptions/{sub}/enable", {}),
+    ("POST", "/api/v1/subscriptions/{sub}/rotate-secret", {}),
+    ("GET", "/api/v1/alerts/{alert}", {}),
+    ("POST", "/api/v1/alerts/{alert}/status", {"json": {"status": "false_positive"}}),
+    ("GET", "/api/v1/deliveries/{delivery}", {}),
+    ("POST", "/api/v1/deliveries/{delivery}/replay", {}),
+]
+# Routes that list: every caller gets only what it may see (checked by content below).
+LIST_ROUTES = {
+    ("GET", "/api/v1/providers"),
+    ("GET", "/api/v1/alerts"),
+    ("GET", "/api/v1/alert-events"),
+    ("GET", "/api/v1/alert-events/stream"),  # SSE; content checked in tests/integration/test_sse_stream.py
+    ("GET", "/api/v1/subscriptions"),
+    ("GET", "/api/v1/deliveries/dead"),
+    ("GET", "/api/v1/whoami"),
+}
+OPERATOR_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
+    ("GET", "/api/v1/csirts", {}),
+    ("POST", "/api/v1/csirts", {"json": {"id": "x-csirt", "name": "x", "country": "FR"}}),
+    ("POST", "/api/v1/providers", {"json": {"id": "evil", "name": "x", "country": "FR"}}),
+    ("POST", "/api/v1/keys", {"json": {"role": "operator"}}),
+    ("GET", "/api/v1/feeds", {}),
+    ("POST", "/api/v1/feeds", {"json": {"kind": "stix_bundle", "name": "x", "location": "/dev/null"}}),
+    ("GET", "/api/v1/feeds/{feed}", {}),
+    ("PATCH", "/api/v1/feeds/{feed}", {"json": {}}),
+    ("DELETE", "/api/v1/feeds/{feed}", {}),
+    ("GET", "/api/v1/feeds/{feed}/health", {}),
+    ("POST", "/api/v1/feeds/{feed}/poll", {}),
+    ("GET", "/api/v1/feeds/{feed}/rejections", {}),
+    ("POST", "/api/v1/ingest/stix", {"json": BUNDLE}),
+    ("POST", "/api/v1/ingest/csaf", {"json": {}}),
+    ("GET", "/api/v1/status", {}),
+]
+PUBLIC_ROUTES = {("GET", "/healthz")}
+
+
+def _template(path: str) -> str:
+    """Map a concrete template of this file to the app's OpenAPI path."""
+    return (
+        path.split("?")[0]
+        .replace("{P}", "{provider_id}")
+        .replace("{asset}", "{asset_id}")
+        .replace("{sub}", "{subscription_id}")
+        .replace("{alert}", "{alert_id}")
+        .replace("{delivery}", "{delivery_id}")
+        .replace("{feed}", "{feed_id}")
+    )
+
+
+def _fill(path: str, w: World, owner: str, feed: str = "test-feed") -> str:
+    return path.format(
+        P={"a": w.a.provider_id, "b": w.b.provider_id}[owner],
+        asset=w.ids[f"{owner}_asset"],
+        sub=w.ids[f"{owner}_sub"],
+        alert=w.ids[f"{owner}_alert"],
+        delivery=w.ids[f"{owner}_delivery"],
+        feed=feed,
+    )
+
+
+async def test_every_route_is_classified(world: World) -> None:
+    paths = world.h.api._transport.app.openapi()["paths"]  # type: ignore[attr-defined]
+    in_app = {(m.upper(), p) for p, ops in paths.items() for m in ops}
+    classified = (
+        {(m, _template(p)) for m, p, _ in TENANT_ROUTES}
+        | LIST_ROUTES
+        | {(m, _template(p)) for m, p, _ in OPERATOR_ROUTES}
+        | PUBLIC_ROUTES
+    )
+    assert in_app - classified == set(), "routes without a tenancy decision"
+    assert classified - in_app == set(), "classified routes that no longer exist"
+
+
+async def test_unauthenticated_calls_get_401_everywhere(world: World) -> None:
+    routes = [(m, p, kw) for m, p, kw in TENANT_ROUTES + OPERATOR_ROUTES] + [
+        (m, p, {}) for m, p in LIST_ROUTES
+    ]
+    for method, path, kw in routes:
+        url = _fill(path, world, "a") if "{" in path else path
+        for headers in ({}, {"Authorization": "Bearer ewk_not_a_key"}, {"X-API-Key": "wrong"}):
+            resp = await world.h.api.request(method, url, headers=headers, **kw)
+            assert resp.status_code == 401, f"{method} {url} with {headers} -> {resp.status_code}"
+            assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kw"), TENANT_ROUTES, ids=[f"{m} {p}" for m, p, _ in TENANT_ROUTES]
+)
+async def test_provider_key_never_reaches_another_tenant(
+    world: World, method: str, path: str, kw: Any
+) -> None:
+    url = _fill(path, world, "b")
+    resp = await world.h.api.request(method, url, headers=world.a.auth, **kw)
+    assert resp.status_code == 404, f"{method} {url} -> {resp.status_code}: {resp.text}"
+    assert world.b.provider_id not in resp.text or "/providers/" in path  # nothing of B echoed back
+    # B's own data is untouched by A's attempt.
+    assert (
+        await world.h.api.get(f"/api/v1/alerts/{world.ids['b_alert']}", headers=world.b.auth)
+    ).status_code == 200
+
+
+SMUGGLE_ROUTES = [r for r in TENANT_ROUTES if "{P}" in r[1] and "{asset}" in r[1]]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kw"), SMUGGLE_ROUTES, ids=[f"{m} {p}" for m, p, _ in SMUGGLE_ROUTES]
+)
+async def test_provider_path_cannot_smuggle_another_tenants_object(
+    world: World, method: str, path: str, kw: Any
+) -> None:
+    """A's own provider id in the path with B's object id: still not found."""
+    url = path.format(P=world.a.provider_id, asset=world.ids["b_asset"])
+    resp = await world.h.api.request(method, url, headers=world.a.auth, **kw)
+    assert resp.status_code == 404, f"{method} {url} -> {resp.status_code}"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kw"), TENANT_ROUTES, ids=[f"{m} {p}" for m, p, _ in TENANT_ROUTES]
+)
+async def test_csirt_sees_its_constituency_read_only_and_nothing_else(
+    world: World, method: str, path: str, kw: Any
+) -> None:
+    outside = await world.h.api.request(method, _fill(path, world, "b"), headers=world.csirt1, **kw)
+    assert outside.status_code == 404, f"{method} {path} outside the constituency -> {outside.status_code}"
+    inside = await world.h.api.request(method, _fill(path, world, "a"), headers=world.csirt1, **kw)
+    expected = {200} if method == "GET" else {403}
+    assert inside.status_code in expected, f"{method} {path} inside -> {inside.status_code}: {inside.text}"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kw"), OPERATOR_ROUTES, ids=[f"{m} {p}" for m, p, _ in OPERATOR_ROUTES]
+)
+async def test_operator_routes_refuse_providers_and_csirts(
+    world: World, method: str, path: str, kw: Any
+) -> None:
+    url = path.format(feed="test-feed")
+    for auth in (world.a.auth, world.csirt1):
+        resp = await world.h.api.request(method, url, headers=auth, **kw)
+        assert resp.status_code == 403, f"{method} {url} -> {resp.status_code}"
+
+
+async def test_lists_show_only_what_the_caller_may_see(world: World) -> None:
+    h, ids = world.h, world.ids
+
+    async def get(url: str, auth: dict[str, str]) -> str:
+        resp = await h.api.get(url, headers=auth)
+        assert resp.status_code == 200, f"{url} -> {resp.status_code}"
+        return resp.text
+
+    for url in ("/api/v1/providers", "/api/v1/alerts", "/api/v1/alert-events", "/api/v1/subscriptions"):
+        as_a = await get(url, world.a.auth)
+        as_csirt = await get(url, world.csirt1)
+        as_op = await get(url, h.op)
+        for text in (as_a, as_csirt):
+            assert world.b.provider_id not in text, url
+            assert ids["b_alert"] not in text and ids["b_sub"] not in text, url
+        assert world.b.provider_id in as_op, url
+    assert ids["a_alert"] in await get("/api/v1/alerts", world.a.auth)
+    assert ids["b_delivery"] not in await get("/api/v1/deliveries/dead", world.a.auth)
+    assert ids["b_delivery"] not in await get("/api/v1/deliveries/dead", world.csirt1)
+    assert ids["b_delivery"] in await get("/api/v1/deliveries/dead", world.b.auth)
+    whoami = json.loads(await get("/api/v1/whoami", world.a.auth))
+    assert whoami["provider_id"] == world.a.provider_id
+
+
+async def test_secrets_are_never_returned_after_creation(world: World) -> None:
+    h = world.h
+    urls = [
+        "/api/v1/subscriptions",
+        f"/api/v1/subscriptions/{world.ids['a_sub']}",
+        f"/api/v1/subscriptions/{world.ids['b_sub']}",
+        f"/api/v1/providers/{world.a.provider_id}/subscriptions",
+        f"/api/v1/subscriptions/{world.ids['b_sub']}/deliveries",
+        "/api/v1/deliveries/dead",
+        "/api/v1/status",
+        "/openapi.json",
+    ]
+    for url in urls:
+        for auth in (h.op, world.a.auth, world.b.auth):
+            text = (await h.api.get(url, headers=auth)).text
+            for secret in world.secrets:
+                assert secret not in text, url
+                assert secret.removeprefix("whsec_") not in text, url
