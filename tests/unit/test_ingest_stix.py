@@ -261,3 +261,21 @@ def test_demo_bundle() -> None:
     assert "c2" in keys["ipv4:203.0.113.7"].labels
     assert keys["ipv4:203.0.113.7"].tlp is TLP.AMBER
     assert len(result.rejections) == 1 and "invalid STIX pattern" in result.rejections[0].reason
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "[ipv4-addr:value = '203.0.113.7']",
+        "[ipv4-addr:value='1.0.164.165']",
+        "[ url:value = 'http://x.example/a?b=c' ]",
+        "[file:hashes.'SHA-256' = '" + "ab" * 32 + "']",
+        "[file:hashes.MD5 = '" + "cd" * 16 + "']",
+        "[x509-certificate:hashes.'SHA-1' = '" + "ef" * 20 + "']",
+        "[domain-name:value = '']",
+    ],
+)
+def test_simple_pattern_fast_path_agrees_with_the_grammar(pattern: str) -> None:
+    from ewarn.ingest.stix import grammar_comparisons
+
+    assert pattern_comparisons(pattern) == grammar_comparisons(pattern)

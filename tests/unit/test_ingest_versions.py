@@ -51,3 +51,34 @@ def test_vers_keeps_scheme() -> None:
 )
 def test_cve5(version: str, kwargs: dict[str, str], expected: dict[str, str]) -> None:
     assert _bounds([versions.from_cve5(version, **kwargs)]) == [expected]
+
+
+def test_cve5_changes_split_the_range_by_status() -> None:
+    # CVE-2021-44228 as the Apache CNA wrote it (lessThan is wildcard text)
+    entry = {
+        "version": "2.0-beta9",
+        "status": "affected",
+        "lessThan": "log4j-core*",
+        "versionType": "custom",
+        "changes": [
+            {"at": "2.3.1", "status": "unaffected"},
+            {"at": "2.4", "status": "affected"},
+            {"at": "2.12.2", "status": "unaffected"},
+            {"at": "2.13.0", "status": "affected"},
+            {"at": "2.15.0", "status": "unaffected"},
+        ],
+    }
+    pieces = [(status, r.gte, r.lt) for status, r in versions.cve5_segments(entry)]
+    assert pieces == [
+        ("affected", "2.0-beta9", "2.3.1"),
+        ("unaffected", "2.3.1", "2.4"),
+        ("affected", "2.4", "2.12.2"),
+        ("unaffected", "2.12.2", "2.13.0"),
+        ("affected", "2.13.0", "2.15.0"),
+        ("unaffected", "2.15.0", None),
+    ]
+
+
+def test_cve5_without_changes_is_one_piece() -> None:
+    entry = {"version": "0", "lessThanOrEqual": "23.9.7", "status": "affected"}
+    assert [(s, r.lte) for s, r in versions.cve5_segments(entry)] == [("affected", "23.9.7")]

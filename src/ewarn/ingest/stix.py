@@ -263,6 +263,13 @@ def _raw_labels(obj: dict[str, Any], related: list[dict[str, Any]]) -> list[str]
     return raw
 
 
+# The one-comparison shapes most feeds use ([ipv4-addr:value = '…'], [file:hashes.'SHA-256' = '…']); for
+# these the grammar can only yield one comparison, and the ANTLR parser costs ~2 ms a pattern.
+_SIMPLE = re.compile(
+    r"^\[\s*([a-z][a-z0-9-]*):(value|hashes\.(?:'[A-Za-z0-9-]+'|[A-Za-z][A-Za-z0-9_]*))\s*=\s*'([^'\\]*)'\s*\]$"
+)
+
+
 def pattern_comparisons(pattern: str, spec_version: str = "2.1") -> list[tuple[str, list[str], str]]:
     """Every positive comparison in a STIX pattern as (object type, property path, literal value).
 
@@ -270,6 +277,16 @@ def pattern_comparisons(pattern: str, spec_version: str = "2.1") -> list[tuple[s
     ``=`` and ``ISSUBSET`` are left out, since they do not name an observable. ``ValueError`` when the pattern
     does not parse under either grammar.
     """
+    simple = _SIMPLE.match(pattern)
+    if simple is not None:
+        object_type, prop, value = simple.groups()
+        path = ["value"] if prop == "value" else ["hashes", prop.split(".", 1)[1].strip("'")]
+        return [(object_type, path, value)]
+    return grammar_comparisons(pattern, spec_version)
+
+
+def grammar_comparisons(pattern: str, spec_version: str = "2.1") -> list[tuple[str, list[str], str]]:
+    """``pattern_comparisons`` through the OASIS grammar only (stix2-patterns)."""
     parsers = (Pattern21, Pattern20) if spec_version != "2.0" else (Pattern20, Pattern21)
     first_error: str | None = None
     for parser in parsers:

@@ -7,6 +7,7 @@ cannot be read stays a range with no bounds but its ``raw`` (the correlator expl
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ewarn.models.indicator import VersionRange
 
@@ -77,6 +78,42 @@ def parse_free_text(text: str) -> list[VersionRange]:
     return ranges or [VersionRange(raw=text)]
 
 
+def _upper(value: str | None) -> str | None:
+    """A CVE 5 upper bound; ``*`` and wildcard text (``log4j-core*``) mean no bound."""
+    return None if value is None or "*" in value else value
+
+
+def cve5_segments(entry: dict[str, Any]) -> list[tuple[str, VersionRange]]:
+    """A CVE 5 ``versions`` entry as (status, range) pieces, following its ``changes`` list.
+
+    ``{"version": "2.0-beta9", "lessThan": "…", "status": "affected", "changes": [{"at": "2.3.1",
+    "status": "unaffected"}, …]}`` is affected from 2.0-beta9 up to 2.3.1, unaffected from 2.3.1 to the next
+    change, and so on to ``lessThan``/``lessThanOrEqual``.
+    """
+    status = str(entry.get("status", "affected"))
+    version = entry.get("version")
+    less_than, less_equal = entry.get("lessThan"), entry.get("lessThanOrEqual")
+    changes = [c for c in entry.get("changes") or [] if isinstance(c, dict) and isinstance(c.get("at"), str)]
+    scheme = str(entry.get("versionType") or "generic")
+    whole = from_cve5(
+        version if isinstance(version, str) else None,
+        less_than=less_than if isinstance(less_than, str) else None,
+        less_than_or_equal=less_equal if isinstance(less_equal, str) else None,
+        version_type=scheme,
+    )
+    if not changes:
+        return [(status, whole)]
+    pieces: list[tuple[str, VersionRange]] = []
+    start, current = whole.gte, status
+    for change in changes:
+        pieces.append((current, VersionRange(gte=start, lt=change["at"], scheme=scheme, raw=whole.raw)))
+        start, current = change["at"], str(change.get("status", current))
+    pieces.append(
+        (current, VersionRange(gte=start, lt=whole.lt, lte=whole.lte, scheme=scheme, raw=whole.raw))
+    )
+    return pieces
+
+
 def from_cve5(
     version: str | None,
     *,
@@ -97,6 +134,5 @@ def from_cve5(
             return VersionRange(scheme=scheme, raw=raw)
         return VersionRange(exact=version, scheme=scheme, raw=raw)
     start = None if version is None or version.strip() in _OPEN_START else version
-    upper_lt = None if less_than in (None, "*") else less_than
-    upper_lte = None if less_than_or_equal in (None, "*") else less_than_or_equal
+    upper_lt, upper_lte = _upper(less_than), _upper(less_than_or_equal)
     return VersionRange(gte=start, lt=upper_lt, lte=upper_lte, scheme=scheme, raw=raw)

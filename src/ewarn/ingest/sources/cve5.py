@@ -130,15 +130,9 @@ def _affected(item: Any) -> list[AffectedProduct]:
     for entry in as_list(item.get("versions")):
         if not isinstance(entry, dict):
             raise ValueError("versions entry is not an object")
-        status = _STATUS.get(str(entry.get("status", "affected")), ProductStatus.AFFECTED)
-        by_status.setdefault(status, []).append(
-            versions.from_cve5(
-                entry.get("version"),
-                less_than=entry.get("lessThan"),
-                less_than_or_equal=entry.get("lessThanOrEqual"),
-                version_type=entry.get("versionType"),
-            )
-        )
+        for status_text, version_range in versions.cve5_segments(entry):
+            status = _STATUS.get(status_text, ProductStatus.AFFECTED)
+            by_status.setdefault(status, []).append(version_range)
     if not by_status:
         default = _STATUS.get(str(item.get("defaultStatus", "affected")), ProductStatus.AFFECTED)
         by_status[default] = []
