@@ -1,0 +1,1 @@
+"""Ingest stage: feed sources → normalised indicators → the indicators table and topic."""
