@@ -160,3 +160,45 @@ def test_invalid_values_are_not_filed() -> None:
     )
     assert len(index) == 2  # kept (the inventory is the provider's), but reachable by no key
     assert containing(index, "10.0.0.1") == set()
+
+
+@pytest.mark.parametrize(
+    ("networks", "address", "lengths"),
+    [
+        pytest.param(
+            [
+                "10.0.0.0/8",
+                "10.1.0.0/16",
+                "10.1.0.0/20",
+                "10.1.2.0/23",
+                "10.1.2.0/24",
+                "10.1.2.0/28",
+                "10.1.2.3/32",
+            ],
+            "10.1.2.3",
+            [32, 28, 24, 23, 20, 16, 8],
+            id="ipv4-every-level-longest-first",
+        ),
+        pytest.param(["10.1.2.0/24", "10.1.3.0/24"], "10.1.4.1", [], id="ipv4-empty-bucket"),
+        pytest.param(["10.1.2.0/28"], "10.1.2.16", [], id="ipv4-bucket-set-but-outside-network"),
+        pytest.param(
+            ["2001:db8::/32", "2001:db8:1::/48", "2001:db8:1:2::/64", "2001:db8:1:2::5/128"],
+            "2001:db8:1:2::5",
+            [128, 64, 48, 32],
+            id="ipv6-levels",
+        ),
+    ],
+)
+def test_containing_across_bucket_levels(networks: list[str], address: str, lengths: list[int]) -> None:
+    index = AssetIndex.build(
+        [asset(f"n{i}", AssetKind.NETWORK, f"p{i}", value=v) for i, v in enumerate(networks)]
+    )
+    parsed = parse_address(address)
+    assert parsed is not None
+    assert [length for length, _, _ in index.networks_containing(*parsed)] == lengths
+
+
+def test_stale_bucket_bit_after_removal_matches_nothing() -> None:
+    index = AssetIndex.build([asset("gone", AssetKind.NETWORK, value="10.9.9.0/26")])
+    index.replace_provider("p1", [])
+    assert containing(index, "10.9.9.1") == set()

@@ -98,24 +98,45 @@ class AssetRef:
 
 
 class _PrefixTable:
-    """All networks of one address family: one dict per prefix length, network int → records."""
+    """All networks of one address family: one dict per prefix length, network int → records.
 
-    def __init__(self, width: int) -> None:
+    An address would need one probe per prefix length present (eleven or more). Bucket maps at a few levels
+    (IPv4: /16 and /24) record which longer lengths occur under each bucket, so an address outside every
+    registered range costs one lookup per level. Removing a network leaves its bucket bit set: a stale bit
+    only costs a probe, and a rebuild clears it.
+    """
+
+    def __init__(self, width: int, levels: tuple[int, ...]) -> None:
         self.width = width
+        self.levels = levels
         self.by_length: dict[int, dict[int, Entry]] = {}
-        # (shift, table) for each length present, refreshed when a length appears or disappears
+        # bucket (address >> (width - level)) → bit i set when a network of length level + i lies under it
+        self.buckets: list[dict[int, int]] = [{} for _ in levels]
+        # (shift, length, table) per length present, longest first: all of them, and those below the levels
         self.probes: list[tuple[int, int, dict[int, Entry]]] = []
+        self.low_probes: list[tuple[int, int, dict[int, Entry]]] = []
         self._sorted: dict[int, list[int]] = {}  # lazily sorted keys per length, for range (overlap) queries
 
     def _refresh(self) -> None:
         self.probes = [(self.width - n, n, t) for n, t in sorted(self.by_length.items(), reverse=True) if t]
+        self.low_probes = [p for p in self.probes if p[1] < self.levels[0]]
 
     def add(self, network: Network, record: Record) -> None:
-        table = self.by_length.get(network.prefix)
+        prefix = network.prefix
+        table = self.by_length.get(prefix)
         if table is None:
-            table = self.by_length[network.prefix] = {}
-        _put(table, network.address >> (self.width - network.prefix), record)
-        self._sorted.pop(network.prefix, None)
+            table = self.by_length[prefix] = {}
+        _put(table, network.address >> (self.width - prefix), record)
+        if prefix >= self.levels[0]:
+            i = len(self.levels) - 1
+            while self.levels[i] > prefix:
+                i -= 1
+            level = self.levels[i]
+            bucket = network.address >> (self.width - level)
+            buckets = self.buckets[i]
+            buckets[bucket] = buckets.get(bucket, 0) | (1 << (prefix - level))
+        if self._sorted:
+            self._sorted.pop(prefix, None)
         if len(table) == 1:
             self._refresh()
 
@@ -132,7 +153,20 @@ class _PrefixTable:
     def containing(self, address: int) -> list[tuple[int, int, Entry]]:
         """(prefix length, network int, entry) for every network that contains ``address``, longest first."""
         found: list[tuple[int, int, Entry]] = []
-        for shift, length, table in self.probes:
+        width, by_length = self.width, self.by_length
+        for i in range(len(self.levels) - 1, -1, -1):
+            level = self.levels[i]
+            mask = self.buckets[i].get(address >> (width - level))
+            while mask:
+                bit = mask.bit_length() - 1
+                mask ^= 1 << bit
+                table = by_length.get(level + bit)
+                if table:
+                    shift = width - level - bit
+                    entry = table.get(address >> shift)
+                    if entry is not None:
+                        found.append((level + bit, address >> shift << shift, entry))
+        for shift, length, table in self.low_probes:
             entry = table.get(address >> shift)
             if entry is not None:
                 found.append((length, address >> shift << shift, entry))
@@ -199,8 +233,8 @@ class AssetIndex:
         self._provider_ids: list[str] = []
         self._provider_slot: dict[str, int] = {}
         self._records: list[list[Record]] = []  # per provider slot
-        self._v4 = _PrefixTable(WIDTH[V4])
-        self._v6 = _PrefixTable(WIDTH[V6])
+        self._v4 = _PrefixTable(WIDTH[V4], levels=(16, 24))
+        self._v6 = _PrefixTable(WIDTH[V6], levels=(32, 48))
         self._domains: dict[str, Entry] = {}
         self._hostnames: dict[str, Entry] = {}
         self._email_domains: dict[str, Entry] = {}
