@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ewarn.correlate.addresses import V4, V6, normalise_host, parse_address, parse_asn, parse_network
-from ewarn.correlate.index import AssetIndex, records
+from ewarn.correlate.index import AssetIndex, Entry, records
 from ewarn.models import Asset, AssetKind, Criticality
 
 
@@ -13,7 +13,7 @@ def asset(id_: str, kind: AssetKind, provider: str = "p1", **fields: object) -> 
     return Asset(id=id_, provider_id=provider, kind=kind, name=f"name {id_}", **fields)
 
 
-def ids(index: AssetIndex, entry: object) -> set[str]:
+def ids(index: AssetIndex, entry: Entry | None) -> set[str]:
     return set() if entry is None else {index.ref(r).id for r in records(entry)}
 
 
@@ -105,7 +105,7 @@ def test_record_round_trips_the_fields_correlation_needs() -> None:
     )
     assert (ref.criticality, ref.not_affected, ref.location) == (
         Criticality.CRITICAL,
-        {"CVE-2024-1"},
+        frozenset({"CVE-2024-1"}),
         "ICU 3",
     )
 
