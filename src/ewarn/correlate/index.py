@@ -1,6 +1,6 @@
 """In-memory asset index: every provider's assets keyed for the lookups indicators need.
 
-Layout, chosen for memory (≈200 bytes per asset at a million assets, see bench/):
+Layout, chosen for memory (223 traced bytes per asset at a million assets, see bench/README.md):
 - each asset is one compact record (``marshal`` of a tuple of plain values) — no pydantic object is kept;
 - lookup tables map a key to the record itself, or to a list of records when several assets share the key;
 - IP networks sit in one dict per prefix length (network int → records), which is faster and far smaller than
