@@ -428,6 +428,13 @@ async def test_run_consumes_indicators_dead_letters_poison_and_retro_hunts(
             == "192.0.2.77 is inside your range 192.0.2.0/24 'Lab'"
         )
         assert not task.done()
+
+        async def all_handled() -> bool:  # the good indicator, the asset change reloaded and retro-hunted
+            return bool(worker.stats()["processed"] == 3)
+
+        await until(all_handled)
+        stats = worker.stats()
+        assert (stats["dead_lettered"], stats["assets_indexed"], stats["providers_indexed"]) == (1, 4, 2)
     finally:
         worker.stop()
         await asyncio.wait_for(task, WAIT)

@@ -124,6 +124,16 @@ class CorrelateWorker:
             return
         await asyncio.gather(*(r.run() for r in self._runners))
 
+    def stats(self) -> dict[str, int]:
+        """Counters for the heartbeat: records handled by the runners and the size of the index."""
+        return {
+            "processed": sum(r.stats.processed for r in self._runners),
+            "dead_lettered": sum(r.stats.dead_lettered for r in self._runners),
+            "retries": sum(r.stats.retries for r in self._runners),
+            "assets_indexed": len(self.index),
+            "providers_indexed": self.index.provider_count,
+        }
+
     def stop(self) -> None:
         """Ask every runner to finish its batch, commit and return."""
         self._stopping = True
