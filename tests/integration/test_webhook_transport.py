@@ -6,6 +6,7 @@ import asyncio
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -169,48 +170,78 @@ async def test_connect_refused_and_read_timeout_map_to_httpx_errors() -> None:
 # --- the sender's limits ------------------------------------------------------------------------------------
 
 
-def _sender(http: httpx.AsyncClient, **kw: object) -> WebhookSender:
-    guard = SsrfGuard(
-        resolver=StaticResolver({"hooks.test": ["127.0.0.1"]}), allowed_networks=["127.0.0.0/8"]
-    )
-    defaults: dict[str, object] = {"timeout_seconds": 2.0, "max_response_bytes": 64}
-    defaults.update(kw)
-    return WebhookSender(http=http, guard=guard, **defaults)  # type: ignore[arg-type]
+KINDS = ["direct", "pinned-client", "httpx-default"]
 
 
-@pytest.mark.parametrize("transport", ["pinned", "httpx-default"])
-async def test_sender_reads_a_huge_body_only_up_to_the_cap(transport: str) -> None:
+@dataclass
+class Sending:
+    """How the sender is wired: straight to the pinned transport (production), or through a client."""
+
+    http: httpx.AsyncClient
+    transport: PinnedHTTPTransport | None
+
+    @classmethod
+    def of(cls, kind: str, ssl_context: ssl.SSLContext | None = None) -> Sending:
+        if kind == "direct":
+            return cls(httpx.AsyncClient(), PinnedHTTPTransport(ssl_context=ssl_context))
+        if kind == "pinned-client":
+            return cls(httpx.AsyncClient(transport=PinnedHTTPTransport(ssl_context=ssl_context)), None)
+        return cls(httpx.AsyncClient(verify=ssl_context or True), None)
+
+    def sender(self, **kw: object) -> WebhookSender:
+        guard = SsrfGuard(
+            resolver=StaticResolver({"hooks.test": ["127.0.0.1"]}), allowed_networks=["127.0.0.0/8"]
+        )
+        defaults: dict[str, object] = {"timeout_seconds": 2.0, "max_response_bytes": 64}
+        defaults.update(kw)
+        return WebhookSender(http=self.http, transport=self.transport, guard=guard, **defaults)  # type: ignore[arg-type]
+
+    async def send(self, url: str, **kw: object) -> SendResult:
+        return await self.sender(**kw).send(
+            url=url, msg_id="m", body=b"{}", content_type="application/json", secrets=[new_secret()]
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        if self.transport is not None:
+            await self.transport.aclose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_sender_reads_a_huge_body_only_up_to_the_cap(kind: str) -> None:
     chunk = b"1000\r\n" + b"y" * 4096 + b"\r\n"
     raw = b"HTTP/1.1 500 Oops\r\ntransfer-encoding: chunked\r\n\r\n" + chunk * 200 + b"0\r\n\r\n"
-    http = (
-        httpx.AsyncClient(transport=PinnedHTTPTransport()) if transport == "pinned" else httpx.AsyncClient()
-    )
-    async with RawServer(lambda _h: raw) as server, http:
-        result = await _sender(http).send(
-            url=f"http://hooks.test:{server.port}/h",
-            msg_id="m",
-            body=b"{}",
-            content_type="application/json",
-            secrets=[new_secret()],
-        )
+    sending = Sending.of(kind)
+    async with RawServer(lambda _h: raw) as server:
+        result = await sending.send(f"http://hooks.test:{server.port}/h")
+        await sending.aclose()
     assert result.status_code == 500 and not result.ok
     assert result.error is not None and result.error.startswith("HTTP 500: yyyy") and len(result.error) < 300
 
 
-async def test_sender_gives_up_on_a_server_that_never_answers() -> None:
-    async with (
-        httpx.AsyncClient(transport=PinnedHTTPTransport()) as http,
-        RawServer(lambda _h: b"") as server,
-    ):
-        result = await _sender(http, timeout_seconds=0.3).send(
-            url=f"http://hooks.test:{server.port}/h",
-            msg_id="m",
-            body=b"{}",
-            content_type="application/json",
-            secrets=[new_secret()],
-        )
+@pytest.mark.parametrize("kind", KINDS)
+async def test_sender_gives_up_on_a_server_that_never_answers(kind: str) -> None:
+    sending = Sending.of(kind)
+    async with RawServer(lambda _h: b"") as server:
+        result = await sending.send(f"http://hooks.test:{server.port}/h", timeout_seconds=0.3)
+        await sending.aclose()
     assert not result.ok and result.status_code is None and (result.error or "").startswith("timeout")
     assert result.latency_ms < 1500
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_sender_request_on_the_wire(kind: str) -> None:
+    sending = Sending.of(kind)
+    answer = b"HTTP/1.1 429 Slow Down\r\nretry-after: 7\r\ncontent-length: 0\r\n\r\n"
+    async with RawServer(lambda _h: answer) as server:
+        result = await sending.send(f"http://hooks.test:{server.port}/in/hook?tenant=a%20b")
+        await sending.aclose()
+    head = server.heads[0].decode().lower()
+    assert head.startswith("post /in/hook?tenant=a%20b http/1.1\r\n")
+    assert f"\r\nhost: hooks.test:{server.port}\r\n" in head
+    for name in ("webhook-id: m", "webhook-timestamp: ", "webhook-signature: v1,", "content-length: 2"):
+        assert f"\r\n{name}" in head, name
+    assert result.status_code == 429 and result.retry_after == "7"
 
 
 # --- TLS: connect to the pinned address, verify the certificate for the name --------------------------------
@@ -254,41 +285,30 @@ def _tls_contexts(certificate: tuple[Path, Path]) -> tuple[ssl.SSLContext, ssl.S
     return server_ctx, ssl.create_default_context(cafile=str(cert)), seen_sni
 
 
-async def _send(http: httpx.AsyncClient, url: str) -> SendResult:
-    return await _sender(http).send(
-        url=url, msg_id="m", body=b"{}", content_type="application/json", secrets=[new_secret()]
-    )
-
-
-@pytest.mark.parametrize("transport", ["pinned", "httpx-default"])
-async def test_tls_to_pinned_address_keeps_sni_and_host(
-    certificate: tuple[Path, Path], transport: str
-) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+async def test_tls_to_pinned_address_keeps_sni_and_host(certificate: tuple[Path, Path], kind: str) -> None:
     server_ctx, client_ctx, seen_sni = _tls_contexts(certificate)
     async with RawServer(lambda _h: b"HTTP/1.1 204 No Content\r\n\r\n", tls=server_ctx) as server:
-        http = (
-            httpx.AsyncClient(transport=PinnedHTTPTransport(ssl_context=client_ctx))
-            if transport == "pinned"
-            else httpx.AsyncClient(verify=client_ctx)
-        )
-        async with http:
-            ok = await _send(http, f"https://hooks.test:{server.port}/h")
+        sending = Sending.of(kind, client_ctx)
+        ok = await sending.send(f"https://hooks.test:{server.port}/h")
+        await sending.aclose()
     assert ok.ok, ok.error
     assert seen_sni == ["hooks.test"]
     assert f"host: hooks.test:{server.port}" in server.heads[0].decode().lower()
 
 
+@pytest.mark.parametrize("kind", ["direct", "pinned-client"])
 async def test_tls_certificate_is_checked_per_name_even_on_the_same_address(
-    certificate: tuple[Path, Path],
+    certificate: tuple[Path, Path], kind: str
 ) -> None:
     # Connections are pooled per (address, TLS name): a connection verified for one name is never reused
-    # for another name that happens to resolve to the same address.
+    # for another name that happens to resolve to the same address. (httpx's own pool is keyed by address
+    # only once the URL carries the address, which is one more reason to send through the pinned transport.)
     server_ctx, client_ctx, _ = _tls_contexts(certificate)
-    async with (
-        RawServer(lambda _h: b"HTTP/1.1 204 No Content\r\n\r\n", tls=server_ctx) as server,
-        httpx.AsyncClient(transport=PinnedHTTPTransport(ssl_context=client_ctx)) as http,
-    ):
-        ok = await _send(http, f"https://hooks.test:{server.port}/h")
-        wrong_name = await _send(http, f"https://127.0.0.1:{server.port}/h")
+    async with RawServer(lambda _h: b"HTTP/1.1 204 No Content\r\n\r\n", tls=server_ctx) as server:
+        sending = Sending.of(kind, client_ctx)
+        ok = await sending.send(f"https://hooks.test:{server.port}/h")
+        wrong_name = await sending.send(f"https://127.0.0.1:{server.port}/h")
+        await sending.aclose()
     assert ok.ok, ok.error
     assert not wrong_name.ok and "certificate" in (wrong_name.error or "").lower(), wrong_name.error

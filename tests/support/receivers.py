@@ -490,8 +490,11 @@ async def running_dispatch(
 ) -> AsyncIterator[DispatchWorker]:
     """A started ``DispatchWorker``; stopped (gracefully, bounded) on exit."""
     async with contextlib.AsyncExitStack() as stack:
-        if http is None:
-            http = await stack.enter_async_context(httpx.AsyncClient(transport=PinnedHTTPTransport()))
+        if http is None:  # the production set-up: webhooks straight through the pinned transport
+            http = await stack.enter_async_context(httpx.AsyncClient())
+            transport = PinnedHTTPTransport()
+            stack.push_async_callback(transport.aclose)
+            kw.setdefault("transport", transport)
         worker = DispatchWorker(sessions=sessions, bus=bus, topics=topics, settings=settings, http=http, **kw)
         task = asyncio.create_task(worker.run())
         try:

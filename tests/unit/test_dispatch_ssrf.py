@@ -58,14 +58,14 @@ RESOLVER = StaticResolver(
 async def test_public_name_is_pinned_to_the_checked_address() -> None:
     target = await SsrfGuard(resolver=RESOLVER).check("https://hooks.example.org/ewarn?x=1")
     assert str(target.address) == "93.184.216.34"
-    assert str(target.request_url()) == "https://93.184.216.34/ewarn?x=1"
-    assert target.host_header() == "hooks.example.org"
+    assert str(target.request_url) == "https://93.184.216.34/ewarn?x=1"
+    assert target.host_header == "hooks.example.org"
 
 
 async def test_non_default_port_kept_in_host_header() -> None:
     target = await SsrfGuard(resolver=RESOLVER).check("http://hooks.example.org:8080/h")
-    assert target.host_header() == "hooks.example.org:8080"
-    assert target.request_url().port == 8080
+    assert target.host_header == "hooks.example.org:8080"
+    assert target.request_url.port == 8080
 
 
 @pytest.mark.parametrize(

@@ -29,14 +29,16 @@ def plan_intake(
     subscriptions: Mapping[str, Sequence[Subscription]],
     asset_tags: Mapping[str, Collection[str]],
     now: datetime,
+    payloads: Sequence[dict[str, Any]] | None = None,
 ) -> IntakePlan:
     """Rows for ``alert_events`` and ``deliveries``; ids are deterministic, so a replayed batch adds nothing.
 
-    ``subscriptions`` maps provider id → its subscriptions; ``asset_tags`` maps asset id → tags.
+    ``subscriptions`` maps provider id → its subscriptions; ``asset_tags`` maps asset id → tags;
+    ``payloads[i]``, when given, is ``alerts[i]`` as the JSON it arrived as (stored as the payload).
     """
     plan = IntakePlan()
     seen: set[tuple[str, int]] = set()
-    for alert in alerts:
+    for i, alert in enumerate(alerts):
         if (alert.id, alert.revision) in seen:
             continue
         seen.add((alert.id, alert.revision))
@@ -48,7 +50,7 @@ def plan_intake(
                 "created_at": now,
             }
         )
-        payload = alert.model_dump(mode="json")
+        payload = payloads[i] if payloads is not None else alert.model_dump(mode="json")
         decisions = route(
             alert, subscriptions.get(alert.provider_id, ()), asset_tags=asset_tags.get(alert.asset_id, ())
         )

@@ -8,6 +8,7 @@ private answer among public ones is how DNS rebinding hides). The request is the
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import time
@@ -30,6 +31,7 @@ METADATA_ADDRESSES = frozenset(
     }
 )
 # Prefixes that embed an IPv4 address which the kernel or a gateway may translate to (RFC 6052, RFC 8215).
+_CACHE_SIZE = 10_000
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
 
@@ -91,21 +93,29 @@ class StaticResolver:
 
 @dataclass(frozen=True)
 class PinnedTarget:
-    """Where to connect (``address``) for a URL whose host header and TLS name stay ``host``."""
+    """Where to connect (``address``) for a URL whose Host header and TLS name stay ``host``."""
 
     url: httpx.URL
     host: str
     port: int
     address: IPAddress
+    request_url: httpx.URL  # the URL with the checked address in place of the name: no second lookup
+    host_header: str
+    request_target: str  # path and query as they go on the request line
 
-    def request_url(self) -> httpx.URL:
-        """The URL with the checked address in place of the host name: no second lookup can happen."""
-        return self.url.copy_with(host=str(self.address))
-
-    def host_header(self) -> str:
-        default = 443 if self.url.scheme == "https" else 80
-        host = self.host if ":" not in self.host else f"[{self.host}]"
-        return host if self.port == default else f"{host}:{self.port}"
+    @classmethod
+    def of(cls, url: httpx.URL, host: str, port: int, address: IPAddress) -> PinnedTarget:
+        default = 443 if url.scheme == "https" else 80
+        name = host if ":" not in host else f"[{host}]"
+        return cls(
+            url=url,
+            host=host,
+            port=port,
+            address=address,
+            request_url=url.copy_with(host=str(address)),
+            host_header=name if port == default else f"{name}:{port}",
+            request_target=url.raw_path.decode("ascii") or "/",
+        )
 
 
 def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
@@ -146,6 +156,15 @@ def forbidden_reason(address: IPAddress) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _literal(host: str) -> IPAddress | None:
+    """The address when ``host`` is an IP literal (cached: the same targets come again and again)."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
 def parse_networks(values: Iterable[str]) -> list[IPNetwork]:
     return [ipaddress.ip_network(v, strict=False) for v in values]
 
@@ -156,6 +175,8 @@ class SsrfGuard:
     def __init__(self, *, resolver: Resolver, allowed_networks: Iterable[str] = ()) -> None:
         self._resolver = resolver
         self._allowed = parse_networks(allowed_networks)
+        self._urls: dict[str, httpx.URL] = {}
+        self._targets: dict[tuple[str, IPAddress], PinnedTarget] = {}
 
     def allowed(self, address: IPAddress) -> bool:
         return any(address.version == net.version and address in net for net in self._allowed)
@@ -169,16 +190,17 @@ class SsrfGuard:
 
     async def check(self, url: str | httpx.URL) -> PinnedTarget:
         """Resolve and check ``url``; return where to connect (``SsrfRefused``, ``ResolutionFailed``)."""
-        parsed = httpx.URL(url)
+        parsed = url if isinstance(url, httpx.URL) else self._parse(url)
         if parsed.scheme not in ("http", "https"):
             raise SsrfRefused(f"scheme {parsed.scheme!r} is not allowed")
         host = parsed.host
         if not host:
             raise SsrfRefused("URL has no host")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        try:
-            addresses: list[IPAddress] = [ipaddress.ip_address(host)]
-        except ValueError:
+        literal = _literal(host)
+        if literal is not None:
+            addresses: list[IPAddress] = [literal]
+        else:
             try:
                 addresses = await self._resolver.resolve(host, port)
             except OSError as exc:
@@ -187,4 +209,19 @@ class SsrfGuard:
             raise ResolutionFailed(f"{host} resolves to no address")
         for address in addresses:
             self.check_address(address)
-        return PinnedTarget(url=parsed, host=host, port=port, address=addresses[0])
+        key = (url if isinstance(url, str) else str(url), addresses[0])
+        target = self._targets.get(key)
+        if target is None:
+            if len(self._targets) > _CACHE_SIZE:
+                self._targets.clear()
+            target = self._targets[key] = PinnedTarget.of(parsed, host, port, addresses[0])
+        return target
+
+    def _parse(self, url: str) -> httpx.URL:
+        # Parsing is the costly part of a check on the hot path; the same few targets come again and again.
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) > _CACHE_SIZE:
+                self._urls.clear()
+            parsed = self._urls[url] = httpx.URL(url)
+        return parsed

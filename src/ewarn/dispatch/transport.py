@@ -136,13 +136,45 @@ class PinnedHTTPTransport(httpx.AsyncBaseTransport):
         url = request.url
         if url.scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"unsupported scheme {url.scheme!r}", request=request)
-        sni = request.extensions.get("sni_hostname") or url.host
-        port = url.port or (443 if url.scheme == "https" else 80)
-        key = (url.scheme, url.host, port, str(sni))
+        raw = await self.exchange(
+            scheme=url.scheme,
+            host=url.host,
+            port=url.port or (443 if url.scheme == "https" else 80),
+            sni=request.extensions.get("sni_hostname") or url.host,
+            method=request.method,
+            head=self._head(request),
+            body=await request.aread(),
+            timeouts=_timeouts(request),
+            request=request,
+        )
+        return httpx.Response(
+            raw.status,
+            headers=raw.headers,
+            stream=httpx.ByteStream(raw.body),  # a stream, not content=: the client may still iterate it
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": raw.reason},
+        )
+
+    async def exchange(
+        self,
+        *,
+        scheme: str,
+        host: str,
+        port: int,
+        sni: str,
+        method: str,
+        head: bytes,
+        body: bytes,
+        timeouts: dict[str, float | None],
+        request: httpx.Request | None = None,
+    ) -> RawResponse:
+        """One request whose head the caller wrote (the webhook sender's path: no httpx objects per request).
+
+        Errors are httpx's (``ConnectError``, ``ReadTimeout``, ``RemoteProtocolError``…), as from the client.
+        """
+        key = (scheme, host, port, sni)
         origin = self._origins.get(key)
         if origin is None:
             origin = self._origins[key] = _Origin(slots=asyncio.Semaphore(self._per_origin))
-        timeouts = _timeouts(request)
         if origin.slots.locked():
             try:
                 await asyncio.wait_for(origin.slots.acquire(), timeouts["pool"])
@@ -151,17 +183,17 @@ class PinnedHTTPTransport(httpx.AsyncBaseTransport):
         else:
             await origin.slots.acquire()
         try:
-            body = await request.aread()
-            head = self._head(request)
             conn = self._idle(origin)
             if conn is not None:
                 try:
-                    return await self._exchange(conn, origin, request, head, body, timeouts, reused=True)
+                    return await self._exchange(
+                        conn, origin, method, head, body, timeouts, request, reused=True
+                    )
                 except _StaleConnection:
                     pass
-            conn = await self._connect(request, key, timeouts["connect"])
+            conn = await self._connect(key, timeouts["connect"], request)
             try:
-                return await self._exchange(conn, origin, request, head, body, timeouts, reused=False)
+                return await self._exchange(conn, origin, method, head, body, timeouts, request, reused=False)
             except _StaleConnection as exc:
                 raise httpx.RemoteProtocolError("server closed the connection", request=request) from exc
         finally:
@@ -177,7 +209,7 @@ class PinnedHTTPTransport(httpx.AsyncBaseTransport):
         return None
 
     async def _connect(
-        self, request: httpx.Request, key: tuple[str, str, int, str], timeout: float | None
+        self, key: tuple[str, str, int, str], timeout: float | None, request: httpx.Request | None
     ) -> _Connection:
         scheme, host, port, sni = key
         loop = asyncio.get_running_loop()
@@ -207,20 +239,21 @@ class PinnedHTTPTransport(httpx.AsyncBaseTransport):
         self,
         conn: _Connection,
         origin: _Origin,
-        request: httpx.Request,
+        method: str,
         head: bytes,
         body: bytes,
         timeouts: dict[str, float | None],
+        request: httpx.Request | None,
         *,
         reused: bool,
-    ) -> httpx.Response:
+    ) -> RawResponse:
         reader = _Reader(conn, request, timeouts["read"], self._max_body)
         try:
             conn.write(head + body)
             status, reason, headers = await reader.head(reused=reused)
             while 100 <= status < 200 and status != 101:
                 status, reason, headers = await reader.head(reused=False)
-            content, reusable = await reader.body(request.method, status, headers)
+            content, reusable = await reader.body(method, status, headers)
         except BaseException:
             conn.close()
             raise
@@ -229,18 +262,30 @@ class PinnedHTTPTransport(httpx.AsyncBaseTransport):
             origin.idle.append(conn)
         else:
             conn.close()
-        return httpx.Response(
-            status,
-            headers=headers,
-            stream=httpx.ByteStream(content),  # a stream, not content=: the client may still iterate it
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
-        )
+        return RawResponse(status, reason, headers, content)
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes  # at most the transport's ``max_body_bytes``
+
+    def header(self, name: bytes) -> str | None:
+        """The first value of header ``name`` (lower-case), decoded."""
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value.decode("latin-1")
+        return None
 
 
 class _Reader:
     """Parses one response from a connection's buffer, waiting for bytes with the read timeout."""
 
-    def __init__(self, conn: _Connection, request: httpx.Request, timeout: float | None, cap: int) -> None:
+    def __init__(
+        self, conn: _Connection, request: httpx.Request | None, timeout: float | None, cap: int
+    ) -> None:
         self._conn = conn
         self._request = request
         self._timeout = timeout

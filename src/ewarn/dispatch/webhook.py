@@ -15,6 +15,7 @@ from standardwebhooks import Webhook
 from ewarn import __version__
 from ewarn.dispatch.result import SendResult
 from ewarn.dispatch.ssrf import PinnedTarget, ResolutionFailed, SsrfGuard, SsrfRefused
+from ewarn.dispatch.transport import PinnedHTTPTransport
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the format's prefix, not a secret)
 MAX_REDIRECTS = 3
@@ -68,21 +69,28 @@ def _ms_since(started: float) -> float:
 
 
 class WebhookSender:
-    """POSTs signed bodies. Every hop is resolved and checked, then sent to the checked address."""
+    """POSTs signed bodies. Every hop is resolved and checked, then sent to the checked address.
+
+    With ``transport`` the request goes straight to it: no cookie jar, no proxies from the environment (which
+    would resolve the name again) and none of the client's per-request work. Without it, ``http.send``.
+    """
 
     def __init__(
         self,
         *,
         http: httpx.AsyncClient,
         guard: SsrfGuard,
+        transport: httpx.AsyncBaseTransport | None = None,
         timeout_seconds: float,
         max_response_bytes: int,
         signer: Signer | None = None,
         max_redirects: int = MAX_REDIRECTS,
     ) -> None:
         self._http = http
+        self._transport = transport
         self._guard = guard
         self._timeout = httpx.Timeout(timeout_seconds)
+        self._timeout_extension = self._timeout.as_dict()
         # Connect, write and read each have their own timeout; this bounds the whole attempt, redirects too.
         self._deadline = timeout_seconds * 2
         self._cap = max_response_bytes
@@ -135,7 +143,7 @@ class WebhookSender:
     async def _post_following(
         self, url: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, str | None, str]:
-        current = httpx.URL(url)
+        current: str | httpx.URL = url
         for _hop in range(self._max_redirects + 1):
             target = await self._guard.check(current)
             status, location, retry_after, excerpt = await self._post(target, headers, body)
@@ -143,22 +151,29 @@ class WebhookSender:
                 return status, retry_after, excerpt
             # Redirects are followed by hand so each hop passes the SSRF guard; the signed POST is re-sent
             # unchanged (same webhook-id), as receivers behind a moved URL expect.
-            current = current.join(location)
+            current = target.url.join(location)
         raise RedirectLoop(f"more than {self._max_redirects} redirects")
 
     async def _post(
         self, target: PinnedTarget, headers: dict[str, str], body: bytes
     ) -> tuple[int, str | None, str | None, str]:
-        extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
-        request = self._http.build_request(
-            "POST",
-            target.request_url(),
-            content=body,
-            headers={**headers, "host": target.host_header()},
-            timeout=self._timeout,
-            extensions=extensions,
-        )
-        response = await self._http.send(request, stream=True, follow_redirects=False)
+        extensions: dict[str, object] = {"timeout": self._timeout_extension}
+        if target.url.scheme == "https":
+            extensions["sni_hostname"] = target.host
+        if isinstance(self._transport, PinnedHTTPTransport):
+            return await self._post_raw(self._transport, target, headers, body)
+        headers = {**headers, "host": target.host_header}
+        response: httpx.Response
+        if self._transport is not None:
+            request = httpx.Request(
+                "POST", target.request_url, headers=headers, content=body, extensions=extensions
+            )
+            response = await self._transport.handle_async_request(request)
+        else:
+            request = self._http.build_request(
+                "POST", target.request_url, content=body, headers=headers, extensions=extensions
+            )
+            response = await self._http.send(request, stream=True, follow_redirects=False)
         try:
             read = bytearray()
             if response.is_stream_consumed:  # a transport that hands back a fully read response
@@ -177,3 +192,25 @@ class WebhookSender:
             response.headers.get("retry-after"),
             excerpt,
         )
+
+    async def _post_raw(
+        self, transport: PinnedHTTPTransport, target: PinnedTarget, headers: dict[str, str], body: bytes
+    ) -> tuple[int, str | None, str | None, str]:
+        # The request head is written here, not built as httpx objects: this is the hot path. Every value is
+        # ours (signature, ids, content type) or came out of httpx.URL (path), so none can carry a line break.
+        lines = [f"POST {target.request_target} HTTP/1.1", f"host: {target.host_header}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        lines.append(f"content-length: {len(body)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        raw = await transport.exchange(
+            scheme=target.url.scheme,
+            host=str(target.address),
+            port=target.port,
+            sni=target.host,
+            method="POST",
+            head=head,
+            body=body,
+            timeouts=self._timeout_extension,
+        )
+        excerpt = raw.body[: min(200, self._cap)].decode("utf-8", "replace")
+        return raw.status, raw.header(b"location"), raw.header(b"retry-after"), excerpt

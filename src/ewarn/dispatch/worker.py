@@ -13,7 +13,7 @@ Two loops share one process:
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import random
 import time
 from collections import Counter
@@ -35,6 +35,7 @@ from ewarn.dispatch.intake import plan_intake
 from ewarn.dispatch.jobs import Job, email_for, endpoint_of, group_jobs, webhook_body
 from ewarn.dispatch.result import SendResult
 from ewarn.dispatch.retry import Verdict, classify, endpoint_unhealthy, parse_retry_after, plan_next
+from ewarn.dispatch.scheduler import Slots
 from ewarn.dispatch.ssrf import Resolver, SsrfGuard, SystemResolver
 from ewarn.dispatch.webhook import WebhookSender
 from ewarn.logging import get_logger
@@ -56,7 +57,11 @@ _DB_ERRORS = (OperationalError, DBAPIError, OSError)
 
 
 class DispatchWorker:
-    """Runs intake and delivery until ``stop()``; construct once per process with its dependencies."""
+    """Runs intake and delivery until ``stop()``; construct once per process with its dependencies.
+
+    Webhooks go through ``transport`` when given (``PinnedHTTPTransport()`` in production: fastest, and no
+    cookie jar or environment proxies), else through ``http.send``. ``resolver`` and ``clock`` are for tests.
+    """
 
     def __init__(
         self,
@@ -66,6 +71,7 @@ class DispatchWorker:
         topics: Topics,
         settings: Settings,
         http: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport | None = None,
         resolver: Resolver | None = None,
         clock: Callable[[], datetime] | None = None,
         email: EmailSender | None = None,
@@ -83,15 +89,13 @@ class DispatchWorker:
         )
         self._webhooks = WebhookSender(
             http=http,
+            transport=transport,
             guard=self._guard,
             timeout_seconds=self._cfg.request_timeout_seconds,
             max_response_bytes=self._cfg.max_response_bytes,
         )
         self._email = email or EmailSender(settings.smtp)
         self._breaker = breaker or CircuitBreaker()
-        self._concurrency = max(1, self._cfg.concurrency)
-        # One endpoint may take at most this many slots, so a slow receiver cannot starve the others.
-        self._per_endpoint = per_endpoint_limit or max(1, self._concurrency // 2)
         # Longer than any send can take (each step has its own timeout), so a live lease is never stolen.
         self._lease = timedelta(seconds=4 * self._cfg.request_timeout_seconds + 30)
         self._runner = StageRunner(
@@ -103,13 +107,18 @@ class DispatchWorker:
             dlq_topic=topics.dlq,
             after_batch=self._flush_intake,
         )
-        self._buffer: list[Alert] = []
+        self._buffer: list[tuple[Alert, dict[str, Any]]] = []
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._write_lock = asyncio.Lock()  # SQLite has one writer; queueing here beats "database is locked"
-        self._busy = 0
-        self._in_flight: Counter[str] = Counter()
+        self._slots: Slots[tuple[Job, str | None]] = Slots(
+            concurrency=self._cfg.concurrency,
+            # One endpoint may take at most this many slots, so a slow receiver cannot starve the others.
+            per_endpoint=per_endpoint_limit or max(1, self._cfg.concurrency // 2),
+        )
         self._endpoint_of_sub: dict[str, str] = {}
+        # Whether a claim may find due deliveries: False after one found fewer than it asked for.
+        self._more_due = True
         self._tasks: set[asyncio.Task[None]] = set()
         self._outcomes: list[AttemptOutcome] = []
         self._outcomes_ready = asyncio.Event()
@@ -138,7 +147,8 @@ class DispatchWorker:
         """Counters for heartbeats and the status page."""
         return {
             **self.counters,
-            "in_flight": self._busy,
+            "in_flight": self._slots.busy,
+            "waiting": self._slots.waiting,
             "open_circuits": len(self._breaker.open_endpoints()),
             "dead_lettered_records": self._runner.stats.dead_lettered,
         }
@@ -147,16 +157,20 @@ class DispatchWorker:
 
     async def _on_record(self, record: Record) -> None:
         # An undecodable alert raises ValidationError: the runner dead-letters that record and moves on.
-        self._buffer.append(Alert.model_validate_json(record.value))
+        alert = Alert.model_validate_json(record.value)
+        # The payload is stored as it was published (parsing the JSON again is cheaper than re-serialising).
+        self._buffer.append((alert, json.loads(record.value)))
 
     async def _flush_intake(self) -> None:
-        alerts, self._buffer = self._buffer, []
-        if not alerts:
+        incoming, self._buffer = self._buffer, []
+        if not incoming:
             return
-        await self._retry_db("intake", lambda: self._store_intake(alerts))
+        await self._retry_db("intake", lambda: self._store_intake(incoming))
+        self._more_due = True
         self._wake.set()
 
-    async def _store_intake(self, alerts: Sequence[Alert]) -> None:
+    async def _store_intake(self, incoming: Sequence[tuple[Alert, dict[str, Any]]]) -> None:
+        alerts = [alert for alert, _ in incoming]
         now = self._clock()
         providers = {a.provider_id for a in alerts}
         async with self._sessions() as session:
@@ -170,7 +184,9 @@ class DispatchWorker:
                     select(AssetRow.id, AssetRow.data).where(AssetRow.id.in_({a.asset_id for a in alerts}))
                 )
                 tags = {r.id: list((r.data or {}).get("tags", [])) for r in rows}
-        plan = plan_intake(alerts, subscriptions=by_provider, asset_tags=tags, now=now)
+        plan = plan_intake(
+            alerts, subscriptions=by_provider, asset_tags=tags, now=now, payloads=[p for _, p in incoming]
+        )
         async with self._write_lock, self._sessions() as session:
             await outbox.insert_alert_events(session=session, events=plan.events)
             await outbox.insert_deliveries(session=session, rows=plan.deliveries)
@@ -199,28 +215,35 @@ class DispatchWorker:
     async def _delivery_loop(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
-            started = 0
-            free = self._concurrency - self._busy
-            if free > 0:
+            if self._more_due and self._slots.wants_more():
                 try:
-                    started = await self._claim_and_start(free)
+                    if await self._claim(self._slots.room()):
+                        continue
                 except _DB_ERRORS as exc:
                     log.warning("dispatch_claim_failed", error=str(exc)[:300])
-            if started:
-                continue
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), self._cfg.poll_interval_seconds)
+            except TimeoutError:
+                self._more_due = True  # retries and digests come due with time alone
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        waiting = [d.id for job, _ in self._slots.drain() for d in job.deliveries]
+        if waiting:  # hand them back now rather than when their lease runs out
+            async with self._write_lock, self._sessions() as session:
+                await outbox.release(session=session, ids=waiting)
+                await session.commit()
 
     def _held_back(self) -> set[str]:
-        """Subscriptions not to claim for now: their endpoint is at its limit or its circuit is open."""
-        blocked = {e for e, n in self._in_flight.items() if n >= self._per_endpoint}
-        blocked.update(self._breaker.open_endpoints())
+        """Subscriptions not to claim for now: their endpoint has enough waiting, or its circuit is open."""
+        blocked = self._slots.full_endpoints() | set(self._breaker.open_endpoints())
         return {sub for sub, endpoint in self._endpoint_of_sub.items() if endpoint in blocked}
 
-    async def _claim_and_start(self, free: int) -> int:
-        """Claim up to ``free`` due deliveries and start them; return how many jobs started or settled."""
+    async def _claim(self, limit: int) -> int:
+        """Claim up to ``limit`` due deliveries into the slots and start what may start; return the count.
+
+        A claim that finds fewer than ``limit`` rows means nothing more is due now: the loop then waits for new
+        intake, a finished send, or the poll interval instead of asking the database again at once.
+        """
         now = self._clock()
         lease_until = now + self._lease
         async with self._write_lock, self._sessions() as session:
@@ -228,7 +251,7 @@ class DispatchWorker:
                 session=session,
                 now=now,
                 lease_until=lease_until,
-                limit=free,
+                limit=limit,
                 exclude_subscriptions=self._held_back(),
             )
             for sub_id, key in {(d.subscription_id, d.digest_key) for d in claimed if d.digest_key}:
@@ -236,6 +259,8 @@ class DispatchWorker:
                     session=session, subscription_id=sub_id, digest_key=key, now=now, lease_until=lease_until
                 )
             await session.commit()
+        if len(claimed) < limit:
+            self._more_due = False
         if not claimed:
             return 0
         subs = await self._subscriptions({d.subscription_id for d in claimed})
@@ -244,25 +269,24 @@ class DispatchWorker:
         jobs, orphans = group_jobs(claimed, subs)
         if orphans:
             self._settle_unsent(orphans, now, "subscription deleted")
-        to_release: list[str] = []
-        handled = len(orphans)
         for job in jobs:
             endpoint = endpoint_of(job.subscription, smtp_host=self._settings.smtp.host)
             self._endpoint_of_sub[job.subscription.id] = endpoint
-            if not job.subscription.enabled:
+            if job.subscription.enabled:
+                self._slots.add(endpoint, (job, languages.get(job.subscription.provider_id)))
+            else:
                 reason = f"subscription disabled: {job.subscription.disabled_reason or 'by its owner'}"
                 self._settle_unsent(job.deliveries, now, reason)
-                handled += 1
-            elif self._in_flight[endpoint] >= self._per_endpoint or self._busy >= self._concurrency:
-                to_release += [d.id for d in job.deliveries]
-            else:
-                self._start(job, endpoint, languages.get(job.subscription.provider_id))
-                handled += 1
-        if to_release:
-            async with self._write_lock, self._sessions() as session:
-                await outbox.release(session=session, ids=to_release)
-                await session.commit()
-        return handled
+        self._pump()
+        return len(claimed)
+
+    def _pump(self) -> None:
+        """Start every waiting job that may start now."""
+        while (next_job := self._slots.take()) is not None:
+            endpoint, (job, language) = next_job
+            task = asyncio.create_task(self._run_job(job, endpoint, language))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _subscriptions(self, ids: Collection[str]) -> dict[str, Subscription]:
         # Read fresh for every claim: a rotation or a disable applies to the very next send.
@@ -275,13 +299,6 @@ class DispatchWorker:
                 select(ProviderRow.id, ProviderRow.language).where(ProviderRow.id.in_(list(provider_ids)))
             )
             return {r.id: r.language for r in rows}
-
-    def _start(self, job: Job, endpoint: str, language: str | None) -> None:
-        self._busy += 1
-        self._in_flight[endpoint] += 1
-        task = asyncio.create_task(self._run_job(job, endpoint, language))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _settle_unsent(self, deliveries: Sequence[ClaimedDelivery], now: datetime, reason: str) -> None:
         """Dead-letter deliveries that cannot be sent now (replayable once the subscription is back)."""
@@ -318,10 +335,15 @@ class DispatchWorker:
             started = finished = self._clock()
             result = SendResult(None, 0.0, f"internal error: {type(exc).__name__}: {exc}")
         finally:
-            self._busy -= 1
-            self._in_flight[endpoint] -= 1
-            self._wake.set()
+            self._finished(endpoint)
         self._record(job, result, started, finished)
+
+    def _finished(self, endpoint: str) -> None:
+        """A slot is free: a waiting job takes it, and the loop may claim again."""
+        self._slots.finished(endpoint)
+        self._pump()
+        self._more_due = True
+        self._wake.set()
 
     async def _release_later(self, ids: list[str], at: datetime) -> None:
         async def work() -> None:
@@ -472,7 +494,7 @@ class DispatchWorker:
 
                 await self._retry_db("record", work)
                 continue
-            if self._stopping.is_set() and not self._tasks and self._busy == 0:
+            if self._stopping.is_set() and not self._tasks and self._slots.busy == 0:
                 return
             if self._stopping.is_set():
                 await asyncio.sleep(0.01)
