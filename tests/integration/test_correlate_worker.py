@@ -440,3 +440,24 @@ async def test_run_consumes_indicators_dead_letters_poison_and_retro_hunts(
         await asyncio.wait_for(task, WAIT)
         await alerts.stop()
         await dlq.stop()
+
+
+async def test_expiry_sweep_resolves_alerts_when_validity_ends_without_any_new_message(
+    worker: CorrelateWorker, sessions: SessionFactory
+) -> None:
+    lasting = ip("203.0.113.7", valid_until=NOW + timedelta(hours=2))
+    await seed(sessions, [], [lasting])
+    raised = await worker.handle_indicator(lasting)
+    assert {a.asset_id for a in raised} == {"pacs", "ward-b"}
+    assert await worker.sweep_expired() == []  # still valid: nothing to do
+    clock = worker._clock
+    assert isinstance(clock, Clock)
+    clock.now = NOW + timedelta(hours=2, seconds=1)
+    closed = await worker.sweep_expired()
+    assert {(a.asset_id, a.status) for a in closed} == {
+        ("pacs", AlertStatus.RESOLVED),
+        ("ward-b", AlertStatus.RESOLVED),
+    }
+    assert all(a.reason.endswith("Resolved: the indicator expired.") for a in closed)
+    assert await worker.sweep_expired() == []  # nothing open any more
+    assert worker.stats()["expired_resolved"] == 2

@@ -181,3 +181,18 @@ async def unpublished_alerts(*, session: AsyncSession, limit: int = 10_000) -> l
         .limit(limit)
     )
     return [alert_from_row(r) for r in await session.scalars(stmt)]
+
+
+async def expired_with_open_alerts(
+    *, session: AsyncSession, now: datetime, limit: int = 500
+) -> list[Indicator]:
+    """Indicators whose validity has ended while some alert they caused is still open."""
+    open_keys = select(AlertRow.indicator_key).where(AlertRow.status != AlertStatus.RESOLVED.value)
+    stmt = (
+        select(IndicatorRow)
+        .where(IndicatorRow.valid_until.is_not(None), IndicatorRow.valid_until <= now)
+        .where(IndicatorRow.key.in_(open_keys))
+        .order_by(IndicatorRow.valid_until)
+        .limit(limit)
+    )
+    return [Indicator.model_validate(row.data) for row in await session.scalars(stmt)]

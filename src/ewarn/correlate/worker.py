@@ -11,6 +11,7 @@ Three consumers, each in its own ``StageRunner``:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ class CorrelateSettings:
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     batch_size: int = 500
     retrohunt_batch: int = 1000
+    # Expiry produces no message, so a sweep finds indicators whose valid_until passed with alerts open.
+    expiry_sweep_seconds: float = 60.0
 
     @property
     def reload_group(self) -> str:
@@ -80,6 +83,8 @@ class CorrelateWorker:
         self.index = AssetIndex()
         self._runners: list[StageRunner] = []
         self._stopping = False
+        self._stopped = asyncio.Event()
+        self.expired_resolved = 0
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 
@@ -122,7 +127,28 @@ class CorrelateWorker:
         ]
         if self._stopping:
             return
-        await asyncio.gather(*(r.run() for r in self._runners))
+        await asyncio.gather(*(r.run() for r in self._runners), self._sweep_forever())
+
+    async def sweep_expired(self) -> list[Alert]:
+        """Resolve the open alerts of every indicator whose validity has ended; returns the revisions."""
+        async with self._sessions() as session:
+            expired = await repository.expired_with_open_alerts(session=session, now=self._clock())
+        published: list[Alert] = []
+        for indicator in expired:
+            published += await self.handle_indicator(indicator)
+        self.expired_resolved += len(published)
+        return published
+
+    async def _sweep_forever(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), self._settings.expiry_sweep_seconds)
+            if self._stopping:
+                return
+            try:
+                await self.sweep_expired()
+            except Exception as exc:  # the next sweep retries; consuming must go on meanwhile
+                log.warning("expiry_sweep_failed", error=f"{type(exc).__name__}: {exc}")
 
     def stats(self) -> dict[str, int]:
         """Counters for the heartbeat: records handled by the runners and the size of the index."""
@@ -132,11 +158,13 @@ class CorrelateWorker:
             "retries": sum(r.stats.retries for r in self._runners),
             "assets_indexed": len(self.index),
             "providers_indexed": self.index.provider_count,
+            "expired_resolved": self.expired_resolved,
         }
 
     def stop(self) -> None:
         """Ask every runner to finish its batch, commit and return."""
         self._stopping = True
+        self._stopped.set()
         for runner in self._runners:
             runner.stop()
 
