@@ -86,9 +86,7 @@ class MemoryConsumer:
             async with self._bus._changed:
                 await asyncio.wait_for(
                     self._bus._changed.wait_for(
-                        lambda: any(
-                            len(self._bus._logs[t]) > self._position.get(t, 0) for t in self._topics
-                        )
+                        lambda: any(len(self._bus._logs[t]) > self._position.get(t, 0) for t in self._topics)
                     ),
                     timeout,
                 )
