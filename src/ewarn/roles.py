@@ -74,10 +74,18 @@ def build_roles(runtime: Runtime, roles: set[str], http: httpx.AsyncClient) -> R
     if "ingest" in roles:
         rs.workers["ingest"] = ingest_service(runtime, http)
     if "correlate" in roles:
-        from ewarn.correlate.worker import CorrelateWorker
+        from ewarn.correlate.worker import CorrelateSettings, CorrelateWorker
 
+        knobs = runtime.settings.correlate
         rs.workers["correlate"] = CorrelateWorker(
-            bus=runtime.bus, sessions=runtime.sessions, topics=runtime.topics
+            bus=runtime.bus,
+            sessions=runtime.sessions,
+            topics=runtime.topics,
+            settings=CorrelateSettings(
+                batch_size=knobs.batch_size,
+                retrohunt_batch=knobs.retrohunt_batch,
+                expiry_sweep_seconds=knobs.expiry_sweep_seconds,
+            ),
         )
     if "dispatch" in roles:
         from ewarn.dispatch.worker import DispatchWorker

@@ -49,6 +49,12 @@ class SmtpSettings(BaseModel):
     timeout_seconds: float = 10.0
 
 
+class CorrelateSettings(BaseModel):
+    batch_size: int = 500
+    retrohunt_batch: int = 1000
+    expiry_sweep_seconds: float = 60.0
+
+
 class IngestSettings(BaseModel):
     max_concurrent_feeds: int = 4
     request_timeout_seconds: float = 30.0
@@ -66,6 +72,7 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    correlate: CorrelateSettings = Field(default_factory=CorrelateSettings)
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # Set once to create the first operator key at start-up (never logged, stored hashed).
