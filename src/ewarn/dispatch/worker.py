@@ -25,6 +25,7 @@ import aiosmtplib
 import httpx
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.bus.base import Bus, Record
 from ewarn.bus.runner import StageRunner
@@ -259,13 +260,16 @@ class DispatchWorker:
                     session=session, subscription_id=sub_id, digest_key=key, now=now, lease_until=lease_until
                 )
             await session.commit()
+            # Read fresh with every claim (same connection): a rotation or a disable applies to the next send.
+            subs = await subs_repo.subscriptions_by_id(
+                session=session, subscription_ids={d.subscription_id for d in claimed}
+            )
+            email_providers = {s.provider_id for s in subs.values() if s.channel is Channel.EMAIL}
+            languages = await self._languages(session, email_providers) if email_providers else {}
         if len(claimed) < limit:
             self._more_due = False
         if not claimed:
             return 0
-        subs = await self._subscriptions({d.subscription_id for d in claimed})
-        email_providers = {s.provider_id for s in subs.values() if s.channel is Channel.EMAIL}
-        languages = await self._languages(email_providers) if email_providers else {}
         jobs, orphans = group_jobs(claimed, subs)
         if orphans:
             self._settle_unsent(orphans, now, "subscription deleted")
@@ -288,17 +292,12 @@ class DispatchWorker:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _subscriptions(self, ids: Collection[str]) -> dict[str, Subscription]:
-        # Read fresh for every claim: a rotation or a disable applies to the very next send.
-        async with self._sessions() as session:
-            return await subs_repo.subscriptions_by_id(session=session, subscription_ids=ids)
-
-    async def _languages(self, provider_ids: Collection[str]) -> dict[str, str]:
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(ProviderRow.id, ProviderRow.language).where(ProviderRow.id.in_(list(provider_ids)))
-            )
-            return {r.id: r.language for r in rows}
+    @staticmethod
+    async def _languages(session: AsyncSession, provider_ids: Collection[str]) -> dict[str, str]:
+        rows = await session.execute(
+            select(ProviderRow.id, ProviderRow.language).where(ProviderRow.id.in_(list(provider_ids)))
+        )
+        return {r.id: r.language for r in rows}
 
     def _settle_unsent(self, deliveries: Sequence[ClaimedDelivery], now: datetime, reason: str) -> None:
         """Dead-letter deliveries that cannot be sent now (replayable once the subscription is back)."""
