@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import httpx
 import uvicorn
+from sqlalchemy.exc import IntegrityError
 
 from ewarn.api.app import create_app
 from ewarn.api.server import EmbeddedServer
@@ -59,10 +60,14 @@ async def prepare(runtime: Runtime) -> None:
     if key is not None:
         async with runtime.sessions() as session:
             if await principal_for_key(session=session, key=key.get_secret_value()) is None:
-                await create_api_key(
-                    session=session, role=Role.OPERATOR, name="bootstrap", key=key.get_secret_value()
-                )
-                await session.commit()
+                try:
+                    await create_api_key(
+                        session=session, role=Role.OPERATOR, name="bootstrap", key=key.get_secret_value()
+                    )
+                    await session.commit()
+                except IntegrityError:
+                    # Replicas started together with the same key race here; the unique key hash lets one win.
+                    await session.rollback()
 
 
 def build_roles(runtime: Runtime, roles: set[str], http: httpx.AsyncClient) -> RoleSet:
