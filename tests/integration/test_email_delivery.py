@@ -150,15 +150,25 @@ def smtp_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
     return cert, key
 
 
-async def test_starttls_with_authentication(smtp_certificate: tuple[Path, Path]) -> None:
+# aiosmtpd warns that AUTH without *STARTTLS* is unsafe; with implicit TLS the whole connection is TLS.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+@pytest.mark.parametrize("mode", ["starttls", "implicit-tls"])
+async def test_tls_with_authentication(smtp_certificate: tuple[Path, Path], mode: str) -> None:
     cert, key = smtp_certificate
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
-    server = SmtpReceiver(port=free_port(), tls_context=server_ctx, credentials=("ewarn", "s3cret"))
+    tls = {"tls_context": server_ctx} if mode == "starttls" else {"implicit_tls": server_ctx}
+    server = SmtpReceiver(port=free_port(), credentials=("ewarn", "s3cret"), **tls)  # type: ignore[arg-type]
     server.start()
     try:
-        settings = _smtp_settings(server.port, starttls=True, username="ewarn", password=SecretStr("s3cret"))
-        sender = EmailSender(settings, tls_context=ssl.create_default_context(cafile=str(cert)))
+        settings = _smtp_settings(
+            server.port,
+            starttls=mode == "starttls",
+            implicit_tls=mode == "implicit-tls",
+            username="ewarn",
+            password=SecretStr("s3cret"),
+        )
+        client_ctx = ssl.create_default_context(cafile=str(cert))
         msg = alert_email(
             alert=sample_alert().model_dump(mode="json"),
             to=SOC,
@@ -166,12 +176,11 @@ async def test_starttls_with_authentication(smtp_certificate: tuple[Path, Path])
             language="en",
             message_id="m1",
         )
-        await sender.send(msg)
+        await EmailSender(settings, tls_context=client_ctx).send(msg)
         [mail] = await server.wait_for(1)
         assert mail.tls and mail.authenticated == "ewarn"
         wrong = EmailSender(
-            settings.model_copy(update={"password": SecretStr("nope")}),
-            tls_context=ssl.create_default_context(cafile=str(cert)),
+            settings.model_copy(update={"password": SecretStr("nope")}), tls_context=client_ctx
         )
         with pytest.raises(aiosmtplib.SMTPAuthenticationError):
             await wrong.send(msg)

@@ -331,7 +331,8 @@ class _Handler:
                 mail_from=str(envelope.mail_from),
                 rcpt_tos=list(envelope.rcpt_tos),
                 message=message,
-                tls=session.ssl is not None,
+                # session.ssl is set by STARTTLS only; an implicit-TLS connection shows on its transport.
+                tls=session.ssl is not None or server.transport.get_extra_info("sslcontext") is not None,
                 authenticated=auth.decode() if isinstance(auth, bytes) else None,
             )
         )
@@ -339,13 +340,14 @@ class _Handler:
 
 
 class SmtpReceiver:
-    """aiosmtpd on 127.0.0.1; optional STARTTLS (``tls_context``) and AUTH (``credentials``)."""
+    """aiosmtpd on 127.0.0.1; optional STARTTLS (``tls_context``), implicit TLS (``implicit_tls``), AUTH."""
 
     def __init__(
         self,
         *,
         port: int,
         tls_context: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
         credentials: tuple[str, str] | None = None,
     ) -> None:
         self.inbox: list[Mail] = []
@@ -353,7 +355,10 @@ class SmtpReceiver:
         kwargs: dict[str, Any] = {}
         if tls_context is not None:
             kwargs.update(tls_context=tls_context, require_starttls=True)
+        if implicit_tls is not None:
+            kwargs["ssl_context"] = implicit_tls
         if credentials is not None:
+            # With implicit TLS the whole listener is TLS; aiosmtpd only counts STARTTLS for this setting.
             kwargs.update(auth_required=True, auth_require_tls=tls_context is not None)
             kwargs["authenticator"] = _authenticator(credentials)
         self._controller = Controller(_Handler(self.inbox), hostname=LOOPBACK, port=port, **kwargs)
