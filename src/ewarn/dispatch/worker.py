@@ -123,6 +123,8 @@ class DispatchWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._outcomes: list[AttemptOutcome] = []
         self._outcomes_ready = asyncio.Event()
+        # Set once the delivery loop has returned: no job can start or record an outcome after that.
+        self._deliveries_finished = False
         self.counters: Counter[str] = Counter()
 
     # --- lifecycle --------------------------------------------------------------------------------------
@@ -135,8 +137,12 @@ class DispatchWorker:
             await self._runner.run()
         finally:
             self.stop()
-            await delivery
-            await recorder
+            try:
+                await delivery
+            finally:
+                self._deliveries_finished = True
+                self._outcomes_ready.set()
+                await recorder
 
     def stop(self) -> None:
         self._runner.stop()
@@ -226,7 +232,7 @@ class DispatchWorker:
                 await asyncio.wait_for(self._wake.wait(), self._cfg.poll_interval_seconds)
             except TimeoutError:
                 self._more_due = True  # retries and digests come due with time alone
-        if self._tasks:
+        while self._tasks:  # jobs may start follow-up tasks (410: disable) while we wait
             await asyncio.gather(*self._tasks, return_exceptions=True)
         waiting = [d.id for job, _ in self._slots.drain() for d in job.deliveries]
         if waiting:  # hand them back now rather than when their lease runs out
@@ -285,8 +291,8 @@ class DispatchWorker:
         return len(claimed)
 
     def _pump(self) -> None:
-        """Start every waiting job that may start now."""
-        while (next_job := self._slots.take()) is not None:
+        """Start every waiting job that may start now; none once stopping (the loop hands those back)."""
+        while not self._stopping.is_set() and (next_job := self._slots.take()) is not None:
             endpoint, (job, language) = next_job
             task = asyncio.create_task(self._run_job(job, endpoint, language))
             self._tasks.add(task)
@@ -493,8 +499,7 @@ class DispatchWorker:
 
                 await self._retry_db("record", work)
                 continue
-            if self._stopping.is_set() and not self._tasks and self._slots.busy == 0:
+            # Only the end of the delivery loop ends this one: while stopping, a claim in flight can still
+            # start jobs whose outcomes must be written, or their deliveries stay leased after a clean stop.
+            if self._deliveries_finished:
                 return
-            if self._stopping.is_set():
-                await asyncio.sleep(0.01)
-                self._outcomes_ready.set()
