@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,6 @@ from ewarn.bus.memory import MemoryBus  # noqa: E402
 from ewarn.dispatch.transport import PinnedHTTPTransport  # noqa: E402
 from ewarn.dispatch.worker import DispatchWorker  # noqa: E402
 from ewarn.ids import delivery_id  # noqa: E402
-from ewarn.models.alert import Alert  # noqa: E402
 from ewarn.runtime import Runtime  # noqa: E402
 from ewarn.settings import DispatchSettings, Settings  # noqa: E402
 from ewarn.store.db import create_schema  # noqa: E402
@@ -92,12 +92,26 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def _alerts(prefix: str, count: int) -> list[Alert]:
-    return [sample_alert(asset_id=f"{prefix}_{i}", severity="high") for i in range(count)]
+@dataclass(frozen=True)
+class Prepared:
+    """Alert messages serialised before the clock starts: the producer's work is not the benchmark's."""
+
+    ids: list[str]
+    messages: list[tuple[str | None, bytes]]
 
 
-async def _settled(runtime: Runtime, expected: int, timeout: float) -> None:
+def _alerts(prefix: str, count: int) -> Prepared:
+    alerts = [sample_alert(asset_id=f"{prefix}_{i}", severity="high") for i in range(count)]
+    return Prepared([a.id for a in alerts], [(a.provider_id, a.model_dump_json().encode()) for a in alerts])
+
+
+async def _settled(runtime: Runtime, worker: DispatchWorker, expected: int, timeout: float) -> None:
+    """Wait until ``expected`` deliveries are recorded delivered (the worker's count, then the database's)."""
     deadline = time.monotonic() + timeout
+    while worker.counters["delivered"] < expected:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fewer than {expected} deliveries within {timeout}s")
+        await asyncio.sleep(0.02)
     while time.monotonic() < deadline:
         async with runtime.sessions() as session:
             done = await session.scalar(
@@ -105,41 +119,37 @@ async def _settled(runtime: Runtime, expected: int, timeout: float) -> None:
             )
         if (done or 0) >= expected:
             return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"fewer than {expected} deliveries settled within {timeout}s")
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"fewer than {expected} deliveries recorded within {timeout}s")
 
 
-async def _publish(runtime: Runtime, alerts: list[Alert], sent_at: dict[str, float]) -> None:
-    now = datetime.now(UTC)
-    stamped = [a.model_copy(update={"ingested_at": now, "matched_at": now}) for a in alerts]
-    for a in stamped:
-        sent_at[a.id] = now.timestamp()
-    await runtime.bus.publish_many(
-        runtime.topics.alerts, [(a.provider_id, a.model_dump_json().encode()) for a in stamped]
-    )
+async def _publish(runtime: Runtime, batch: Prepared, lo: int, hi: int, sent_at: dict[str, float]) -> None:
+    """Publish messages ``lo:hi``; their ingest time is now (latency is measured from here)."""
+    now = time.time()
+    for alert_id in batch.ids[lo:hi]:
+        sent_at[alert_id] = now
+    await runtime.bus.publish_many(runtime.topics.alerts, batch.messages[lo:hi])
 
 
 async def sustained(
-    runtime: Runtime, *, rate: int, seconds: float, sent_at: dict[str, float]
+    runtime: Runtime, batch: Prepared, *, rate: int, sent_at: dict[str, float]
 ) -> dict[str, Any]:
-    """Offer ``rate`` alerts/s in 10 ms slices; return what was offered (ids, window)."""
+    """Offer ``batch`` at ``rate`` alerts/s in 10 ms slices; return what was offered."""
     per_tick = max(1, rate // 100)
-    total = int(rate * seconds)
-    alerts = _alerts("sus", total)
+    total = len(batch.ids)
     start = time.perf_counter()
     for i in range(0, total, per_tick):
-        await _publish(runtime, alerts[i : i + per_tick], sent_at)
+        await _publish(runtime, batch, i, i + per_tick, sent_at)
         next_at = start + (i + per_tick) / rate
         await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
     offered_for = time.perf_counter() - start
-    return {"ids": [a.id for a in alerts], "offered": total, "offered_seconds": round(offered_for, 3)}
+    return {"ids": batch.ids, "offered": total, "offered_seconds": round(offered_for, 3)}
 
 
-async def burst(runtime: Runtime, *, count: int, sent_at: dict[str, float]) -> dict[str, Any]:
-    alerts = _alerts("burst", count)
+async def burst(runtime: Runtime, batch: Prepared, *, sent_at: dict[str, float]) -> dict[str, Any]:
     started = time.time()
-    await _publish(runtime, alerts, sent_at)
-    return {"ids": [a.id for a in alerts], "offered": count, "started": started}
+    await _publish(runtime, batch, 0, len(batch.ids), sent_at)
+    return {"ids": batch.ids, "offered": len(batch.ids), "started": started}
 
 
 async def baseline(port: int, *, count: int, concurrency: int) -> dict[str, Any]:
@@ -219,15 +229,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             task = asyncio.create_task(worker.run())
             try:
-                await _publish(runtime, _alerts("warm", 200), sent_at)
-                await _settled(runtime, 200, timeout=60)
+                warm = _alerts("warm", 200)
+                steady = _alerts("sus", int(args.rate * args.seconds))
+                bulk = _alerts("burst", args.burst)
+                await _publish(runtime, warm, 0, 200, sent_at)
+                await _settled(runtime, worker, 200, timeout=60)
                 t0 = time.perf_counter()
-                offered = await sustained(runtime, rate=args.rate, seconds=args.seconds, sent_at=sent_at)
-                await _settled(runtime, 200 + offered["offered"], timeout=60 + args.seconds * 4)
+                offered = await sustained(runtime, steady, rate=args.rate, sent_at=sent_at)
+                await _settled(runtime, worker, 200 + offered["offered"], timeout=60 + args.seconds * 4)
                 sustained_took = time.perf_counter() - t0
                 t1, cpu1 = time.perf_counter(), time.process_time()
-                bursted = await burst(runtime, count=args.burst, sent_at=sent_at)
-                await _settled(runtime, 200 + offered["offered"] + args.burst, timeout=120)
+                bursted = await burst(runtime, bulk, sent_at=sent_at)
+                await _settled(runtime, worker, 200 + offered["offered"] + args.burst, timeout=120)
                 burst_took = time.perf_counter() - t1
                 burst_cpu = time.process_time() - cpu1
             finally:
