@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from tests.support.receivers import (
@@ -17,6 +18,7 @@ from tests.support.receivers import (
     add_provider,
     add_subscription,
     attempts,
+    deliveries,
     dispatch_settings,
     publish,
     running_dispatch,
@@ -35,7 +37,7 @@ from ewarn.models.delivery import DeliveryStatus
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories import deliveries as outbox
 from ewarn.store.repositories import subscriptions as subs_repo
-from ewarn.store.tables import AlertEventRow, SubscriptionRow
+from ewarn.store.tables import AlertEventRow, DeliveryAttemptRow, DeliveryRow, SubscriptionRow
 
 TOPICS = Topics(prefix="t-webhook")
 
@@ -353,3 +355,42 @@ async def test_poison_alert_message_is_dead_lettered_and_the_rest_flows(
         await receiver.wait_accepted(1)
     [dlq] = memory_bus.records(TOPICS.dlq)
     assert dlq.value == b'{"not": "an alert"}' and dlq.headers["ewarn-stage"] == b"dispatch"
+
+
+async def test_circuit_breaker_stops_hammering_a_dead_endpoint_and_others_flow(
+    sqlite_sessions: SessionFactory, memory_bus: MemoryBus
+) -> None:
+    dead, alive = WebhookReceiver(), WebhookReceiver()
+    await dead.start()
+    await alive.start()
+    await dead.down()  # connection refused from now on
+    try:
+        await add_provider(sqlite_sessions)
+        dead_sub, _ = await add_subscription(sqlite_sessions, dead.url())
+        _, secret = await add_subscription(sqlite_sessions, alive.url())
+        alive.secrets = [secret or ""]
+        settings = dispatch_settings(concurrency=4, max_attempts=50, backoff_base_seconds=0.01)
+        async with running_dispatch(
+            sessions=sqlite_sessions,
+            bus=memory_bus,
+            topics=TOPICS,
+            settings=settings,
+            breaker=CircuitBreaker(failure_threshold=3, open_seconds=5),
+        ) as worker:
+            await publish(memory_bus, TOPICS, *[sample_alert(asset_id=f"ast_{i}") for i in range(20)])
+            await alive.wait_accepted(20, timeout=5)
+            await asyncio.sleep(1.0)  # the dead endpoint's deliveries would be retried every ~10-100 ms
+        async with sqlite_sessions() as session:
+            tried = await session.scalar(
+                select(func.count())
+                .select_from(DeliveryAttemptRow)
+                .join(DeliveryRow, DeliveryRow.id == DeliveryAttemptRow.delivery_id)
+                .where(DeliveryRow.subscription_id == dead_sub.id)
+            )
+        # Three failures open the circuit; at most the endpoint's two slots were already on their way.
+        assert tried is not None and 3 <= tried <= 5, tried
+        assert worker.stats()["open_circuits"] == 1
+        rows = await deliveries(sqlite_sessions, subscription_id=dead_sub.id)
+        assert len(rows) == 20 and all(r.status == "pending" for r in rows), "held, not lost"
+    finally:
+        await alive.down()
