@@ -10,6 +10,8 @@ from __future__ import annotations
 import httpx
 import pytest
 from tests.support.receivers import (
+    Reply,
+    WebhookReceiver,
     add_provider,
     add_subscription,
     attempts,
@@ -23,6 +25,7 @@ from tests.support.receivers import (
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
 from ewarn.dispatch.ssrf import SsrfGuard, StaticResolver
+from ewarn.dispatch.transport import PinnedHTTPTransport
 from ewarn.dispatch.webhook import WebhookSender, new_secret
 from ewarn.store.db import SessionFactory
 
@@ -153,3 +156,33 @@ async def test_dispatch_dead_letters_a_refused_target_without_any_attempt_on_the
         [attempt] = await attempts(sqlite_sessions, row.id)
         assert not attempt.ok and attempt.status_code is None
         assert (attempt.error or "").startswith("refused:")
+
+
+async def test_allowed_redirect_is_followed_with_the_same_signed_message() -> None:
+    moved_to = WebhookReceiver()
+    await moved_to.start()
+    old = WebhookReceiver(default=Reply(status=308, headers={"location": moved_to.url("/new-hook")}))
+    await old.start()
+    secret = new_secret()
+    moved_to.secrets = [secret]
+    guard = SsrfGuard(resolver=StaticResolver({}), allowed_networks=["127.0.0.0/8"])
+    transport = PinnedHTTPTransport()
+    try:
+        async with httpx.AsyncClient() as http:
+            sender = WebhookSender(
+                http=http, transport=transport, guard=guard, timeout_seconds=2, max_response_bytes=1024
+            )
+            result = await sender.send(
+                url=old.url(),
+                msg_id="msg_moved",
+                body=b'{"a":1}',
+                content_type="application/json",
+                secrets=[secret],
+            )
+    finally:
+        await transport.aclose()
+        await old.down()
+        await moved_to.down()
+    assert result.ok and result.status_code == 204
+    [got] = moved_to.accepted
+    assert got.path == "/new-hook" and got.webhook_id == "msg_moved" and got.body == b'{"a":1}'
