@@ -1,13 +1,15 @@
 """Prepare or run the real services ewarn's tests use (Kafka, PostgreSQL), on 127.0.0.1 only.
 
-python scripts/services.py prepare   # install PostgreSQL if missing, fetch the Kafka jars (cached)
+python scripts/services.py prepare   # install PostgreSQL, Chromium if missing; fetch the Kafka jars (cached)
 python scripts/services.py run       # start both in the foreground and print the EWARN_* settings
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -19,6 +21,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.kafka_broker import KAFKA_VERSION, KafkaBroker, ensure_jars
 from tests.support.postgres_server import PostgresServer, ensure_installed
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_chromium() -> Path:
+    """Install Debian's ``chromium`` (the status page's browser test) if it is missing; return its path."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    if os.geteuid() != 0:
+        raise RuntimeError("Chromium is not installed and we are not root: `apt-get install chromium`")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+        # a fixed argv, no shell
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"apt-get installed chromium but {CHROMIUM} does not exist")
+    return CHROMIUM
+
 
 def prepare(kafka_version: str) -> None:
     """Do every download once, so the test run itself only starts processes."""
@@ -27,6 +48,7 @@ def prepare(kafka_version: str) -> None:
     print(f"postgresql: {bindir}", flush=True)
     libs = ensure_jars(kafka_version)
     print(f"kafka {kafka_version}: {libs}", flush=True)
+    print(f"chromium: {ensure_chromium()}", flush=True)
     print(f"services ready in {time.monotonic() - started:.1f}s", flush=True)
 
 
