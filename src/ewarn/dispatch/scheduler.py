@@ -58,6 +58,9 @@ class Slots(Generic[T]):
         """Claim again once the read-ahead has fallen below one slot's worth per slot."""
         return self.waiting < self.concurrency and self.room() > 0
 
+    def is_full(self, endpoint: str) -> bool:
+        return self.in_flight[endpoint] + len(self._ready.get(endpoint, ())) >= 2 * self.per_endpoint
+
     def full_endpoints(self) -> set[str]:
         """Endpoints with their own read-ahead full: not to be claimed for now."""
         limit = 2 * self.per_endpoint

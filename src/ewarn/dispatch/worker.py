@@ -344,11 +344,16 @@ class DispatchWorker:
         self._record(job, result, started, finished)
 
     def _finished(self, endpoint: str) -> None:
-        """A slot is free: a waiting job takes it, and the loop may claim again."""
+        """A slot is free: a waiting job takes it; a claim may find more for this endpoint once it has room.
+
+        While the endpoint's read-ahead is still full a claim could only look for other endpoints' rows, past
+        all of this one's: that search is left to new intake and the poll interval, not done per send.
+        """
         self._slots.finished(endpoint)
         self._pump()
-        self._more_due = True
-        self._wake.set()
+        if not self._slots.is_full(endpoint):
+            self._more_due = True
+            self._wake.set()
 
     async def _release_later(self, ids: list[str], at: datetime) -> None:
         async def work() -> None:
