@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -43,7 +44,12 @@ def endpoint_of(subscription: Subscription, *, smtp_host: str) -> str:
     """What a circuit breaker and the per-endpoint limit count: the webhook's host:port, or the SMTP relay."""
     if subscription.channel is Channel.EMAIL:
         return f"smtp:{smtp_host}"
-    url = httpx.URL(subscription.target)
+    return _webhook_endpoint(subscription.target)
+
+
+@functools.lru_cache(maxsize=4096)  # once per target, not once per delivery
+def _webhook_endpoint(target: str) -> str:
+    url = httpx.URL(target)
     return f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
 
 
