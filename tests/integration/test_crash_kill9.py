@@ -68,6 +68,7 @@ async def test_kill9_of_correlate_and_dispatch_loses_nothing(
         killed_at = time.monotonic() - began
         delivered_at_kill = len(rig.seen)
         stored_at_kill = await rig.deployment.alert_count()
+        unpublished_at_kill = await rig.deployment.unpublished_alerts()
         pending_at_kill = await rig.deployment.delivery_statuses()
 
         await asyncio.sleep(1.0)
@@ -97,7 +98,8 @@ async def test_kill9_of_correlate_and_dispatch_loses_nothing(
 
     print(
         f"\ncrash: {INDICATORS} indicators -> {len(expected)} alerts; produced in {produced:.1f}s; "
-        f"killed at {killed_at:.1f}s with {delivered_at_kill} delivered, {stored_at_kill} stored, "
+        f"killed at {killed_at:.1f}s with {delivered_at_kill} delivered, {stored_at_kill} stored "
+        f"({unpublished_at_kill} not yet acknowledged by Kafka), "
         f"outbox {dict(pending_at_kill)}; after the restart all stored in {correlated:.1f}s, "
         f"all delivered in {took:.1f}s, outbox settled {settled:.1f}s later; "
         f"{len(got.items)} requests for {len(got.webhook_ids)} webhook-ids ({got.redelivered} redeliveries); "

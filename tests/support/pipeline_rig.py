@@ -38,6 +38,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from ewarn.bus.kafka import KafkaBus
 from ewarn.bus.topics import Topics
+from ewarn.correlate.repository import unpublished_alerts
 from ewarn.ids import alert_id
 from ewarn.inventory.models import AssetIn
 from ewarn.inventory.validate import normalise_asset
@@ -100,6 +101,11 @@ class Deployment:
     async def alert_count(self) -> int:
         async with self.sessions() as session:
             return int(await session.scalar(select(func.count()).select_from(AlertRow)) or 0)
+
+    async def unpublished_alerts(self) -> int:
+        """Alert revisions stored by a correlator whose publish was never acknowledged (yet)."""
+        async with self.sessions() as session:
+            return len(await unpublished_alerts(session=session))
 
     async def delivery_statuses(self) -> Counter[str]:
         async with self.sessions() as session:
