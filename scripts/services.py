@@ -1,7 +1,9 @@
 """Prepare or run the real services ewarn's tests use (Kafka, PostgreSQL), on 127.0.0.1 only.
 
 python scripts/services.py prepare   # install PostgreSQL, Chromium if missing; fetch the Kafka jars (cached)
+                                     # for every version the tests run (3.9 and 4.1), or only --kafka-version
 python scripts/services.py run       # start both in the foreground and print the EWARN_* settings
+                                     # (Kafka 3.9 unless --kafka-version)
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.kafka_broker import KAFKA_VERSION, KafkaBroker, ensure_jars
+from tests.support.kafka_broker import KAFKA_VERSION, KAFKA_VERSIONS, KafkaBroker, ensure_jars
 from tests.support.postgres_server import PostgresServer, ensure_installed
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,13 +44,14 @@ def ensure_chromium() -> Path:
     return CHROMIUM
 
 
-def prepare(kafka_version: str) -> None:
+def prepare(kafka_versions: Sequence[str]) -> None:
     """Do every download once, so the test run itself only starts processes."""
     started = time.monotonic()
     bindir = ensure_installed()
     print(f"postgresql: {bindir}", flush=True)
-    libs = ensure_jars(kafka_version)
-    print(f"kafka {kafka_version}: {libs}", flush=True)
+    for version in kafka_versions:
+        libs = ensure_jars(version)
+        print(f"kafka {version}: {libs}", flush=True)
     print(f"chromium: {ensure_chromium()}", flush=True)
     print(f"services ready in {time.monotonic() - started:.1f}s", flush=True)
 
@@ -78,13 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("command", choices=["prepare", "run"])
-    parser.add_argument("--kafka-version", default=KAFKA_VERSION)
+    parser.add_argument(
+        "--kafka-version",
+        default=None,
+        help=f"prepare: only this version (default: {', '.join(KAFKA_VERSIONS)}); run: default {KAFKA_VERSION}",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "prepare":
-            prepare(args.kafka_version)
+            prepare([args.kafka_version] if args.kafka_version else KAFKA_VERSIONS)
         else:
-            run(args.kafka_version)
+            run(args.kafka_version or KAFKA_VERSION)
     except RuntimeError as exc:
         print(f"services: {exc}", file=sys.stderr)
         return 1

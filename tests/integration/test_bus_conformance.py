@@ -1,4 +1,5 @@
-"""The bus contract, run against the in-process bus and a real Kafka broker (fixture ``bus``)."""
+"""The bus contract, run against the in-process bus and real Kafka 3.9 and 4.1 brokers (fixture ``bus``);
+consumer-group behaviour only Kafka has runs on both brokers (fixture ``real_kafka_bus``)."""
 
 from __future__ import annotations
 
@@ -211,10 +212,10 @@ def _owned(consumer: Consumer) -> set[int]:
     return {partition for _topic, partition in consumer.assignment()}
 
 
-async def test_two_members_of_a_group_split_partitions(kafka_bus: KafkaBus, topics: Topics) -> None:
-    members = [kafka_bus.consumer([topics.indicators], group="split") for _ in range(2)]
+async def test_two_members_of_a_group_split_partitions(real_kafka_bus: KafkaBus, topics: Topics) -> None:
+    members = [real_kafka_bus.consumer([topics.indicators], group="split") for _ in range(2)]
     await asyncio.gather(*(m.start() for m in members))
-    partitions = set(range(kafka_bus.partitions))
+    partitions = set(range(real_kafka_bus.partitions))
     await until(
         lambda: (
             _owned(members[0]) | _owned(members[1]) == partitions
@@ -224,7 +225,7 @@ async def test_two_members_of_a_group_split_partitions(kafka_bus: KafkaBus, topi
     )
 
     items = [(f"provider-{i}", f"{i}".encode()) for i in range(300)]
-    await kafka_bus.publish_many(topics.indicators, items)
+    await real_kafka_bus.publish_many(topics.indicators, items)
 
     got: dict[int, list[Record]] = {0: [], 1: []}
     deadline = time.monotonic() + WAIT
@@ -249,16 +250,18 @@ async def _work(consumer: Consumer, received: list[int], stop: asyncio.Event) ->
         await consumer.commit(batch)
 
 
-async def test_member_joining_mid_stream_loses_nothing(kafka_bus: KafkaBus, topics: Topics) -> None:
+async def test_member_joining_mid_stream_loses_nothing(real_kafka_bus: KafkaBus, topics: Topics) -> None:
     total = 1200
-    await kafka_bus.publish_many(topics.indicators, [(f"p-{i % 50}", str(i).encode()) for i in range(total)])
+    await real_kafka_bus.publish_many(
+        topics.indicators, [(f"p-{i % 50}", str(i).encode()) for i in range(total)]
+    )
     received: dict[str, list[int]] = {"first": [], "second": []}
     stop = asyncio.Event()
 
-    first = await started(kafka_bus, [topics.indicators], "join")
+    first = await started(real_kafka_bus, [topics.indicators], "join")
     tasks = [asyncio.create_task(_work(first, received["first"], stop))]
     await until(lambda: len(received["first"]) >= total // 4)
-    second = await started(kafka_bus, [topics.indicators], "join")  # rebalances while the first is busy
+    second = await started(real_kafka_bus, [topics.indicators], "join")  # rebalances while the first is busy
     tasks.append(asyncio.create_task(_work(second, received["second"], stop)))
     await until(lambda: set(received["first"]) | set(received["second"]) >= set(range(total)))
     stop.set()
@@ -268,6 +271,6 @@ async def test_member_joining_mid_stream_loses_nothing(kafka_bus: KafkaBus, topi
     assert received["second"], "the second member never got a partition"
     assert set(received["first"]) | set(received["second"]) == set(range(total))
     # Everything processed was committed by one member or the other: a newcomer finds nothing left.
-    third = await started(kafka_bus, [topics.indicators], "join")
+    third = await started(real_kafka_bus, [topics.indicators], "join")
     assert await nothing_more(third, wait=1.5) == []
     await third.stop()

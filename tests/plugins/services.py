@@ -1,11 +1,14 @@
 """Fixtures that start real services (Kafka, PostgreSQL) once per test run, only when a test asks for them.
 
-Set ``EWARN_TEST_KAFKA_BOOTSTRAP`` / ``EWARN_TEST_POSTGRES_URL`` to use running services instead. A service
+Set ``EWARN_TEST_KAFKA_BOOTSTRAP`` / ``EWARN_TEST_KAFKA4_BOOTSTRAP`` / ``EWARN_TEST_POSTGRES_URL`` to use running
+services instead. A service
 that cannot start fails the tests that need it, with the reason; nothing is skipped.
 
 Kafka:    ``kafka_broker`` (session: ``.bootstrap``, ``.kill()``, ``.restart()``), ``kafka_settings``,
           ``topics`` (a unique prefix per test), ``kafka_bus`` (a started ``KafkaBus`` on ``topics``),
-          ``bus`` (params ``memory`` / ``kafka``).
+          ``bus`` (params ``memory`` / ``kafka`` / ``kafka4``), ``real_kafka_bus`` (params ``kafka`` / ``kafka4``). ``kafka_broker`` runs Kafka 3.9;
+          ``kafka4_broker`` / ``kafka4_settings`` / ``kafka4_bus`` the same on Kafka 4.1 (started only when a
+          test asks for it; today the ``bus`` conformance tests).
 Database: ``postgres_url`` (session), ``pg_sessions`` (a fresh database per test, schema created),
           ``sessions`` (params ``sqlite`` / ``postgres``).
 Tests using these get the ``kafka`` / ``postgres`` markers automatically, so ``-m "not kafka"`` works.
@@ -26,10 +29,19 @@ from ewarn.bus.kafka import KafkaBus
 from ewarn.bus.topics import Topics
 from ewarn.settings import KafkaSettings
 from ewarn.store.db import SessionFactory, create_engine, create_schema, session_factory
-from tests.support.kafka_broker import KafkaBroker
+from tests.support.kafka_broker import KAFKA4_VERSION, KAFKA_VERSION, KafkaBroker
 from tests.support.postgres_server import PostgresServer, temporary_database
 
-KAFKA_FIXTURES = {"kafka_broker", "kafka_settings", "kafka_bus"}
+KAFKA_FIXTURES = {
+    "kafka_broker",
+    "kafka_settings",
+    "kafka_bus",
+    "kafka4_broker",
+    "kafka4_settings",
+    "kafka4_bus",
+    "real_kafka_bus",
+}
+KAFKA_BUS_PARAMS = {"kafka", "kafka4"}
 POSTGRES_FIXTURES = {"postgres_url", "pg_sessions"}
 TEST_PARTITIONS = 3
 
@@ -44,7 +56,7 @@ class BrokerHandle(Protocol):
 
 
 class ExternalBroker:
-    """A broker someone else runs (``EWARN_TEST_KAFKA_BOOTSTRAP``): usable, but not ours to crash."""
+    """A broker someone else runs (``EWARN_TEST_KAFKA[4]_BOOTSTRAP``): usable, but not ours to crash."""
 
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
@@ -61,7 +73,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         names = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
         params = callspec.params if callspec is not None else {}
-        if names & KAFKA_FIXTURES or params.get("bus") == "kafka":
+        if names & KAFKA_FIXTURES or params.get("bus") in KAFKA_BUS_PARAMS:
             item.add_marker(pytest.mark.kafka)
         if names & POSTGRES_FIXTURES or params.get("sessions") == "postgres":
             item.add_marker(pytest.mark.postgres)
@@ -77,31 +89,53 @@ def _start_or_fail(service: KafkaBroker | PostgresServer, what: str) -> None:
     pytest.fail(f"could not start {what} for the tests: {reason}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerHandle]:
-    """A real Kafka broker on 127.0.0.1, started once per run (or the one in EWARN_TEST_KAFKA_BOOTSTRAP)."""
-    external = os.environ.get("EWARN_TEST_KAFKA_BOOTSTRAP")
+def _session_broker(
+    tmp_path_factory: pytest.TempPathFactory, env: str, version: str
+) -> Iterator[BrokerHandle]:
+    external = os.environ.get(env)
     if external:
         yield ExternalBroker(external)
         return
-    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
-    _start_or_fail(broker, "the Kafka broker")
+    broker = KafkaBroker(tmp_path_factory.mktemp(f"kafka-{version}"), version=version)
+    _start_or_fail(broker, f"the Kafka broker ({broker.version})")
     try:
         yield broker
     finally:
         broker.stop()
 
 
-@pytest.fixture
-def kafka_settings(kafka_broker: BrokerHandle) -> KafkaSettings:
-    if isinstance(kafka_broker, KafkaBroker) and not kafka_broker.running:
-        _start_or_fail(kafka_broker, "the Kafka broker (a previous test left it down)")
+def _settings(broker: BrokerHandle) -> KafkaSettings:
+    if isinstance(broker, KafkaBroker) and not broker.running:
+        _start_or_fail(broker, f"the Kafka broker ({broker.version}; a previous test left it down)")
     return KafkaSettings(
-        bootstrap=kafka_broker.bootstrap,
+        bootstrap=broker.bootstrap,
         client_id="ewarn-test",
         partitions=TEST_PARTITIONS,
         compression="gzip",
     )
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerHandle]:
+    """A real Kafka 3.9 broker on 127.0.0.1, started once per run (or the one in EWARN_TEST_KAFKA_BOOTSTRAP)."""
+    yield from _session_broker(tmp_path_factory, "EWARN_TEST_KAFKA_BOOTSTRAP", KAFKA_VERSION)
+
+
+@pytest.fixture(scope="session")
+def kafka4_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerHandle]:
+    """A real Kafka 4.1 broker on 127.0.0.1, started once per run when first asked for (or
+    EWARN_TEST_KAFKA4_BOOTSTRAP)."""
+    yield from _session_broker(tmp_path_factory, "EWARN_TEST_KAFKA4_BOOTSTRAP", KAFKA4_VERSION)
+
+
+@pytest.fixture
+def kafka_settings(kafka_broker: BrokerHandle) -> KafkaSettings:
+    return _settings(kafka_broker)
+
+
+@pytest.fixture
+def kafka4_settings(kafka4_broker: BrokerHandle) -> KafkaSettings:
+    return _settings(kafka4_broker)
 
 
 @pytest.fixture
@@ -120,9 +154,20 @@ async def kafka_bus(kafka_settings: KafkaSettings, topics: Topics) -> AsyncItera
         await bus.stop()
 
 
-@pytest.fixture(params=["memory", "kafka"], ids=["memory", "kafka"])
+@pytest.fixture
+async def kafka4_bus(kafka4_settings: KafkaSettings, topics: Topics) -> AsyncIterator[KafkaBus]:
+    bus = KafkaBus(kafka4_settings.model_copy(update={"topic_prefix": topics.prefix}), topics)
+    await bus.start()
+    try:
+        yield bus
+    finally:
+        await bus.stop()
+
+
+@pytest.fixture(params=["memory", "kafka", "kafka4"], ids=["memory", "kafka", "kafka4"])
 def bus(request: pytest.FixtureRequest) -> Bus:
-    """The same test on the in-process bus and on Kafka (started, with the ``topics`` fixture's names)."""
+    """The same test on the in-process bus, on Kafka 3.9 and on Kafka 4.1 (started, with the ``topics``
+    fixture's names)."""
     bus: Bus = request.getfixturevalue(f"{request.param}_bus")
     return bus
 
@@ -170,3 +215,10 @@ def sessions(request: pytest.FixtureRequest) -> SessionFactory:
     fixture = "sqlite_sessions" if request.param == "sqlite" else "pg_sessions"
     factory: SessionFactory = request.getfixturevalue(fixture)
     return factory
+
+
+@pytest.fixture(params=["kafka", "kafka4"], ids=["kafka", "kafka4"])
+def real_kafka_bus(request: pytest.FixtureRequest) -> KafkaBus:
+    """A started ``KafkaBus`` on Kafka 3.9 and on Kafka 4.1, for tests that need Kafka's own behaviour."""
+    bus: KafkaBus = request.getfixturevalue(f"{request.param}_bus")
+    return bus

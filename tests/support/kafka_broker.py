@@ -2,7 +2,8 @@
 
 See /work/shared/KAFKA.md: the jars come from ``deploy/local/kafka/pom.xml`` via
 ``mvn dependency:copy-dependencies`` into ``~/.cache/ewarn/kafka-<version>/libs`` (outside the repo, so later
-runs start in seconds).
+runs start in seconds). Two versions are tested: ``KAFKA_VERSION`` (3.9, reload4j logging) and
+``KAFKA4_VERSION`` (4.1, log4j2 logging; Kafka 4 removed old protocol versions, KIP-896).
 """
 
 from __future__ import annotations
@@ -21,15 +22,30 @@ from pathlib import Path
 from tests.support.netutil import LOOPBACK, free_port, stop_group, tail
 
 KAFKA_VERSION = "3.9.1"
+KAFKA4_VERSION = "4.1.2"
+KAFKA_VERSIONS = (KAFKA_VERSION, KAFKA4_VERSION)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POM = REPO_ROOT / "deploy" / "local" / "kafka" / "pom.xml"
 LOG4J = REPO_ROOT / "deploy" / "local" / "kafka" / "log4j.properties"
+LOG4J2 = REPO_ROOT / "deploy" / "local" / "kafka" / "log4j2.properties"
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ewarn"
+
+
+def uses_log4j2(version: str) -> bool:
+    """Kafka 4.x logs through log4j2; 3.x through the log4j 1.x API (reload4j)."""
+    return int(version.split(".", 1)[0]) >= 4
+
+
+def logging_options(version: str) -> list[str]:
+    """The JVM option pointing the broker's logging backend at our quiet config."""
+    if uses_log4j2(version):
+        return [f"-Dlog4j2.configurationFile={LOG4J2}"]
+    return [f"-Dlog4j.configuration=file:{LOG4J}"]
 
 
 def ensure_jars(version: str = KAFKA_VERSION) -> Path:
@@ -49,6 +65,7 @@ def ensure_jars(version: str = KAFKA_VERSION) -> Path:
         "-f",
         str(POM),
         f"-Dkafka.version={version}",
+        "-Plog4j2" if uses_log4j2(version) else "-Preload4j",
         "dependency:copy-dependencies",
         "-DincludeScope=runtime",
         f"-DoutputDirectory={partial}",
@@ -184,7 +201,7 @@ class KafkaBroker:
             java,
             *opts,
             "-Djava.awt.headless=true",
-            f"-Dlog4j.configuration=file:{LOG4J}",
+            *logging_options(self.version),
             f"-Dkafka.logs.dir={self.workdir / 'logs'}",
             "-cp",
             f"{self._libs}/*",
