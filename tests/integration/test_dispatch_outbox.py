@@ -74,7 +74,11 @@ async def test_inserts_are_idempotent_and_never_overwrite(sessions: SessionFacto
     await add_provider(sessions)
     sub, _ = await add_subscription(sessions, "https://hooks.example.org/h")
     await _seed(sessions, [_row(1, sub.id)])
-    await _seed(sessions, [_row(1, sub.id, status="skipped", last_error="other"), _row(2, sub.id)])
+    async with sessions() as session:
+        again = [_row(1, sub.id, status="skipped", last_error="other"), _row(2, sub.id), _row(2, sub.id)]
+        inserted = await outbox.insert_deliveries(session=session, rows=again)
+        await session.commit()
+    assert inserted == {"msg_0002"}, "only rows this insert created are reported (and handed to a sender)"
     rows = {r.id: r for r in await deliveries(sessions)}
     assert set(rows) == {"msg_0001", "msg_0002"}
     assert rows["msg_0001"].status == "pending" and rows["msg_0001"].last_error is None

@@ -80,6 +80,7 @@ def plan_intake(
                     "last_status_code": None,
                     "next_attempt_at": due,
                     "lease_until": None,
+                    "dispatched_at": None,
                     "payload": payload,
                     "digest_key": digest_key,
                     "created_at": now,

@@ -58,8 +58,12 @@ class Slots(Generic[T]):
         """Claim again once the read-ahead has fallen below one slot's worth per slot."""
         return self.waiting < self.concurrency and self.room() > 0
 
+    def space(self, endpoint: str) -> int:
+        """How many more jobs this endpoint's read-ahead takes."""
+        return max(0, 2 * self.per_endpoint - self.in_flight[endpoint] - len(self._ready.get(endpoint, ())))
+
     def is_full(self, endpoint: str) -> bool:
-        return self.in_flight[endpoint] + len(self._ready.get(endpoint, ())) >= 2 * self.per_endpoint
+        return self.space(endpoint) == 0
 
     def full_endpoints(self) -> set[str]:
         """Endpoints with their own read-ahead full: not to be claimed for now."""

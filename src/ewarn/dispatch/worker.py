@@ -57,6 +57,23 @@ GROUP = "ewarn-dispatch"
 _DB_ERRORS = (OperationalError, DBAPIError, OSError)
 
 
+def _claimed(row: dict[str, Any], now: datetime) -> ClaimedDelivery:
+    """A delivery this process wrote already leased to itself, as a claim would have returned it."""
+    return ClaimedDelivery(
+        id=row["id"],
+        alert_id=row["alert_id"],
+        alert_revision=row["alert_revision"],
+        subscription_id=row["subscription_id"],
+        provider_id=row["provider_id"],
+        channel=row["channel"],
+        attempts=0,
+        attempts_before_replay=0,
+        payload=row["payload"],
+        digest_key=None,
+        dispatched_at=now,
+    )
+
+
 class DispatchWorker:
     """Runs intake and delivery until ``stop()``; construct once per process with its dependencies.
 
@@ -123,6 +140,7 @@ class DispatchWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._outcomes: list[AttemptOutcome] = []
         self._outcomes_ready = asyncio.Event()
+        self._intake_done = asyncio.Event()
         # Set once the delivery loop has returned: no job can start or record an outcome after that.
         self._deliveries_finished = False
         self.counters: Counter[str] = Counter()
@@ -136,6 +154,7 @@ class DispatchWorker:
         try:
             await self._runner.run()
         finally:
+            self._intake_done.set()
             self.stop()
             try:
                 await delivery
@@ -191,16 +210,60 @@ class DispatchWorker:
                     select(AssetRow.id, AssetRow.data).where(AssetRow.id.in_({a.asset_id for a in alerts}))
                 )
                 tags = {r.id: list((r.data or {}).get("tags", [])) for r in rows}
+            email_providers = {s.provider_id for s in subs if s.channel is Channel.EMAIL}
+            languages = await self._languages(session, email_providers) if email_providers else {}
         plan = plan_intake(
             alerts, subscriptions=by_provider, asset_tags=tags, now=now, payloads=[p for _, p in incoming]
         )
+        handoff = self._lease_for_handoff(plan.deliveries, {s.id: s for s in subs}, now)
         async with self._write_lock, self._sessions() as session:
             await outbox.insert_alert_events(session=session, events=plan.events)
-            await outbox.insert_deliveries(session=session, rows=plan.deliveries)
+            inserted = await outbox.insert_deliveries(session=session, rows=plan.deliveries)
             await session.commit()
         self.counters["alerts"] += len(plan.events)
         self.counters["routed"] += plan.routed
         self.counters["skipped"] += plan.skipped
+        # Only rows this insert created: a redelivered message's rows are whatever they already are.
+        for row, sub, endpoint in handoff:
+            if row["id"] in inserted:
+                job = Job(sub, [_claimed(row, now)])
+                self._slots.add(endpoint, (job, languages.get(sub.provider_id)))
+        self._pump()
+
+    def _lease_for_handoff(
+        self, rows: Sequence[dict[str, Any]], subs: dict[str, Subscription], now: datetime
+    ) -> list[tuple[dict[str, Any], Subscription, str]]:
+        """Lease new deliveries that can be sent now straight to this process, as a claim would.
+
+        They are written already leased and go to the slots without a claim query and without reading their
+        payload back; the row is the record if this process dies before sending (the lease runs out and any
+        dispatcher claims it). Deliveries beyond the free read-ahead stay unleased for the claim loop.
+        """
+        if self._stopping.is_set():
+            return []
+        room = self._slots.room()
+        space: dict[str, int] = {}
+        open_circuits = set(self._breaker.open_endpoints())
+        lease_until = now + self._lease
+        picked = []
+        for row in rows:
+            if room <= 0:
+                break
+            sub = subs.get(row["subscription_id"])
+            if sub is None or row["status"] != DeliveryStatus.PENDING.value or row["digest_key"] is not None:
+                continue
+            endpoint = endpoint_of(sub, smtp_host=self._settings.smtp.host)
+            self._endpoint_of_sub[sub.id] = endpoint
+            if endpoint not in space:
+                space[endpoint] = 0 if endpoint in open_circuits else self._slots.space(endpoint)
+            if space[endpoint] <= 0:
+                continue
+            row["lease_until"] = lease_until
+            row["dispatched_at"] = now
+            picked.append((row, sub, endpoint))
+            space[endpoint] -= 1
+            room -= 1
+        return picked
 
     async def _retry_db(self, what: str, work: Callable[[], Awaitable[None]]) -> None:
         """Retry a database step until it succeeds; give up only when stopping (it is then redone later)."""
@@ -234,6 +297,7 @@ class DispatchWorker:
                 self._more_due = True  # retries and digests come due with time alone
         while self._tasks:  # jobs may start follow-up tasks (410: disable) while we wait
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._intake_done.wait()  # its last batch may still hand deliveries over
         waiting = [d.id for job, _ in self._slots.drain() for d in job.deliveries]
         if waiting:  # hand them back now rather than when their lease runs out
             async with self._write_lock, self._sessions() as session:

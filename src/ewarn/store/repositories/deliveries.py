@@ -93,12 +93,18 @@ async def insert_alert_events(*, session: AsyncSession, events: Sequence[dict[st
         await session.execute(stmt, list(events))  # executemany: one statement compiled, not one per row
 
 
-async def insert_deliveries(*, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Outbox rows keyed by the deterministic delivery id; an existing row is left exactly as it is."""
-    if rows:
-        stmt = insert_for(session, DeliveryRow.__table__)
-        stmt = stmt.on_conflict_do_nothing(index_elements=["id"])  # type: ignore[attr-defined]
-        await session.execute(stmt, list(rows))
+async def insert_deliveries(*, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Outbox rows keyed by the deterministic delivery id; an existing row is left exactly as it is.
+
+    Returns the ids actually inserted (a redelivered alert message inserts none).
+    """
+    if not rows:
+        return set()
+    table = DeliveryRow.__table__
+    stmt = insert_for(session, table)
+    stmt = stmt.on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)  # type: ignore[attr-defined]
+    result = await session.execute(stmt, list(rows))
+    return set(result.scalars().all())
 
 
 _CLAIM_COLUMNS = (
