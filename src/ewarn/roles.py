@@ -42,6 +42,7 @@ class RoleSet:
     workers: dict[str, Worker] = field(default_factory=dict)
     heartbeats: list[Heartbeat] = field(default_factory=list)
     api_server: uvicorn.Server | None = None
+    transports: list[httpx.AsyncBaseTransport] = field(default_factory=list)
 
     def stop(self) -> None:
         for worker in self.workers.values():
@@ -93,14 +94,19 @@ def build_roles(runtime: Runtime, roles: set[str], http: httpx.AsyncClient) -> R
             ),
         )
     if "dispatch" in roles:
+        from ewarn.dispatch.transport import PinnedHTTPTransport
         from ewarn.dispatch.worker import DispatchWorker
 
+        # Webhooks connect to the address the SSRF guard checked (no second DNS lookup to rebind).
+        transport = PinnedHTTPTransport(max_body_bytes=runtime.settings.dispatch.max_response_bytes)
+        rs.transports.append(transport)
         rs.workers["dispatch"] = DispatchWorker(
             sessions=runtime.sessions,
             bus=runtime.bus,
             topics=runtime.topics,
             settings=runtime.settings,
             http=http,
+            transport=transport,
         )
     for name, worker in rs.workers.items():
         runtime.services[name] = worker
@@ -169,6 +175,8 @@ async def run_roles(rs: RoleSet) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+        for transport in rs.transports:
+            await transport.aclose()
 
 
 async def serve(runtime: Runtime, roles: set[str]) -> None:

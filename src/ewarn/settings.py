@@ -32,7 +32,7 @@ class DispatchSettings(BaseModel):
     backoff_max_seconds: float = 300.0
     request_timeout_seconds: float = 10.0
     max_response_bytes: int = 64 * 1024
-    concurrency: int = 64
+    concurrency: int = 256  # in-flight webhook sends; the transport caps connections per endpoint at 32
     # Webhook targets resolving here are allowed even though private/loopback (operator decision).
     allowed_networks: list[str] = Field(default_factory=list)
     poll_interval_seconds: float = 0.2
