@@ -29,10 +29,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -54,6 +52,7 @@ from ewarn.store.repositories.assets import upsert_assets
 from ewarn.store.repositories.principals import upsert_provider
 from ewarn.store.repositories.subscriptions import create_subscription
 from ewarn.store.tables import AlertRow, DeliveryRow, HeartbeatRow
+from tests.support.postgres_server import temporary_database
 from tests.support.processes import Fleet
 from tests.support.receivers import Request, WebhookReceiver
 
@@ -134,12 +133,7 @@ class Deployment:
 @asynccontextmanager
 async def deployment(*, postgres_url: str, bootstrap: str, partitions: int) -> AsyncIterator[Deployment]:
     """A fresh database at the newest migration and a unique topic prefix; the database is dropped after."""
-    name = f"t_{uuid.uuid4().hex}"
-    admin = create_async_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    async with temporary_database(postgres_url) as url:
         engine = create_engine(url)
         topics = Topics(prefix=f"t{uuid.uuid4().hex[:12]}")
         kafka = KafkaSettings(
@@ -152,10 +146,6 @@ async def deployment(*, postgres_url: str, bootstrap: str, partitions: int) -> A
             )
         finally:
             await engine.dispose()
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
 
 
 # --- hospitals ----------------------------------------------------------------------------------------------
