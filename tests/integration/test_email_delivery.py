@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from tests.support.receivers import (
     wait_settled,
     wait_until,
 )
+from tests.support.tls import self_signed_certificate
 
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
@@ -123,31 +123,9 @@ async def test_tlp_red_never_goes_out_by_email(
 
 @pytest.fixture(scope="module")
 def smtp_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("smtp-tls")
-    key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
+    return self_signed_certificate(
+        tmp_path_factory.mktemp("smtp-tls"), common_name="127.0.0.1", alt_name="IP:127.0.0.1"
     )
-    return cert, key
 
 
 # aiosmtpd warns that AUTH without *STARTTLS* is unsafe; with implicit TLS the whole connection is TLS.

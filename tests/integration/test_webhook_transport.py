@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.tls import self_signed_certificate
 
 from ewarn.dispatch.result import SendResult
 from ewarn.dispatch.ssrf import SsrfGuard, StaticResolver
@@ -249,31 +249,9 @@ async def test_sender_request_on_the_wire(kind: str) -> None:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=hooks.test",
-            "-addext",
-            "subjectAltName=DNS:hooks.test",
-        ],
-        check=True,
-        capture_output=True,
+    return self_signed_certificate(
+        tmp_path_factory.mktemp("tls"), common_name="hooks.test", alt_name="DNS:hooks.test"
     )
-    return cert, key
 
 
 def _tls_contexts(certificate: tuple[Path, Path]) -> tuple[ssl.SSLContext, ssl.SSLContext, list[str | None]]:
