@@ -22,11 +22,16 @@ from tests.support.receivers import (
 
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
+from ewarn.models.alert import Severity
 from ewarn.models.common import utcnow
 from ewarn.models.delivery import DeliveryStatus
+from ewarn.models.provider import Provider
+from ewarn.models.subscription import Channel, SubscriptionFilters
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories import deliveries as outbox
 from ewarn.store.repositories.deliveries import AttemptOutcome
+from ewarn.store.repositories.principals import upsert_provider
+from ewarn.store.repositories.subscriptions import create_subscription
 from ewarn.store.tables import AlertEventRow, DeliveryAttemptRow
 
 NOW = utcnow()
@@ -183,3 +188,35 @@ async def test_two_dispatch_workers_share_the_outbox_without_double_delivery(
         assert a.counters["delivered"] + b.counters["delivered"] == 60
     finally:
         await receiver.down()
+
+
+async def test_routing_sees_every_subscription_of_a_batch_not_one_page(sessions: SessionFactory) -> None:
+    """400 alerts of 400 providers with 3 subscriptions each arrive as one batch: all 1,200 are routed.
+
+    The subscription read used for routing once shared the API's page size (1,000): the last 200
+    subscriptions of such a batch got no delivery row at all. The filter makes every row a recorded skip,
+    so nothing is sent and the count is exact.
+    """
+    providers = [f"clinic-{i:03d}" for i in range(400)]
+    async with sessions() as session:
+        for provider_id in providers:
+            await upsert_provider(
+                session=session, provider=Provider(id=provider_id, name=provider_id, country="DE")
+            )
+            for n in range(3):
+                await create_subscription(
+                    session=session,
+                    provider_id=provider_id,
+                    channel=Channel.WEBHOOK,
+                    target=f"http://127.0.0.1:9/hook/{n}",
+                    filters=SubscriptionFilters(min_severity=Severity.CRITICAL),
+                )
+        await session.commit()
+    bus, topics = MemoryBus(), Topics(prefix="t-many")
+    alerts = [sample_alert(provider_id=p, asset_id=f"ast_{p}", severity="high") for p in providers]
+    async with running_dispatch(sessions=sessions, bus=bus, topics=topics, settings=dispatch_settings()):
+        await publish(bus, topics, *alerts)  # one publish: the runner takes them as one batch of 400
+        rows = await wait_settled(sessions, 1200, timeout=30)
+    assert len(rows) == 1200
+    assert {r.status for r in rows} == {DeliveryStatus.SKIPPED.value}
+    assert Counter(r.provider_id for r in rows) == dict.fromkeys(providers, 3)

@@ -102,6 +102,25 @@ async def list_subscriptions(
     return [subscription_from_row(r) for r in (await session.scalars(stmt)).all()]
 
 
+async def live_subscriptions_of(
+    *, session: AsyncSession, provider_ids: Collection[str], chunk: int = 500
+) -> list[Subscription]:
+    """Every live subscription of these providers, however many: what routing needs (no page limit)."""
+    ids = sorted(set(provider_ids))
+    out: list[Subscription] = []
+    for start in range(0, len(ids), chunk):
+        rows = await session.scalars(
+            select(SubscriptionRow)
+            .where(
+                SubscriptionRow.provider_id.in_(ids[start : start + chunk]),
+                SubscriptionRow.deleted_at.is_(None),
+            )
+            .order_by(SubscriptionRow.created_at, SubscriptionRow.id)
+        )
+        out += [subscription_from_row(r) for r in rows.all()]
+    return out
+
+
 async def subscriptions_by_id(
     *, session: AsyncSession, subscription_ids: Collection[str]
 ) -> dict[str, Subscription]:
