@@ -39,6 +39,7 @@ from ewarn.dispatch.retry import Verdict, classify, endpoint_unhealthy, parse_re
 from ewarn.dispatch.scheduler import Slots
 from ewarn.dispatch.ssrf import Resolver, SsrfGuard, SystemResolver
 from ewarn.dispatch.webhook import WebhookSender
+from ewarn.dispatch.writelock import PriorityWriteLock
 from ewarn.logging import get_logger
 from ewarn.models.alert import Alert
 from ewarn.models.common import utcnow
@@ -55,6 +56,7 @@ log = get_logger(__name__)
 
 GROUP = "ewarn-dispatch"
 _DB_ERRORS = (OperationalError, DBAPIError, OSError)
+_RECORD_EVERY_SECONDS = 0.1
 
 
 def _claimed(row: dict[str, Any], now: datetime) -> ClaimedDelivery:
@@ -128,15 +130,19 @@ class DispatchWorker:
         self._buffer: list[tuple[Alert, dict[str, Any]]] = []
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._write_lock = asyncio.Lock()  # SQLite has one writer; queueing here beats "database is locked"
+        self._writes = PriorityWriteLock()
         self._slots: Slots[tuple[Job, str | None]] = Slots(
             concurrency=self._cfg.concurrency,
             # One endpoint may take at most this many slots, so a slow receiver cannot starve the others.
             per_endpoint=per_endpoint_limit or max(1, self._cfg.concurrency // 2),
         )
         self._endpoint_of_sub: dict[str, str] = {}
-        # Whether a claim may find due deliveries: False after one found fewer than it asked for.
+        # Whether a claim may find due deliveries: False after one found fewer than it asked for, True again
+        # when intake leaves rows behind, an endpoint passed over by the last claim has room, or a poll
+        # interval has gone by (retries, digests, expired leases and other processes' rows come due with time).
         self._more_due = True
+        self._passed_over: set[str] = set()  # endpoints the last claim or handoff left rows of in the outbox
+        self._last_claim = 0.0  # loop time of the last claim
         self._tasks: set[asyncio.Task[None]] = set()
         self._outcomes: list[AttemptOutcome] = []
         self._outcomes_ready = asyncio.Event()
@@ -192,15 +198,13 @@ class DispatchWorker:
         if not incoming:
             return
         await self._retry_db("intake", lambda: self._store_intake(incoming))
-        self._more_due = True
-        self._wake.set()
 
     async def _store_intake(self, incoming: Sequence[tuple[Alert, dict[str, Any]]]) -> None:
         alerts = [alert for alert, _ in incoming]
         now = self._clock()
         providers = {a.provider_id for a in alerts}
         async with self._sessions() as session:
-            subs = await subs_repo.list_subscriptions(session=session, provider_ids=providers)
+            subs = await subs_repo.live_subscriptions_of(session=session, provider_ids=providers)
             by_provider: dict[str, list[Subscription]] = {}
             for sub in subs:
                 by_provider.setdefault(sub.provider_id, []).append(sub)
@@ -216,7 +220,7 @@ class DispatchWorker:
             alerts, subscriptions=by_provider, asset_tags=tags, now=now, payloads=[p for _, p in incoming]
         )
         handoff = self._lease_for_handoff(plan.deliveries, {s.id: s for s in subs}, now)
-        async with self._write_lock, self._sessions() as session:
+        async with self._writes.hold(urgent=True), self._sessions() as session:
             await outbox.insert_alert_events(session=session, events=plan.events)
             inserted = await outbox.insert_deliveries(session=session, rows=plan.deliveries)
             await session.commit()
@@ -224,10 +228,24 @@ class DispatchWorker:
         self.counters["routed"] += plan.routed
         self.counters["skipped"] += plan.skipped
         # Only rows this insert created: a redelivered message's rows are whatever they already are.
+        handed = set()
         for row, sub, endpoint in handoff:
             if row["id"] in inserted:
                 job = Job(sub, [_claimed(row, now)])
                 self._slots.add(endpoint, (job, languages.get(sub.provider_id)))
+                handed.add(row["id"])
+        left = [
+            row
+            for row in plan.deliveries
+            if row["id"] in inserted
+            and row["id"] not in handed
+            and row["status"] == DeliveryStatus.PENDING.value
+            and row["digest_key"] is None
+        ]
+        if left:  # no room here now: a claim picks them up when there is
+            self._passed_over.update(self._endpoint_of_sub.get(r["subscription_id"], "") for r in left)
+            self._more_due = True
+            self._wake.set()
         self._pump()
 
     def _lease_for_handoff(
@@ -283,8 +301,11 @@ class DispatchWorker:
     # --- delivery loop ----------------------------------------------------------------------------------
 
     async def _delivery_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             self._wake.clear()
+            if loop.time() - self._last_claim >= self._cfg.poll_interval_seconds:
+                self._more_due = True  # retries and digests come due with time alone
             if self._more_due and self._slots.wants_more():
                 try:
                     if await self._claim(self._slots.room()):
@@ -300,13 +321,12 @@ class DispatchWorker:
         await self._intake_done.wait()  # its last batch may still hand deliveries over
         waiting = [d.id for job, _ in self._slots.drain() for d in job.deliveries]
         if waiting:  # hand them back now rather than when their lease runs out
-            async with self._write_lock, self._sessions() as session:
+            async with self._writes.hold(), self._sessions() as session:
                 await outbox.release(session=session, ids=waiting)
                 await session.commit()
 
-    def _held_back(self) -> set[str]:
-        """Subscriptions not to claim for now: their endpoint has enough waiting, or its circuit is open."""
-        blocked = self._slots.full_endpoints() | set(self._breaker.open_endpoints())
+    def _held_back(self, blocked: set[str]) -> set[str]:
+        """Subscriptions not to claim for now: their endpoint is in ``blocked``."""
         return {sub for sub, endpoint in self._endpoint_of_sub.items() if endpoint in blocked}
 
     async def _claim(self, limit: int) -> int:
@@ -317,13 +337,16 @@ class DispatchWorker:
         """
         now = self._clock()
         lease_until = now + self._lease
-        async with self._write_lock, self._sessions() as session:
+        self._last_claim = asyncio.get_running_loop().time()
+        # Endpoints with enough waiting here, or with an open circuit: their rows stay in the outbox for now.
+        blocked = self._slots.full_endpoints() | set(self._breaker.open_endpoints())
+        async with self._writes.hold(), self._sessions() as session:
             claimed = await outbox.claim_due(
                 session=session,
                 now=now,
                 lease_until=lease_until,
                 limit=limit,
-                exclude_subscriptions=self._held_back(),
+                exclude_subscriptions=self._held_back(blocked),
             )
             for sub_id, key in {(d.subscription_id, d.digest_key) for d in claimed if d.digest_key}:
                 claimed += await outbox.claim_digest(
@@ -338,6 +361,7 @@ class DispatchWorker:
             languages = await self._languages(session, email_providers) if email_providers else {}
         if len(claimed) < limit:
             self._more_due = False
+            self._passed_over = blocked
         if not claimed:
             return 0
         jobs, orphans = group_jobs(claimed, subs)
@@ -410,18 +434,22 @@ class DispatchWorker:
     def _finished(self, endpoint: str) -> None:
         """A slot is free: a waiting job takes it; a claim may find more for this endpoint once it has room.
 
-        While the endpoint's read-ahead is still full a claim could only look for other endpoints' rows, past
-        all of this one's: that search is left to new intake and the poll interval, not done per send.
+        Only an endpoint whose rows were left in the outbox (passed over while its read-ahead was full) makes a
+        claim worth its query; everything else new comes by intake handoff, and time-based work by the poll.
         """
         self._slots.finished(endpoint)
         self._pump()
-        if not self._slots.is_full(endpoint):
+        if self._slots.is_full(endpoint):
+            return
+        if endpoint in self._passed_over:
+            self._passed_over.discard(endpoint)
             self._more_due = True
+        if self._more_due:
             self._wake.set()
 
     async def _release_later(self, ids: list[str], at: datetime) -> None:
         async def work() -> None:
-            async with self._write_lock, self._sessions() as session:
+            async with self._writes.hold(), self._sessions() as session:
                 await outbox.release(session=session, ids=ids, next_attempt_at=at)
                 await session.commit()
 
@@ -516,7 +544,7 @@ class DispatchWorker:
 
         async def work() -> None:
             nonlocal disabled
-            async with self._write_lock, self._sessions() as session:
+            async with self._writes.hold(), self._sessions() as session:
                 disabled = await subs_repo.disable_subscription(
                     session=session, subscription_id=sub.id, reason=reason
                 )
@@ -562,11 +590,15 @@ class DispatchWorker:
             if batch:
 
                 async def work(batch: list[AttemptOutcome] = batch) -> None:
-                    async with self._write_lock, self._sessions() as session:
+                    async with self._writes.hold(), self._sessions() as session:
                         await outbox.record_outcomes(session=session, outcomes=batch)
                         await session.commit()
 
                 await self._retry_db("record", work)
+                if not self._stopping.is_set():
+                    # Gather outcomes for a while: fewer, larger writes leave the process to new alerts. A kill
+                    # in between costs only a resend of those deliveries (same webhook-id) once leases expire.
+                    await asyncio.sleep(_RECORD_EVERY_SECONDS)
                 continue
             # Only the end of the delivery loop ends this one: while stopping, a claim in flight can still
             # start jobs whose outcomes must be written, or their deliveries stay leased after a clean stop.
