@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ewarn import eventloop
 from ewarn.ingest.cli import feeds_app
 from ewarn.inventory.cli import app as assets_app
 from ewarn.logging import configure_logging
@@ -37,7 +38,9 @@ def serve(
     """Run the API and every stage in one process (embedded default: SQLite + in-process bus)."""
     from ewarn.roles import serve as serve_roles
 
-    asyncio.run(serve_roles(_runtime(), {r.strip() for r in roles.split(",") if r.strip()}))
+    runtime = _runtime()
+    wanted = {r.strip() for r in roles.split(",") if r.strip()}
+    eventloop.run(serve_roles(runtime, wanted), kind=runtime.settings.event_loop)
 
 
 @app.command()
@@ -45,7 +48,8 @@ def run(role: Annotated[str, typer.Argument(help="ingest | correlate | dispatch 
     """Run one role (scale out by running more copies against Kafka and PostgreSQL)."""
     from ewarn.roles import serve as serve_roles
 
-    asyncio.run(serve_roles(_runtime(), {role}))
+    runtime = _runtime()
+    eventloop.run(serve_roles(runtime, {role}), kind=runtime.settings.event_loop)
 
 
 @app.command()

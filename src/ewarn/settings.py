@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     bootstrap_operator_key: SecretStr | None = None
     log_level: str = "INFO"
     log_json: bool = True
+    # uvloop when installed ("auto"), else asyncio's own loop; "asyncio" forces the standard loop.
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
 
     @classmethod
     def settings_customise_sources(
