@@ -21,6 +21,7 @@ import gc
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -40,15 +41,16 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from tests.support.receivers import add_provider, add_subscription, deliveries, sample_alert  # noqa: E402
 
+from ewarn import eventloop  # noqa: E402
 from ewarn.bus.memory import MemoryBus  # noqa: E402
 from ewarn.dispatch.transport import PinnedHTTPTransport  # noqa: E402
 from ewarn.dispatch.worker import DispatchWorker  # noqa: E402
 from ewarn.ids import delivery_id  # noqa: E402
 from ewarn.runtime import Runtime  # noqa: E402
 from ewarn.settings import DispatchSettings, Settings  # noqa: E402
-from ewarn.store.db import create_schema  # noqa: E402
+from ewarn.store.db import as_utc, create_schema  # noqa: E402
 from ewarn.store.repositories.subscriptions import update_subscription  # noqa: E402
-from ewarn.store.tables import DeliveryRow  # noqa: E402
+from ewarn.store.tables import DeliveryAttemptRow, DeliveryRow  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "dispatch.json"
 
@@ -192,7 +194,11 @@ def _arrival_times(ids: list[str], sub_id: str, arrivals: dict[str, float]) -> l
 
 
 def _sustained_result(
-    phase: dict[str, Any], sub_id: str, sent_at: dict[str, float], arrivals: dict[str, float]
+    phase: dict[str, Any],
+    sub_id: str,
+    sent_at: dict[str, float],
+    arrivals: dict[str, float],
+    stages: dict[str, tuple[float, float, float]],
 ) -> dict[str, Any]:
     times = _arrival_times(phase["ids"], sub_id, arrivals)
     rate = len(times) / (times[-1] - times[0]) if len(times) > 1 else None
@@ -204,7 +210,42 @@ def _sustained_result(
         "all_delivered_after_seconds": round(phase["took"], 3),
         "cpu_share_of_one_core": round(phase["cpu"] / phase["took"], 2),
         "latency_ingest_to_delivery": _summary(_latencies(phase["ids"], sub_id, sent_at, arrivals)),
+        "latency_breakdown": _breakdown(phase["ids"], sub_id, sent_at, arrivals, stages),
     }
+
+
+async def _stage_times(runtime: Runtime) -> dict[str, tuple[float, float, float]]:
+    """Delivery id → (stored in the outbox, send started, send finished), epoch seconds, first attempt."""
+    async with runtime.sessions() as session:
+        rows = await session.execute(
+            select(DeliveryRow.id, DeliveryRow.created_at, DeliveryAttemptRow.at, DeliveryRow.delivered_at)
+            .join(DeliveryAttemptRow, DeliveryAttemptRow.delivery_id == DeliveryRow.id)
+            .where(DeliveryAttemptRow.attempt == 1, DeliveryRow.delivered_at.is_not(None))
+        )
+        return {
+            r.id: tuple(as_utc(t).timestamp() for t in (r.created_at, r.at, r.delivered_at)) for r in rows
+        }
+
+
+def _breakdown(
+    ids: list[str],
+    sub_id: str,
+    sent_at: dict[str, float],
+    arrivals: dict[str, float],
+    stages: dict[str, tuple[float, float, float]],
+) -> dict[str, float | None]:
+    """Median milliseconds spent in each step from the alerts topic to the receiver's verified arrival."""
+    parts: dict[str, list[float]] = {"to_outbox": [], "outbox_to_send": [], "send_to_arrival": [], "send": []}
+    for alert_id in ids:
+        did = delivery_id(alert_id=alert_id, subscription_id=sub_id, revision=1)
+        if did not in stages or did not in arrivals:
+            continue
+        stored, started, finished = stages[did]
+        parts["to_outbox"].append((stored - sent_at[alert_id]) * 1000)
+        parts["outbox_to_send"].append((started - stored) * 1000)
+        parts["send_to_arrival"].append((arrivals[did] - started) * 1000)
+        parts["send"].append((finished - started) * 1000)
+    return {f"{k}_p50_ms": round(percentile(v, 50) or 0, 2) if v else None for k, v in parts.items()}
 
 
 def _summary(latencies: list[float]) -> dict[str, float | None]:
@@ -286,7 +327,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         burst_lat = _latencies(bursted["ids"], sub.id, sent_at, arrivals)
         burst_arrivals = _arrival_times(bursted["ids"], sub.id, arrivals)
         burst_rate = args.burst / (burst_arrivals[-1] - bursted["started"])
-        sustained_results = [_sustained_result(phase, sub.id, sent_at, arrivals) for phase in phases]
+        stages = await _stage_times(runtime)
+        sustained_results = [_sustained_result(phase, sub.id, sent_at, arrivals, stages) for phase in phases]
         rows = await deliveries(runtime.sessions)
         return {
             "benchmark": "dispatch",
@@ -305,6 +347,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "processes": "one dispatch process; a receiver process verifying every signature",
                 "concurrency": args.concurrency,
                 "http_transport": "ewarn.dispatch.transport.PinnedHTTPTransport",
+                "event_loop": type(asyncio.get_running_loop()).__module__,
             },
             "sustained": sustained_results,
             "burst": {
@@ -332,6 +375,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if receiver is not None:
             receiver.proc.kill()
         await runtime.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> None:
@@ -350,10 +394,16 @@ def main() -> None:
     # Deeper than the 32 connections the transport opens per receiver: waiting sends batch the database work.
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--loop",
+        choices=["auto", "uvloop", "asyncio"],
+        default="auto",
+        help="event loop (as EWARN_EVENT_LOOP)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rates, args.seconds, args.burst = [500], 1.0, 1000
-    result = asyncio.run(run(args))
+    result = eventloop.run(run(args), kind=args.loop)
     if not args.quick or args.out != RESULTS:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
