@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     JsonConfigSettingsSource,
@@ -47,6 +47,29 @@ class SmtpSettings(BaseModel):
     implicit_tls: bool = False
     sender: str = "ewarn@localhost"
     timeout_seconds: float = 10.0
+    # S/MIME signing of every message, on when both PEM files are set; the chain file adds intermediates.
+    smime_cert_file: Path | None = None
+    smime_key_file: Path | None = None
+    smime_key_password: SecretStr | None = None
+    smime_chain_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _smime_files_go_together(self) -> SmtpSettings:
+        if (self.smime_cert_file is None) != (self.smime_key_file is None):
+            raise ValueError(
+                "smime_cert_file and smime_key_file go together: set both to sign e-mail, or neither"
+            )
+        if not self.signs_email and (
+            self.smime_key_password is not None or self.smime_chain_file is not None
+        ):
+            raise ValueError(
+                "smime_key_password and smime_chain_file need smime_cert_file and smime_key_file"
+            )
+        return self
+
+    @property
+    def signs_email(self) -> bool:
+        return self.smime_cert_file is not None and self.smime_key_file is not None
 
 
 class CorrelateSettings(BaseModel):

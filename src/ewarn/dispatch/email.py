@@ -13,6 +13,7 @@ import aiosmtplib
 
 from ewarn.dispatch.payload import AlertData
 from ewarn.dispatch.router import CHANNEL_TLP_LIMIT
+from ewarn.dispatch.smime import load_signer
 from ewarn.dispatch.templates import Phrases, phrases_for
 from ewarn.models.common import TLP, utcnow
 from ewarn.models.subscription import Channel
@@ -188,14 +189,30 @@ def disabled_notice(
 
 
 class EmailSender:
-    """SMTP with STARTTLS or implicit TLS and optional authentication; one connection per message."""
+    """SMTP with STARTTLS or implicit TLS and optional authentication; one connection per message.
+
+    With ``smime_cert_file`` and ``smime_key_file`` set, every message is S/MIME signed; the files are read
+    here, so a bad certificate or key stops start-up (``SmimeSetupError``) instead of the first send.
+    """
 
     def __init__(self, settings: SmtpSettings, *, tls_context: ssl.SSLContext | None = None) -> None:
         self._settings = settings
         self._tls = tls_context
+        self._signer = (
+            load_signer(
+                cert_file=settings.smime_cert_file,
+                key_file=settings.smime_key_file,
+                key_password=settings.smime_key_password,
+                chain_file=settings.smime_chain_file,
+            )
+            if settings.smime_cert_file is not None and settings.smime_key_file is not None
+            else None
+        )
 
     async def send(self, message: EmailMessage) -> None:
         """Return once the server accepted the message; raise ``aiosmtplib.SMTPException`` or ``OSError``."""
+        if self._signer is not None:
+            message = self._signer.sign(message)
         s = self._settings
         await aiosmtplib.send(
             message,
