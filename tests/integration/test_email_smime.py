@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from aiosmtplib.email import flatten_message
 from cryptography import x509
 from pydantic import SecretStr, ValidationError
@@ -44,33 +43,9 @@ SENDER = "ewarn@csirt.example"
 PASSWORD = "correct horse battery staple"
 
 
-class _KeepRaw:
-    """Keeps each message's bytes as they arrived (what a mail client verifies), then lets the receiver parse."""
-
-    def __init__(self, handler: Any, raw: list[bytes]) -> None:
-        self._handler = handler
-        self._raw = raw
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        data = envelope.original_content or envelope.content
-        assert isinstance(data, bytes)
-        self._raw.append(data)
-        result: str = await self._handler.handle_DATA(server, session, envelope)
-        return result
-
-
-class RawSmtpReceiver(SmtpReceiver):
-    """The tests' aiosmtpd receiver, also keeping the raw bytes: re-serialising a parsed message proves nothing."""
-
-    def __init__(self, *, port: int) -> None:
-        super().__init__(port=port)
-        self.raw: list[bytes] = []
-        self._controller.handler = _KeepRaw(self._controller.handler, self.raw)
-
-
 @pytest.fixture
-def smtp() -> Iterator[RawSmtpReceiver]:
-    server = RawSmtpReceiver(port=free_port())
+def smtp() -> Iterator[SmtpReceiver]:
+    server = SmtpReceiver(port=free_port())
     server.start()
     yield server
     server.stop()
@@ -146,7 +121,7 @@ def _tampered(raw: bytes) -> bytes:
 async def test_signed_alert_through_dispatch_verifies_and_tampering_fails(
     sqlite_sessions: SessionFactory,
     memory_bus: MemoryBus,
-    smtp: RawSmtpReceiver,
+    smtp: SmtpReceiver,
     pki: SmimeFiles,
     tmp_path: Path,
 ) -> None:
@@ -163,7 +138,7 @@ async def test_signed_alert_through_dispatch_verifies_and_tampering_fails(
         await publish(memory_bus, TOPICS, alert)
         [mail] = await smtp.wait_for(1)
         [row] = await wait_settled(sqlite_sessions, 1)
-    [raw] = smtp.raw
+    [raw] = [m.raw for m in smtp.inbox]
     assert row.status == "delivered"
 
     # The envelope stays outside, for SOC mail rules; the body is multipart/signed.
@@ -245,7 +220,7 @@ def _owner_notice(to: str, sender: str) -> EmailMessage:
     ],
 )
 async def test_every_message_the_sender_sends_is_signed(
-    smtp: RawSmtpReceiver,
+    smtp: SmtpReceiver,
     ec_pki: SmimeFiles,
     tmp_path: Path,
     build: Callable[[str, str], EmailMessage],
@@ -262,25 +237,25 @@ async def test_every_message_the_sender_sends_is_signed(
     assert mail.message["Subject"] == original["Subject"] and mail.message[header] == original[header]
     both = tmp_path / "root-and-chain.pem"
     both.write_bytes(ec_pki.root.read_bytes() + ec_pki.chain.read_bytes())
-    result = openssl_verify(smtp.raw[0], both, tmp_path / "chained")
+    result = openssl_verify(smtp.inbox[0].raw, both, tmp_path / "chained")
     assert result.returncode == 0, result.stderr
     content = _verified_content(tmp_path / "chained")
     assert [p.get_content_type() for p in content.iter_parts()] == ["text/plain", "text/html"]
     assert _text(content, "plain") == _text(original, "plain")
     assert _text(content, "html") == _text(original, "html")
     # Without the intermediate, nothing links the signer to the root: no chain file, no chain in the message.
-    unchained = openssl_verify(smtp.raw[0], ec_pki.root, tmp_path / "unchained")
+    unchained = openssl_verify(smtp.inbox[0].raw, ec_pki.root, tmp_path / "unchained")
     assert unchained.returncode != 0 and "unable to get local issuer certificate" in unchained.stderr
 
 
-async def test_unsigned_when_not_configured(smtp: RawSmtpReceiver) -> None:
+async def test_unsigned_when_not_configured(smtp: SmtpReceiver) -> None:
     msg = _alert_message(SOC, SENDER)
     msg.as_bytes()  # fixes the multipart boundary, so the message flattens the same each time
     await EmailSender(_settings(smtp.port)).send(msg)
     [mail] = await smtp.wait_for(1)
-    assert smtp.raw == [flatten_message(msg)], "sent exactly as built"
+    assert [m.raw for m in smtp.inbox] == [flatten_message(msg)], "sent exactly as built"
     assert mail.message.get_content_type() == "multipart/alternative"
-    assert b"pkcs7" not in smtp.raw[0]
+    assert b"pkcs7" not in smtp.inbox[0].raw
 
 
 @pytest.mark.parametrize(

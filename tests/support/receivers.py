@@ -314,6 +314,7 @@ class Mail:
     message: EmailMessage
     tls: bool
     authenticated: str | None
+    raw: bytes = b""  # as it arrived: what a mail client verifies a signature over
 
 
 class _Handler:
@@ -334,6 +335,7 @@ class _Handler:
                 # session.ssl is set by STARTTLS only; an implicit-TLS connection shows on its transport.
                 tls=session.ssl is not None or server.transport.get_extra_info("sslcontext") is not None,
                 authenticated=auth.decode() if isinstance(auth, bytes) else None,
+                raw=raw,
             )
         )
         return "250 Message accepted for delivery"
