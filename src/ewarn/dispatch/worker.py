@@ -203,7 +203,9 @@ class DispatchWorker:
         alerts = [alert for alert, _ in incoming]
         now = self._clock()
         providers = {a.provider_id for a in alerts}
-        async with self._sessions() as session:
+        # One session, under the write lock ahead of bookkeeping: routing reads and the outbox write share
+        # the round trips, and every new alert waits for at most the write in progress.
+        async with self._writes.hold(urgent=True), self._sessions() as session:
             subs = await subs_repo.live_subscriptions_of(session=session, provider_ids=providers)
             by_provider: dict[str, list[Subscription]] = {}
             for sub in subs:
@@ -216,11 +218,10 @@ class DispatchWorker:
                 tags = {r.id: list((r.data or {}).get("tags", [])) for r in rows}
             email_providers = {s.provider_id for s in subs if s.channel is Channel.EMAIL}
             languages = await self._languages(session, email_providers) if email_providers else {}
-        plan = plan_intake(
-            alerts, subscriptions=by_provider, asset_tags=tags, now=now, payloads=[p for _, p in incoming]
-        )
-        handoff = self._lease_for_handoff(plan.deliveries, {s.id: s for s in subs}, now)
-        async with self._writes.hold(urgent=True), self._sessions() as session:
+            plan = plan_intake(
+                alerts, subscriptions=by_provider, asset_tags=tags, now=now, payloads=[p for _, p in incoming]
+            )
+            handoff = self._lease_for_handoff(plan.deliveries, {s.id: s for s in subs}, now)
             await outbox.insert_alert_events(session=session, events=plan.events)
             inserted = await outbox.insert_deliveries(session=session, rows=plan.deliveries)
             await session.commit()
@@ -234,6 +235,7 @@ class DispatchWorker:
                 job = Job(sub, [_claimed(row, now)])
                 self._slots.add(endpoint, (job, languages.get(sub.provider_id)))
                 handed.add(row["id"])
+        self.counters["handed_over"] += len(handed)
         left = [
             row
             for row in plan.deliveries
@@ -359,6 +361,7 @@ class DispatchWorker:
             )
             email_providers = {s.provider_id for s in subs.values() if s.channel is Channel.EMAIL}
             languages = await self._languages(session, email_providers) if email_providers else {}
+        self.counters["claimed"] += len(claimed)
         if len(claimed) < limit:
             self._more_due = False
             self._passed_over = blocked
