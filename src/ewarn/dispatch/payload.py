@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import Field, TypeAdapter
 
 from ewarn.models.alert import Alert, AlertStatus, MatchDetail, Severity
@@ -287,7 +288,7 @@ def _event_json(raw: dict[str, Any]) -> bytes | None:
         "timestamp": data["updated_at"] or data["created_at"] or data["matched_at"],
         "data": data,
     }
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(event)  # compact UTF-8, as pydantic renders it, an order of magnitude faster
 
 
 def render_body(alert: Alert | dict[str, Any], *, payload_format: str) -> tuple[bytes, str]:

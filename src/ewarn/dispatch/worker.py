@@ -13,7 +13,6 @@ Two loops share one process:
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ from typing import Any
 
 import aiosmtplib
 import httpx
+import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -191,7 +191,7 @@ class DispatchWorker:
         # An undecodable alert raises ValidationError: the runner dead-letters that record and moves on.
         alert = Alert.model_validate_json(record.value)
         # The payload is stored as it was published (parsing the JSON again is cheaper than re-serialising).
-        self._buffer.append((alert, json.loads(record.value)))
+        self._buffer.append((alert, orjson.loads(record.value)))
 
     async def _flush_intake(self) -> None:
         incoming, self._buffer = self._buffer, []
