@@ -1,0 +1,40 @@
+"""Smoke test of the dispatch benchmark: a scaled-down run writes JSON with every figure (not timed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "dispatch.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "dispatch_bench.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    expected = 200 + 500 + 1000  # warm-up, one sustained second at 500/s, the burst
+    assert result["quick"] is True
+    assert result["deliveries"] == {"rows": expected, "delivered": expected}
+    assert result["receiver"]["verified"] == expected, "every signature verified by standardwebhooks"
+    [phase] = result["sustained"]
+    assert phase["offered"] == 500 and phase["latency_ingest_to_delivery"]["p50_ms"] > 0
+    assert set(phase["latency_breakdown"]) == {
+        "to_outbox_p50_ms",
+        "outbox_to_send_p50_ms",
+        "send_to_arrival_p50_ms",
+        "send_p50_ms",
+    }
+    assert all(v is not None and v >= 0 for v in phase["latency_breakdown"].values())
+    assert result["sustained_by_rate"]["500"]["runs"] == 1
+    assert result["burst"]["delivered_per_second"] > 0
+    assert result["baseline_plain_httpx_unsigned"]["requests"] == 1000
+    assert result["ratio_burst_to_baseline"] > 0
