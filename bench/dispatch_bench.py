@@ -366,6 +366,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "concurrency": args.concurrency,
                 "http_transport": "ewarn.dispatch.transport.PinnedHTTPTransport",
                 "event_loop": type(asyncio.get_running_loop()).__module__,
+                "gc_threshold": list(gc.get_threshold()),
             },
             "sustained": sustained_results,
             "sustained_by_rate": _by_rate(sustained_results),
@@ -415,6 +416,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
+        "--gc-gen0",
+        type=int,
+        default=Settings().gc_gen0_threshold,
+        help="generation-0 GC threshold, as EWARN_GC_GEN0_THRESHOLD (0: Python's default)",
+    )
+    parser.add_argument(
         "--loop",
         choices=["auto", "uvloop", "asyncio"],
         default="auto",
@@ -423,7 +430,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.rates, args.seconds, args.burst, args.repeat = [500], 1.0, 1000, 1
-    result = eventloop.run(run(args), kind=args.loop)
+    result = eventloop.run(run(args), kind=args.loop, gc_gen0=args.gc_gen0)
     if not args.quick or args.out != RESULTS:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -40,7 +40,11 @@ def serve(
 
     runtime = _runtime()
     wanted = {r.strip() for r in roles.split(",") if r.strip()}
-    eventloop.run(serve_roles(runtime, wanted), kind=runtime.settings.event_loop)
+    eventloop.run(
+        serve_roles(runtime, wanted),
+        kind=runtime.settings.event_loop,
+        gc_gen0=runtime.settings.gc_gen0_threshold,
+    )
 
 
 @app.command()
@@ -49,7 +53,11 @@ def run(role: Annotated[str, typer.Argument(help="ingest | correlate | dispatch 
     from ewarn.roles import serve as serve_roles
 
     runtime = _runtime()
-    eventloop.run(serve_roles(runtime, {role}), kind=runtime.settings.event_loop)
+    eventloop.run(
+        serve_roles(runtime, {role}),
+        kind=runtime.settings.event_loop,
+        gc_gen0=runtime.settings.gc_gen0_threshold,
+    )
 
 
 @app.command()

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     log_json: bool = True
     # uvloop when installed ("auto"), else asyncio's own loop; "asyncio" forces the standard loop.
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    # Generation-0 threshold of the cyclic garbage collector for serve/run (0: Python's default of 700).
+    gc_gen0_threshold: int = Field(default=50_000, ge=0)
 
     @classmethod
     def settings_customise_sources(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 import uvloop
@@ -31,3 +32,22 @@ def test_the_setting_reads_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("EWARN_EVENT_LOOP", "tokio")
     with pytest.raises(ValueError, match="event_loop"):
         Settings()
+
+
+async def _gc_state() -> tuple[tuple[int, int, int], int]:
+    return gc.get_threshold(), gc.get_freeze_count()
+
+
+def test_the_collector_is_tuned_while_running_and_restored_after() -> None:
+    before = gc.get_threshold()
+    threshold, frozen = eventloop.run(_gc_state(), gc_gen0=12_345)
+    assert threshold[0] == 12_345 and threshold[1] >= 50 and threshold[2] >= 100
+    assert frozen > 0, "what was alive at start-up is out of the collector's way"
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_zero_keeps_pythons_default_collector() -> None:
+    before = gc.get_threshold()
+    threshold, frozen = eventloop.run(_gc_state(), gc_gen0=0)
+    assert threshold == before and frozen == 0
+    assert Settings().gc_gen0_threshold == 50_000
