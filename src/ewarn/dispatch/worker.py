@@ -602,8 +602,8 @@ class DispatchWorker:
                     # Gather outcomes for a while: fewer, larger writes leave the process to new alerts. A kill
                     # in between costs only a resend of those deliveries (same webhook-id) once leases expire.
                     await asyncio.sleep(_RECORD_EVERY_SECONDS)
-                continue
             # Only the end of the delivery loop ends this one: while stopping, a claim in flight can still
             # start jobs whose outcomes must be written, or their deliveries stay leased after a clean stop.
-            if self._deliveries_finished:
+            # Checked after a write too: the end's wake-up may have been used up by the batch just written.
+            if self._deliveries_finished and not self._outcomes:
                 return
