@@ -85,6 +85,28 @@ class IngestSettings(BaseModel):
     poll_jitter_fraction: float = 0.1
 
 
+class ApiLimits(BaseModel):
+    """What one caller may cost the API (README, security section). Rates use the ``limits`` notation
+    ("120/minute", several joined by ";"); an empty rate switches that throttle off."""
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)  # every route but the two below
+    max_import_bytes: int = Field(default=64 * 1024 * 1024, ge=1)  # asset import files
+    # Push of STIX/CSAF documents reads up to ``ingest.max_payload_bytes`` (its own, larger cap).
+    max_import_rows: int = Field(default=20_000, ge=1)  # assets (or VEX statements) in one import file
+    max_streams_per_key: int = Field(default=5, ge=1)  # open SSE streams of one API key
+    db_concurrency: int = Field(default=10, ge=1)  # API requests holding a database session at once
+    db_wait_seconds: float = Field(default=2.0, gt=0)  # wait for one of them, then 503
+    retry_after_seconds: int = Field(default=2, ge=1)  # Retry-After of a 503
+    rate_per_principal: str = "6000/minute"  # authenticated requests of one API key
+    rate_per_address: str = "12000/minute"  # every /api request of one source address
+    auth_failures_per_address: str = "120/minute"  # wrong keys from one address, then 429
+    auth_failures_per_key_id: str = "30/minute"  # wrong secrets for one key id, then 429
+
+
+class ApiSettings(BaseModel):
+    limits: ApiLimits = Field(default_factory=ApiLimits)
+
+
 class Settings(BaseSettings):
     """Every knob of ewarn. Nested sections use ``__``: ``EWARN_KAFKA__BOOTSTRAP=127.0.0.1:9092``."""
 
@@ -96,6 +118,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     correlate: CorrelateSettings = Field(default_factory=CorrelateSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # Set once to create the first operator key at start-up (never logged, stored hashed).
