@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from ewarn.correlate import products
 from ewarn.correlate.addresses import V4, V6, WIDTH, Network, normalise_host, parse_asn, parse_network
 from ewarn.models import Asset, AssetKind, ClinicalCriticality, Criticality, NetworkExposure
+from ewarn.models.asset import CareDependency, EquipmentCategory
 
 Record = bytes
 Entry = Record | list[Record]
@@ -34,12 +35,25 @@ _CLINICAL_CODE[None] = None
 _EXPOSURES = tuple(NetworkExposure)
 _EXPOSURE_CODE: dict[NetworkExposure | None, int | None] = {e: i for i, e in enumerate(_EXPOSURES)}
 _EXPOSURE_CODE[None] = None
+_CATEGORIES = tuple(EquipmentCategory)
+_CATEGORY_CODE: dict[EquipmentCategory | None, int | None] = {c: i for i, c in enumerate(_CATEGORIES)}
+_CATEGORY_CODE[None] = None
+_CARE = tuple(CareDependency)
+_CARE_CODE: dict[CareDependency | None, int | None] = {c: i for i, c in enumerate(_CARE)}
+_CARE_CODE[None] = None
 # How much each clinical class / exposure outranks another, to inherit the worse one from a parent device.
 _CLINICAL_WEIGHT = {
     ClinicalCriticality.SUPPORT: 1,
     ClinicalCriticality.DIAGNOSTIC: 2,
     ClinicalCriticality.TREATMENT: 3,
     ClinicalCriticality.LIFE_SUSTAINING: 4,
+}
+_CARE_WEIGHT = {
+    CareDependency.NONE: 0,
+    CareDependency.SUPPORT: 1,
+    CareDependency.DIAGNOSTIC: 2,
+    CareDependency.TREATMENT: 3,
+    CareDependency.LIFE_SUSTAINING: 4,
 }
 _EXPOSURE_WEIGHT = {NetworkExposure.ISOLATED: 1, NetworkExposure.INTERNAL: 2, NetworkExposure.INTERNET: 3}
 _CRITICALITY_WEIGHT = {
@@ -48,7 +62,7 @@ _CRITICALITY_WEIGHT = {
     Criticality.HIGH: 3,
     Criticality.CRITICAL: 4,
 }
-PRODUCT_KINDS = frozenset({AssetKind.SOFTWARE, AssetKind.MEDICAL_DEVICE})
+PRODUCT_KINDS = frozenset({AssetKind.SOFTWARE, AssetKind.MEDICAL_DEVICE, AssetKind.INFRASTRUCTURE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +85,9 @@ class AssetRef:
     not_affected: frozenset[str]
     location: str | None
     parent_name: str | None  # the device or application an SBOM component belongs to
+    category: EquipmentCategory | None = None  # infrastructure equipment (inherited by its components)
+    care_dependency: CareDependency | None = None  # how much care depends on the equipment
+    supports: str | None = None  # which care, in the operator's words: 'UPS feeding ICU'
 
     @property
     def version_scheme(self) -> str:
@@ -304,10 +321,14 @@ class AssetIndex:
         clinical = asset.clinical_criticality
         exposure = asset.network_exposure
         criticality = asset.criticality
+        category, care, supports = asset.category, asset.care_dependency, asset.supports
         if parent is not None:  # an SBOM component is as critical and as exposed as the device it runs in
             clinical = _worse(clinical, parent.clinical_criticality, _CLINICAL_WEIGHT)
             exposure = _worse(exposure, parent.network_exposure, _EXPOSURE_WEIGHT)
             criticality = _worse(criticality, parent.criticality, _CRITICALITY_WEIGHT) or criticality
+            category = category or parent.category
+            if (inherited := _worse(care, parent.care_dependency, _CARE_WEIGHT)) is not care:
+                care, supports = inherited, parent.supports
         return marshal.dumps(
             (
                 slot,
@@ -328,6 +349,9 @@ class AssetIndex:
                 else None,
                 asset.location,
                 parent.name if parent is not None else None,
+                _CATEGORY_CODE[category],
+                _CARE_CODE[care],
+                supports,
             )
         )
 
@@ -409,6 +433,9 @@ class AssetIndex:
             not_affected=frozenset(f[13] or ()),
             location=f[14],
             parent_name=f[15],
+            category=None if f[16] is None else _CATEGORIES[f[16]],
+            care_dependency=None if f[17] is None else _CARE[f[17]],
+            supports=f[18],
         )
 
     def __len__(self) -> int:

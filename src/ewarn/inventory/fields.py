@@ -14,6 +14,7 @@ _ASN = re.compile(r"^(?:AS)?\s*(\d{1,10})(?:\.(\d{1,5}))?$", re.IGNORECASE)
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 _GS1_LENGTHS = (8, 12, 13, 14)
 _UDI_DI = re.compile(r"^[\x21-\x7e]{1,64}$")
+_SERIAL = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 
 # The CPE 2.3 formatted-string binding, as given in NIST IR 7695 and the cpe-naming_2.3 XML schema.
 _CPE_VALUE = r"(((\?*|\*?)([a-zA-Z0-9\-._]|(\\[\\*?!\"#$%&'()+,/:;<=>@\[\]^`{|}~]))+(\?*|\*?))|[*\-])"
@@ -124,6 +125,14 @@ def udi_di(value: str) -> str:
             raise ValueError("a numeric UDI-DI is a GS1 GTIN of 8, 12, 13 or 14 digits")
         if gs1_check_digit(text[:-1]) != int(text[-1]):
             raise ValueError(f"GS1 check digit of {text!r} is wrong (expected {gs1_check_digit(text[:-1])})")
+    return text
+
+
+def serial(value: str) -> str:
+    """A unit's serial number: 1-64 printable characters (spaces inside are kept, as makers print them)."""
+    text = value.strip()
+    if not _SERIAL.match(text):
+        raise ValueError("a serial number is 1-64 printable characters")
     return text
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from ewarn.models.asset import AssetKind, ClinicalCriticality, Criticality, NetworkExposure
+from ewarn.models.asset import (
+    AssetKind,
+    CareDependency,
+    ClinicalCriticality,
+    Criticality,
+    EquipmentCategory,
+    NetworkExposure,
+)
 from ewarn.models.common import Contract
 
 
@@ -21,6 +28,10 @@ class AssetIn(Contract):
     purl: str | None = None
     bom_ref: str | None = None
     udi_di: str | None = None
+    serial: str | None = None
+    category: EquipmentCategory | None = None
+    care_dependency: CareDependency | None = None
+    supports: str | None = None
     clinical_criticality: ClinicalCriticality | None = None
     network_exposure: NetworkExposure | None = None
     location: str | None = None

@@ -11,7 +11,7 @@ from ewarn.errors import EwarnError
 from ewarn.ids import asset_id
 from ewarn.inventory import fields
 from ewarn.inventory.models import AssetIn, FieldProblem
-from ewarn.models.asset import Asset, AssetKind
+from ewarn.models.asset import Asset, AssetKind, CareDependency, EquipmentCategory
 
 MAX_TEXT = 512
 
@@ -24,11 +24,14 @@ _VALUE_NORMALISERS: dict[AssetKind, Callable[[str], str]] = {
 }
 _PRODUCT_FIELDS = frozenset({"vendor", "product", "version", "cpe", "purl", "bom_ref", "parent_id"})
 _DEVICE_FIELDS = frozenset({"udi_di", "clinical_criticality"})
+_EQUIPMENT_FIELDS = frozenset({"serial", "category", "care_dependency", "supports"})
+_ENUM_FIELDS = frozenset({"clinical_criticality", "category", "care_dependency"})
 # Fields that mean nothing for a kind are refused rather than silently dropped, so a misfiled row is noticed.
 _NOT_FOR_KIND: dict[AssetKind, frozenset[str]] = {
-    **{kind: _PRODUCT_FIELDS | _DEVICE_FIELDS for kind in _VALUE_NORMALISERS},
-    AssetKind.SOFTWARE: frozenset({"value"}) | _DEVICE_FIELDS,
-    AssetKind.MEDICAL_DEVICE: frozenset({"value"}),
+    **{kind: _PRODUCT_FIELDS | _DEVICE_FIELDS | _EQUIPMENT_FIELDS for kind in _VALUE_NORMALISERS},
+    AssetKind.SOFTWARE: frozenset({"value"}) | _DEVICE_FIELDS | _EQUIPMENT_FIELDS,
+    AssetKind.MEDICAL_DEVICE: frozenset({"value"}) | _EQUIPMENT_FIELDS,
+    AssetKind.INFRASTRUCTURE: frozenset({"value"}) | _DEVICE_FIELDS,
 }
 _TEXT_FIELDS = (
     "name",
@@ -40,6 +43,8 @@ _TEXT_FIELDS = (
     "purl",
     "bom_ref",
     "udi_di",
+    "serial",
+    "supports",
     "location",
     "owner",
     "parent_id",
@@ -74,7 +79,7 @@ def normalise_asset(raw: AssetIn, *, provider_id: str) -> Asset:
     text = {name: _clean(getattr(raw, name), name, problems) for name in _TEXT_FIELDS}
 
     for name in sorted(_NOT_FOR_KIND[raw.kind]):
-        if text.get(name) is not None or (name == "clinical_criticality" and raw.clinical_criticality):
+        if text.get(name) is not None or (name in _ENUM_FIELDS and getattr(raw, name) is not None):
             problems.append(FieldProblem(field=name, message=f"not used for kind {raw.kind.value}"))
 
     has_identifier = text["cpe"] is not None or text["purl"] is not None
@@ -84,7 +89,8 @@ def normalise_asset(raw: AssetIn, *, provider_id: str) -> Asset:
             problems.append(FieldProblem(field="value", message=f"required for kind {raw.kind.value}"))
         else:
             text["value"] = _apply(normaliser, text["value"], "value", problems)
-    for name, check in (("cpe", fields.cpe), ("purl", fields.purl), ("udi_di", fields.udi_di)):
+    checks = (("cpe", fields.cpe), ("purl", fields.purl), ("udi_di", fields.udi_di), ("serial", fields.serial))
+    for name, check in checks:
         given = text[name]
         if given is not None and name not in _NOT_FOR_KIND[raw.kind]:
             text[name] = _apply(check, given, name, problems)
@@ -98,6 +104,8 @@ def normalise_asset(raw: AssetIn, *, provider_id: str) -> Asset:
             problems.append(FieldProblem(field="vendor", message="a medical device needs its manufacturer"))
         if text["product"] is None:
             problems.append(FieldProblem(field="product", message="a medical device needs its model"))
+    if raw.kind is AssetKind.INFRASTRUCTURE:
+        problems += equipment_problems(raw, text)
 
     not_affected: set[str] = set()
     for i, item in enumerate(raw.not_affected):
@@ -122,6 +130,10 @@ def normalise_asset(raw: AssetIn, *, provider_id: str) -> Asset:
         purl=text["purl"],
         bom_ref=text["bom_ref"],
         udi_di=text["udi_di"],
+        serial=text["serial"],
+        category=raw.category,
+        care_dependency=raw.care_dependency,
+        supports=text["supports"],
         clinical_criticality=raw.clinical_criticality,
         network_exposure=raw.network_exposure,
         location=text["location"],
@@ -143,7 +155,8 @@ def natural_key(asset: Asset) -> str:
     Software: its CPE, else PURL, else vendor/product/version, within its parent (the same library inside
     two devices is two assets). Devices: UDI-DI or manufacturer/model *plus the name*, because a UDI-DI
     identifies a model, not a unit, and a hospital runs many units of one model. The firmware version is
-    left out so an upgrade updates the device instead of adding another.
+    left out so an upgrade updates the device instead of adding another. Infrastructure equipment: maker and
+    serial number when given, else maker/model plus the name, like a device.
     """
     if asset.kind is AssetKind.SOFTWARE:
         if asset.cpe:
@@ -156,7 +169,36 @@ def natural_key(asset: Asset) -> str:
     if asset.kind is AssetKind.MEDICAL_DEVICE:
         model = f"udi:{asset.udi_di}" if asset.udi_di else f"mm:{asset.vendor}/{asset.product}".casefold()
         return f"{model}|{asset.name.casefold()}"
+    if asset.kind is AssetKind.INFRASTRUCTURE:
+        # a serial number names one unit of a maker; without it, as for devices, the name tells units apart
+        if asset.serial:
+            return f"serial:{asset.vendor}/{asset.serial}".casefold()
+        return f"mm:{asset.vendor}/{asset.product}|{asset.name}".casefold()
     return asset.value or ""
+
+
+def equipment_problems(raw: AssetIn, text: Mapping[str, str | None]) -> list[FieldProblem]:
+    """What infrastructure equipment needs: its maker and model to match advisories, its category, and a
+    stated care dependency whenever ``supports`` says which care relies on it (scoring reads the former)."""
+    problems: list[FieldProblem] = []
+    if text["vendor"] is None:
+        problems.append(FieldProblem(field="vendor", message="infrastructure equipment needs its maker"))
+    if text["product"] is None:
+        problems.append(FieldProblem(field="product", message="infrastructure equipment needs its model"))
+    if raw.category is None:
+        choices = ", ".join(c.value for c in EquipmentCategory)
+        problems.append(
+            FieldProblem(field="category", message=f"infrastructure equipment needs its category: {choices}")
+        )
+    if text["supports"] is not None and raw.care_dependency is None:
+        choices = ", ".join(c.value for c in CareDependency)
+        problems.append(
+            FieldProblem(
+                field="care_dependency",
+                message=f"'supports' names care that relies on this equipment; say how much: {choices}",
+            )
+        )
+    return problems
 
 
 def _default_name(kind: AssetKind, text: Mapping[str, str | None]) -> str:

@@ -3,14 +3,18 @@
 Columns (header row required, names case-insensitive, any order; only ``kind`` is mandatory)::
 
     kind,name,value,vendor,product,version,cpe,purl,udi_di,clinical_criticality,network_exposure,
-    location,owner,criticality,tags
+    location,owner,criticality,tags,serial,category,care_dependency,supports
 
-- ``kind``: network, domain, hostname, email_domain, asn, software, medical_device
+- ``kind``: network, domain, hostname, email_domain, asn, software, medical_device, infrastructure
 - ``value``: the CIDR / address, domain, hostname, email domain or AS number (network-like kinds only)
 - ``vendor``, ``product``, ``version``: software vendor/product/version, or device manufacturer/model/firmware
 - ``cpe`` (CPE 2.3 formatted string), ``purl`` (Package URL), ``udi_di`` (device identifier of the UDI)
 - ``clinical_criticality``: life_sustaining, diagnostic, treatment, support (devices only)
 - ``network_exposure``: internet, internal, isolated
+- infrastructure equipment only: ``category`` (building_automation, power, fire_safety, access_control,
+  video, communication, network_gateway, lab_automation, other; also "HVAC", "UPS", "CCTV", "intercom"…),
+  ``care_dependency`` (life_sustaining, treatment, diagnostic, support, none), ``supports`` (what care relies
+  on it: "UPS feeding ICU"), ``serial``
 - ``criticality``: low, medium (default), high, critical
 - ``tags``: separated by ``;`` or ``|``
 
@@ -45,8 +49,14 @@ COLUMNS = (
     "owner",
     "criticality",
     "tags",
+    "serial",
+    "category",
+    "care_dependency",
+    "supports",
 )
-_ENUM_COLUMNS = frozenset({"kind", "clinical_criticality", "network_exposure", "criticality"})
+_ENUM_COLUMNS = frozenset(
+    {"kind", "clinical_criticality", "network_exposure", "criticality", "category", "care_dependency"}
+)
 _TAG_SEPARATOR = re.compile(r"[;|]")
 
 
