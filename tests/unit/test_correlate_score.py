@@ -21,6 +21,7 @@ from ewarn.models import (
     SourceRef,
     VulnerabilityInfo,
 )
+from ewarn.models.asset import CareDependency, EquipmentCategory
 
 SOURCE = SourceRef(feed_id="f", feed_kind="test", record="r")
 
@@ -192,3 +193,176 @@ def test_factors_name_what_moved_the_score() -> None:
 )
 def test_severity_floors(value: float, severity: Severity) -> None:
     assert severity_for(value) is severity
+
+
+# --- infrastructure equipment that care depends on ranks with the clinical devices -------------------------
+
+
+def equipment(**fields: Any) -> AssetRef:
+    """An infrastructure asset as the index decodes it (care dependency, category and supports encoded)."""
+    asset = Asset(
+        id="e",
+        provider_id="p",
+        kind=AssetKind.INFRASTRUCTURE,
+        name="equipment",
+        vendor="Schneider Electric",
+        product="APC Smart-UPS",
+        **fields,
+    )
+    (only,) = AssetIndex.build([asset]).provider_assets("p")
+    return only
+
+
+def device(clinical: ClinicalCriticality, exposure: NetworkExposure) -> AssetRef:
+    return ref(clinical_criticality=clinical, network_exposure=exposure)
+
+
+@pytest.mark.parametrize(
+    ("equipment_asset", "device_asset"),
+    [
+        pytest.param(
+            equipment(
+                category=EquipmentCategory.POWER,
+                care_dependency=CareDependency.LIFE_SUSTAINING,
+                supports="UPS feeding ICU",
+                network_exposure=NetworkExposure.INTERNAL,
+            ),
+            device(ClinicalCriticality.LIFE_SUSTAINING, NetworkExposure.INTERNAL),
+            id="ups-feeding-icu-internal-like-ventilator-internal",
+        ),
+        pytest.param(
+            equipment(
+                category=EquipmentCategory.BUILDING_AUTOMATION,
+                care_dependency=CareDependency.LIFE_SUSTAINING,
+                supports="air handling of operating theatres",
+                network_exposure=NetworkExposure.INTERNET,
+            ),
+            device(ClinicalCriticality.LIFE_SUSTAINING, NetworkExposure.INTERNET),
+            id="theatre-air-handling-internet-like-life-sustaining-internet",
+        ),
+        pytest.param(
+            equipment(
+                category=EquipmentCategory.LAB_AUTOMATION,
+                care_dependency=CareDependency.DIAGNOSTIC,
+                supports="blood analysis line",
+                network_exposure=NetworkExposure.INTERNAL,
+            ),
+            device(ClinicalCriticality.DIAGNOSTIC, NetworkExposure.INTERNAL),
+            id="lab-line-like-diagnostic-device",
+        ),
+        pytest.param(
+            equipment(
+                category=EquipmentCategory.LAB_AUTOMATION,
+                care_dependency=CareDependency.TREATMENT,
+                supports="pharmacy dispensing robot",
+                network_exposure=NetworkExposure.ISOLATED,
+            ),
+            device(ClinicalCriticality.TREATMENT, NetworkExposure.ISOLATED),
+            id="pharmacy-robot-like-treatment-device",
+        ),
+        pytest.param(
+            equipment(
+                category=EquipmentCategory.COMMUNICATION,
+                care_dependency=CareDependency.SUPPORT,
+                network_exposure=NetworkExposure.INTERNAL,
+            ),
+            device(ClinicalCriticality.SUPPORT, NetworkExposure.INTERNAL),
+            id="ward-intercom-like-support-device",
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "threat",
+    [
+        pytest.param(vuln(9.8, kev=True), id="kev-critical"),
+        pytest.param(vuln(5.3), id="medium-cvss"),
+        pytest.param(observable(["c2"], 80), id="c2-observable"),
+    ],
+)
+def test_equipment_care_depends_on_scores_as_the_clinical_device(
+    equipment_asset: AssetRef, device_asset: AssetRef, threat: Indicator
+) -> None:
+    as_equipment, as_device = score(threat, equipment_asset), score(threat, device_asset)
+    assert (as_equipment.value, as_equipment.severity) == (as_device.value, as_device.severity)
+
+
+def test_equipment_ranks_by_the_care_that_depends_on_it() -> None:
+    candidates = {
+        "ups-feeding-icu": equipment(
+            category=EquipmentCategory.POWER,
+            care_dependency=CareDependency.LIFE_SUSTAINING,
+            supports="UPS feeding ICU",
+            network_exposure=NetworkExposure.INTERNAL,
+        ),
+        "ventilator": device(ClinicalCriticality.LIFE_SUSTAINING, NetworkExposure.INTERNAL),
+        "infusion-pump": device(ClinicalCriticality.TREATMENT, NetworkExposure.INTERNAL),
+        "lobby-camera": equipment(
+            category=EquipmentCategory.VIDEO,
+            care_dependency=CareDependency.NONE,
+            network_exposure=NetworkExposure.INTERNAL,
+        ),
+        "camera-no-care-stated": equipment(
+            category=EquipmentCategory.VIDEO, network_exposure=NetworkExposure.INTERNAL
+        ),
+        "isolated-door-controller": equipment(
+            category=EquipmentCategory.ACCESS_CONTROL,
+            care_dependency=CareDependency.NONE,
+            network_exposure=NetworkExposure.ISOLATED,
+        ),
+    }
+    threat = vuln(8.8, kev=True)
+    scores = {name: score(threat, asset).value for name, asset in candidates.items()}
+    assert scores["ups-feeding-icu"] == scores["ventilator"]
+    assert scores["ups-feeding-icu"] > scores["infusion-pump"] > scores["lobby-camera"]
+    assert scores["lobby-camera"] == scores["camera-no-care-stated"] > scores["isolated-door-controller"]
+    assert score(threat, candidates["ups-feeding-icu"]).severity is Severity.HIGH  # 66.0
+    assert score(threat, candidates["lobby-camera"]).severity is Severity.MEDIUM  # 56.0
+
+
+def test_equipment_factors_say_which_care_depends_on_it() -> None:
+    ups = equipment(
+        category=EquipmentCategory.POWER,
+        care_dependency=CareDependency.LIFE_SUSTAINING,
+        supports="UPS feeding ICU",
+        network_exposure=NetworkExposure.INTERNET,
+    )
+    assert score(vuln(9.8), ups).factors == (
+        "cvss 9.8",
+        "medium criticality",
+        "care depends on it: life-sustaining (UPS feeding ICU)",
+        "internet exposure",
+        "equipment life-sustaining care depends on reachable from the internet",
+    )
+
+
+def test_component_of_equipment_inherits_the_care_that_depends_on_it() -> None:
+    ups = Asset(
+        id="ups",
+        provider_id="p",
+        kind=AssetKind.INFRASTRUCTURE,
+        name="UPS ICU-1",
+        vendor="Schneider Electric",
+        product="Smart-UPS",
+        category=EquipmentCategory.POWER,
+        care_dependency=CareDependency.LIFE_SUSTAINING,
+        supports="UPS feeding ICU",
+        network_exposure=NetworkExposure.INTERNAL,
+    )
+    card = Asset(
+        id="nmc",
+        provider_id="p",
+        kind=AssetKind.SOFTWARE,
+        name="Network Management Card 2",
+        vendor="Schneider Electric",
+        product="Network Management Card 2",
+        parent_id="ups",
+    )
+    refs = {r.id: r for r in AssetIndex.build([ups, card]).provider_assets("p")}
+    component = refs["nmc"]
+    assert (component.care_dependency, component.supports, component.category) == (
+        CareDependency.LIFE_SUSTAINING,
+        "UPS feeding ICU",
+        EquipmentCategory.POWER,
+    )
+    assert component.parent_name == "UPS ICU-1"
+    assert score(vuln(9.8), component).value == score(vuln(9.8), refs["ups"]).value

@@ -3,7 +3,8 @@
 threat (0-70): CVSS and exploitation for vulnerabilities; the strongest label for observables, weighed by the
 source's confidence. impact (-15 to +30): asset criticality, the clinical role of a device and how exposed its
 network is — a life-sustaining device on an internet-exposed network gets the largest lift, so for the same
-threat it ranks first. TLP adds a little: restricted intelligence is usually targeted and fresh.
+threat it ranks first. Infrastructure equipment that care depends on (the UPS feeding intensive care) is
+weighed by that dependency exactly as a device by its clinical role: it ranks with the clinical devices. TLP adds a little: restricted intelligence is usually targeted and fresh.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ewarn.models import (
     NetworkExposure,
     Severity,
 )
+from ewarn.models.asset import CareDependency
 
 _LABEL_THREAT = {"ransomware": 65.0, "c2": 60.0, "malware": 55.0, "botnet": 55.0, "exploit": 55.0}
 _LABEL_THREAT |= {"phishing": 45.0, "scanner": 25.0, "scanning": 25.0}
@@ -41,6 +43,14 @@ _CLINICAL = {
     ClinicalCriticality.TREATMENT: 7.0,
     ClinicalCriticality.DIAGNOSTIC: 4.0,
     ClinicalCriticality.SUPPORT: 1.0,
+}
+# care that depends on equipment counts as much as the same clinical role of a device
+_CARE = {
+    CareDependency.LIFE_SUSTAINING: _CLINICAL[ClinicalCriticality.LIFE_SUSTAINING],
+    CareDependency.TREATMENT: _CLINICAL[ClinicalCriticality.TREATMENT],
+    CareDependency.DIAGNOSTIC: _CLINICAL[ClinicalCriticality.DIAGNOSTIC],
+    CareDependency.SUPPORT: _CLINICAL[ClinicalCriticality.SUPPORT],
+    CareDependency.NONE: 0.0,
 }
 _EXPOSURE = {NetworkExposure.INTERNET: 7.0, NetworkExposure.INTERNAL: 0.0, NetworkExposure.ISOLATED: -6.0}
 _LIFE_SUSTAINING_EXPOSED = 5.0
@@ -96,21 +106,37 @@ def _threat(indicator: Indicator, factors: list[str]) -> float:
     return threat
 
 
+def _care_role(asset: AssetRef) -> tuple[float, str] | None:
+    """The clinical role of a device or the care that depends on equipment (the weightier), with its factor."""
+    roles: list[tuple[float, str]] = []
+    if asset.clinical_criticality is not None:
+        roles.append(
+            (_CLINICAL[asset.clinical_criticality], asset.clinical_criticality.value.replace("_", "-"))
+        )
+    if asset.care_dependency is not None:
+        needs = f" ({asset.supports})" if asset.supports else ""
+        dependency = asset.care_dependency.value.replace("_", "-")
+        roles.append((_CARE[asset.care_dependency], f"care depends on it: {dependency}{needs}"))
+    return max(roles, key=lambda role: role[0], default=None)
+
+
 def _impact(asset: AssetRef, factors: list[str]) -> float:
     impact = _CRITICALITY[asset.criticality]
     factors.append(f"{asset.criticality.value} criticality")
-    if asset.clinical_criticality is not None:
-        impact += _CLINICAL[asset.clinical_criticality]
-        factors.append(asset.clinical_criticality.value.replace("_", "-"))
+    role = _care_role(asset)
+    if role is not None:
+        impact += role[0]
+        factors.append(role[1])
     if asset.network_exposure is not None:
         impact += _EXPOSURE[asset.network_exposure]
         factors.append(f"{asset.network_exposure.value} exposure")
-    if (
-        asset.clinical_criticality is ClinicalCriticality.LIFE_SUSTAINING
-        and asset.network_exposure is NetworkExposure.INTERNET
-    ):
-        impact += _LIFE_SUSTAINING_EXPOSED
-        factors.append("life-sustaining device reachable from the internet")
+    if asset.network_exposure is NetworkExposure.INTERNET:
+        if asset.clinical_criticality is ClinicalCriticality.LIFE_SUSTAINING:
+            impact += _LIFE_SUSTAINING_EXPOSED
+            factors.append("life-sustaining device reachable from the internet")
+        elif asset.care_dependency is CareDependency.LIFE_SUSTAINING:
+            impact += _LIFE_SUSTAINING_EXPOSED
+            factors.append("equipment life-sustaining care depends on reachable from the internet")
     return impact
 
 
