@@ -43,6 +43,7 @@ _TYPES_FOR_KIND: dict[AssetKind, tuple[IndicatorType, ...]] = {
     AssetKind.ASN: (IndicatorType.ASN,),
     AssetKind.SOFTWARE: (IndicatorType.VULNERABILITY,),
     AssetKind.MEDICAL_DEVICE: (IndicatorType.VULNERABILITY,),
+    AssetKind.INFRASTRUCTURE: (IndicatorType.VULNERABILITY,),
 }
 
 
