@@ -29,8 +29,8 @@ from ewarn.store.repositories.assets import (
 )
 
 ProgressCallback = Callable[[int, int], None]  # (assets written so far, assets to write)
-PARENT_KINDS = frozenset({AssetKind.SOFTWARE, AssetKind.MEDICAL_DEVICE})
-PRODUCT_KINDS = (AssetKind.SOFTWARE, AssetKind.MEDICAL_DEVICE)
+PARENT_KINDS = frozenset({AssetKind.SOFTWARE, AssetKind.MEDICAL_DEVICE, AssetKind.INFRASTRUCTURE})
+PRODUCT_KINDS = (AssetKind.SOFTWARE, AssetKind.MEDICAL_DEVICE, AssetKind.INFRASTRUCTURE)
 WRITE_CHUNK = 500
 
 
@@ -86,7 +86,7 @@ async def import_file(
         device = await get_asset(session=session, provider_id=provider_id, asset_id=device_id)
         if device is None or device.kind not in PARENT_KINDS:
             raise ImportRejected(
-                f"device {device_id!r} is not a software or medical-device asset of this provider"
+                f"device {device_id!r} is not a software or medical-device (or infrastructure) asset of this provider"
             )
     if fmt is ImportFormat.CYCLONEDX_VEX:
         return await _import_vex(
