@@ -50,6 +50,7 @@ class MatchDetail(Contract):
     asset_value: str
     indicator_value: str
     range: str | None = None  # the version range or CIDR that made it match
+    asset_category: str | None = None  # infrastructure equipment: its category ('power', 'video', …)
 
 
 class Alert(Contract):
