@@ -36,6 +36,9 @@ def _skip_reason(alert: Alert, sub: Subscription, asset_tags: Collection[str]) -
         return f"indicator type {alert.indicator_type.value} not in {sorted(filters.indicator_types)}"
     if filters.asset_tags and not set(filters.asset_tags) & set(asset_tags):
         return f"asset tags {sorted(asset_tags)} do not include any of {sorted(filters.asset_tags)}"
+    if filters.asset_categories and alert.match.asset_category not in filters.asset_categories:
+        wanted = sorted(c.value for c in filters.asset_categories)
+        return f"asset category {alert.match.asset_category or 'none'} not in {wanted}"
     if alert.tlp.rank > CHANNEL_TLP_LIMIT[sub.channel].rank:
         return f"TLP:{alert.tlp.value.upper()} is never sent by {sub.channel.value}"
     if alert.tlp.rank > filters.tlp_ceiling.rank:

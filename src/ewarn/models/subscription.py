@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import Field, SecretStr
 
 from ewarn.models.alert import Severity
+from ewarn.models.asset import EquipmentCategory
 from ewarn.models.common import TLP, Contract, UtcDatetime
 
 
@@ -25,6 +26,7 @@ class SubscriptionFilters(Contract):
     min_severity: Severity = Severity.LOW
     indicator_types: list[str] = Field(default_factory=list)  # empty: all
     asset_tags: list[str] = Field(default_factory=list)  # empty: all
+    asset_categories: list[EquipmentCategory] = Field(default_factory=list)  # empty: all
     tlp_ceiling: TLP = TLP.AMBER  # the most restricted TLP this channel may carry
 
 
