@@ -63,6 +63,34 @@ def alert(**fields: Any) -> Alert:
             {"status": AlertStatus.RESOLVED, "revision": 3}, {}, 4, AlertStatus.NEW, id="matches-again"
         ),
         pytest.param(
+            {"cves": ["CVE-2020-25150"]},
+            {"cves": ["CVE-2020-25150", "CVE-2020-25158"]},
+            2,
+            AlertStatus.NEW,
+            id="advisory-revision-adds-a-cve-that-hits",
+        ),
+        pytest.param(
+            {"cves": ["CVE-2020-25150", "CVE-2020-25158"]},
+            {"cves": ["CVE-2020-25150"]},
+            None,
+            None,
+            id="fewer-cves-is-not-news",
+        ),
+        pytest.param(
+            {"possibly_affected": True},
+            {"possibly_affected": False},
+            2,
+            AlertStatus.NEW,
+            id="confirmed-affected",
+        ),
+        pytest.param(
+            {"possibly_affected": False},
+            {"possibly_affected": True},
+            None,
+            None,
+            id="no-downgrade-to-possibly",
+        ),
+        pytest.param(
             {"status": AlertStatus.FALSE_POSITIVE},
             {"known_exploited": True},
             2,

@@ -31,6 +31,11 @@ def changes(stored: Alert, candidate: Alert) -> list[str]:
         why.append(f"score {stored.score} -> {candidate.score}")
     if candidate.fix_available and not stored.fix_available:
         why.append("fix available")
+    added = [c for c in candidate.cves if c not in stored.cves]
+    if added:  # a revision of the advisory names more CVEs that hit this asset
+        why.append(f"more CVEs: {', '.join(added)}")
+    if stored.possibly_affected and not candidate.possibly_affected:
+        why.append("confirmed affected")
     return why
 
 

@@ -36,6 +36,10 @@ def alert_subject(data: AlertData) -> str:
     )
 
 
+def _cve_text(cve: str, cvss: float | None) -> str:
+    return f"{cve} (CVSS {cvss:g})" if cvss is not None else cve
+
+
 def _fields(data: AlertData, words: Phrases) -> list[tuple[str, str]]:
     rows = [
         (words.severity, data.severity.value.upper()),
@@ -45,7 +49,13 @@ def _fields(data: AlertData, words: Phrases) -> list[tuple[str, str]]:
         (words.indicator, data.indicator_key),
         (words.why, data.reason),
     ]
-    if data.cves:
+    if data.possibly_affected:
+        rows.insert(0, (words.possibly_affected, "yes"))
+    if data.advisory and data.advisory not in data.cves:
+        rows.append((words.advisory, data.advisory))
+    if data.cve_details:
+        rows.append((words.cves, ", ".join(_cve_text(c.id, c.cvss_score) for c in data.cve_details)))
+    elif data.cves:
         rows.append((words.cves, ", ".join(data.cves)))
     if data.known_exploited:
         rows.append((words.known_exploited, "yes"))

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import Field, TypeAdapter
 
-from ewarn.models.alert import Alert, AlertStatus, MatchDetail, Severity
+from ewarn.models.alert import Alert, AlertCve, AlertStatus, MatchDetail, Severity
 from ewarn.models.common import TLP, Contract, UtcDatetime
 from ewarn.models.indicator import IndicatorType
 
@@ -42,6 +42,17 @@ class AlertData(Contract):
     labels: list[str] = Field(default_factory=list)
     cves: list[str] = Field(default_factory=list)
     known_exploited: bool = False
+    possibly_affected: bool = Field(
+        default=False,
+        description="The advisory names the product but the version could not be compared, is not recorded, "
+        "or the advisory lists the product without a status: check it (never left silent)",
+    )
+    cve_details: list[AlertCve] = Field(
+        default_factory=list, description="The advisory's CVEs that hit the asset, worst score first"
+    )
+    advisory: str | None = Field(
+        default=None, description="The document that raised it (CSAF tracking id, CVE)"
+    )
     source_feeds: list[str] = Field(default_factory=list)
     seen_at_source: UtcDatetime | None = None
     ingested_at: UtcDatetime | None = None

@@ -21,6 +21,8 @@ class Phrases:
     why: str
     cves: str
     known_exploited: str
+    possibly_affected: str
+    advisory: str
     matched_at: str
     alert_id: str
     digest_subject: str  # {count} {period}
@@ -41,6 +43,8 @@ ENGLISH = Phrases(
     why="Why",
     cves="CVEs",
     known_exploited="Known exploited",
+    possibly_affected="Possibly affected — review: the match could not be confirmed from the version",
+    advisory="Advisory",
     matched_at="Matched at",
     alert_id="Alert",
     digest_subject="{count} low-severity alerts ({period} digest)",
@@ -70,6 +74,8 @@ GERMAN = Phrases(
     why="Begründung",
     cves="CVEs",
     known_exploited="Bekannt ausgenutzt",
+    possibly_affected="Möglicherweise betroffen — bitte prüfen: die Version ließ sich nicht bestätigen",
+    advisory="Sicherheitshinweis",
     matched_at="Erkannt am",
     alert_id="Warnung",
     digest_subject="{count} Warnungen niedriger Schwere (Zusammenfassung {period})",

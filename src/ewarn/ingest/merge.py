@@ -1,4 +1,9 @@
-"""Merging reports of the same indicator key from several feeds (pure: no I/O)."""
+"""Merging reports of the same indicator key from several feeds (pure: no I/O).
+
+Reports of one CVE (CVE 5 record, KEV entry) are united: each adds what it knows. A CSAF advisory is a
+document with revisions: the newest revision replaces what an older one said (products, CVEs, scores) and
+its sources are exactly the feeds that delivered that revision — never a union across documents.
+"""
 
 from __future__ import annotations
 
@@ -72,6 +77,8 @@ def merge(old: Indicator | None, new: Indicator, *, now: datetime) -> Indicator:
                 "ingested_at": now,
             }
         )
+    if _is_advisory(new):
+        return _merge_advisory(old, new, now=now)
     same_feed = set(old.sources) <= {new.source.feed_id}
     found_labels = set(old.labels) | set(new.labels)
     confidences = [c for c in (old.confidence, new.confidence) if c is not None]
@@ -91,6 +98,27 @@ def merge(old: Indicator | None, new: Indicator, *, now: datetime) -> Indicator:
             "vulnerability": _merge_vulnerability(old.vulnerability, new.vulnerability),
             "sources": _union(old.sources, [new.source.feed_id]),
             "first_seen": _earliest(old.first_seen, new.first_seen) or now,
+            "last_seen": now,
+            "ingested_at": now,
+        }
+    )
+
+
+def _is_advisory(indicator: Indicator) -> bool:
+    return indicator.source.feed_kind == "csaf"
+
+
+def _merge_advisory(old: Indicator, new: Indicator, *, now: datetime) -> Indicator:
+    """One revision of an advisory document: the newest wins whole; one revision's feeds are its sources."""
+    old_at, new_at = old.source.seen_at, new.source.seen_at
+    if old_at is not None and new_at is not None and new_at < old_at:  # a stale copy (a lagging mirror)
+        return old.model_copy(update={"last_seen": now})
+    same_revision = old_at == new_at and old.source.record == new.source.record
+    return new.model_copy(
+        update={
+            "sources": _union(old.sources, [new.source.feed_id]) if same_revision else [new.source.feed_id],
+            "first_seen": _earliest(old.first_seen, new.first_seen) or now,
+            "valid_from": _earliest(old.valid_from, new.valid_from),
             "last_seen": now,
             "ingested_at": now,
         }

@@ -1,4 +1,8 @@
-"""Alerts: one per (provider, threat, asset), revised on material change (topic ``ewarn.alerts.v1``)."""
+"""Alerts: one per (provider, threat, asset), revised on material change (topic ``ewarn.alerts.v1``).
+
+For vulnerabilities the threat is the advisory: one alert per (asset, advisory) lists every CVE of it that
+hits the asset.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +57,15 @@ class MatchDetail(Contract):
     asset_category: str | None = None  # infrastructure equipment: its category ('power', 'video', …)
 
 
+class AlertCve(Contract):
+    """One CVE of the advisory that hits the asset, with its own score (an alert lists them worst first)."""
+
+    id: str
+    cvss_score: float | None = Field(default=None, ge=0, le=10)
+    cvss_vector: str | None = None
+    title: str | None = None
+
+
 class Alert(Contract):
     schema_version: Literal[1] = 1
     id: str
@@ -72,6 +85,12 @@ class Alert(Contract):
     cves: list[str] = Field(default_factory=list)
     known_exploited: bool = False
     fix_available: bool = False  # the advisory names a fixed version or a vendor fix for the matched product
+    # The advisory names the product but ewarn could not tell whether this asset's version is affected (the
+    # version text could not be compared, the asset's version is not recorded, or the advisory lists the
+    # product without a status): a lower score and a human review, never silence.
+    possibly_affected: bool = False
+    cve_details: list[AlertCve] = Field(default_factory=list)  # the CVEs that hit the asset, worst first
+    advisory: str | None = None  # the document that raised it: CSAF tracking id, CVE id, …
     source_feeds: list[str] = Field(default_factory=list)
     seen_at_source: UtcDatetime | None = None
     ingested_at: UtcDatetime | None = None

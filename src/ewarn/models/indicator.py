@@ -23,7 +23,7 @@ class IndicatorType(StrEnum):
     SHA1 = "sha1"
     SHA256 = "sha256"
     SHA512 = "sha512"
-    VULNERABILITY = "vulnerability"  # value: CVE id, or an advisory tracking id for multi-CVE advisories
+    VULNERABILITY = "vulnerability"  # value: CVE id (CVE 5, KEV), or a CSAF advisory's tracking id
 
 
 class ProductStatus(StrEnum):
@@ -33,6 +33,9 @@ class ProductStatus(StrEnum):
     FIXED = "fixed"
     NOT_AFFECTED = "not_affected"
     UNDER_INVESTIGATION = "under_investigation"
+    # listed in a CSAF product tree but in no vulnerability's product_status (a quirk of converted advisories):
+    # the correlator raises "possibly affected", never silence
+    UNSTATED = "unstated"
 
 
 class VersionRange(Contract):
@@ -60,10 +63,29 @@ class AffectedProduct(Contract):
     versions: list[VersionRange] = Field(default_factory=list)
     status: ProductStatus = ProductStatus.AFFECTED
     product_id: str | None = None  # the advisory's own product id (CSAF), for traceability
+    # the CVEs of the advisory this entry is about; empty: every CVE of the indicator (CVE 5, KEV)
+    cves: list[str] = Field(default_factory=list)
+    model: str | None = None  # a model the advisory wrote in its version field (all versions of that model)
+    # how the reader understood the entry when it had to interpret (a model written in the version field,
+    # a version taken from the product name, machine value and text disagreeing); quoted in explanations
+    note: str | None = None
+
+
+class CveDetail(Contract):
+    """One CVE of an advisory with its own score, vector and title (an advisory carries several)."""
+
+    id: str
+    title: str | None = None
+    cvss_score: float | None = Field(default=None, ge=0, le=10)
+    cvss_vector: str | None = None
 
 
 class VulnerabilityInfo(Contract):
-    """What a vulnerability indicator carries beyond the common fields."""
+    """What a vulnerability indicator carries beyond the common fields.
+
+    ``cvss_score``/``cvss_vector`` are the worst of the advisory; ``cve_details`` lists every CVE with its
+    own, worst first (CSAF advisories name several; CVE 5 and KEV one).
+    """
 
     cves: list[str] = Field(default_factory=list)
     title: str | None = None
@@ -75,6 +97,7 @@ class VulnerabilityInfo(Contract):
     affected: list[AffectedProduct] = Field(default_factory=list)
     remediations: list[str] = Field(default_factory=list)
     references: list[str] = Field(default_factory=list)
+    cve_details: list[CveDetail] = Field(default_factory=list)
 
 
 class SourceRef(Contract):
