@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.models.common import utcnow
+from ewarn.status.equipment import EquipmentStatus, equipment_by_category
 from ewarn.store.db import as_utc
 from ewarn.store.tables import AlertRow, DeliveryRow, FeedRow, HeartbeatRow, IndicatorRow, RejectionRow
 
@@ -49,6 +50,7 @@ class StatusReport(BaseModel):
     counts: dict[str, int]
     deliveries: dict[str, int]
     ingest_to_delivery: LatencyStatus
+    equipment: list[EquipmentStatus] = []  # infrastructure equipment per category
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -135,4 +137,5 @@ async def build_status(
             p99_ms=percentile(latencies, 99),
             max_ms=max(latencies) if latencies else None,
         ),
+        equipment=await equipment_by_category(session=session),
     )
