@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ewarn.models.common import TLP, Contract, UtcDatetime
 
@@ -38,10 +39,25 @@ class ProductStatus(StrEnum):
     UNSTATED = "unstated"
 
 
+class RangeKind(StrEnum):
+    """What a version range is, as the version reader understood the source's text."""
+
+    EXACT = "exact"  # one version
+    INTERVAL = "interval"  # bounds: gte/gt and/or lte/lt
+    ALL = "all"  # every version
+    WILDCARD = "wildcard"  # a family written with x: ``5.x.x`` (``family`` holds ``5``)
+    DATE = "date"  # bounds are ISO dates (``scheme="date"``): shipped/distributed before or between
+    UNREADABLE = "unreadable"  # text no reader could turn into versions; ``raw`` keeps it
+
+
 class VersionRange(Contract):
-    """A set of versions. All bounds empty means every version.
+    """A set of versions, of one ``kind``.
 
     ``raw`` keeps the text as the source wrote it (``< 8.2.2``, ``vers:npm/>=1.0|<2.0``), for explanations.
+    ``kind`` is derived from the fields when a caller does not give it: a date scheme with a bound is
+    ``date``, a ``family`` is ``wildcard``, ``exact`` alone is ``exact``, other bounds are ``interval``; no
+    bounds and no text is ``all``, and no bounds with only ``raw`` text is ``unreadable`` until a reader
+    has turned that text into ranges (the correlator reads such a range's ``raw`` before comparing).
     """
 
     exact: str | None = None
@@ -49,8 +65,34 @@ class VersionRange(Contract):
     gt: str | None = None
     lte: str | None = None
     lt: str | None = None
-    scheme: str = "generic"  # version scheme: generic, semver, maven, pypi, npm, …
+    scheme: str = "generic"  # version scheme: generic, semver, maven, pypi, npm, …, or date
     raw: str | None = None
+    # always set: derived by the validator below when the caller does not give it
+    kind: RangeKind = RangeKind.UNREADABLE
+    family: str | None = None  # a wildcard family's fixed prefix: ``5`` for ``5.x.x``, ``R16`` for ``R16x``
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") is None:
+            return {**data, "kind": range_kind_of(data)}
+        return data
+
+
+def range_kind_of(fields: Mapping[str, Any]) -> RangeKind:
+    """The kind a version range's fields imply (see ``VersionRange``)."""
+    bounded = any(fields.get(b) is not None for b in ("gte", "gt", "lte", "lt"))
+    exact = fields.get("exact") is not None
+    if fields.get("scheme") == "date" and (bounded or exact):
+        return RangeKind.DATE
+    if fields.get("family") is not None:
+        return RangeKind.WILDCARD
+    if bounded:
+        return RangeKind.INTERVAL
+    if exact:
+        return RangeKind.EXACT
+    raw = fields.get("raw")
+    return RangeKind.UNREADABLE if isinstance(raw, str) and raw.strip() else RangeKind.ALL
 
 
 class AffectedProduct(Contract):
