@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -54,16 +55,22 @@ class FeedContext:
 
 @dataclass
 class ParseResult:
-    """Indicators and rejections from one payload; ``read`` counts the records looked at."""
+    """Indicators and rejections from one payload; ``read`` counts the records looked at.
+
+    ``counts`` holds what was skipped or noted, by reason ("context attribute (to_ids false)",
+    "unreadable version expression", ...), so nothing a parser leaves out vanishes silently.
+    """
 
     indicators: list[Indicator] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     read: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
 
     def extend(self, other: ParseResult) -> None:
         self.indicators.extend(other.indicators)
         self.rejections.extend(other.rejections)
         self.read += other.read
+        self.counts.update(other.counts)
 
 
 def excerpt_of(value: Any) -> str | None:
