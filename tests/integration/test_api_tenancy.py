@@ -156,7 +156,7 @@ OPERATOR_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/ingest/csaf", {"json": {}}),
     ("GET", "/api/v1/status", {}),
 ]
-PUBLIC_ROUTES = {("GET", "/healthz")}
+PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz")}
 
 
 def _template(path: str) -> str:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from ewarn import __version__
 from ewarn.api import routes
+from ewarn.api.limits import install_limits
 from ewarn.api.problems import install_problem_handlers
 from ewarn.runtime import Runtime
 
@@ -33,6 +34,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
+    install_limits(app, runtime)
     for router in _route_modules():
         app.include_router(router)
     return app

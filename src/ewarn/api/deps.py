@@ -1,4 +1,8 @@
-"""FastAPI dependencies: session, runtime, the calling principal and tenancy checks."""
+"""FastAPI dependencies: session, runtime, the calling principal and tenancy checks.
+
+The principal is resolved before the route by ``ewarn.api.limits.guard`` (before the body is read); the
+security schemes below only document the two ways to send the key in the OpenAPI description.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ewarn.api.limits import PRINCIPAL_SCOPE_KEY, ApiGuard
 from ewarn.models.provider import Principal, Role
 from ewarn.runtime import Runtime
-from ewarn.store.repositories.principals import can_see_provider, principal_for_key
+from ewarn.store.repositories.principals import can_see_provider
 
 _bearer = HTTPBearer(auto_error=False)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -25,28 +30,33 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    async with runtime.sessions() as session:
+def get_guard(request: Request) -> ApiGuard:
+    guard: ApiGuard = request.app.state.guard
+    return guard
+
+
+GuardDep = Annotated[ApiGuard, Depends(get_guard)]
+
+
+async def get_session(runtime: RuntimeDep, guard: GuardDep) -> AsyncIterator[AsyncSession]:
+    """A session for this request, once a database slot is free (else 503 with Retry-After)."""
+    async with guard.db.slot(), runtime.sessions() as session:
         yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-async def get_principal(
-    session: SessionDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key)],
+def get_principal(
+    request: Request,
+    _bearer_doc: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _api_key_doc: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    key = bearer.credentials if bearer is not None else api_key
-    if not key:
+    """The principal the guard authenticated; 401 if none (a route outside ``/api/`` is never guarded)."""
+    principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    if not isinstance(principal, Principal):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "missing API key", headers={"WWW-Authenticate": "Bearer"}
-        )
-    principal = await principal_for_key(session=session, key=key)
-    if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "invalid API key", headers={"WWW-Authenticate": "Bearer"}
         )
     return principal
 

@@ -1,4 +1,4 @@
-"""Liveness and readiness."""
+"""Liveness (``/healthz``: the process answers, no database needed) and readiness (``/readyz``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,13 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-async def healthz(session: SessionDep) -> dict[str, str]:
-    await session.execute(text("SELECT 1"))
+async def healthz() -> dict[str, str]:
+    """Answers as long as the event loop does: never waits for the database or its pool."""
     return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(session: SessionDep) -> dict[str, str]:
+    """Ready when a database connection can be had within the API's wait (else 503 with Retry-After)."""
+    await session.execute(text("SELECT 1"))
+    return {"status": "ready"}

@@ -6,21 +6,31 @@ key its constituency, an operator key everything; visibility is re-read on every
 
 The paths are ``/api/v1/alert-events`` and ``/api/v1/alert-events/stream``: under ``/api/v1/alerts/`` they
 would be shadowed by ``GET /api/v1/alerts/{alert_id}``, whose router is mounted first.
+
+Bounded: a stream holds no database connection between polls (each poll takes a session through the API's
+database gate and gives it back; a busy gate skips that poll), a key has at most
+``api.limits.max_streams_per_key`` streams open (429 beyond), a client that stops reading is dropped after
+``SEND_TIMEOUT`` seconds, and a disconnect ends the stream's loop (a poll in flight finishes on its own).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, status
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
-from ewarn.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from ewarn.api.deps import GuardDep, PrincipalDep, RuntimeDep, SessionDep
+from ewarn.api.limits import ApiGuard
+from ewarn.api.limits.dbgate import ServiceBusy
+from ewarn.api.limits.streams import StreamSlot
 from ewarn.models.provider import Principal
 from ewarn.runtime import Runtime
 from ewarn.store.repositories.deliveries import AlertEventRecord, alert_events_after, last_alert_event_seq
@@ -30,7 +40,9 @@ router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
 POLL_SECONDS = 0.25
 PING_SECONDS = 15
+SEND_TIMEOUT = 30  # seconds a client may leave an event unread before its stream is closed
 BATCH = 200
+MAX_SEQ = 2**63 - 1  # the largest seq both databases store (BIGINT)
 
 
 class AlertEventOut(BaseModel):
@@ -61,8 +73,9 @@ class AlertEventPage(BaseModel):
 def _cursor(value: str | None, what: str) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit():
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{what} must be a non-negative integer")
+    # isdigit alone accepts "²" and other Unicode digits; the bound keeps the query inside BIGINT.
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_SEQ:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{what} must be an integer from 0 to {MAX_SEQ}")
     return int(value)
 
 
@@ -70,7 +83,7 @@ def _cursor(value: str | None, what: str) -> int | None:
 async def poll_alert_events(
     session: SessionDep,
     principal: PrincipalDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlertEventPage:
     """Alert events after the cursor, oldest first; keep calling with ``next_after``."""
@@ -81,37 +94,87 @@ async def poll_alert_events(
     )
 
 
-async def _events(runtime: Runtime, principal: Principal, after: int) -> AsyncIterator[ServerSentEvent]:
+async def _poll(
+    runtime: Runtime, guard: ApiGuard, principal: Principal, cursor: int
+) -> list[AlertEventRecord]:
+    """One poll in its own short session; the connection goes back to the pool before the events go out."""
+    async with guard.db.slot(), runtime.sessions() as session:
+        visible = await visible_provider_ids(session=session, principal=principal)
+        return await alert_events_after(session=session, provider_ids=visible, after=cursor, limit=BATCH)
+
+
+def _retrieve(task: asyncio.Task[list[AlertEventRecord]]) -> None:
+    """A poll whose stream went away finishes alone; its outcome no longer matters to anyone."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _events(
+    runtime: Runtime, guard: ApiGuard, principal: Principal, after: int, slot: StreamSlot
+) -> AsyncIterator[ServerSentEvent]:
     cursor = after
-    while True:
-        async with runtime.sessions() as session:
-            visible = await visible_provider_ids(session=session, principal=principal)
-            batch = await alert_events_after(session=session, provider_ids=visible, after=cursor, limit=BATCH)
-        for event in batch:
-            cursor = event.seq
-            body = AlertEventOut.of(event).model_dump(mode="json")
-            yield ServerSentEvent(
-                data=json.dumps(body, separators=(",", ":")), id=str(event.seq), event="alert"
-            )
-        if len(batch) < BATCH:
-            await asyncio.sleep(POLL_SECONDS)
+    try:
+        while True:
+            poll = asyncio.ensure_future(_poll(runtime, guard, principal, cursor))
+            poll.add_done_callback(_retrieve)
+            try:
+                # Shielded: a disconnect must not cancel a database call halfway (the session closes cleanly).
+                batch = await asyncio.shield(poll)
+            except ServiceBusy:
+                batch = []
+            for event in batch:
+                cursor = event.seq
+                body = AlertEventOut.of(event).model_dump(mode="json")
+                yield ServerSentEvent(
+                    data=json.dumps(body, separators=(",", ":")), id=str(event.seq), event="alert"
+                )
+            if len(batch) < BATCH:
+                await asyncio.sleep(POLL_SECONDS)
+    finally:
+        slot.release()
 
 
 @router.get("/alert-events/stream", response_class=EventSourceResponse)
 async def alert_stream(
-    session: SessionDep,
     principal: PrincipalDep,
     runtime: RuntimeDep,
+    guard: GuardDep,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[
         str | None, Query(description="Start after this seq (else: Last-Event-ID, else: now)")
     ] = None,
 ) -> EventSourceResponse:
-    """``text/event-stream`` of ``alert`` events, ``id`` = seq. Reconnect with ``Last-Event-ID`` to resume."""
+    """``text/event-stream`` of ``alert`` events, ``id`` = seq. Reconnect with ``Last-Event-ID`` to resume.
+
+    A key may hold ``api.limits.max_streams_per_key`` streams at once; one more is refused with 429.
+    """
     start = _cursor(last_event_id, "Last-Event-ID")
     if start is None:
         start = _cursor(after, "after")
-    if start is None:
-        visible = await visible_provider_ids(session=session, principal=principal)
-        start = await last_alert_event_seq(session=session, provider_ids=visible)
-    return EventSourceResponse(_events(runtime, principal, start), ping=PING_SECONDS)
+    slot = guard.streams.acquire(principal.key_id)
+    if slot is None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"this key already has {guard.streams.per_key} event streams open; close one first",
+            headers={"Retry-After": "5"},
+        )
+    with _released_on_error(slot):
+        if start is None:
+            async with guard.db.slot(), runtime.sessions() as session:
+                visible = await visible_provider_ids(session=session, principal=principal)
+                start = await last_alert_event_seq(session=session, provider_ids=visible)
+        return EventSourceResponse(
+            _events(runtime, guard, principal, start, slot),
+            ping=PING_SECONDS,
+            send_timeout=SEND_TIMEOUT,
+            background=BackgroundTask(slot.release),
+        )
+
+
+@contextlib.contextmanager
+def _released_on_error(slot: StreamSlot) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        slot.release()
+        raise

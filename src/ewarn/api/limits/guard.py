@@ -1,0 +1,149 @@
+"""Throttling and authentication of every ``/api/`` request, before its body is read or parsed.
+
+In order: the source address's request rate; the API key (``Authorization: Bearer`` or ``X-API-Key``),
+looked up once, through the database gate; the key's request rate. A request that fails any of them is
+answered here (401, 429 with Retry-After, 503 with Retry-After) and never reaches its route, so an
+unauthenticated body is never read. The principal is left in the ASGI scope for ``deps.get_principal``.
+
+Failed authentications are logged (address, claimed key id, a short fingerprint; never the key) and counted
+in ``GuardStats``; the API role's heartbeat carries those counters to the status report.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ewarn.api.auth import hash_api_key
+from ewarn.api.limits.dbgate import DbGate, ServiceBusy
+from ewarn.api.limits.responses import refusal, too_many, unauthorized
+from ewarn.api.limits.streams import StreamSlots
+from ewarn.api.limits.throttle import Throttle
+from ewarn.logging import get_logger
+from ewarn.models.provider import Principal
+from ewarn.settings import ApiLimits
+from ewarn.store.db import SessionFactory
+from ewarn.store.repositories.principals import principal_for_key
+
+log = get_logger(__name__)
+
+PRINCIPAL_SCOPE_KEY = "ewarn.principal"
+PROTECTED_PREFIX = "/api/"
+_KEY_ID = re.compile(r"^ewk_([0-9a-f]{16})_")
+_MAX_KEY_CHARS = 512  # a longer credential is no key of ours; refused without a lookup
+
+
+@dataclass
+class GuardStats:
+    """Counters since start-up (this process); shown with the API role on the status report."""
+
+    auth_failures: int = 0  # a key was presented and is unknown or revoked
+    auth_missing: int = 0  # no key at all on an /api/ route
+    auth_throttled: int = 0  # refused with 429 because the address or key id spent its failure budget
+    rate_limited: int = 0  # refused with 429 by the per-address or per-key request rate
+
+
+class ApiGuard:
+    """The per-application state of every limit: rates, the database gate, open streams, counters."""
+
+    def __init__(self, limits: ApiLimits, sessions: SessionFactory) -> None:
+        self.limits = limits
+        self.sessions = sessions
+        self.throttle = Throttle(limits)
+        self.db = DbGate(
+            size=limits.db_concurrency,
+            wait_seconds=limits.db_wait_seconds,
+            retry_after=limits.retry_after_seconds,
+        )
+        self.streams = StreamSlots(limits.max_streams_per_key)
+        self.counters = GuardStats()
+
+    def stats(self) -> dict[str, int]:
+        """What the status report shows for the API role (``auth_failures`` and the other refusals)."""
+        return {
+            **vars(self.counters),
+            "db_busy": self.db.refused,
+            "streams_open": self.streams.open_count(),
+            "streams_refused": self.streams.refused,
+        }
+
+    async def lookup(self, key: str) -> Principal | None:
+        async with self.db.slot(), self.sessions() as session:
+            return await principal_for_key(session=session, key=key)
+
+
+def presented_key(scope: Scope) -> str | None:
+    headers = Headers(scope=scope)
+    authorization = headers.get("authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return headers.get("x-api-key") or None
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+class GuardMiddleware:
+    """Pure ASGI middleware in front of every route (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, guard: ApiGuard) -> None:
+        self.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        refusal, principal = await self._admit(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        scope[PRINCIPAL_SCOPE_KEY] = principal
+        await self.app(scope, receive, send)
+
+    async def _admit(self, scope: Scope) -> tuple[ASGIApp | None, Principal | None]:
+        guard, counters = self.guard, self.guard.counters
+        address = client_address(scope)
+        if not guard.throttle.per_address.hit(address):
+            counters.rate_limited += 1
+            return too_many(guard.throttle.per_address.retry_after(address), "too many requests"), None
+        key = presented_key(scope)
+        if key is None:
+            counters.auth_missing += 1
+            return unauthorized("missing API key"), None
+        key_hash = hash_api_key(key)
+        match = _KEY_ID.match(key)
+        key_id = match.group(1) if match else None
+        auth = guard.throttle.auth
+        wait = auth.blocked(address=address, key_id=key_id, key_hash=key_hash)
+        if wait is not None:
+            counters.auth_throttled += 1
+            return too_many(wait, "too many failed authentications"), None
+        try:
+            principal = await guard.lookup(key) if len(key) <= _MAX_KEY_CHARS else None
+        except ServiceBusy as busy:
+            return refusal(503, busy.detail, busy.headers), None
+        if principal is None:
+            counters.auth_failures += 1
+            spent = auth.failed(address=address, key_id=key_id)
+            log.warning(
+                "auth_failed",
+                address=address,
+                claimed_key_id=key_id,
+                key_fingerprint=key_hash[:8],
+                path=scope["path"],
+                budget_spent=spent,
+            )
+            return unauthorized("invalid API key"), None
+        auth.succeeded(key_hash)
+        if not guard.throttle.per_principal.hit(principal.key_id):
+            counters.rate_limited += 1
+            wait = guard.throttle.per_principal.retry_after(principal.key_id)
+            return too_many(wait, "too many requests for this API key"), None
+        return None, principal

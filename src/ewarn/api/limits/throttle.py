@@ -1,0 +1,120 @@
+"""Request rates per source address and per API key, and the budget of failed authentications.
+
+The counting is the ``limits`` library's sliding-window counter on its in-process memory storage: each API
+process keeps its own counts (several replicas behind a balancer each allow the full rate). A rate is
+written in the library's notation ("120/minute", several joined by ";"); an empty rate switches that
+throttle off.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
+
+from ewarn.errors import ConfigurationError
+from ewarn.settings import ApiLimits
+
+KNOWN_GOOD_KEYS = 10_000  # hashes of keys that authenticated lately (see ``AuthThrottle.blocked``)
+
+
+def parse_rate(name: str, value: str) -> list[RateLimitItem]:
+    """The rate items of one setting; a malformed rate stops start-up with the setting's name."""
+    if not value.strip():
+        return []
+    try:
+        return parse_many(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"api.limits.{name}: {value!r} is not a rate such as '120/minute'") from exc
+
+
+@dataclass(frozen=True)
+class Rate:
+    """One throttle: a named set of rate items on a shared limiter."""
+
+    name: str
+    items: list[RateLimitItem]
+    limiter: SlidingWindowCounterRateLimiter
+
+    def hit(self, who: str) -> bool:
+        """Count one request of ``who``; False when that exceeds the rate (the request is refused)."""
+        return all(self.limiter.hit(item, self.name, who) for item in self.items)
+
+    def exhausted(self, who: str) -> bool:
+        """Whether ``who`` has no budget left, without counting anything."""
+        return not all(self.limiter.test(item, self.name, who) for item in self.items)
+
+    def retry_after(self, who: str) -> int:
+        """Whole seconds until ``who`` may try again (at least 1)."""
+        now = time.time()
+        waits = [
+            self.limiter.get_window_stats(item, self.name, who).reset_time - now
+            for item in self.items
+            if not self.limiter.test(item, self.name, who)
+        ]
+        return max(1, math.ceil(max(waits, default=1.0)))
+
+
+class Throttle:
+    """Every rate of the API, built once per application from ``api.limits``."""
+
+    def __init__(self, limits: ApiLimits) -> None:
+        limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self.per_address = Rate("address", parse_rate("rate_per_address", limits.rate_per_address), limiter)
+        self.per_principal = Rate(
+            "principal", parse_rate("rate_per_principal", limits.rate_per_principal), limiter
+        )
+        self.auth = AuthThrottle(
+            per_address=Rate(
+                "auth-address",
+                parse_rate("auth_failures_per_address", limits.auth_failures_per_address),
+                limiter,
+            ),
+            per_key_id=Rate(
+                "auth-key-id",
+                parse_rate("auth_failures_per_key_id", limits.auth_failures_per_key_id),
+                limiter,
+            ),
+        )
+
+
+class AuthThrottle:
+    """Failed authentications per source address and per claimed key id.
+
+    Once a budget is spent, further keys from that address (or for that key id) are refused with 429 before
+    the database is asked, except keys that authenticated lately: several hospitals behind one NAT address
+    keep working while someone there floods wrong keys. Only keys seen to be valid get in that set, so
+    guessing cannot use it.
+    """
+
+    def __init__(self, *, per_address: Rate, per_key_id: Rate) -> None:
+        self.per_address = per_address
+        self.per_key_id = per_key_id
+        self._known_good: OrderedDict[str, None] = OrderedDict()
+
+    def blocked(self, *, address: str, key_id: str | None, key_hash: str) -> int | None:
+        """Seconds to wait when this attempt is refused unseen, else None."""
+        if key_hash in self._known_good:
+            return None
+        if self.per_address.exhausted(address):
+            return self.per_address.retry_after(address)
+        if key_id is not None and self.per_key_id.exhausted(key_id):
+            return self.per_key_id.retry_after(key_id)
+        return None
+
+    def failed(self, *, address: str, key_id: str | None) -> bool:
+        """Count a failed authentication; True when it used up a budget (later attempts get 429)."""
+        address_ok = self.per_address.hit(address)
+        key_ok = self.per_key_id.hit(key_id) if key_id is not None else True
+        return not (address_ok and key_ok)
+
+    def succeeded(self, key_hash: str) -> None:
+        self._known_good[key_hash] = None
+        self._known_good.move_to_end(key_hash)
+        while len(self._known_good) > KNOWN_GOOD_KEYS:
+            self._known_good.popitem(last=False)
