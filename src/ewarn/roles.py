@@ -121,7 +121,9 @@ def build_roles(runtime: Runtime, roles: set[str], http: httpx.AsyncClient) -> R
             lifespan="off",
         )
         rs.api_server = EmbeddedServer(config)
-        rs.heartbeats.append(Heartbeat(sessions=runtime.sessions, role="api", stats=dict))
+        rs.heartbeats.append(
+            Heartbeat(sessions=runtime.sessions, role="api", stats=_stats_of(runtime.services["api_guard"]))
+        )
     return rs
 
 
