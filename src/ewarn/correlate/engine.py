@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from ewarn.correlate import products, versions
 from ewarn.correlate.addresses import Network, normalise_host, parse_address, parse_asn, parse_network
-from ewarn.correlate.index import AssetIndex, AssetRef, Entry, Record, records
+from ewarn.correlate.index import PRODUCT_KINDS, AssetIndex, AssetRef, Entry, Record, records
 from ewarn.correlate.score import score
 from ewarn.ids import alert_id
 from ewarn.models import (
@@ -304,7 +304,7 @@ def _match_vulnerability(indicator: Indicator, index: AssetIndex) -> list[Match]
             ranges = _ranges(product, lookup)
             for record in records(lookup.entry):
                 asset = refs.get(record) or refs.setdefault(record, index.ref(record))
-                if asset.kind not in (AssetKind.SOFTWARE, AssetKind.MEDICAL_DEVICE):
+                if asset.kind not in PRODUCT_KINDS:
                     continue
                 relation, range_text = _verdict(ranges, asset.effective_version, asset.version_scheme)
                 if status is not ProductStatus.AFFECTED:
@@ -397,12 +397,15 @@ def _advisory(indicator: Indicator) -> str:
     return indicator.value
 
 
+_NOUN = {AssetKind.MEDICAL_DEVICE: "device", AssetKind.INFRASTRUCTURE: "equipment"}
+
+
 def _version_word(asset: AssetRef) -> str:
-    return "firmware" if asset.kind is AssetKind.MEDICAL_DEVICE else "version"
+    return "version" if asset.kind is AssetKind.SOFTWARE else "firmware"
 
 
 def _owner_phrase(asset: AssetRef) -> str:
-    noun = "device" if asset.kind is AssetKind.MEDICAL_DEVICE else "software"
+    noun = _NOUN.get(asset.kind, "software")
     phrase = f"your {noun} '{asset.name}'"
     return f"{phrase} (part of '{asset.parent_name}')" if asset.parent_name else phrase
 
@@ -489,6 +492,7 @@ def build_alert(indicator: Indicator, found: Match, *, now: datetime) -> Alert:
             asset_value=found.asset_value,
             indicator_value=found.indicator_value,
             range=found.range,
+            asset_category=asset.category.value if asset.category is not None else None,
         ),
         tlp=indicator.tlp,
         labels=sorted(set(indicator.labels)),
