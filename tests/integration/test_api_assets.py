@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from ewarn.api import app as api_app
-from ewarn.api.routes import assets as assets_routes
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
 from ewarn.models.asset import AssetChange
@@ -196,10 +195,13 @@ async def test_import_refused(api: Api, data: bytes, params: dict[str, str], sta
     assert (await api.list("a", A)).json()["items"] == []
 
 
-async def test_import_too_large(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(assets_routes, "MAX_IMPORT_BYTES", 10)
-    response = await api.import_("a", A, b"kind,value\nnetwork,10.0.0.0/8\n", "csv")
+async def test_import_too_large(api: Api) -> None:
+    cap = Settings().api.limits.max_import_bytes
+    line = b"network,10.0.0.0/8\n"
+    data = b"kind,value\n" + line * (cap // len(line) + 1)
+    response = await api.import_("a", A, data, "csv")
     assert response.status_code == 413
+    assert (await api.list("a", A)).json()["items"] == []
 
 
 # --- tenancy -------------------------------------------------------------------------------------------

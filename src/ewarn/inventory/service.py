@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,10 +11,7 @@ from ewarn.bus.base import Bus
 from ewarn.bus.topics import Topics
 from ewarn.inventory.changes import publish_asset_change
 from ewarn.inventory.importers import AssetRecord, ImportFormat, ImportRejected
-from ewarn.inventory.importers.csaf_vex import parse_csaf_vex
-from ewarn.inventory.importers.csvfile import parse_csv
-from ewarn.inventory.importers.cyclonedx import parse_sbom
-from ewarn.inventory.importers.cyclonedx_vex import parse_cyclonedx_vex
+from ewarn.inventory.importers.bounded import parse_records, parse_statements
 from ewarn.inventory.models import AssetIn, FieldProblem, ImportReport, RowError
 from ewarn.inventory.validate import AssetInvalid, asset_from_mapping, normalise_asset
 from ewarn.inventory.vex import VexStatement, apply_vex
@@ -78,8 +76,13 @@ async def import_file(
     fmt: ImportFormat,
     device_id: str | None = None,
     progress: ProgressCallback | None = None,
+    max_rows: int | None = None,
 ) -> ImportReport:
-    """Import one file: valid rows are applied, invalid ones reported. Idempotent: ids are deterministic."""
+    """Import one file: valid rows are applied, invalid ones reported. Idempotent: ids are deterministic.
+
+    Parsing and validation run in a worker thread (the event loop keeps serving); more than ``max_rows``
+    rows raise ``ImportTooLarge`` before anything is validated or stored.
+    """
     if device_id is not None:
         if fmt is ImportFormat.CSV:
             raise ImportRejected("device applies to CycloneDX and VEX imports; CSV rows name their own kind")
@@ -88,13 +91,10 @@ async def import_file(
             raise ImportRejected(
                 f"device {device_id!r} is not a software or medical-device (or infrastructure) asset of this provider"
             )
-    if fmt is ImportFormat.CYCLONEDX_VEX:
-        return await _import_vex(
-            session, bus, topics, provider_id, parse_cyclonedx_vex(data), device_id, progress
-        )
-    if fmt is ImportFormat.CSAF_VEX:
-        return await _import_vex(session, bus, topics, provider_id, parse_csaf_vex(data), device_id, progress)
-    parsed = parse_csv(data) if fmt is ImportFormat.CSV else parse_sbom(data)
+    if fmt.is_vex:
+        statements = await asyncio.to_thread(parse_statements, data, fmt, max_rows=max_rows)
+        return await _import_vex(session, bus, topics, provider_id, statements, device_id, progress)
+    parsed = await asyncio.to_thread(parse_records, data, fmt, max_rows=max_rows)
     return await _import_records(session, bus, topics, provider_id, parsed, device_id, progress)
 
 
@@ -107,8 +107,25 @@ async def _import_records(
     device_id: str | None,
     progress: ProgressCallback | None,
 ) -> ImportReport:
-    errors: list[RowError] = []  # in file order
-    assets: dict[str, Asset] = {}  # by id: a component listed twice is one asset
+    assets, errors = await asyncio.to_thread(_validate_records, parsed, provider_id, device_id)
+    saved = await _save_in_chunks(
+        session, provider_id, list(assets.values()), progress, merge_not_affected=True
+    )
+    removed: list[str] = []
+    if device_id is not None and not errors:
+        removed = await _drop_stale_components(session, provider_id, device_id, keep=set(assets))
+    await _commit_and_announce(session, bus, topics, provider_id, saved, removed)
+    report = _report(saved, errors)
+    report.removed = len(removed)
+    return report
+
+
+def _validate_records(
+    parsed: Sequence[AssetRecord | RowError], provider_id: str, device_id: str | None
+) -> tuple[dict[str, Asset], list[RowError]]:
+    """Valid assets by id (a component listed twice is one asset) and the row errors, in file order."""
+    errors: list[RowError] = []
+    assets: dict[str, Asset] = {}
     for item in parsed:
         if isinstance(item, RowError):
             errors.append(item)
@@ -120,16 +137,7 @@ async def _import_records(
             errors.append(RowError(row=item.row, reason=str(exc)))
             continue
         assets[asset.id] = asset
-    saved = await _save_in_chunks(
-        session, provider_id, list(assets.values()), progress, merge_not_affected=True
-    )
-    removed: list[str] = []
-    if device_id is not None and not errors:
-        removed = await _drop_stale_components(session, provider_id, device_id, keep=set(assets))
-    await _commit_and_announce(session, bus, topics, provider_id, saved, removed)
-    report = _report(saved, errors)
-    report.removed = len(removed)
-    return report
+    return assets, errors
 
 
 async def _drop_stale_components(

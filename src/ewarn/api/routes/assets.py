@@ -18,6 +18,7 @@ from ewarn.api.deps import (
 from ewarn.api.problems import problem
 from ewarn.inventory import service
 from ewarn.inventory.importers import ImportFormat, ImportRejected
+from ewarn.inventory.importers.bounded import ImportTooLarge
 from ewarn.inventory.models import AssetIn, ImportReport
 from ewarn.inventory.validate import AssetInvalid
 from ewarn.models.asset import Asset, AssetKind
@@ -28,7 +29,6 @@ from ewarn.store.repositories.principals import get_provider
 
 router = APIRouter(prefix="/api/v1/providers/{provider_id}/assets", tags=["assets"])
 
-MAX_IMPORT_BYTES = 64 * 1024 * 1024
 _IMPORT_BODY = {
     "requestBody": {
         "required": True,
@@ -103,14 +103,14 @@ async def import_assets(
     fmt: Annotated[ImportFormat, Query(alias="format")],
     device: str | None = None,
 ) -> ImportReport:
-    """Import a file: valid rows are applied, the others reported with row and reason. Idempotent."""
+    """Import a file: valid rows are applied, the others reported with row and reason. Idempotent.
+
+    The body is read only after the key is checked, and counted while it is read (413 beyond
+    ``api.limits.max_import_bytes``); more rows than ``api.limits.max_import_rows`` are refused with 413
+    before any is stored. Parsing and validation run off the event loop.
+    """
     await _ensure_writable(session, principal, provider_id)
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"larger than {MAX_IMPORT_BYTES} bytes")
     data = await request.body()
-    if len(data) > MAX_IMPORT_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"larger than {MAX_IMPORT_BYTES} bytes")
     try:
         return await service.import_file(
             session=session,
@@ -120,7 +120,10 @@ async def import_assets(
             data=data,
             fmt=fmt,
             device_id=device,
+            max_rows=runtime.settings.api.limits.max_import_rows,
         )
+    except ImportTooLarge as exc:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
     except ImportRejected as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
