@@ -83,6 +83,12 @@ class IngestSettings(BaseModel):
     request_timeout_seconds: float = 30.0
     max_payload_bytes: int = 200 * 1024 * 1024
     poll_jitter_fraction: float = 0.1
+    # Feed URLs (and every redirect) resolving here are allowed although private/loopback (operator decision).
+    allowed_networks: list[str] = Field(default_factory=list)
+    # Local feed locations (paths, file: URLs) are read only under this directory; unset: none at all.
+    file_root: str | None = None
+    ca_bundle: str | None = None  # extra trusted CAs (PEM) for feeds; TLS verification is never off
+    max_redirects: int = Field(default=5, ge=0, le=20)
 
 
 class ApiLimits(BaseModel):

@@ -15,7 +15,7 @@ from ewarn.bus.memory import MemoryBus
 from ewarn.data import demo_bundle_bytes
 from ewarn.models.provider import Provider, Role
 from ewarn.runtime import Runtime
-from ewarn.settings import Settings
+from ewarn.settings import IngestSettings, Settings
 from ewarn.store.db import create_schema
 from ewarn.store.repositories.principals import create_api_key, upsert_provider
 
@@ -26,7 +26,13 @@ PROVIDER_KEY = "ewk_provider_test_key"
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime, MemoryBus]]:
     bus = MemoryBus()
-    runtime = Runtime.build(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"), bus=bus)
+    runtime = Runtime.build(
+        Settings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'api.db'}",
+            ingest=IngestSettings(file_root=str(tmp_path)),  # feeds read local files only under the root
+        ),
+        bus=bus,
+    )
     await create_schema(runtime.engine)
     async with runtime.sessions() as session, session.begin():
         await upsert_provider(

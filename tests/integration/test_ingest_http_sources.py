@@ -90,6 +90,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 def make_service(
     sessions: SessionFactory, bus: MemoryBus, http: httpx.AsyncClient, **ingest: Any
 ) -> IngestService:
+    ingest.setdefault("allowed_networks", ["127.0.0.1/32"])  # the loopback server; nothing else
     settings = Settings(ingest=IngestSettings(request_timeout_seconds=5, **ingest))
     return IngestService(sessions=sessions, bus=bus, topics=TOPICS, settings=settings, http=http)
 

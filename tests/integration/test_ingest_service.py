@@ -39,7 +39,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def service(
-    sessions: SessionFactory, bus: MemoryBus, http: httpx.AsyncClient, **ingest: float
+    sessions: SessionFactory, bus: MemoryBus, http: httpx.AsyncClient, **ingest: float | str
 ) -> IngestService:
     settings = Settings(ingest=IngestSettings.model_validate(ingest))
     return IngestService(sessions=sessions, bus=bus, topics=TOPICS, settings=settings, http=http)
@@ -66,7 +66,7 @@ async def test_failed_publish_keeps_the_cursor_and_health(
         await repository.create_feed(
             session=session, feed=FeedIn(id="demo", kind="stix_bundle", location=str(path))
         )
-    report = await service(sqlite_sessions, DownBus(), http).poll_feed("demo")
+    report = await service(sqlite_sessions, DownBus(), http, file_root=str(tmp_path)).poll_feed("demo")
     assert report.error is not None and "no broker" in report.error and report.accepted == 0
     async with sqlite_sessions() as session:
         feed = await repository.get_feed(session=session, feed_id="demo")
@@ -76,7 +76,7 @@ async def test_failed_publish_keeps_the_cursor_and_health(
     assert health is not None and health.accepted_total == 0 and health.last_success_at is None
     # the broker is back: the same window is read again, in full
     bus = MemoryBus()
-    retried = await service(sqlite_sessions, bus, http).poll_feed("demo")
+    retried = await service(sqlite_sessions, bus, http, file_root=str(tmp_path)).poll_feed("demo")
     assert retried.error is None and retried.accepted > 0
     assert bus.size(TOPICS.indicators) == retried.published > 0
     async with sqlite_sessions() as session:
@@ -111,7 +111,14 @@ async def test_scheduler_polls_each_feed_on_its_interval(
                 id=f"f{n}", kind="stix_bundle", location=str(path), interval_seconds=10, enabled=n != 2
             )
             await repository.create_feed(session=session, feed=feed)
-    svc = service(sqlite_sessions, memory_bus, http, max_concurrent_feeds=1, poll_jitter_fraction=0.0)
+    svc = service(
+        sqlite_sessions,
+        memory_bus,
+        http,
+        max_concurrent_feeds=1,
+        poll_jitter_fraction=0.0,
+        file_root=str(tmp_path),
+    )
     task = asyncio.create_task(svc.run_scheduler())
     try:
         for _ in range(100):

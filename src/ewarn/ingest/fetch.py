@@ -2,25 +2,36 @@
 
 Transport failures, 5xx and 429 are retried with exponential backoff (``Retry-After`` honoured); whatever
 still fails becomes a ``FetchError`` that the service records as the feed's error and a rejection.
+
+Every URL and every redirect target goes through the SSRF guard of ``ewarn.netguard`` (the one webhooks use):
+its addresses must be public or in the operator's allow-list, and the request goes to the checked address
+(no second lookup). Redirects are followed here, one checked hop at a time; credential headers are dropped
+once a redirect leaves the feed's origin. Local files are read only under the configured roots, after
+symlinks and ``..`` are resolved.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
-from dataclasses import dataclass
+import os
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 from ewarn.errors import TransientError
+from ewarn.netguard import PinnedTarget, ResolutionFailed, SsrfGuard, SsrfRefused, SystemResolver
 
 MAX_RETRY_AFTER_SECONDS = 120.0
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class FetchError(TransientError):
@@ -81,6 +92,11 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def origin_of(url: httpx.URL) -> tuple[str, str, int]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    return url.scheme, url.host.lower(), url.port or (443 if url.scheme == "https" else 80)
+
+
 def auth_headers(credentials: dict[str, Any]) -> tuple[dict[str, str], httpx.BasicAuth | None]:
     """Headers and auth from a feed's credentials: ``token`` (bearer), ``username``/``password`` (basic),
     ``authorization`` (a raw header value, e.g. a MISP key) or ``headers`` (any further headers)."""
@@ -102,13 +118,29 @@ def is_http(location: str) -> bool:
     return urlsplit(location).scheme in ("http", "https")
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One GET as the fetcher sends it; credentials travel apart so a redirect can drop them."""
+
+    protocol_headers: dict[str, str]
+    credential_headers: dict[str, str]
+    auth: httpx.BasicAuth | None
+    allow_html: bool
+
+    def without_credentials(self) -> _Request:
+        return replace(self, credential_headers={}, auth=None)
+
+
 class Fetcher:
-    """Reads files and URLs for the sources, with one policy for timeouts, retries and size."""
+    """Reads files and URLs for the sources, with one policy for timeouts, retries, size and reach."""
 
     def __init__(
         self,
         client: httpx.AsyncClient,
         *,
+        guard: SsrfGuard | None = None,
+        file_roots: Sequence[str | Path] = (),
+        max_redirects: int = 5,
         timeout: float = 30.0,
         max_bytes: int = 200 * 1024 * 1024,
         attempts: int = 4,
@@ -116,10 +148,36 @@ class Fetcher:
         backoff_max: float = 30.0,
     ) -> None:
         self._client = client
+        self._guard = guard or SsrfGuard(resolver=SystemResolver())
+        self._roots = tuple(Path(root) for root in file_roots)
+        self._max_redirects = max_redirects
         self._timeout = timeout
         self.max_bytes = max_bytes
         self._attempts = attempts
         self._wait = _WaitRetryAfter(wait_exponential_jitter(multiplier=backoff_initial, max=backoff_max))
+
+    @property
+    def file_roots(self) -> tuple[Path, ...]:
+        return self._roots
+
+    def _with_roots(self, roots: Sequence[Path]) -> Fetcher:
+        clone = object.__new__(Fetcher)
+        clone.__dict__.update(self.__dict__)
+        clone._roots = tuple(roots)
+        return clone
+
+    def for_location(self, location: str) -> Fetcher:
+        """The fetcher a feed at ``location`` polls with: a remote feed never reads local files, whatever
+        its documents point to."""
+        return self._with_roots(()) if is_http(location) else self
+
+    def also_reading(self, path: str | Path) -> Fetcher:
+        """This fetcher, also allowed to read ``path`` (a file: its folder) — for the operator's one-shot
+        ``ewarn ingest PATH``, where the operator names the file themselves."""
+        folder = Path(path).expanduser().resolve()
+        if not folder.is_dir():
+            folder = folder.parent
+        return self._with_roots((*self._roots, folder))
 
     async def get(
         self,
@@ -131,16 +189,18 @@ class Fetcher:
         accept: str | None = None,
         allow_html: bool = False,
     ) -> Fetched:
-        """Read a path, ``file://`` URL or HTTP(S) URL; ``FetchError`` when it cannot be read."""
+        """Read a path, ``file://`` URL or HTTP(S) URL; ``FetchError`` when it cannot or may not be read."""
         if not is_http(location):
             return await asyncio.to_thread(self._read_file, location)
-        headers, auth = auth_headers(credentials or {})
+        credential_headers, auth = auth_headers(credentials or {})
+        protocol_headers: dict[str, str] = {}
         if etag:
-            headers["If-None-Match"] = etag
+            protocol_headers["If-None-Match"] = etag
         if last_modified:
-            headers["If-Modified-Since"] = last_modified
+            protocol_headers["If-Modified-Since"] = last_modified
         if accept:
-            headers["Accept"] = accept
+            protocol_headers["Accept"] = accept
+        request = _Request(protocol_headers, credential_headers, auth, allow_html)
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self._attempts),
@@ -149,20 +209,58 @@ class Fetcher:
                 reraise=True,
             ):
                 with attempt:
-                    return await self._get_once(location, headers, auth, allow_html)
+                    return await self._follow(location, request)
         except _Retryable as exc:
             raise FetchError(location, f"{exc.reason} (after {self._attempts} attempts)") from exc
         raise FetchError(location, "no attempt made")  # pragma: no cover - tenacity always attempts once
 
-    async def _get_once(
-        self, location: str, headers: dict[str, str], auth: httpx.BasicAuth | None, allow_html: bool
-    ) -> Fetched:
+    async def _check(self, location: str, url: httpx.URL) -> PinnedTarget:
+        try:
+            return await self._guard.check(url)
+        except SsrfRefused as exc:
+            raise FetchError(location, f"refused {_redacted(url)}: {exc}") from exc
+        except ResolutionFailed as exc:
+            raise _Retryable(str(exc)) from exc
+
+    async def _follow(self, location: str, request: _Request) -> Fetched:
+        """GET ``location`` hop by hop: each hop checked and pinned, credentials only within the origin."""
+        try:
+            url = httpx.URL(location)
+        except httpx.InvalidURL as exc:
+            raise FetchError(location, f"invalid URL: {exc}") from exc
+        origin = origin_of(url)
+        for _hop in range(self._max_redirects + 1):
+            if origin_of(url) != origin:
+                request = request.without_credentials()
+            target = await self._check(location, url)
+            next_url = await self._get_once(location, target, request)
+            if isinstance(next_url, Fetched):
+                return next_url
+            url = next_url
+        raise FetchError(location, f"more than {self._max_redirects} redirects")
+
+    async def _get_once(self, location: str, target: PinnedTarget, request: _Request) -> Fetched | httpx.URL:
+        """One pinned GET: the document, or the URL a redirect points to."""
+        headers = {**request.protocol_headers, **request.credential_headers, "Host": target.host_header}
+        extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
         try:
             async with self._client.stream(
-                "GET", location, headers=headers, auth=auth, timeout=self._timeout, follow_redirects=True
+                "GET",
+                target.request_url,
+                headers=headers,
+                auth=request.auth,
+                timeout=self._timeout,
+                follow_redirects=False,
+                extensions=extensions,
             ) as response:
+                if response.status_code in _REDIRECTS and response.headers.get("Location"):
+                    try:
+                        return target.url.join(response.headers["Location"])
+                    except httpx.InvalidURL as exc:
+                        raise FetchError(location, f"redirect to an invalid URL: {exc}") from exc
                 if response.status_code == 304:
-                    return Fetched(location, b"", headers.get("If-None-Match"), None, None, not_modified=True)
+                    etag = request.protocol_headers.get("If-None-Match")
+                    return Fetched(location, b"", etag, None, None, not_modified=True)
                 if response.status_code == 429 or response.status_code >= 500:
                     raise _Retryable(
                         f"HTTP {response.status_code}",
@@ -176,7 +274,7 @@ class Fetcher:
         except httpx.TransportError as exc:
             raise _Retryable(f"transport error: {type(exc).__name__}: {exc}") from exc
         content_type = response.headers.get("Content-Type")
-        if not allow_html and _looks_like_html(content_type, content):
+        if not request.allow_html and _looks_like_html(content_type, content):
             raise FetchError(location, f"server returned HTML (Content-Type {content_type or 'none'})")
         return Fetched(
             location,
@@ -199,15 +297,60 @@ class Fetcher:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _read_file(self, location: str) -> Fetched:
-        path = Path(location[len("file://") :] if location.startswith("file://") else location)
+    def local_path(self, location: str) -> Path:
+        """The real path of a local location, or ``FetchError`` when it lies outside every file root."""
+        path = _path_of(location)
+        if not self._roots:
+            raise FetchError(location, "refused: local feed files are not enabled (set ingest.file_root)")
+        if not path.is_absolute():
+            path = self._roots[0] / path
         try:
-            size = path.stat().st_size
-            if size > self.max_bytes:
-                raise FetchError(location, f"file of {size} bytes exceeds the cap of {self.max_bytes}")
-            return Fetched(location, path.read_bytes())
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError) as exc:
+            raise FetchError(location, f"cannot read file: {getattr(exc, 'strerror', None) or exc}") from exc
+        for root in self._roots:
+            if real.is_relative_to(root.resolve()):
+                return real
+        raise FetchError(location, "refused: the file lies outside the configured file root")
+
+    def _read_file(self, location: str) -> Fetched:
+        real = self.local_path(location)
+        try:
+            # O_NOFOLLOW: the checked real path must not become a symlink between the check and the read.
+            fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size > self.max_bytes:
+                    raise FetchError(location, f"file of {size} bytes exceeds the cap of {self.max_bytes}")
+                return Fetched(location, handle.read())
         except OSError as exc:
             raise FetchError(location, f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def _path_of(location: str) -> Path:
+    """The filesystem path a location names: a plain path or a ``file:`` URL (no other scheme)."""
+    parts = urlsplit(location)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise FetchError(location, f"refused: file URL on another host {parts.netloc!r}")
+        return Path(unquote(parts.path))
+    if parts.scheme and len(parts.scheme) > 1:  # one letter is a Windows drive, not a scheme
+        raise FetchError(location, f"refused: scheme {parts.scheme!r} is not supported")
+    return Path(location).expanduser()
+
+
+def _redacted(url: httpx.URL) -> str:
+    return str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
+
+
+def feed_ssl_context(ca_bundle: str | None) -> ssl.SSLContext | None:
+    """The TLS context for feeds: the system's trust store plus ``ca_bundle`` (PEM) when given. There is
+    deliberately no way to switch verification off."""
+    if not ca_bundle:
+        return None
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=ca_bundle)
+    return context
 
 
 def _looks_like_html(content_type: str | None, content: bytes) -> bool:

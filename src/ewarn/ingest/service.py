@@ -15,7 +15,7 @@ from ewarn.bus.base import Bus
 from ewarn.bus.topics import Topics
 from ewarn.errors import ConfigurationError, EwarnError
 from ewarn.ingest import repository
-from ewarn.ingest.fetch import Fetcher, FetchError, is_http
+from ewarn.ingest.fetch import Fetcher, FetchError, feed_ssl_context, is_http
 from ewarn.ingest.models import IngestReport
 from ewarn.ingest.records import FeedContext
 from ewarn.ingest.sources import payload_parser, source_for
@@ -23,7 +23,8 @@ from ewarn.ingest.sources.base import FeedSpec, Page, SourceContext
 from ewarn.logging import get_logger
 from ewarn.models.common import TLP, utcnow
 from ewarn.models.indicator import Rejection
-from ewarn.settings import Settings
+from ewarn.netguard import Resolver, SsrfGuard, SystemResolver
+from ewarn.settings import IngestSettings, Settings
 from ewarn.store.db import SessionFactory
 
 log = get_logger(__name__)
@@ -42,16 +43,13 @@ class IngestService:
         topics: Topics,
         settings: Settings,
         http: httpx.AsyncClient,
+        resolver: Resolver | None = None,
     ) -> None:
         self._sessions = sessions
         self._bus = bus
         self._topics = topics
         self._settings = settings
-        self._fetcher = Fetcher(
-            http,
-            timeout=settings.ingest.request_timeout_seconds,
-            max_bytes=settings.ingest.max_payload_bytes,
-        )
+        self._fetcher = build_fetcher(settings.ingest, http, resolver=resolver)
         self._stopping = asyncio.Event()
         self._feed_locks: dict[str, asyncio.Lock] = {}
 
@@ -96,12 +94,17 @@ class IngestService:
         config: dict[str, Any] | None = None,
     ) -> IngestReport:
         """Ingest everything at a file path or URL once, without a stored feed or cursor."""
-        if not is_http(location) and not await asyncio.to_thread(_file_exists, location):
-            raise ConfigurationError(f"no such file: {location}")
+        fetcher = self._fetcher
+        if not is_http(location):
+            path = await asyncio.to_thread(_existing_path, location)
+            if path is None:
+                raise ConfigurationError(f"no such file: {location}")
+            # The operator named this file: its folder may be read even outside the configured file root.
+            location, fetcher = str(path), fetcher.also_reading(path)
         spec = FeedSpec(
             id=feed_id, kind=kind, location=location, config=config or {}, default_tlp=default_tlp
         )
-        return await self._run(spec, persisted=False)
+        return await self._run(spec, persisted=False, fetcher=fetcher)
 
     # --- feeds -----------------------------------------------------------------------------------------
 
@@ -115,11 +118,12 @@ class IngestService:
                 raise ConfigurationError(f"no feed {feed_id!r}")
             return await self._run(spec, persisted=True)
 
-    async def _run(self, spec: FeedSpec, *, persisted: bool) -> IngestReport:
+    async def _run(self, spec: FeedSpec, *, persisted: bool, fetcher: Fetcher | None = None) -> IngestReport:
         report = IngestReport(feed_id=spec.id, kind=spec.kind)
         source = source_for(spec.kind)
         ctx = SourceContext(
-            fetcher=self._fetcher, request_timeout=self._settings.ingest.request_timeout_seconds
+            fetcher=(fetcher or self._fetcher).for_location(spec.location),
+            request_timeout=self._settings.ingest.request_timeout_seconds,
         )
         pages: AsyncIterator[Page] = source.pages(spec, ctx)
         try:
@@ -242,8 +246,29 @@ def _forget(running: dict[str, asyncio.Task[None]], feed_id: str) -> Callable[[a
     return done
 
 
-def _file_exists(location: str) -> bool:
-    return Path(location.removeprefix("file://")).exists()
+def _existing_path(location: str) -> Path | None:
+    path = Path(location.removeprefix("file://")).expanduser()
+    return path.resolve() if path.exists() else None
+
+
+def build_fetcher(
+    settings: IngestSettings, http: httpx.AsyncClient, *, resolver: Resolver | None = None
+) -> Fetcher:
+    """The feed fetcher the settings describe: SSRF guard with the operator's allowed networks, file root,
+    redirects; with a CA bundle it gets its own client (TLS verification stays on either way)."""
+    context = feed_ssl_context(settings.ca_bundle)
+    if context is not None:
+        http = httpx.AsyncClient(
+            verify=context, follow_redirects=False, headers={"User-Agent": "ewarn-ingest"}
+        )
+    return Fetcher(
+        http,
+        guard=SsrfGuard(resolver=resolver or SystemResolver(), allowed_networks=settings.allowed_networks),
+        file_roots=[settings.file_root] if settings.file_root else [],
+        max_redirects=settings.max_redirects,
+        timeout=settings.request_timeout_seconds,
+        max_bytes=settings.max_payload_bytes,
+    )
 
 
 def _count_rejections(report: IngestReport, rejections: list[Rejection]) -> None:
@@ -287,6 +312,7 @@ def ingest_service_for(runtime: Any) -> IngestService:
         http = httpx.AsyncClient(
             timeout=runtime.settings.ingest.request_timeout_seconds,
             headers={"User-Agent": "ewarn-ingest"},
+            follow_redirects=False,
         )
         service = IngestService(
             sessions=runtime.sessions,
