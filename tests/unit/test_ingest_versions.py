@@ -10,7 +10,7 @@ from ewarn.ingest import versions
 
 
 def _bounds(ranges: list[Any]) -> list[dict[str, str]]:
-    return [r.model_dump(exclude_none=True, exclude={"raw", "scheme"}) for r in ranges]
+    return [r.model_dump(exclude_none=True, exclude={"raw", "scheme", "kind"}) for r in ranges]
 
 
 @pytest.mark.parametrize(

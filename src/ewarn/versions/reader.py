@@ -1,0 +1,269 @@
+"""Product/version expressions as advisories write them → ``VersionRange`` values of a ``RangeKind``.
+
+Reads CSAF ``product_version``/``product_version_range`` names, CISA free text and ``vers:`` strings. Every
+range keeps the whole source text in ``raw``; text that cannot be read is one ``unreadable`` range, never an
+``exact`` version made of words. How the classes of text are read:
+
+- all versions: ``All versions``, ``all``, ``*``, ``vers:all/*``, ``All versions with OIS Extension Module``
+  (a condition on the configuration, not the version); ``All versions < V12.2a`` is the bound alone.
+- alternatives: ``|``, ``;``, ``,``, `` / `` and ``and`` separate parts; as in vers, a lower bound followed by
+  an upper bound is one interval (``>= 2.5 | <= 3.11``, ``>= V2.3 and < V6.30.016``, ``>=V2.8<V3.1.1``); other
+  parts stand alone (``24950 | 24952``, ``<= 1.12.0.27 | 1.12.13.2``). ``>= 1.0 | >= 2.4`` is two open
+  intervals (their union, ``>= 1.0``, is what matters); ``!=`` in vers is not representable and is skipped.
+- wildcard families: ``5.x.x``, ``14.1.x``, ``2.X``, ``R16x``; a wildcard bound (``<= 11.x``, ``>=R16x``)
+  stands for its whole family.
+- dates (``distributed < april 1, 2018``, ``shipped between 26-June-2017 through 07-August 2018``): see
+  ``dates``.
+- notes set aside: parenthesised text (``(formerly Power Manager)``, ``(Windows 11, …)``), except ``(14.x
+  series)`` after an upper bound (the family is the lower bound) and ``(Build 683.003)`` after a bound (part
+  of the version); a platform after a bound (``<=11.2 on Windows 8.1``); a product named before a bound
+  (``Wonderware Intelligence <= 2014R3``); a label (``Version``, ``Firmware``, ``Part #: …``).
+- model codes and product names in the version field (``HEN643484``, ``MMT-554 / MMT-754 MiniMed Veo``) are
+  unreadable as versions; ``looks_like_version`` tells the CSAF reader to treat them as model text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+from ewarn.models.indicator import RangeKind, VersionRange
+from ewarn.versions.dates import read_date_expression
+from ewarn.versions.order import wildcard_family
+from ewarn.versions.text import is_model_code, is_version_text, names_a_model, strip_notes, without_label
+
+Atom = dict[str, Any]  # VersionRange fields of one part, before lower and upper bounds pair up
+
+_ALL_WORDS = frozenset({"*", "all", "any", "all versions", "any version", "n/a", "unspecified", "-"})
+_ALL_PREFIX = re.compile(
+    r"^(?:(?:all|any)(?:\s+(?:firmware|software|hardware|product))?\s+versions?\b|\*)\s*(?P<rest>.*)$",
+    re.IGNORECASE,
+)
+_CONDITION = re.compile(r"^(?:with|running|on|of|including|for|in|except|using)\b", re.IGNORECASE)
+_OPERATOR = re.compile(r"^(?P<op><=|=<|≤|>=|=>|≥|<|>|==?)\s*(?P<v>.+)$")
+_OP_FIELD = {"<=": "lte", "=<": "lte", "≤": "lte", ">=": "gte", "=>": "gte", "≥": "gte", "<": "lt", ">": "gt"}
+_LOWER, _UPPER = frozenset({"gte", "gt"}), frozenset({"lte", "lt"})
+_ONWARD = r"(?:prior|earlier|older|below|before|lower|later|newer|above|higher|after)"
+_SEPARATORS = re.compile(
+    r"\s*[|;,]\s*|\s+/\s+|\s+(?:and|&|or)\s+(?!" + _ONWARD + r"\b)|^(?:and|or)\s+|\s+(?:and|or)$",
+    re.IGNORECASE,
+)
+_GLUED_OPERATOR = re.compile(r"(?<=[^\s<>=≤≥])(?=(?:<=|>=|<|>)\s*\S)")
+_SPAN = re.compile(r"^(?P<lo>[^\s<>=]+)\s*(?P<op><=|<)\s*(?P<hi>[^\s<>=]+)$")
+_PROSE = tuple(
+    (re.compile(pattern, re.IGNORECASE), field)
+    for pattern, field in (
+        (r"^(?:versions?\s+)?(?P<v>.+?)\s+(?:and|&|or)\s+(?:prior|earlier|older|below|lower|before)$", "lte"),
+        (r"^(?:versions?\s+)?(?P<v>.+?)\s+(?:and|&|or)\s+(?:later|newer|after|above|higher)$", "gte"),
+        (
+            r"^(?:prior\s+to|before|earlier\s+than|older\s+than|below|lower\s+than)\s+(?:versions?\s+)?(?P<v>.+)$",
+            "lt",
+        ),
+        (r"^(?:up\s+to\s+and\s+including|through|up\s+to)\s+(?:versions?\s+)?(?P<v>.+)$", "lte"),
+        (r"^(?:from\s+|since\s+)(?:versions?\s+)?(?P<v>.+)$", "gte"),
+    )
+)
+_BETWEEN = re.compile(
+    r"^(?:versions?\s+)?(?:from\s+)?(?P<lo>\S+)\s+(?:to|through|thru|-|\u2013)\s+(?P<hi>\S+)$", re.IGNORECASE
+)
+_LETTER_SPAN = re.compile(r"^(?:rev(?:ision)?\.?\s+)?(?P<lo>[A-Z])\s*-\s*(?P<hi>[A-Z])$", re.IGNORECASE)
+_WORDS_BEFORE_BOUND = re.compile(r"^(?P<words>[^\d<>=|]+?)\s*(?P<bound>(?:<=|>=|<|>)\s*\S.*)$")
+_PLATFORM_AFTER = re.compile(r"\s+(?:on|with|running|under|for|in)\s+\D.*$", re.IGNORECASE)
+_TRAILING_PROSE = re.compile(r"^(?P<v>v?\d+(?:\.\d+)+[a-z]?)\s+(?P<prose>[A-Za-z][A-Za-z ]*)$")
+_MODEL_SUFFIX = re.compile(r"\s+models?\s+.*$", re.IGNORECASE)
+_SPACED_LIST = re.compile(r"^(?:v?\d+(?:\.\w+)+)(?:\s+v?\d+(?:\.\w+)+)+$")
+_SERIES = re.compile(r"^(?P<family>\S+?[._]?[xX*])\s+series$", re.IGNORECASE)
+_BUILD = re.compile(r"^(?:gold\s+)?(?P<build>build\s+[\w.]+)$", re.IGNORECASE)
+_CONJUNCTION = re.compile(r"^(?:and|or|&)\s+", re.IGNORECASE)
+_NOTE_PART = re.compile(r"^(?:part\s*(?:#|no\b|number\b)|replaced\s+by)", re.IGNORECASE)
+
+
+def _unreadable(raw: str) -> VersionRange:
+    return VersionRange(kind=RangeKind.UNREADABLE, raw=raw)
+
+
+def read_expression(text: str, *, scheme: str = "generic") -> list[VersionRange]:
+    """Structured ranges for an advisory's version text, or one ``unreadable`` range keeping it."""
+    return list(_read(text, scheme))
+
+
+@functools.lru_cache(maxsize=16384)
+def _read(raw: str, scheme: str) -> tuple[VersionRange, ...]:
+    text = " ".join(raw.split()).rstrip(",").strip()
+    text = re.sub(r"(?:,?\s+(?:and|or))+$", "", text, flags=re.IGNORECASE).strip()
+    if not text:
+        return (_unreadable(raw),)
+    if text.lower().startswith("vers:"):
+        return _read_vers(text, raw)
+    dated = read_date_expression(text, raw=raw)
+    if dated is not None:
+        return tuple(dated)
+    body, notes = strip_notes(text)
+    atoms = _atoms(body, notes)
+    if atoms is None:
+        return (_unreadable(raw),)
+    return _ranges(atoms, raw, scheme)
+
+
+def _ranges(atoms: list[Atom], raw: str, scheme: str) -> tuple[VersionRange, ...]:
+    out: list[VersionRange] = []
+    unreadable = False
+    i = 0
+    while i < len(atoms):
+        atom = atoms[i]
+        if atom.get("kind") is RangeKind.UNREADABLE:
+            unreadable = True
+            i += 1
+            continue
+        following = atoms[i + 1] if i + 1 < len(atoms) else {}
+        if set(atom) <= _LOWER and atom and following and set(following) <= _UPPER:
+            atom = {**atom, **following}
+            i += 1
+        out.append(VersionRange(scheme=scheme, raw=raw, **atom))
+        i += 1
+    if unreadable:
+        out.append(_unreadable(raw))
+    return tuple(out) or (_unreadable(raw),)
+
+
+def _atoms(body: str, notes: list[str]) -> list[Atom] | None:
+    """The parts of an expression; None when the whole text is unreadable."""
+    everything = _ALL_PREFIX.match(body)
+    if everything:
+        rest = everything.group("rest").strip()
+        if not rest or _CONDITION.match(rest) or rest.startswith(","):
+            return [{"kind": RangeKind.ALL}]
+        if rest.startswith("|"):
+            tail = _atoms(rest.lstrip("|").strip(), notes) or []
+            return [{"kind": RangeKind.ALL}, *tail]
+        body = rest
+    if body.lower() in _ALL_WORDS:
+        return [{"kind": RangeKind.ALL}]
+    parts = [p.strip() for p in _SEPARATORS.split(body) if p and p.strip()]
+    parts = [q.strip() for p in parts for q in _GLUED_OPERATOR.split(p) if q.strip()]
+    if not parts:
+        return None
+    atoms: list[Atom] = []
+    after_prose = False  # "9.0 Advanced Reports | Dashboards Module": the second part continues the note
+    for part in parts:
+        part = _CONJUNCTION.sub("", part)
+        if not part or _NOTE_PART.match(part):
+            continue
+        if spaced := _SPACED_LIST.match(without_label(part)):  # "Release 1.3.2 1.4.0 1.4.1"
+            atoms.extend({"exact": v} for v in spaced.group(0).split())
+            after_prose = False
+            continue
+        if part.lower().startswith("all ") and len(parts) > 1:  # "all microsoft windows operating systems"
+            continue
+        atom, prose = _atom(part)
+        if atom.get("kind") is RangeKind.UNREADABLE and after_prose and not any(c.isdigit() for c in part):
+            continue
+        after_prose = prose
+        atoms.append(atom)
+    _apply_notes(atoms, notes)
+    if atoms and all(a.get("kind") is RangeKind.UNREADABLE for a in atoms):
+        return None
+    return atoms
+
+
+def _apply_notes(atoms: list[Atom], notes: list[str]) -> None:
+    """``< 14.4u1 (14.x series)`` starts at the 14 family; ``<= 2.0 (Build 683.003)`` is that build."""
+    if len(atoms) != 1 or not (set(atoms[0]) & _UPPER):
+        return
+    for note in notes:
+        if (series := _SERIES.match(note)) and "gte" not in atoms[0] and "gt" not in atoms[0]:
+            atoms[0]["gte"] = series.group("family")
+        elif (build := _BUILD.match(note)) and set(atoms[0]) <= _UPPER and len(atoms[0]) == 1:
+            field = next(iter(atoms[0]))
+            atoms[0][field] = f"{atoms[0][field]} {build.group('build')}"
+
+
+def _atom(part: str) -> tuple[Atom, bool]:
+    """One part: (its fields, whether prose after a version was set aside)."""
+    if part.lower() in _ALL_WORDS:
+        return {"kind": RangeKind.ALL}, False
+    if found := _SPAN.match(part):
+        lo, hi = _bound(found.group("lo")), _bound(found.group("hi"))
+        if lo is not None and hi is not None:
+            return {"gte": lo, _OP_FIELD[found.group("op")]: hi}, False
+    if found := _WORDS_BEFORE_BOUND.match(part):  # "Wonderware Intelligence <= 2014R3", "distributed < 3.0"
+        part = found.group("bound")
+    if found := _OPERATOR.match(part):
+        value = _bound(found.group("v"))
+        field = _OP_FIELD.get(found.group("op"), "exact")
+        if value is None:
+            return {"kind": RangeKind.UNREADABLE}, False
+        return ({"exact": value} if field == "exact" else {field: value}), False
+    for pattern, field in _PROSE:
+        if found := pattern.match(part):
+            value = _bound(found.group("v"))
+            return ({field: value} if value is not None else {"kind": RangeKind.UNREADABLE}), False
+    if found := _BETWEEN.match(part):
+        lo, hi = _bound(found.group("lo")), _bound(found.group("hi"))
+        if lo is not None and hi is not None:
+            return {"gte": lo, "lte": hi}, False
+    if found := _LETTER_SPAN.match(part):
+        return {"gte": found.group("lo").upper(), "lte": found.group("hi").upper()}, False
+    return _version_atom(part)
+
+
+def _version_atom(part: str) -> tuple[Atom, bool]:
+    """A part that names versions without an operator: one version, a family, or a spaced list."""
+    text = without_label(_MODEL_SUFFIX.sub("", part)).rstrip(".")
+    if any(is_model_code(w) for w in text.split()):
+        return {"kind": RangeKind.UNREADABLE}, False
+    wildcard = wildcard_family(text)
+    if wildcard is not None:
+        return {"family": wildcard[0]}, False
+    if is_version_text(text):
+        return {"exact": text}, False
+    if found := _TRAILING_PROSE.match(text):  # "9.0 Advanced Reports": the module is a note
+        return {"exact": found.group("v")}, True
+    return {"kind": RangeKind.UNREADABLE}, False
+
+
+def _bound(value: str) -> str | None:
+    """A bound's version text, cleaned of labels and platform notes; None when it is not a version."""
+    text = without_label(_PLATFORM_AFTER.sub("", value.strip())).rstrip(".,").strip()
+    if wildcard_family(text) is not None or is_version_text(text):
+        return text
+    return None
+
+
+def _read_vers(text: str, raw: str) -> tuple[VersionRange, ...]:
+    """``vers:<scheme>/<c1>|<c2>…`` (package-url/vers-spec). CISA writes ``vers:all/…`` for its own text."""
+    scheme, _, spec = text[len("vers:") :].partition("/")
+    scheme = scheme.strip().lower() or "generic"
+    if scheme == "all":
+        scheme = "generic"
+    if spec.strip() in {"*", ""}:
+        return (VersionRange(kind=RangeKind.ALL, scheme=scheme, raw=raw),)
+    atoms: list[Atom] = []
+    for constraint in re.split(r"\s*\|\s*", spec.strip()):
+        for piece in _GLUED_OPERATOR.split(constraint):
+            piece = piece.strip()
+            if not piece or piece.startswith("!="):
+                continue
+            found = _OPERATOR.match(piece)
+            value = _bound(found.group("v") if found else piece)
+            if value is None:
+                atoms.append({"kind": RangeKind.UNREADABLE})
+            elif found and found.group("op") in _OP_FIELD:
+                atoms.append({_OP_FIELD[found.group("op")]: value})
+            else:
+                atoms.append({"exact": value})
+    return _ranges(atoms, raw, scheme)
+
+
+def looks_like_version(text: str) -> bool:
+    """Is this version-field text about versions, not a model or product name written there?
+
+    False for model codes and names (``HEN643484``, ``DH-NVR1XXX,``, ``MMT-554 / MMT-754 MiniMed Veo``,
+    ``exacqVision Network Video Recorders (NVR)``, ``8.x model 35700BAX2``), for anything the reader cannot
+    read, and True for every expression it reads (``< 6.8.9 CU01``, ``All versions``, ``5.x.x``, dates).
+    """
+    body, _ = strip_notes(text)
+    if names_a_model(body):
+        return False
+    return all(vr.kind is not RangeKind.UNREADABLE for vr in _read(text, "generic"))
