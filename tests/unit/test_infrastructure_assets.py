@@ -9,6 +9,7 @@ import pytest
 from tests.support.receivers import sample_alert
 
 from ewarn.correlate.index import PRODUCT_KINDS, AssetIndex
+from ewarn.dispatch.email import alert_email
 from ewarn.dispatch.router import route
 from ewarn.inventory.importers import AssetRecord
 from ewarn.inventory.importers.csvfile import parse_csv
@@ -17,6 +18,7 @@ from ewarn.inventory.models import AssetIn, RowError
 from ewarn.inventory.validate import AssetInvalid, asset_from_mapping, normalise_asset
 from ewarn.models.alert import MatchDetail
 from ewarn.models.asset import AssetKind, CareDependency, EquipmentCategory, NetworkExposure
+from ewarn.models.common import TLP
 from ewarn.models.subscription import Channel, Subscription, SubscriptionFilters
 
 UPS = {
@@ -311,3 +313,26 @@ def test_subscription_filters_on_category(
 def test_subscription_filter_refuses_unknown_category() -> None:
     with pytest.raises(ValueError, match="asset_categories"):
         subscription(["toaster"])
+
+
+@pytest.mark.parametrize(
+    ("category", "asset_line"),
+    [
+        pytest.param("power", "UPS ICU-1 (Schneider Electric Smart-UPS), power", id="equipment"),
+        pytest.param(
+            "network_gateway", "UPS ICU-1 (Schneider Electric Smart-UPS), network gateway", id="words"
+        ),
+        pytest.param(None, "UPS ICU-1 (Schneider Electric Smart-UPS)\n", id="no-category"),
+    ],
+)
+def test_alert_email_names_the_category(category: str | None, asset_line: str) -> None:
+    alert = equipment_alert(category).model_copy(update={"tlp": TLP.GREEN})
+    msg = alert_email(
+        alert=alert.model_dump(mode="json"),
+        to="soc@h.example",
+        sender="ewarn@csirt.example",
+        language="en",
+        message_id="msg_1",
+    )
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert asset_line in text

@@ -40,12 +40,19 @@ def _cve_text(cve: str, cvss: float | None) -> str:
     return f"{cve} (CVSS {cvss:g})" if cvss is not None else cve
 
 
+def _asset_text(data: AlertData) -> str:
+    """The asset, and the category of infrastructure equipment ('UPS ICU-1 (...), power')."""
+    text = f"{data.match.asset_name} ({data.match.asset_value})"
+    category = data.match.asset_category
+    return f"{text}, {category.replace('_', ' ')}" if category else text
+
+
 def _fields(data: AlertData, words: Phrases) -> list[tuple[str, str]]:
     rows = [
         (words.severity, data.severity.value.upper()),
         (words.score, f"{data.score:g}"),
         (words.tlp, tlp_label(data.tlp)),
-        (words.asset, f"{data.match.asset_name} ({data.match.asset_value})"),
+        (words.asset, _asset_text(data)),
         (words.indicator, data.indicator_key),
         (words.why, data.reason),
     ]
