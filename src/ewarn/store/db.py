@@ -16,10 +16,31 @@ from ewarn.store.tables import Base
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """Create the async engine; SQLite gets WAL and a busy timeout so stages can share the file."""
+POOL_TIMEOUT_SECONDS = 30.0  # the workers wait this long for a connection; the API waits less (api.limits)
+
+
+def create_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+    pool_timeout: float = POOL_TIMEOUT_SECONDS,
+) -> AsyncEngine:
+    """Create the async engine; SQLite gets WAL and a busy timeout so stages can share the file.
+
+    The pool holds ``pool_size`` connections plus ``max_overflow`` on demand (defaults: SQLite 5 + 10,
+    PostgreSQL 10 + 10); a checkout that waits ``pool_timeout`` seconds raises SQLAlchemy's ``TimeoutError``.
+    """
+    pool: dict[str, Any] = {"pool_timeout": pool_timeout}
+    if pool_size is not None:
+        pool["pool_size"] = pool_size
+    if max_overflow is not None:
+        pool["max_overflow"] = max_overflow
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        if ":memory:" in url or "mode=memory" in url:
+            pool = {}  # one shared in-memory connection (StaticPool): there is no pool to size
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -33,7 +54,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    pool.setdefault("pool_size", 10)
+    pool.setdefault("max_overflow", 10)
+    return create_async_engine(url, echo=echo, pool_pre_ping=True, **pool)
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

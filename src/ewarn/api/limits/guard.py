@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -71,8 +72,12 @@ class ApiGuard:
         }
 
     async def lookup(self, key: str) -> Principal | None:
-        async with self.db.slot(), self.sessions() as session:
-            return await principal_for_key(session=session, key=key)
+        try:
+            async with self.db.slot(), self.sessions() as session:
+                return await principal_for_key(session=session, key=key)
+        except PoolTimeoutError:
+            self.db.refused += 1
+            raise ServiceBusy(self.limits.retry_after_seconds) from None
 
 
 def presented_key(scope: Scope) -> str | None:
