@@ -146,8 +146,10 @@ class Fetcher:
         attempts: int = 4,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
+        owns_client: bool = False,
     ) -> None:
         self._client = client
+        self._owns_client = owns_client
         self._guard = guard or SsrfGuard(resolver=SystemResolver())
         self._roots = tuple(Path(root) for root in file_roots)
         self._max_redirects = max_redirects
@@ -155,6 +157,11 @@ class Fetcher:
         self.max_bytes = max_bytes
         self._attempts = attempts
         self._wait = _WaitRetryAfter(wait_exponential_jitter(multiplier=backoff_initial, max=backoff_max))
+
+    async def aclose(self) -> None:
+        """Close the HTTP client when this fetcher made it (a CA bundle gives feeds their own client)."""
+        if self._owns_client:
+            await self._client.aclose()
 
     @property
     def file_roots(self) -> tuple[Path, ...]:
@@ -272,6 +279,8 @@ class Fetcher:
         except httpx.TimeoutException as exc:
             raise _Retryable(f"timed out after {self._timeout} s") from exc
         except httpx.TransportError as exc:
+            if _tls_failure(exc):  # a certificate that does not verify will not verify on the next try
+                raise FetchError(location, f"TLS verification failed: {exc}") from exc
             raise _Retryable(f"transport error: {type(exc).__name__}: {exc}") from exc
         content_type = response.headers.get("Content-Type")
         if not request.allow_html and _looks_like_html(content_type, content):
@@ -325,6 +334,15 @@ class Fetcher:
                 return Fetched(location, handle.read())
         except OSError as exc:
             raise FetchError(location, f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _path_of(location: str) -> Path:

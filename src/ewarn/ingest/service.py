@@ -232,7 +232,10 @@ class IngestService:
 
     async def run(self) -> None:
         """The ingest role (``ewarn run ingest``): poll the feeds until ``stop``."""
-        await self.run_scheduler()
+        try:
+            await self.run_scheduler()
+        finally:
+            await self._fetcher.aclose()
 
     def stop(self) -> None:
         """Finish the pages in flight and return from ``run_scheduler``."""
@@ -268,6 +271,7 @@ def build_fetcher(
         max_redirects=settings.max_redirects,
         timeout=settings.request_timeout_seconds,
         max_bytes=settings.max_payload_bytes,
+        owns_client=context is not None,
     )
 
 
