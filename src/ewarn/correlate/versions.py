@@ -155,19 +155,41 @@ def _verdicts(
     return [(part, part_verdict(part, version, scheme)) for vr in ranges for part in expand(vr)]
 
 
+def _other_line(part: VersionRange, version: str) -> bool:
+    """Could the part not be compared only because it is about another product line (``U61`` for ``U70``)?"""
+    return (
+        part.kind in (RangeKind.EXACT, RangeKind.INTERVAL, RangeKind.WILDCARD)
+        and part.scheme != DATE_SCHEME
+        and wildcard_family(version) is None
+    )
+
+
 def decide(
     ranges: Sequence[VersionRange], version: str, scheme: str | None = None
 ) -> tuple[Decision, VersionRange | None]:
     """Affected (with the part that contains ``version``), not affected, or unknown (with a part that could
-    not be compared). ``scheme`` overrides each range's own (the asset's ecosystem); dates keep theirs."""
+    not be compared). ``scheme`` overrides each range's own (the asset's ecosystem); dates keep theirs.
+
+    A part about another product line (``<= L81`` for ``U70`` in ``<= U61 |<= L81``) makes the answer unknown
+    only when no part could be compared at all (``2.0`` against ``U61``/``L81``): the list speaks about the
+    asset's line elsewhere, and that part decides. Unreadable text and dates make it unknown always.
+    """
     unknown: VersionRange | None = None
+    other_line: VersionRange | None = None
+    compared = False
     for part, verdict in _verdicts(ranges, version, scheme):
         if verdict is True:
             return Decision.AFFECTED, part
-        if verdict is None and unknown is None:
-            unknown = part
+        if verdict is False:
+            compared = True
+        elif _other_line(part, version):
+            other_line = other_line or part
+        else:
+            unknown = unknown or part
     if unknown is not None:
         return Decision.UNKNOWN, unknown
+    if other_line is not None and not compared:
+        return Decision.UNKNOWN, other_line
     return Decision.NOT_AFFECTED, None
 
 

@@ -2,7 +2,9 @@
 
 Medical-device advisories write versions no package ecosystem defines (``U61``, ``2023.3_Build_9342``,
 ``1.8.4 Service Pack 01``, ``C.00.04``). The generic order splits a version into numeric and alphabetic
-components, as libversion does: pre-release words < zero/absent < post-release words < non-zero numbers.
+components, as libversion does: pre-release words < zero/absent < post-release words < non-zero numbers;
+a first word is a product line or revision (never a pre-release) and one letter glued after a number is a
+letter suffix after the release (``12.2a`` > ``12.2``).
 
 Two versions are *incomparable* (``None``) when they belong to different product lines:
 
@@ -64,15 +66,30 @@ def _parsed(version: str) -> tuple[str | None, tuple[str, ...], tuple[Component,
     """(product line, raw tokens, untrimmed components) of a version."""
     text = _LEADING_LABEL.sub("", version.strip()).lower()
     line = _LINE.match(text)
-    tokens = tuple(_TOKEN.findall(text))
+    matches = list(_TOKEN.finditer(text))
     out: list[Component] = []
-    for token in tokens:
+    for index, found in enumerate(matches):
+        token = found.group(0)
         if token.isdigit():
             number = int(token)
             out.append((RANK_NUMBER, number) if number else (RANK_ZERO, 0))
+        elif index == 0 or _letter_suffix(text, found.start(), found.end()):
+            out.append((RANK_POST, token))  # a line or revision letter (B.06.18), a letter suffix (12.2a)
         else:
             out.append((RANK_PRE, token) if token in _PRE_RELEASE else (RANK_POST, token))
+    tokens = tuple(m.group(0) for m in matches)
     return (line.group(1) if line else None), tokens, tuple(out)
+
+
+def _letter_suffix(text: str, start: int, end: int) -> bool:
+    """One letter glued after a number and not followed by one (``12.2a``, ``2.4A``): after the release,
+    as libversion orders it — not alpha/beta (``2.0b1``, ``1.0-beta``)."""
+    return (
+        end - start == 1
+        and start > 0
+        and text[start - 1].isdigit()
+        and (end == len(text) or not text[end].isdigit())
+    )
 
 
 @functools.lru_cache(maxsize=65536)

@@ -30,16 +30,16 @@ from typing import Any
 
 from ewarn.models.indicator import RangeKind, VersionRange
 from ewarn.versions.dates import read_date_expression
-from ewarn.versions.order import wildcard_family
+from ewarn.versions.order import compare, wildcard_family
 from ewarn.versions.text import is_model_code, is_version_text, names_a_model, strip_notes, without_label
 
 Atom = dict[str, Any]  # VersionRange fields of one part, before lower and upper bounds pair up
 
 _ALL_WORDS = frozenset({"*", "all", "any", "all versions", "any version", "n/a", "unspecified", "-"})
 _ALL_PREFIX = re.compile(
-    r"^(?:(?:all|any)(?:\s+(?:firmware|software|hardware|product))?\s+versions?\b|\*)\s*(?P<rest>.*)$",
-    re.IGNORECASE,
+    r"^(?:(?:all|any)(?:\s+[a-z]+){0,2}?\s+(?:versions?|releases?)\b|\*)\s*(?P<rest>.*)$", re.IGNORECASE
 )
+_ALL_OF_FAMILY = re.compile(r"^all\s+(?P<family>\S*\d\S*)\s+(?:versions?|releases?)$", re.IGNORECASE)
 _CONDITION = re.compile(r"^(?:with|running|on|of|including|for|in|except|using)\b", re.IGNORECASE)
 _OPERATOR = re.compile(r"^(?P<op><=|=<|≤|>=|=>|≥|<|>|==?)\s*(?P<v>.+)$")
 _OP_FIELD = {"<=": "lte", "=<": "lte", "≤": "lte", ">=": "gte", "=>": "gte", "≥": "gte", "<": "lt", ">": "gt"}
@@ -70,7 +70,8 @@ _BETWEEN = re.compile(
 _LETTER_SPAN = re.compile(r"^(?:rev(?:ision)?\.?\s+)?(?P<lo>[A-Z])\s*-\s*(?P<hi>[A-Z])$", re.IGNORECASE)
 _WORDS_BEFORE_BOUND = re.compile(r"^(?P<words>[^\d<>=|]+?)\s*(?P<bound>(?:<=|>=|<|>)\s*\S.*)$")
 _PLATFORM_AFTER = re.compile(r"\s+(?:on|with|running|under|for|in)\s+\D.*$", re.IGNORECASE)
-_TRAILING_PROSE = re.compile(r"^(?P<v>v?\d+(?:\.\d+)+[a-z]?)\s+(?P<prose>[A-Za-z][A-Za-z ]*)$")
+_DOTTED = re.compile(r"^v?\d+(?:\.\d+)+[a-z]?$", re.IGNORECASE)
+_WORD = re.compile(r"^[A-Za-z][A-Za-z-]*$")
 _MODEL_SUFFIX = re.compile(r"\s+models?\s+.*$", re.IGNORECASE)
 _SPACED_LIST = re.compile(r"^(?:v?\d+(?:\.\w+)+)(?:\s+v?\d+(?:\.\w+)+)+$")
 _SERIES = re.compile(r"^(?P<family>\S+?[._]?[xX*])\s+series$", re.IGNORECASE)
@@ -117,7 +118,7 @@ def _ranges(atoms: list[Atom], raw: str, scheme: str) -> tuple[VersionRange, ...
             i += 1
             continue
         following = atoms[i + 1] if i + 1 < len(atoms) else {}
-        if set(atom) <= _LOWER and atom and following and set(following) <= _UPPER:
+        if _pairs(atom, following, scheme):
             atom = {**atom, **following}
             i += 1
         out.append(VersionRange(scheme=scheme, raw=raw, **atom))
@@ -127,8 +128,25 @@ def _ranges(atoms: list[Atom], raw: str, scheme: str) -> tuple[VersionRange, ...
     return tuple(out) or (_unreadable(raw),)
 
 
+def _pairs(atom: Atom, following: Atom, scheme: str) -> bool:
+    """Do two adjacent bounds make one interval? A lower then an upper bound always (as in vers); an upper
+    then a lower bound (``< 2.3.8 and >= 2.0``) when the lower one is below the upper one, else they are two
+    rays (``< 2.0 | >= 3.0``)."""
+    if not atom or not following or len(atom) != 1 or len(following) != 1:
+        return False
+    if set(atom) <= _LOWER and set(following) <= _UPPER:
+        return True
+    if set(atom) <= _UPPER and set(following) <= _LOWER:
+        upper, lower = next(iter(atom.values())), next(iter(following.values()))
+        return compare(lower, upper, scheme) == -1
+    return False
+
+
 def _atoms(body: str, notes: list[str]) -> list[Atom] | None:
     """The parts of an expression; None when the whole text is unreadable."""
+    if found := _ALL_OF_FAMILY.match(body):  # "All 8.x versions"
+        family = wildcard_family(found.group("family"))
+        return [{"family": family[0]} if family else {"exact": found.group("family")}]
     everything = _ALL_PREFIX.match(body)
     if everything:
         rest = everything.group("rest").strip()
@@ -181,6 +199,7 @@ def _apply_notes(atoms: list[Atom], notes: list[str]) -> None:
 
 def _atom(part: str) -> tuple[Atom, bool]:
     """One part: (its fields, whether prose after a version was set aside)."""
+    part = without_label(part)
     if part.lower() in _ALL_WORDS:
         return {"kind": RangeKind.ALL}, False
     if found := _SPAN.match(part):
@@ -218,8 +237,11 @@ def _version_atom(part: str) -> tuple[Atom, bool]:
         return {"family": wildcard[0]}, False
     if is_version_text(text):
         return {"exact": text}, False
-    if found := _TRAILING_PROSE.match(text):  # "9.0 Advanced Reports": the module is a note
-        return {"exact": found.group("v")}, True
+    words = text.split()
+    for cut in range(len(words) - 1, 0, -1):  # "9.0 Advanced Reports", "10.0 SP1 Enterprise": a note follows
+        head, tail = " ".join(words[:cut]), words[cut:]
+        if _DOTTED.match(words[0]) and is_version_text(head) and all(_WORD.match(w) for w in tail):
+            return {"exact": head}, True
     return {"kind": RangeKind.UNREADABLE}, False
 
 
