@@ -55,22 +55,35 @@ class FeedContext:
 
 @dataclass
 class ParseResult:
-    """Indicators and rejections from one payload; ``read`` counts the records looked at.
+    """Indicators and rejections from one payload.
 
-    ``counts`` holds what was skipped or noted, by reason ("context attribute (to_ids false)",
-    "unreadable version expression", ...), so nothing a parser leaves out vanishes silently.
+    ``read`` counts the records taken up (each gave indicators or a rejection), ``skipped`` the records
+    deliberately left out; ``read + skipped`` is every record of the payload. ``counts`` holds what was
+    skipped or noted, by reason ("context attribute (to_ids false)", "unreadable version expression", ...),
+    so nothing a parser leaves out vanishes silently.
     """
 
     indicators: list[Indicator] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     read: int = 0
     counts: Counter[str] = field(default_factory=Counter)
+    skipped: int = 0
 
     def extend(self, other: ParseResult) -> None:
         self.indicators.extend(other.indicators)
         self.rejections.extend(other.rejections)
         self.read += other.read
         self.counts.update(other.counts)
+        self.skipped += other.skipped
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        """``count`` records left out on purpose, counted under ``reason`` (neither read nor rejected)."""
+        self.skipped += count
+        self.counts[reason] += count
+
+    def note(self, reason: str, count: int = 1) -> None:
+        """Something about records that were read, worth counting in feed health (not a skip)."""
+        self.counts[reason] += count
 
 
 def excerpt_of(value: Any) -> str | None:
