@@ -18,9 +18,10 @@ __all__ = ["PRINCIPAL_SCOPE_KEY", "ApiGuard", "install_limits"]
 def install_limits(app: FastAPI, runtime: Runtime) -> ApiGuard:
     """Add the limits to ``app``; the guard is ``app.state.guard`` and ``runtime.services["api_guard"]``."""
     guard = ApiGuard(runtime.settings.api.limits, runtime.sessions)
-    # Added last = outermost: the guard refuses before the body limit even looks at the body.
-    app.add_middleware(BodyLimitMiddleware, caps=BodyCaps.from_settings(runtime.settings))
+    # Added last = outermost. The body limit goes around the guard so that every early answer, the guard's
+    # 401/429 included, says "Connection: close" when it leaves a body unread; the guard reads no body.
     app.add_middleware(GuardMiddleware, guard=guard)
+    app.add_middleware(BodyLimitMiddleware, caps=BodyCaps.from_settings(runtime.settings))
 
     async def _pool_exhausted(_: Request, __: Exception) -> JSONResponse:
         guard.db.refused += 1
