@@ -3,29 +3,40 @@
 Feed config (all optional):
 
 ``format``        ``csv`` | ``tsv`` | ``txt`` | ``json`` (default: from the extension, else ``txt``)
-``header``        ``first_row`` (default for csv/tsv) | ``comment`` (the last ``#`` line before the data
-                  holds the names, as abuse.ch writes them) | ``none`` (columns are 0-based indexes)
+``header``        ``first_row`` | ``comment`` (the last ``#`` line before the data holds the names, as
+                  abuse.ch writes them) | ``none`` (columns are 0-based indexes) | ``auto`` (default for
+                  csv/tsv: ``comment`` when that line has as many cells as the first row, else ``first_row``)
 ``columns``       column name or index → indicator type (``ipv4``, ``url``, ``sha256``…) or ``auto``;
                   default: the first column, ``auto``. Several columns give several indicators per row.
 ``seen_column``   when the source first saw the row; ``label_columns``: columns whose text become labels;
 ``labels``        labels for every row (``c2``, ``botnet``…); ``name_column``: a name for the indicator;
 ``items``         for JSON: the dotted path of the list inside the document (``data.iocs``).
+
+A cell holding several values (``hash1,hash2``, ``a; b``, a JSON list) gives one indicator per value, each
+typed on its own; a value that is not an indicator is a rejection naming the line, the column and the value.
+Rows whose mapped cells are all empty are counted as skipped. Every data row is read or skipped.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from ewarn.ingest import normalise
+from ewarn.ingest.normalise import Observable
 from ewarn.ingest.records import FeedContext, ParseResult, decode_text, load_json, parse_timestamp
 from ewarn.ingest.sources import register
 from ewarn.ingest.sources.base import FeedSpec
 from ewarn.ingest.sources.document import DocumentSource
+from ewarn.models.indicator import IndicatorType
 
 MAX_LINE_CHARS = 64 * 1024
+MAX_VALUES_PER_CELL = 1000
 _NULLS = {"", "n/a", "none", "null", "-"}
+_SEPARATORS = re.compile(r"[,;|\s]+")
+SKIPPED_EMPTY = "row without a value in its indicator columns"
 Row = dict[str, str]
 
 
@@ -54,7 +65,7 @@ def parse_ioc_list(payload: bytes, feed: FeedSpec, ctx: FeedContext) -> ParseRes
 
 def _parse_lines(text: str, fmt: str, config: dict[str, Any], ctx: FeedContext) -> ParseResult:
     result = ParseResult()
-    header_mode = config.get("header", "first_row" if fmt in ("csv", "tsv") else "none")
+    header_mode = config.get("header", "auto" if fmt in ("csv", "tsv") else "none")
     delimiter = "\t" if fmt == "tsv" else str(config.get("delimiter", ","))
     names: list[str] | None = None
     last_comment: str | None = None
@@ -73,16 +84,26 @@ def _parse_lines(text: str, fmt: str, config: dict[str, Any], ctx: FeedContext) 
             )
             continue
         cells = _split(line, fmt, delimiter)
-        if names is None and header_mode == "comment" and last_comment:
-            names = _split(last_comment, fmt, delimiter)
-        if names is None and header_mode == "first_row":
+        if names is None and header_mode in ("comment", "auto") and last_comment:
+            commented = _split(last_comment, fmt, delimiter)
+            if header_mode == "comment" or (len(commented) == len(cells) > 1):
+                names = commented
+        if names is None and header_mode in ("first_row", "auto"):
             names = cells
             continue
-        result.read += 1
         row = {name: value for name, value in zip(names or [], cells, strict=False)}
         row.update({str(index): value for index, value in enumerate(cells)})
-        result.extend(_row_indicators(row, record, config, ctx, line))
+        _take(result, _row_indicators(row, record, config, ctx, line))
     return result
+
+
+def _take(result: ParseResult, row: ParseResult) -> None:
+    """One row's outcome: read when it gave indicators or rejections, else skipped as empty."""
+    if row.indicators or row.rejections:
+        row.read = 1
+    else:
+        row.skip(SKIPPED_EMPTY)
+    result.extend(row)
 
 
 def _split(line: str, fmt: str, delimiter: str) -> list[str]:
@@ -102,15 +123,15 @@ def _parse_json(payload: bytes, config: dict[str, Any], ctx: FeedContext) -> Par
         return result
     for index, item in enumerate(items):
         record = f"item {index}"
-        result.read += 1
         if isinstance(item, str):
             row = {"0": item, "value": item}
         elif isinstance(item, dict):
             row = {str(k): _cell(v) for k, v in item.items()}
         else:
+            result.read += 1
             result.rejections.append(ctx.reject(record, f"item is a JSON {type(item).__name__}", item))
             continue
-        result.extend(_row_indicators(row, record, config, ctx, item))
+        _take(result, _row_indicators(row, record, config, ctx, item))
     return result
 
 
@@ -160,22 +181,67 @@ def _row_indicators(row: Row, record: str, config: dict[str, Any], ctx: FeedCont
             continue
         if value.strip().lower() in _NULLS:
             continue
-        try:
-            observable = normalise.guess(value) if type_ == "auto" else normalise.of_type(type_, value)
-        except ValueError as exc:
-            result.rejections.append(ctx.reject(f"{record} {column}", str(exc), value))
-            continue
-        result.indicators.append(
-            ctx.indicator(
-                observable,
-                record=record,
-                name=name if name and name.lower() not in _NULLS else None,
-                labels=normalise.labels(raw_labels),
-                seen_at=seen_at,
-                valid_from=seen_at,
+        for part, observable_or_error in _observables(value, type_):
+            if isinstance(observable_or_error, str):
+                where = f"{record} {column}" + (f" value {part!r}" if part != value else "")
+                result.rejections.append(ctx.reject(where[:200], observable_or_error, value))
+                continue
+            result.indicators.append(
+                ctx.indicator(
+                    observable_or_error,
+                    record=record,
+                    name=name if name and name.lower() not in _NULLS else None,
+                    labels=normalise.labels(raw_labels),
+                    seen_at=seen_at,
+                    valid_from=seen_at,
+                )
             )
-        )
     return result
+
+
+def _observables(value: str, type_: str) -> list[tuple[str, Observable | str]]:
+    """Each value of a cell with its observable, or with why it is not one (a rejection reason).
+
+    The cell is read whole first (a URL may hold commas); only when that fails and it holds separators is
+    it read as a list, each part typed on its own.
+    """
+    try:
+        return [(value, _observable(value, type_))]
+    except ValueError as exc:
+        whole = _reason(value, type_, exc)
+    parts = [p for p in _SEPARATORS.split(value.strip()) if p and p.lower() not in _NULLS]
+    if len(parts) < 2:
+        return [(value, whole)]
+    found: list[tuple[str, Observable | str]] = []
+    for part in parts[:MAX_VALUES_PER_CELL]:
+        try:
+            found.append((part, _observable(part, type_)))
+        except ValueError as exc:
+            found.append((part, _reason(part, type_, exc)))
+    if all(isinstance(outcome, str) for _part, outcome in found):
+        return [(value, whole)]  # not a list of values, just not an indicator
+    if len(parts) > MAX_VALUES_PER_CELL:
+        found.append(
+            (value, f"cell holds {len(parts)} values; only the first {MAX_VALUES_PER_CELL} are read")
+        )
+    return found
+
+
+def _observable(value: str, type_: str) -> Observable:
+    if type_ == "auto":
+        return normalise.guess(value)
+    try:
+        kind = IndicatorType(type_)
+    except ValueError:
+        raise ValueError(f"the feed config declares an unknown indicator type {type_!r}") from None
+    return normalise.of_type(kind, value)
+
+
+def _reason(value: str, type_: str, exc: ValueError) -> str:
+    """Why a value is not an indicator, in the operator's terms (auto-detection tried every type)."""
+    if type_ == "auto":
+        return f"{value[:80]!r} is not an IP address, network, URL, e-mail address, hash, ASN or domain name"
+    return f"not a valid {type_}: {exc}"
 
 
 def _seen_at(row: Row, config: dict[str, Any]) -> Any:

@@ -1,7 +1,7 @@
 """MISP feeds (``manifest.json`` + one file per event, incremental via ``hashes.csv``) and MISP event exports.
 
 Attributes and object attributes become indicators; only ``to_ids`` ones unless the feed config says
-``to_ids_only: false``. TLP comes from ``tlp:*`` tags (event and attribute, the strictest wins) and MISP
+``to_ids_only: false`` — the others are counted as skipped with their reason, never dropped silently. TLP comes from ``tlp:*`` tags (event and attribute, the strictest wins) and MISP
 distribution sets a floor: "your organisation only" → AMBER+STRICT, "this community only" or a sharing
 group → AMBER. Cursor: per event, the manifest timestamp and a digest of its ``hashes.csv`` lines.
 """
@@ -34,6 +34,8 @@ from ewarn.models.common import TLP
 from ewarn.models.indicator import IndicatorType
 
 _DISTRIBUTION_FLOOR = {"0": TLP.AMBER_STRICT, "1": TLP.AMBER, "4": TLP.AMBER}
+SKIPPED_CONTEXT = "context attribute (to_ids false)"
+SKIPPED_DELETED = "deleted attribute"
 
 
 def _hash(declared: str) -> Callable[[str], list[Observable]]:
@@ -131,6 +133,7 @@ def _parse_event(event: dict[str, Any], ctx: FeedContext, to_ids_only: bool) -> 
     for obj in as_list(event.get("Object")):
         attributes.extend(a for a in as_list(as_dict(obj).get("Attribute")) if isinstance(a, dict))
     info = event.get("info") if isinstance(event.get("info"), str) else None
+    event_name = str(event.get("uuid") or info or "(no uuid)")[:80]
     for index, attribute in enumerate(attributes):
         if not isinstance(attribute, dict):
             result.read += 1
@@ -138,15 +141,21 @@ def _parse_event(event: dict[str, Any], ctx: FeedContext, to_ids_only: bool) -> 
                 ctx.reject(f"Attribute[{index}]", "attribute is not an object", attribute)
             )
             continue
-        if attribute.get("deleted") or (to_ids_only and not attribute.get("to_ids")):
+        if attribute.get("deleted"):
+            result.skip(SKIPPED_DELETED)
+            continue
+        if to_ids_only and not _flag(attribute.get("to_ids")):
+            result.skip(SKIPPED_CONTEXT)
             continue
         result.read += 1
         record = str(attribute.get("uuid") or f"{event.get('uuid', 'event')} Attribute[{index}]")
         kind, value = attribute.get("type"), attribute.get("value")
         parse = _TYPES.get(str(kind))
-        if parse is None or not isinstance(value, str):
+        if parse is None or not isinstance(value, str) or not value.strip():
             reason = (
-                f"MISP attribute type {str(kind)[:40]!r} is not matched on" if parse is None else "no value"
+                f"MISP attribute type {str(kind)[:40]!r} (event {event_name}) is not an indicator ewarn matches on"
+                if parse is None
+                else f"MISP {str(kind)[:40]} attribute (event {event_name}) has no value"
             )
             result.rejections.append(ctx.reject(record, reason, attribute))
             continue
@@ -156,7 +165,11 @@ def _parse_event(event: dict[str, Any], ctx: FeedContext, to_ids_only: bool) -> 
         try:
             observables = parse(value)
         except RECORD_ERRORS as exc:
-            result.rejections.append(ctx.reject(record, describe(exc), value))
+            result.rejections.append(
+                ctx.reject(
+                    record, f"MISP {str(kind)[:40]} value (event {event_name}): {describe(exc)}", value
+                )
+            )
             continue
         seen_at = _epoch(attribute.get("timestamp"))
         for observable in observables:
@@ -173,6 +186,13 @@ def _parse_event(event: dict[str, Any], ctx: FeedContext, to_ids_only: bool) -> 
                 )
             )
     return result
+
+
+def _flag(value: Any) -> bool:
+    """MISP booleans arrive as true/false, 1/0 or "1"/"0" depending on the exporter."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
 
 
 def _epoch(value: Any) -> datetime | None:
