@@ -116,6 +116,8 @@ class FeedRow(Base):
     accepted_total: Mapped[int] = mapped_column(BigInteger, default=0)
     rejected_total: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(TS)
+    skipped_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    counts: Mapped[dict[str, int] | None] = mapped_column(Json)  # skipped/noted records by reason
 
 
 class IndicatorRow(Base):
