@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from ewarn.correlate.versions import compare, contains, describe, generic_compare, is_all, parse_range_text
+from ewarn.correlate.versions import (
+    Decision,
+    compare,
+    contains,
+    decide,
+    describe,
+    generic_compare,
+    is_all,
+    parse_range_text,
+)
+from ewarn.ingest.versions import from_cve5, read_expression
 from ewarn.models import VersionRange
+from ewarn.models.indicator import RangeKind
 
 
 @pytest.mark.parametrize(
@@ -112,3 +123,165 @@ def test_contains(vr: VersionRange, version: str, inside: bool | None) -> None:
 )
 def test_describe_and_is_all(vr: VersionRange, text: str, everything: bool) -> None:
     assert (describe(vr), is_all(vr)) == (text, everything)
+
+
+A, N, U = Decision.AFFECTED, Decision.NOT_AFFECTED, Decision.UNKNOWN
+
+
+# Real corpus strings; for each, versions inside, outside and on each bound.
+@pytest.mark.parametrize(
+    ("text", "version", "decision"),
+    [
+        # all versions
+        pytest.param("All versions", "1.0", A, id="all-any"),
+        pytest.param("vers:all/*", "R16", A, id="vers-all-any"),
+        pytest.param("All versions < V12.2a", "V12.1a", A, id="all-prefix-below"),
+        pytest.param("All versions < V12.2a", "V12.2", A, id="all-prefix-release-before-letter"),
+        pytest.param("All versions < V12.2a", "12.2a", N, id="all-prefix-equal"),
+        pytest.param("All versions < V12.2a", "V12.3", N, id="all-prefix-above"),
+        # wildcard families
+        pytest.param("5.x.x", "5", A, id="family-base"),
+        pytest.param("5.x.x", "5.9.12", A, id="family-inside"),
+        pytest.param("5.x.x", "4.9", N, id="family-below"),
+        pytest.param("5.x.x", "6.0", N, id="family-above"),
+        pytest.param("5.x.x", "50", N, id="family-not-a-prefix-of-50"),
+        pytest.param("14.1.x", "14.1.7", A, id="minor-family-inside"),
+        pytest.param("14.1.x", "14.10", N, id="minor-family-14.10"),
+        pytest.param("14.1.x", "14.2", N, id="minor-family-above"),
+        pytest.param("2.X", "2.4", A, id="capital-x"),
+        pytest.param("4.X | 5.X", "5.1", A, id="family-list-second"),
+        pytest.param("4.X | 5.X", "6.1", N, id="family-list-outside"),
+        pytest.param("R15x", "R159.2", A, id="glued-family-inside"),
+        pytest.param("R15x", "R160", N, id="glued-family-above"),
+        pytest.param("<= 11.x", "11.9.9", A, id="bound-family-inside"),
+        pytest.param("<= 11.x", "10", A, id="bound-family-below"),
+        pytest.param("<= 11.x", "12.0", N, id="bound-family-above"),
+        pytest.param("5.x.x", "L81", U, id="family-other-line"),
+        # one interval, both bounds
+        pytest.param(">= 2.5 | <= 3.11", "2.4", N, id="pair-below"),
+        pytest.param(">= 2.5 | <= 3.11", "2.5", A, id="pair-lower-equal"),
+        pytest.param(">= 2.5 | <= 3.11", "3.9", A, id="pair-inside"),
+        pytest.param(">= 2.5 | <= 3.11", "3.11", A, id="pair-upper-equal"),
+        pytest.param(">= 2.5 | <= 3.11", "3.12", N, id="pair-above"),
+        pytest.param(">= 1.0 | <= 1.6", "1.7", N, id="pair-1.6-above"),
+        pytest.param(">=R16x|<=R162.10", "R150", N, id="r16x-below"),
+        pytest.param(">=R16x|<=R162.10", "R160", A, id="r16x-lower-edge"),
+        pytest.param(">=R16x|<=R162.10", "R162.10", A, id="r16x-upper-equal"),
+        pytest.param(">=R16x|<=R162.10", "R162.11", N, id="r16x-above"),
+        pytest.param(">=R16x|<=R162.10", "2.0", U, id="r16x-number-line"),
+        pytest.param("vers:all/>=V1.80<V2.20", "V2.19", A, id="vers-glued-inside"),
+        pytest.param("vers:all/>=V1.80<V2.20", "V2.20", N, id="vers-glued-upper"),
+        pytest.param(">= 1.0 | >= 2.4", "0.9", N, id="two-rays-below"),
+        pytest.param(">= 1.0 | >= 2.4", "1.5", A, id="two-rays-union"),
+        # lists
+        pytest.param("24950 | 24952", "24951", N, id="list-between"),
+        pytest.param("24950 | 24952", "24952", A, id="list-member"),
+        pytest.param("4.20 | 4.20 SR1 | 4.30", "4.20 SR1", A, id="list-service-release"),
+        pytest.param("4.20 | 4.20 SR1 | 4.30", "4.20 SR2", N, id="list-other-service-release"),
+        pytest.param("<= 1.12.0.27 | 1.12.13.2 | 1.12.14.5", "1.12.0.27", A, id="bound-list-equal"),
+        pytest.param("<= 1.12.0.27 | 1.12.13.2 | 1.12.14.5", "1.12.13.2", A, id="bound-list-member"),
+        pytest.param("<= 1.12.0.27 | 1.12.13.2 | 1.12.14.5", "1.12.13.3", N, id="bound-list-outside"),
+        # dates: a version is not a date
+        pytest.param("distributed  < april 1, 2018", "2.0", U, id="date-against-version"),
+        pytest.param("distributed  < april 1, 2018", "2018-03-31", A, id="date-before"),
+        pytest.param("distributed  < april 1, 2018", "2018-04-01", N, id="date-equal"),
+        pytest.param("<8/30/2024", "2024-09-01", N, id="date-after"),
+        pytest.param(
+            "with wireless option (shipped between 26-June-2017 through 07-August 2018)",
+            "2018-08-07",
+            A,
+            id="date-span-last-day",
+        ),
+        pytest.param("< august 28", "1.0", U, id="unreadable-date"),
+        # letter-led firmware and builds
+        pytest.param("<= C.00.04", "B.12", A, id="revision-letter-below"),
+        pytest.param("<= C.00.04", "C.00.04", A, id="revision-equal"),
+        pytest.param("<= C.00.04", "C.00.05", N, id="revision-above"),
+        pytest.param("<= C.00.04", "2.0", U, id="revision-against-number"),
+        pytest.param("< B.06.18", "B.06.17", A, id="b-below"),
+        pytest.param("< B.06.18", "B.06.18", N, id="b-equal"),
+        pytest.param("<= U61 |<= L81", "U70", N, id="line-above-other-line-listed"),
+        pytest.param("<= U61 |<= L81", "2.0", U, id="no-line-matches"),
+        pytest.param("U61", "U61", A, id="line-exact"),
+        pytest.param("BT06", "BT07", N, id="line-exact-other"),
+        pytest.param("<= VM5.0", "VM4.9", A, id="vm-below"),
+        pytest.param("<= VM5.0", "VM5.1", N, id="vm-above"),
+        pytest.param("<=N", "M", A, id="letter-below"),
+        pytest.param("<=N", "N", A, id="letter-equal"),
+        pytest.param("<=N", "O", N, id="letter-above"),
+        pytest.param("Rev B-M", "Rev C", A, id="rev-span-inside"),
+        pytest.param("Rev B-M", "Rev N", N, id="rev-span-above"),
+        pytest.param("<=2023.3_Build_9342", "2023.3_Build_9341", A, id="underscore-build-below"),
+        pytest.param("<=2023.3_Build_9342", "2023.3 Build 9342", A, id="underscore-build-equal"),
+        pytest.param("<=2023.3_Build_9342", "2023.4", N, id="underscore-build-above"),
+        pytest.param("< 3.03 BN 830", "3.03", A, id="release-before-its-builds"),
+        pytest.param("< 3.03 BN 830", "3.03 BN 830", N, id="bn-equal"),
+        pytest.param("< 3.03 BN 830", "3.04", N, id="bn-next-release"),
+        pytest.param("<1.69 release 166", "1.69 release 165", A, id="release-below"),
+        pytest.param("< 6.8.9 CU01", "6.8.9", A, id="cu-release-before-update"),
+        pytest.param("< 6.8.9 CU01", "6.8.9 CU01", N, id="cu-equal"),
+        pytest.param("< 6.8.9 CU01", "6.8.10", N, id="cu-above"),
+        pytest.param("< 4.4 SP7", "4.4 SP6", A, id="sp-below"),
+        pytest.param("< 4.4 SP7", "4.5", N, id="sp-above"),
+        pytest.param("<= 1.2 build 09123015 ", "1.2 build 09123014", A, id="build-below"),
+        pytest.param("<= 1.2 build 09123015 ", "1.3", N, id="build-next"),
+        pytest.param("< NVR 5.6 Build 595 T2-Patch", "5.6 Build 595", A, id="nvr-before-patch"),
+        pytest.param("< NVR 5.6 Build 595 T2-Patch", "5.7", N, id="nvr-above"),
+        pytest.param("<R511.5_TCU4_HF4", "R511.5_TCU4_HF3", A, id="hotfix-below"),
+        pytest.param("<R511.5_TCU4_HF4", "R511.5_TCU4_HF4", N, id="hotfix-equal"),
+        pytest.param("<R511.5_TCU4_HF4", "R520.1", N, id="hotfix-next-release"),
+        pytest.param("<=Illustra.Ess4.01.02.10.5982", "Illustra.Ess4.01.02.10.5983", N, id="illustra-above"),
+        pytest.param(" <1.000.HW01.3.20190820", "1.000.HW01.3.20190819", A, id="dahua-below"),
+        pytest.param("<= 1-02-08", "1-02-08", A, id="hyphens-equal"),
+        pytest.param("<= 1-02-08", "1-02-09", N, id="hyphens-above"),
+        pytest.param("<= 2.0 (Build 683.003) ", "2.0 Build 600", A, id="build-note-below"),
+        pytest.param("<= 2.0 (Build 683.003) ", "2.0 Build 700", N, id="build-note-above"),
+        pytest.param("< 14.4u1 (14.x series)", "13.9", N, id="series-below-family"),
+        pytest.param("< 14.4u1 (14.x series)", "14.4", A, id="series-inside"),
+        pytest.param("< 14.4u1 (14.x series)", "14.4u1", N, id="series-upper-equal"),
+        pytest.param("MP1.1, MP2.0, MP2.1, and MP3.0", "MP2.1", A, id="mp-list-member"),
+        pytest.param("MP1.1, MP2.0, MP2.1, and MP3.0", "MP2.2", N, id="mp-list-outside"),
+        pytest.param("A.01 <= C.0x | 4.0", "C.05", A, id="span-to-family-inside"),
+        pytest.param("A.01 <= C.0x | 4.0", "C.10", N, id="span-to-family-above"),
+        # model or product text is never compared as a version
+        pytest.param("HEN643484", "HEN643484", U, id="model-code-unknown"),
+        pytest.param("7100 | 7900 | 100 | Protiva Carestation View", "200", U, id="name-in-list-unknown"),
+        pytest.param("7100 | 7900 | 100 | Protiva Carestation View", "7900", A, id="number-in-list"),
+    ],
+)
+def test_decide_on_corpus_expressions(text: str, version: str, decision: Decision) -> None:
+    ranges = read_expression(text)
+    verdict, part = decide(ranges, version)
+    assert verdict is decision
+    assert (part is None) is (decision is Decision.NOT_AFFECTED)
+
+
+def test_decide_reads_raw_only_ranges_and_honours_the_asset_scheme() -> None:
+    ranges = [VersionRange(raw="vers:npm/>=1.0.0|<2.0.0")]
+    assert decide(ranges, "2.0.0-rc.1", "npm")[0] is Decision.AFFECTED  # npm: a pre-release precedes 2.0.0
+    assert decide(ranges, "2.0.0", "npm")[0] is Decision.NOT_AFFECTED
+    assert decide([], "1.0") == (Decision.NOT_AFFECTED, None)
+
+
+def test_decide_cve5_branch_build() -> None:
+    """``version 7.0, lessThan 7.0-1234`` (semver): builds of the 7.0 branch before 1234 are affected."""
+    vr = from_cve5("7.0", less_than="7.0-1234", version_type="semver")
+    assert [decide([vr], v)[0] for v in ("7.0", "7.0-1100", "7.0-1234", "7.0-1300", "7.1", "6.9")] == [
+        A, A, N, N, N, N,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("vr", "text"),
+    [
+        pytest.param(VersionRange(kind=RangeKind.ALL, raw="All versions"), "all versions", id="all"),
+        pytest.param(read_expression("5.x.x")[0], "5.x family", id="wildcard"),
+        pytest.param(read_expression("R16x")[0], "R16x family", id="glued-wildcard"),
+        pytest.param(read_expression("distributed  < april 1, 2018")[0], "< 2018-04-01 (date)", id="date"),
+        pytest.param(read_expression("HEN643484")[0], 'unreadable: "HEN643484"', id="unreadable"),
+        pytest.param(VersionRange(raw=">= 2.5 | <= 3.11"), ">= 2.5, <= 3.11", id="raw-only-read"),
+        pytest.param(VersionRange(raw="24950 | 24952"), "= 24950 or = 24952", id="raw-only-list"),
+    ],
+)
+def test_describe_every_kind(vr: VersionRange, text: str) -> None:
+    assert describe(vr) == text

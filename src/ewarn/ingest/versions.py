@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ewarn.models.indicator import RangeKind, VersionRange
-from ewarn.versions.order import wildcard_family
+from ewarn.versions.order import compare, wildcard_family
 from ewarn.versions.reader import looks_like_version, read_expression
 
 __all__ = [
@@ -102,8 +102,13 @@ def cve5_segments(entry: dict[str, Any]) -> list[tuple[str, VersionRange]]:
         return [(status, whole)]
     pieces: list[tuple[str, VersionRange]] = []
     start, current = whole.gte, status
-    for change in changes:
-        pieces.append((current, _range(scheme, whole.raw, gte=start, lt=change["at"])))
+    for change in changes:  # each piece stays inside the entry's own upper bound
+        upper = (
+            whole.lt
+            if whole.lt is not None and compare(whole.lt, change["at"], scheme) == -1
+            else change["at"]
+        )
+        pieces.append((current, _range(scheme, whole.raw, gte=start, lt=upper, lte=whole.lte)))
         start, current = change["at"], str(change.get("status", current))
     pieces.append((current, _range(scheme, whole.raw, gte=start, lt=whole.lt, lte=whole.lte)))
     return pieces
