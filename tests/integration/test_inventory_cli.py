@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from ewarn.inventory.cli import EXIT_REJECTED, EXIT_ROW_ERRORS, app
 from ewarn.models.provider import Provider
-from ewarn.store.db import create_engine, create_schema, session_factory
+from ewarn.store.db import create_engine, session_factory
+from ewarn.store.migrate import upgrade_to_head
 from ewarn.store.repositories.assets import provider_assets
 from ewarn.store.repositories.principals import upsert_provider
 
@@ -25,7 +26,7 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
     async def setup() -> None:
         engine = create_engine(url)
-        await create_schema(engine)
+        await upgrade_to_head(engine)
         async with session_factory(engine)() as session:
             await upsert_provider(session=session, provider=Provider(id="hosp-a", name="A", country="DE"))
             await session.commit()

@@ -18,7 +18,7 @@ from ewarn.ingest.service import ingest_service_for
 from ewarn.models.common import TLP
 from ewarn.runtime import Runtime
 from ewarn.settings import load_settings
-from ewarn.store.db import create_schema
+from ewarn.store.migrate import upgrade_to_head
 
 feeds_app = typer.Typer(name="feeds", help="Configure and poll threat feeds.", no_args_is_help=True)
 console = Console()
@@ -29,7 +29,7 @@ def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
     async def run() -> T:
         runtime = Runtime.build(load_settings())
         try:
-            await create_schema(runtime.engine)
+            await upgrade_to_head(runtime.engine)
             return await work(runtime)
         finally:
             http = runtime.services.get("ingest_http")

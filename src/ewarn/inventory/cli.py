@@ -25,7 +25,7 @@ from ewarn.inventory.models import ImportReport
 from ewarn.models.asset import AssetKind
 from ewarn.runtime import Runtime
 from ewarn.settings import load_settings
-from ewarn.store.db import create_schema
+from ewarn.store.migrate import upgrade_to_head
 from ewarn.store.repositories.assets import AssetPage, list_assets
 from ewarn.store.repositories.principals import get_provider
 
@@ -43,7 +43,7 @@ async def inventory_runtime() -> AsyncIterator[Runtime]:
     """A runtime from the settings with the schema in place and the bus started; closed on exit."""
     runtime = Runtime.build(load_settings())
     try:
-        await create_schema(runtime.engine)
+        await upgrade_to_head(runtime.engine)
         await runtime.bus.start()
         yield runtime
     finally:
