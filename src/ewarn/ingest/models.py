@@ -22,6 +22,10 @@ class IngestReport(BaseModel):
     pages: int = 0
     error: str | None = None
     rejections: list[Rejection] = Field(default_factory=list)
+    skipped: int = Field(default=0, description="records left out on purpose (see counts for why)")
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="records skipped or noted, by reason (e.g. MISP context attributes)"
+    )
 
 
 class FeedIn(BaseModel):
@@ -91,6 +95,12 @@ class FeedHealth(BaseModel):
     last_error_at: UtcDatetime | None
     accepted_total: int
     rejected_total: int
+    skipped_total: int = Field(
+        default=0, description="records left out on purpose since the feed was created"
+    )
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="records skipped or noted since the feed was created, by reason"
+    )
     interval_seconds: int
     lag_seconds: float | None = Field(description="seconds since the last successful poll")
     overdue: bool = Field(description="no success within two intervals (or never)")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -72,6 +73,8 @@ async def create_feed(*, session: AsyncSession, feed: FeedIn) -> Feed:
         cursor={},
         accepted_total=0,
         rejected_total=0,
+        skipped_total=0,
+        counts={},
         created_at=utcnow(),
     )
     session.add(row)
@@ -138,6 +141,8 @@ async def feed_health(
         last_error_at=as_utc(row.last_error_at),
         accepted_total=row.accepted_total,
         rejected_total=row.rejected_total,
+        skipped_total=row.skipped_total or 0,
+        counts=dict(row.counts or {}),
         interval_seconds=row.interval_seconds,
         lag_seconds=lag,
         overdue=lag is None or lag > 2 * row.interval_seconds,
@@ -154,6 +159,8 @@ async def save_progress(
     accepted: int,
     rejected: int,
     now: datetime,
+    skipped: int = 0,
+    counts: Mapping[str, int] | None = None,
 ) -> None:
     """Store a page's cursor and counters; call only after its indicators are stored and published."""
     row = await session.get(FeedRow, feed_id)
@@ -167,6 +174,12 @@ async def save_progress(
         row.last_modified = last_modified
     row.accepted_total = (row.accepted_total or 0) + accepted
     row.rejected_total = (row.rejected_total or 0) + rejected
+    if skipped:
+        row.skipped_total = (row.skipped_total or 0) + skipped
+    if counts:
+        total = Counter(row.counts or {})
+        total.update(counts)
+        row.counts = dict(total)  # a new dict: the JSON column is not mutation-tracked
     row.last_polled_at = now
     row.last_success_at = now
 

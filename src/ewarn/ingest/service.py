@@ -178,9 +178,14 @@ class IngestService:
                     accepted=len(page.indicators),
                     rejected=len(page.rejections),
                     now=now,
+                    skipped=page.skipped,
+                    counts=page.counts,
                 )
         report.pages += 1
         report.read += page.read
+        report.skipped += page.skipped
+        for reason, count in page.counts.items():
+            report.counts[reason] = report.counts.get(reason, 0) + count
         report.accepted += len(page.indicators)
         report.published += len(news)
         _count_rejections(report, page.rejections)
@@ -287,6 +292,7 @@ def _counts(report: IngestReport) -> dict[str, int]:
         "read": report.read,
         "accepted": report.accepted,
         "rejected": report.rejected,
+        "skipped": report.skipped,
         "published": report.published,
     }
 

@@ -34,6 +34,8 @@ class FeedStatus(BaseModel):
     last_error: str | None
     accepted_total: int
     rejected_total: int
+    skipped_total: int = 0  # records left out on purpose; ``counts`` says why
+    counts: dict[str, int] = {}  # records skipped or noted, by reason
 
 
 class LatencyStatus(BaseModel):
@@ -113,6 +115,8 @@ async def build_status(
             last_error=f.last_error,
             accepted_total=f.accepted_total,
             rejected_total=f.rejected_total,
+            skipped_total=f.skipped_total or 0,
+            counts=dict(f.counts or {}),
         )
         for f in (await session.scalars(select(FeedRow).order_by(FeedRow.id))).all()
     ]

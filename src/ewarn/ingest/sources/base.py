@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -44,10 +45,19 @@ class Page:
     cursor: dict[str, Any] | None = None
     etag: str | None = None
     last_modified: str | None = None
+    skipped: int = 0
+    counts: Counter[str] = field(default_factory=Counter)  # skipped/noted records by reason
 
     @classmethod
     def of(cls, parsed: ParseResult, **state: Any) -> Page:
-        return cls(indicators=parsed.indicators, rejections=parsed.rejections, read=parsed.read, **state)
+        return cls(
+            indicators=parsed.indicators,
+            rejections=parsed.rejections,
+            read=parsed.read,
+            skipped=parsed.skipped,
+            counts=Counter(parsed.counts),
+            **state,
+        )
 
 
 @dataclass(frozen=True)
