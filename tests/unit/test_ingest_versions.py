@@ -335,3 +335,29 @@ def test_cve5_records_from_the_shared_data(shared_data: Path) -> None:
         ("unaffected", "interval", "2.3.1", "2.4", None),
     ]
     assert ("affected", "exact", None, None, None) in pieces["CVE-2019-0708"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "10.4.x before 10.4.5", [("interval", {"gte": "10.4.x", "lt": "10.4.5"})], id="family-before"
+        ),
+        pytest.param("from 2.0 up to 2.4", [("interval", {"gte": "2.0", "lte": "2.4"})], id="from-up-to"),
+        pytest.param("All v2.x", [("wildcard", {"family": "v2"})], id="all-of-family"),
+        pytest.param("Versions 8.0 and prior", [("interval", {"lte": "8.0"})], id="labelled-and-prior"),
+        pytest.param(
+            "Version 12.3 and earlier, 13.1",
+            [("interval", {"lte": "12.3"}), ("exact", {"exact": "13.1"})],
+            id="bound-then-exact",
+        ),
+        pytest.param(
+            "Devices manufactured before March 2019", [("date", {"lt": "2019-03-01"})], id="worded-date"
+        ),
+        pytest.param("prior to 2016", [("interval", {"lt": "2016"})], id="a-year-alone-is-a-version"),
+        pytest.param("no fix planned", [("unreadable", {})], id="prose"),
+    ],
+)
+def test_read_expression_beyond_the_corpus(text: str, expected: list[tuple[str, dict[str, str]]]) -> None:
+    """Variants of the same classes as CISA and CNAs write them elsewhere."""
+    assert _read(text) == expected

@@ -28,6 +28,13 @@ _BETWEEN = re.compile(r"\bbetween\s+(?P<span>[^()]+?)\s*(?:\)|$)", re.IGNORECASE
 _SPAN_WORD = re.compile(r"\s+(?:and|through|thru|to|until)\s+", re.IGNORECASE)
 _BOUND = re.compile(r"^(?:[a-z][a-z ]*?\s*)?(?P<op><=|>=|<|>)\s*(?P<date>.+)$", re.IGNORECASE)
 _OP_FIELD = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
+# "manufactured before March 2019", "shipped after 2020-01-31": words for the operators, before a date
+_WORDED = re.compile(
+    r"\b(?P<word>before|prior\s+to|until|after|since|from|on\s+or\s+after|on\s+or\s+before)\s+(?P<date>[^()]+?)\s*$",
+    re.IGNORECASE,
+)
+_WORD_OP = {"before": "<", "prior to": "<", "until": "<=", "after": ">", "since": ">=", "from": ">="}
+_WORD_OP |= {"on or after": ">=", "on or before": "<="}
 
 
 def _day_span(year: int, month: int, day: int | None) -> tuple[date, date] | None:
@@ -101,6 +108,10 @@ def read_date_expression(text: str, *, raw: str | None = None) -> list[VersionRa
                 VersionRange(gte=span[0].isoformat(), lte=span[1].isoformat(), scheme=DATE_SCHEME, raw=source)
             ]
     bare = re.sub(r"\([^)]*\)", " ", text).strip()
+    if (worded := _WORDED.search(bare)) and (period := read_date(worded.group("date"))) is not None:
+        op = _WORD_OP[" ".join(worded.group("word").lower().split())]
+        value = period[0] if op in ("<", ">=") else period[1]
+        return [VersionRange(scheme=DATE_SCHEME, raw=source, **{_OP_FIELD[op]: value.isoformat()})]
     if found := _BOUND.match(bare):
         period = read_date(found.group("date"))
         if period is not None:

@@ -145,13 +145,20 @@ def _univers_version_class(scheme: str) -> Any:
     return None
 
 
+@functools.lru_cache(maxsize=65536)
+def _univers_version(scheme: str, text: str) -> Any:
+    """The univers version of ``text`` in ``scheme`` (parsing is the costly part), None outside the scheme."""
+    try:
+        return _univers_version_class(scheme)(text)
+    except Exception:  # univers raises several types for a version outside its scheme
+        return None
+
+
 def compare(a: str, b: str, scheme: str = "generic") -> int | None:
     """Compare two versions in ``scheme``; None when they cannot be ordered."""
-    version_class = _univers_version_class(scheme)
-    if version_class is not None:
-        try:
-            va, vb = version_class(a), version_class(b)
-        except Exception:  # univers raises several types for a version outside its scheme
+    if scheme in UNIVERS_SCHEMES:
+        va, vb = _univers_version(scheme, a), _univers_version(scheme, b)
+        if va is None or vb is None:
             return generic_compare(a, b)
         return -1 if va < vb else (1 if va > vb else 0)
     return generic_compare(a, b)

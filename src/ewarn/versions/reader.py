@@ -39,7 +39,7 @@ _ALL_WORDS = frozenset({"*", "all", "any", "all versions", "any version", "n/a",
 _ALL_PREFIX = re.compile(
     r"^(?:(?:all|any)(?:\s+[a-z]+){0,2}?\s+(?:versions?|releases?)\b|\*)\s*(?P<rest>.*)$", re.IGNORECASE
 )
-_ALL_OF_FAMILY = re.compile(r"^all\s+(?P<family>\S*\d\S*)\s+(?:versions?|releases?)$", re.IGNORECASE)
+_ALL_OF_FAMILY = re.compile(r"^all\s+(?P<family>\S*\d\S*)(?:\s+(?:versions?|releases?))?$", re.IGNORECASE)
 _CONDITION = re.compile(r"^(?:with|running|on|of|including|for|in|except|using)\b", re.IGNORECASE)
 _OPERATOR = re.compile(r"^(?P<op><=|=<|≤|>=|=>|≥|<|>|==?)\s*(?P<v>.+)$")
 _OP_FIELD = {"<=": "lte", "=<": "lte", "≤": "lte", ">=": "gte", "=>": "gte", "≥": "gte", "<": "lt", ">": "gt"}
@@ -66,6 +66,12 @@ _PROSE = tuple(
 )
 _BETWEEN = re.compile(
     r"^(?:versions?\s+)?(?:from\s+)?(?P<lo>\S+)\s+(?:to|through|thru|-|\u2013)\s+(?P<hi>\S+)$", re.IGNORECASE
+)
+# "10.4.x before 10.4.5", "from 2.0 up to 2.4": a start and an end in words
+_START_END = re.compile(
+    r"^(?:from\s+)?(?P<lo>\S+)\s+(?P<word>up\s+to(?:\s+and\s+including)?|until|before|prior\s+to)\s+"
+    r"(?:versions?\s+)?(?P<hi>\S+)$",
+    re.IGNORECASE,
 )
 _LETTER_SPAN = re.compile(r"^(?:rev(?:ision)?\.?\s+)?(?P<lo>[A-Z])\s*-\s*(?P<hi>[A-Z])$", re.IGNORECASE)
 _WORDS_BEFORE_BOUND = re.compile(r"^(?P<words>[^\d<>=|]+?)\s*(?P<bound>(?:<=|>=|<|>)\s*\S.*)$")
@@ -215,13 +221,17 @@ def _atom(part: str) -> tuple[Atom, bool]:
             return {"kind": RangeKind.UNREADABLE}, False
         return ({"exact": value} if field == "exact" else {field: value}), False
     for pattern, field in _PROSE:
-        if found := pattern.match(part):
-            value = _bound(found.group("v"))
-            return ({field: value} if value is not None else {"kind": RangeKind.UNREADABLE}), False
+        if (found := pattern.match(part)) and (value := _bound(found.group("v"))) is not None:
+            return {field: value}, False
     if found := _BETWEEN.match(part):
         lo, hi = _bound(found.group("lo")), _bound(found.group("hi"))
         if lo is not None and hi is not None:
             return {"gte": lo, "lte": hi}, False
+    if found := _START_END.match(part):
+        lo, hi = _bound(found.group("lo")), _bound(found.group("hi"))
+        inclusive = found.group("word").lower().startswith("up")
+        if lo is not None and hi is not None:
+            return {"gte": lo, ("lte" if inclusive else "lt"): hi}, False
     if found := _LETTER_SPAN.match(part):
         return {"gte": found.group("lo").upper(), "lte": found.group("hi").upper()}, False
     return _version_atom(part)
