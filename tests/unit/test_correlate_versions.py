@@ -34,6 +34,15 @@ from ewarn.models.indicator import RangeKind
         pytest.param("U61", "U62", -1, id="same-product-line"),
         pytest.param("U61", "L81", None, id="different-product-lines-incomparable"),
         pytest.param("B.05", "B.06", -1, id="letter-prefixed-line"),
+        pytest.param("B.12", "C.00.04", -1, id="revision-letters-ordered"),
+        pytest.param("N", "M", 1, id="single-letters-ordered"),
+        pytest.param("12.2a", "12.2", 1, id="letter-suffix-after-release"),
+        pytest.param("12.2a", "12.2.1", -1, id="letter-suffix-before-next"),
+        pytest.param("2.0b1", "2.0", -1, id="glued-beta-still-pre-release"),
+        pytest.param("2.0", "U61", None, id="number-against-line"),
+        pytest.param("B.06.18", "2.0", None, id="revision-against-number"),
+        pytest.param("Firmware 2.3", "2.3", 0, id="firmware-label"),
+        pytest.param("Software Version 2.3", "2.4", -1, id="software-version-label"),
     ],
 )
 def test_generic_compare(a: str, b: str, order: int | None) -> None:

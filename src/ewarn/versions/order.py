@@ -29,7 +29,8 @@ _PRE_RELEASE = frozenset({"alpha", "a", "beta", "b", "pre", "preview", "rc", "cr
 _TOKEN = re.compile(r"\d+|[a-z]+")
 # a label before the version: "v2.3", "Version 1.0", "Rev. 3", "Rev J" (a word-led revision keeps its letter)
 _LEADING_LABEL = re.compile(
-    r"^\s*(?:(?:v|ver|version|rev|release)\s*\.?\s*(?=\d)|(?:rev|revision|version|release)\.?\s+(?=[a-z]))",
+    r"^\s*(?:(?:firmware|software|fw|sw)\s*:?\s+)?"
+    r"(?:(?:v|ver|version|rev|release)\s*[.:]?\s*(?=\d)|(?:rev|revision|version|release)[.:]?\s+(?=[a-z]))?",
     re.IGNORECASE,
 )
 _LINE = re.compile(r"^([a-z]+)(?=\d)")
