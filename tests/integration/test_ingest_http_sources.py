@@ -22,6 +22,7 @@ from ewarn.ingest.models import FeedIn
 from ewarn.ingest.service import IngestService
 from ewarn.models.indicator import Indicator
 from ewarn.settings import IngestSettings, Settings
+from ewarn.status.report import build_status
 from ewarn.store.db import SessionFactory
 
 TOPICS = Topics(prefix="http")
@@ -459,3 +460,33 @@ async def test_taxii_with_bearer_token(
     assert got.key == "domain:lockmed-payments.example"
     objects_requests = [h for p, h in loopback.requests if p.startswith("/root/collections/c1/objects/")]
     assert objects_requests and all(h["authorization"] == "Bearer s3cret-token" for h in objects_requests)
+
+
+# --- ingest honesty: what a feed skips shows in its report and health ------------------------------------
+
+
+async def test_feed_health_counts_skipped_records_by_reason(
+    shared_data: Path,
+    loopback: Loopback,
+    sqlite_sessions: SessionFactory,
+    memory_bus: MemoryBus,
+    http: httpx.AsyncClient,
+) -> None:
+    zebrocy = (shared_data / "misp/eset-malware-ioc-events/sednit_2018-11-20_Zebrocy.json").read_bytes()
+    attributes = json.loads(zebrocy)["response"][0]["Event"]["Attribute"]
+    loopback.static("/zebrocy.json", zebrocy, ETag='"z1"')
+    await add_feed(sqlite_sessions, "zebrocy", "misp", f"{loopback.base}/zebrocy.json")
+    report = await make_service(sqlite_sessions, memory_bus, http).poll_feed("zebrocy")
+    expected = {"context attribute (to_ids false)": len(attributes)}
+    assert (report.read, report.accepted, report.rejected, report.skipped) == (0, 0, 0, len(attributes))
+    assert report.counts == expected
+    state = await health(sqlite_sessions, "zebrocy")
+    assert (state.skipped_total, state.counts) == (len(attributes), expected)
+    async with sqlite_sessions() as session:
+        (feed,) = (await build_status(session=session)).feeds
+    assert (feed.skipped_total, feed.counts) == (len(attributes), expected)
+    # the same event again (a new ETag): the totals grow, they are not replaced
+    loopback.static("/zebrocy.json", zebrocy, ETag='"z2"')
+    await make_service(sqlite_sessions, memory_bus, http).poll_feed("zebrocy")
+    state = await health(sqlite_sessions, "zebrocy")
+    assert state.counts == {"context attribute (to_ids false)": 2 * len(attributes)}
