@@ -1,4 +1,10 @@
-"""Structured logging (structlog): JSON lines in production, readable lines on a terminal."""
+"""Structured logging (structlog): JSON lines in production, readable lines on a terminal.
+
+Every logger goes through the same renderer: ewarn's own structlog loggers, and the standard-library loggers of
+uvicorn, Alembic, aiokafka and the rest through structlog's ``ProcessorFormatter``, so one process writes one
+format. Loggers that would print SQL parameters or connection arguments (secrets among them) stay at WARNING
+whatever level the operator asks for.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +13,48 @@ import sys
 
 import structlog
 
+# SQLAlchemy's engine logger prints statements with their parameters at INFO; the drivers' debug lines do too.
+QUIET_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "aiosqlite", "asyncpg")
+_HANDLER_NAME = "ewarn"
+
+
+def _shared_processors() -> list[structlog.types.Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
 
 def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
-    """Configure structlog once at start-up; secrets must never be passed as log fields."""
-    logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
+    """Configure structlog and the standard-library root logger once at start-up.
+
+    Secrets must never be passed as log fields.
+    """
+    numeric = logging.getLevelName(level.upper())
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *_shared_processors()],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
+    root.setLevel(numeric)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, numeric))
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        processors=[*_shared_processors(), structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
