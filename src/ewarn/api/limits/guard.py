@@ -126,7 +126,7 @@ class GuardMiddleware:
         match = _KEY_ID.match(key)
         key_id = match.group(1) if match else None
         auth = guard.throttle.auth
-        wait = auth.blocked(address=address, key_id=key_id, key_hash=key_hash)
+        wait = auth.blocked(address=address, key_hash=key_hash)
         if wait is not None:
             counters.auth_throttled += 1
             return too_many(wait, "too many failed authentications"), None
@@ -134,6 +134,10 @@ class GuardMiddleware:
             principal = await guard.lookup(key) if len(key) <= _MAX_KEY_CHARS else None
         except ServiceBusy as busy:
             return refusal(503, busy.detail, busy.headers), None
+        if principal is None and (wait := auth.key_id_blocked(key_id)) is not None:
+            counters.auth_throttled += 1
+            auth.failed(address=address, key_id=None)  # still spends the address's budget
+            return too_many(wait, "too many failed authentications for this key id"), None
         if principal is None:
             counters.auth_failures += 1
             spent = auth.failed(address=address, key_id=key_id)

@@ -86,10 +86,11 @@ class Throttle:
 class AuthThrottle:
     """Failed authentications per source address and per claimed key id.
 
-    Once a budget is spent, further keys from that address (or for that key id) are refused with 429 before
-    the database is asked, except keys that authenticated lately: several hospitals behind one NAT address
-    keep working while someone there floods wrong keys. Only keys seen to be valid get in that set, so
-    guessing cannot use it.
+    Once an address has spent its budget, further keys from it are refused with 429 before the database is
+    asked, except keys that authenticated lately: several hospitals behind one NAT address keep working
+    while someone there floods wrong keys. Only keys seen to be valid get in that set, so guessing cannot
+    use it. Once a key id has spent its budget, wrong secrets for it get 429 instead of 401 but the key
+    itself is still looked up, so nobody can lock a hospital out by sending wrong secrets with its key id.
     """
 
     def __init__(self, *, per_address: Rate, per_key_id: Rate) -> None:
@@ -97,21 +98,26 @@ class AuthThrottle:
         self.per_key_id = per_key_id
         self._known_good: OrderedDict[str, None] = OrderedDict()
 
-    def blocked(self, *, address: str, key_id: str | None, key_hash: str) -> int | None:
-        """Seconds to wait when this attempt is refused unseen, else None."""
-        if key_hash in self._known_good:
+    def blocked(self, *, address: str, key_hash: str) -> int | None:
+        """Seconds to wait when this attempt is refused without a lookup, else None."""
+        if key_hash in self._known_good or not self.per_address.exhausted(address):
             return None
-        if self.per_address.exhausted(address):
-            return self.per_address.retry_after(address)
-        if key_id is not None and self.per_key_id.exhausted(key_id):
-            return self.per_key_id.retry_after(key_id)
-        return None
+        return self.per_address.retry_after(address)
+
+    def key_id_blocked(self, key_id: str | None) -> int | None:
+        """Seconds to wait when a wrong secret for ``key_id`` is answered 429 rather than 401, else None."""
+        if key_id is None or not self.per_key_id.exhausted(key_id):
+            return None
+        return self.per_key_id.retry_after(key_id)
 
     def failed(self, *, address: str, key_id: str | None) -> bool:
-        """Count a failed authentication; True when it used up a budget (later attempts get 429)."""
-        address_ok = self.per_address.hit(address)
-        key_ok = self.per_key_id.hit(key_id) if key_id is not None else True
-        return not (address_ok and key_ok)
+        """Count a failed authentication; True when that spent a budget (later attempts get 429)."""
+        self.per_address.hit(address)
+        if key_id is not None:
+            self.per_key_id.hit(key_id)
+        return self.per_address.exhausted(address) or (
+            key_id is not None and self.per_key_id.exhausted(key_id)
+        )
 
     def succeeded(self, key_hash: str) -> None:
         self._known_good[key_hash] = None
