@@ -9,6 +9,7 @@ Retry-After, what was stored) and through the guard's own counters, which the st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import structlog.testing
+import uvicorn
 
 from ewarn.api.app import create_app
 from ewarn.api.limits import ApiGuard
@@ -420,3 +422,85 @@ async def test_an_exhausted_connection_pool_answers_503(make_api: MakeApi, sessi
         assert (await client.get("/readyz")).status_code == 200
     finally:
         await engine.dispose()
+
+
+# --- event streams ---------------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _served(api: Api) -> AsyncIterator[str]:
+    """The app on a real uvicorn server on loopback (streams need real disconnects); yields its base URL."""
+    config = uvicorn.Config(
+        api.app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        server.force_exit = True  # open streams would hold the shutdown
+        await asyncio.wait_for(task, 10)
+
+
+async def _until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting until {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_streams_per_key_are_capped_and_a_disconnect_frees_the_slot(make_api: MakeApi) -> None:
+    api = await make_api(max_streams_per_key=2)
+    async with _served(api) as url, contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=10))
+        first = await stack.enter_async_context(client.stream("GET", STREAM, headers=api.auth("a")))
+        second = await stack.enter_async_context(client.stream("GET", STREAM, headers=api.auth("a")))
+        assert first.status_code == second.status_code == 200
+        third = await client.get(STREAM, headers=api.auth("a"))
+        _problem(third, 429)
+        assert int(third.headers["retry-after"]) >= 1
+        # Another key of the same tenant has its own streams.
+        other = await stack.enter_async_context(client.stream("GET", STREAM, headers=api.auth("a2")))
+        assert other.status_code == 200
+        assert api.guard.streams.open_count() == 3
+        await first.aclose()
+        await _until(lambda: api.guard.streams.open_count() == 2, "the closed stream ends")
+        async with client.stream("GET", STREAM, headers=api.auth("a")) as again:
+            assert again.status_code == 200
+    await _until(lambda: api.guard.streams.open_count() == 0, "every stream ended")
+    assert api.guard.stats()["streams_refused"] == 1
+
+
+async def test_open_streams_hold_no_database_connection(make_api: MakeApi) -> None:
+    """More open streams than the pool has connections, and the rest of the API still answers at once."""
+    api = await make_api(max_streams_per_key=10)
+    pool = api.runtime.engine.pool
+    capacity = pool.size() + pool._max_overflow  # type: ignore[attr-defined]
+    streams = capacity + 10
+    keys = ["a", "a2", "b"] * (streams // 3 + 1)
+    checked_out: list[int] = []
+    async with _served(api) as url, contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=url, timeout=10, limits=httpx.Limits(max_connections=streams + 10))
+        )
+        opened = [
+            await stack.enter_async_context(client.stream("GET", STREAM, headers=api.auth(who)))
+            for who in keys[:streams]
+        ]
+        assert {r.status_code for r in opened} == {200}
+        for _ in range(20):  # a second of polls by every stream
+            checked_out.append(pool.checkedout())  # type: ignore[attr-defined]
+            await asyncio.sleep(0.05)
+        started = time.perf_counter()
+        listed = await client.get(f"/api/v1/providers/{B}/assets", headers=api.auth("b"))
+        took = time.perf_counter() - started
+        assert listed.status_code == 200 and took < 1.0, f"{listed.status_code} after {took:.2f}s"
+    assert max(checked_out) <= api.guard.limits.db_concurrency < streams
+    await _until(lambda: api.guard.streams.open_count() == 0, "every stream ended")
+    await _until(lambda: pool.checkedout() == 0, "every connection is back")  # type: ignore[attr-defined]
