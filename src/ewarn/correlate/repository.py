@@ -6,6 +6,10 @@ the loser gets ``TransientError`` and its runner retries with fresh data.
 
 A revision counts as published once its ``alert_events`` row exists; that row is written only after the bus
 acknowledged the publish, which makes ``alert_events`` the outbox mark as well as the per-tenant stream.
+
+Every read parses row by row: a stored row that no longer parses is appended to ``bad`` (to be quarantined by
+the worker) and left out, and text a row should never have held (lone surrogates, NUL) is repaired, so one
+poisoned row never stops a batch, an indicator or a start-up.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from pydantic import ValidationError
+from sqlalchemy import String, and_, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +27,11 @@ from ewarn.errors import TransientError
 from ewarn.models import Alert, AlertStatus, Asset, Indicator
 from ewarn.store.db import upsert
 from ewarn.store.repositories.alerts import alert_from_row
-from ewarn.store.tables import AlertEventRow, AlertRow, AssetRow, IndicatorRow
+from ewarn.store.repositories.quarantine import Quarantined
+from ewarn.store.tables import AlertEventRow, AlertRow, AssetRow, IndicatorRow, QuarantineRow
+from ewarn.textsafe import repair
+
+STAGE = "correlate"
 
 CHUNK = 500  # keeps IN (...) lists under SQLite's and asyncpg's bind-parameter limits
 
@@ -31,44 +40,122 @@ def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
     return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
 
 
-async def live_assets(*, session: AsyncSession, batch: int = 5000) -> AsyncIterator[Asset]:
+def alert_key(alert_id: str, revision: int) -> str:
+    """The quarantine key of one alert revision."""
+    return f"{alert_id}@{revision}"
+
+
+def _why(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _asset(asset_id: str, provider_id: str, data: Any, bad: list[Quarantined] | None) -> Asset | None:
+    try:
+        return Asset.model_validate(repair(data))
+    except (ValidationError, ValueError, TypeError) as exc:
+        if bad is not None:
+            bad.append(
+                Quarantined(
+                    kind="asset",
+                    key=asset_id,
+                    stage=STAGE,
+                    reason=f"stored asset unreadable, left out of the index: {_why(exc)}",
+                    original=data,
+                    provider_id=provider_id,
+                )
+            )
+        return None
+
+
+def _alert(row: AlertRow, bad: list[Quarantined] | None) -> Alert | None:
+    try:
+        return alert_from_row(row)
+    except (ValidationError, ValueError, TypeError) as exc:
+        if bad is not None:
+            bad.append(
+                Quarantined(
+                    kind="alert",
+                    key=alert_key(row.id, row.revision),
+                    stage=STAGE,
+                    reason=f"stored alert unreadable: {_why(exc)}",
+                    original=row.data,
+                    provider_id=row.provider_id,
+                )
+            )
+        return None
+
+
+def _indicator(key: str, data: Any, bad: list[Quarantined] | None) -> Indicator | None:
+    try:
+        return Indicator.model_validate(repair(data))
+    except (ValidationError, ValueError, TypeError) as exc:
+        if bad is not None:
+            bad.append(
+                Quarantined(
+                    kind="indicator",
+                    key=key,
+                    stage=STAGE,
+                    reason=f"stored indicator unreadable: {_why(exc)}",
+                    original=data,
+                )
+            )
+        return None
+
+
+_ASSET_COLUMNS = (AssetRow.id, AssetRow.provider_id, AssetRow.data)
+
+
+async def live_assets(
+    *, session: AsyncSession, batch: int = 5000, bad: list[Quarantined] | None = None
+) -> AsyncIterator[Asset]:
     """Every live asset, streamed provider by provider (a million rows do not fit one fetch comfortably)."""
     stmt = (
-        select(AssetRow.data)
+        select(*_ASSET_COLUMNS)
         .where(AssetRow.deleted.is_(False))
         .order_by(AssetRow.provider_id, AssetRow.id)
         .execution_options(yield_per=batch)
     )
-    async for data in await session.stream_scalars(stmt):
-        yield Asset.model_validate(data)
+    async for row in await session.stream(stmt):
+        asset = _asset(row.id, row.provider_id, row.data, bad)
+        if asset is not None:
+            yield asset
 
 
-async def assets_by_id(*, session: AsyncSession, provider_id: str, ids: Sequence[str]) -> list[Asset]:
+async def assets_by_id(
+    *, session: AsyncSession, provider_id: str, ids: Sequence[str], bad: list[Quarantined] | None = None
+) -> list[Asset]:
     """The live assets among ``ids`` of one provider."""
     out: list[Asset] = []
     for chunk in _chunks(ids):
-        rows = await session.scalars(
-            select(AssetRow.data).where(
+        rows = await session.execute(
+            select(*_ASSET_COLUMNS).where(
                 AssetRow.provider_id == provider_id, AssetRow.id.in_(chunk), AssetRow.deleted.is_(False)
             )
         )
-        out.extend(Asset.model_validate(d) for d in rows)
+        out.extend(a for r in rows if (a := _asset(r.id, r.provider_id, r.data, bad)) is not None)
     return out
 
 
-async def provider_live_assets(*, session: AsyncSession, provider_id: str) -> list[Asset]:
-    rows = await session.scalars(
-        select(AssetRow.data).where(AssetRow.provider_id == provider_id, AssetRow.deleted.is_(False))
+async def provider_live_assets(
+    *, session: AsyncSession, provider_id: str, bad: list[Quarantined] | None = None
+) -> list[Asset]:
+    rows = await session.execute(
+        select(*_ASSET_COLUMNS).where(AssetRow.provider_id == provider_id, AssetRow.deleted.is_(False))
     )
-    return [Asset.model_validate(d) for d in rows]
+    return [a for r in rows if (a := _asset(r.id, r.provider_id, r.data, bad)) is not None]
 
 
 async def valid_indicators(
-    *, session: AsyncSession, types: Collection[str], now: datetime, batch: int = 1000
+    *,
+    session: AsyncSession,
+    types: Collection[str],
+    now: datetime,
+    batch: int = 1000,
+    bad: list[Quarantined] | None = None,
 ) -> AsyncIterator[list[Indicator]]:
     """Indicators of ``types`` neither revoked nor expired, in batches, for retro-hunting."""
     stmt = (
-        select(IndicatorRow.data)
+        select(IndicatorRow.key, IndicatorRow.data)
         .where(
             IndicatorRow.type.in_(list(types)),
             IndicatorRow.revoked.is_(False),
@@ -76,16 +163,21 @@ async def valid_indicators(
         )
         .execution_options(yield_per=batch)
     )
-    result = await session.stream_scalars(stmt)
+    result = await session.stream(stmt)
     async for part in result.partitions(batch):
-        yield [Indicator.model_validate(d) for d in part]
+        yield [i for r in part if (i := _indicator(r.key, r.data, bad)) is not None]
 
 
-async def stored_alerts(*, session: AsyncSession, ids: Sequence[str]) -> dict[str, Alert]:
+async def stored_alerts(
+    *, session: AsyncSession, ids: Sequence[str], bad: list[Quarantined] | None = None
+) -> dict[str, Alert]:
+    """The stored alerts among ``ids``; an unreadable one goes to ``bad`` (its id must not be rewritten)."""
     out: dict[str, Alert] = {}
     for chunk in _chunks(ids):
         for row in await session.scalars(select(AlertRow).where(AlertRow.id.in_(chunk))):
-            out[row.id] = alert_from_row(row)
+            alert = _alert(row, bad)
+            if alert is not None:
+                out[row.id] = alert
     return out
 
 
@@ -95,6 +187,7 @@ async def open_alerts(
     indicator_key: str | None = None,
     provider_id: str | None = None,
     asset_ids: Sequence[str] | None = None,
+    bad: list[Quarantined] | None = None,
 ) -> list[Alert]:
     """Alerts not yet resolved, for one indicator or for some assets of one provider."""
     stmt = select(AlertRow).where(AlertRow.status != AlertStatus.RESOLVED.value)
@@ -103,10 +196,11 @@ async def open_alerts(
     if provider_id is not None:
         stmt = stmt.where(AlertRow.provider_id == provider_id)
     if asset_ids is None:
-        return [alert_from_row(r) for r in await session.scalars(stmt)]
+        return [a for r in await session.scalars(stmt) if (a := _alert(r, bad)) is not None]
     out: list[Alert] = []
     for chunk in _chunks(asset_ids):
-        out.extend(alert_from_row(r) for r in await session.scalars(stmt.where(AlertRow.asset_id.in_(chunk))))
+        rows = await session.scalars(stmt.where(AlertRow.asset_id.in_(chunk)))
+        out.extend(a for r in rows if (a := _alert(r, bad)) is not None)
     return out
 
 
@@ -171,20 +265,28 @@ async def mark_published(*, session: AsyncSession, alerts: Sequence[Alert], now:
     await upsert(session, AlertEventRow, rows, conflict=["alert_id", "revision"])
 
 
-async def unpublished_alerts(*, session: AsyncSession, limit: int = 10_000) -> list[Alert]:
-    """Alerts whose current revision was stored but never acknowledged by the bus (a crash in between)."""
+async def unpublished_alerts(
+    *, session: AsyncSession, limit: int = 10_000, bad: list[Quarantined] | None = None
+) -> list[Alert]:
+    """Alerts whose current revision was stored but never acknowledged by the bus (a crash in between).
+
+    Revisions already quarantined are left out: they would fail again, and must not crowd out the rest.
+    """
     event = AlertEventRow.__table__.alias("published")
+    held = QuarantineRow.__table__.alias("held")
+    key = AlertRow.id.concat("@").concat(cast(AlertRow.revision, String))
     stmt = (
         select(AlertRow)
         .outerjoin(event, and_(event.c.alert_id == AlertRow.id, event.c.revision == AlertRow.revision))
-        .where(event.c.alert_id.is_(None))
+        .outerjoin(held, and_(held.c.kind == "alert", held.c.key == key))
+        .where(event.c.alert_id.is_(None), held.c.id.is_(None))
         .limit(limit)
     )
-    return [alert_from_row(r) for r in await session.scalars(stmt)]
+    return [a for r in await session.scalars(stmt) if (a := _alert(r, bad)) is not None]
 
 
 async def expired_with_open_alerts(
-    *, session: AsyncSession, now: datetime, limit: int = 500
+    *, session: AsyncSession, now: datetime, limit: int = 500, bad: list[Quarantined] | None = None
 ) -> list[Indicator]:
     """Indicators whose validity has ended while some alert they caused is still open."""
     open_keys = select(AlertRow.indicator_key).where(AlertRow.status != AlertStatus.RESOLVED.value)
@@ -195,4 +297,5 @@ async def expired_with_open_alerts(
         .order_by(IndicatorRow.valid_until)
         .limit(limit)
     )
-    return [Indicator.model_validate(row.data) for row in await session.scalars(stmt)]
+    rows = await session.scalars(stmt)
+    return [i for row in rows if (i := _indicator(row.key, row.data, bad)) is not None]

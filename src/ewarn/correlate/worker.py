@@ -6,6 +6,10 @@ Three consumers, each in its own ``StageRunner``:
 - asset changes, retro-hunt (shared group ``ewarn-correlate-retrohunt``): one correlator matches the changed
   assets against the indicators still valid in the database. Retro-hunting in every replica would only
   multiply the same database writes and race on the same revisions.
+
+Poison stays alone: every alert revision is serialised on its own before it is stored or published, and a
+stored row that no longer parses is skipped; either goes to the quarantine table with its reason while the
+rest of the indicator's alerts (other providers' included) flow, and a start-up never fails on one of them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ewarn.logging import get_logger
 from ewarn.models import Alert, Asset, AssetChange, AssetKind, Indicator, IndicatorType
 from ewarn.models.common import utcnow
 from ewarn.store.db import SessionFactory
+from ewarn.store.repositories.quarantine import Quarantined, quarantine
 
 log = get_logger(__name__)
 
@@ -86,6 +91,7 @@ class CorrelateWorker:
         self._stopping = False
         self._stopped = asyncio.Event()
         self.expired_resolved = 0
+        self.quarantined = 0
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 
@@ -94,9 +100,10 @@ class CorrelateWorker:
         fresh = AssetIndex()
         provider, count = "", 0
         batch: list[Asset] = []
+        bad: list[Quarantined] = []
         async with self._sessions() as session:
             # rows come ordered by provider: hold one provider's assets at a time, not a million models
-            async for asset in repository.live_assets(session=session):
+            async for asset in repository.live_assets(session=session, bad=bad):
                 if asset.provider_id != provider and batch:
                     fresh.replace_provider(provider, batch)
                     batch = []
@@ -106,15 +113,22 @@ class CorrelateWorker:
         if batch:
             fresh.replace_provider(provider, batch)
         self.index = fresh
-        log.info("correlate_index_loaded", assets=count, providers=fresh.provider_count)
+        await self._quarantine(bad)
+        log.info("correlate_index_loaded", assets=count, providers=fresh.provider_count, skipped=len(bad))
         return count
 
     async def republish_pending(self) -> list[Alert]:
-        """Publish revisions stored before a crash but never acknowledged by the bus."""
+        """Publish revisions stored before a crash but never acknowledged by the bus; returns the published.
+
+        A pending revision that cannot be read or serialised is quarantined, and the others still go out.
+        """
+        bad: list[Quarantined] = []
         async with self._sessions() as session:
-            pending = await repository.unpublished_alerts(session=session)
-        await self._publish(pending)
-        return pending
+            pending = await repository.unpublished_alerts(session=session, bad=bad)
+        await self._quarantine(bad)
+        encoded = await self._encode_or_quarantine(pending, why="pending alert cannot be published")
+        await self._publish(encoded)
+        return [alert for alert, _ in encoded]
 
     async def run(self) -> None:
         """Load the index, flush the outbox, then consume until ``stop()``."""
@@ -132,8 +146,10 @@ class CorrelateWorker:
 
     async def sweep_expired(self) -> list[Alert]:
         """Resolve the open alerts of every indicator whose validity has ended; returns the revisions."""
+        bad: list[Quarantined] = []
         async with self._sessions() as session:
-            expired = await repository.expired_with_open_alerts(session=session, now=self._clock())
+            expired = await repository.expired_with_open_alerts(session=session, now=self._clock(), bad=bad)
+        await self._quarantine(bad)
         published: list[Alert] = []
         for indicator in expired:
             published += await self.handle_indicator(indicator)
@@ -160,6 +176,7 @@ class CorrelateWorker:
             "assets_indexed": len(self.index),
             "providers_indexed": self.index.provider_count,
             "expired_resolved": self.expired_resolved,
+            "quarantined": self.quarantined,
         }
 
     def stop(self) -> None:
@@ -198,8 +215,10 @@ class CorrelateWorker:
         now = self._clock()
         if not is_active(indicator, now):
             why = "the source revoked the indicator" if indicator.revoked else "the indicator expired"
+            bad: list[Quarantined] = []
             async with self._sessions() as session:
-                stale = await repository.open_alerts(session=session, indicator_key=indicator.key)
+                stale = await repository.open_alerts(session=session, indicator_key=indicator.key, bad=bad)
+            await self._quarantine(bad)
             return await self._commit([(a, resolve(a, why=why, now=now)) for a in stale], [])
         candidates = [build_alert(indicator, found, now=now) for found in match(indicator, self.index)]
         if not candidates and indicator.type is not IndicatorType.VULNERABILITY:
@@ -208,8 +227,10 @@ class CorrelateWorker:
         if indicator.type is IndicatorType.VULNERABILITY:
             # an updated advisory can mark versions fixed or not affected: close what no longer matches
             matched = {c.id for c in candidates}
+            bad = []
             async with self._sessions() as session:
-                open_ = await repository.open_alerts(session=session, indicator_key=indicator.key)
+                open_ = await repository.open_alerts(session=session, indicator_key=indicator.key, bad=bad)
+            await self._quarantine(bad)
             resolutions = [a for a in open_ if a.id not in matched]
         return await self._commit_candidates(
             candidates, resolutions, why="the advisory no longer lists this version as affected", now=now
@@ -220,8 +241,14 @@ class CorrelateWorker:
     ) -> list[Alert]:
         if not candidates and not to_resolve:
             return []
+        bad: list[Quarantined] = []
         async with self._sessions() as session:
-            stored = await repository.stored_alerts(session=session, ids=[c.id for c in candidates])
+            stored = await repository.stored_alerts(session=session, ids=[c.id for c in candidates], bad=bad)
+        if bad:
+            # an unreadable stored row must not be overwritten blindly (nor inserted again): leave it alone
+            await self._quarantine(bad)
+            unreadable = {q.key.rsplit("@", 1)[0] for q in bad}
+            candidates = [c for c in candidates if c.id not in unreadable]
         changes: list[tuple[Alert | None, Alert | None]] = []
         unchanged: list[Alert] = []
         for candidate in candidates:
@@ -237,52 +264,106 @@ class CorrelateWorker:
     async def _commit(
         self, changes: Sequence[tuple[Alert | None, Alert | None]], unchanged: Sequence[Alert]
     ) -> list[Alert]:
-        """Write new revisions, then publish them and any unchanged revision whose publish never landed."""
-        revisions = [(old, new) for old, new in changes if new is not None]
+        """Write new revisions, then publish them and any unchanged revision whose publish never landed.
+
+        Each new revision is serialised first, alone: one that cannot be (text that is no valid UTF-8, or
+        that PostgreSQL cannot store) is quarantined and neither stored nor published; the others go on.
+        """
+        new = [rev for _, rev in changes if rev is not None]
+        encoded = await self._encode_or_quarantine(new, why="alert revision cannot be serialised")
+        good = {alert.id for alert, _ in encoded}
+        revisions = [(old, rev) for old, rev in changes if rev is not None and rev.id in good]
         async with self._sessions() as session, session.begin():
             await repository.write_revisions(session=session, revisions=revisions)
             published = await repository.published_revisions(session=session, ids=[a.id for a in unchanged])
         retry = [a for a in unchanged if published.get(a.id, 0) < a.revision]
-        out = [new for _, new in revisions] + retry
-        await self._publish(out)
+        encoded += await self._encode_or_quarantine(retry, why="pending alert cannot be published")
+        await self._publish(encoded)
+        return [alert for alert, _ in encoded]
+
+    async def _encode_or_quarantine(self, alerts: Sequence[Alert], *, why: str) -> list[tuple[Alert, bytes]]:
+        """Each alert with its message bytes; those that cannot be encoded are quarantined and left out."""
+        out: list[tuple[Alert, bytes]] = []
+        bad: list[Quarantined] = []
+        for alert in alerts:
+            try:
+                value = alert.model_dump_json().encode("utf-8")
+            except ValueError as exc:  # pydantic's serialisation error, UnicodeEncodeError
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                if b"\\u0000" not in value:
+                    out.append((alert, value))
+                    continue
+                problem = "holds a NUL character, which PostgreSQL cannot store"
+            bad.append(
+                Quarantined(
+                    kind="alert",
+                    key=repository.alert_key(alert.id, alert.revision),
+                    stage="correlate",
+                    reason=f"{why}: {problem}",
+                    original=alert.model_dump(mode="json"),
+                    provider_id=alert.provider_id,
+                )
+            )
+        await self._quarantine(bad)
         return out
 
-    async def _publish(self, alerts: Sequence[Alert]) -> None:
-        """Publish after the database commit; mark published only after the bus acknowledged."""
-        if not alerts:
+    async def _quarantine(self, records: Sequence[Quarantined]) -> None:
+        """Set records aside with their reason (own transaction), so the rest of the batch flows."""
+        if not records:
             return
-        await self._bus.publish_many(
-            self._topics.alerts, [(a.provider_id, a.model_dump_json().encode("utf-8")) for a in alerts]
-        )
         async with self._sessions() as session, session.begin():
-            await repository.mark_published(session=session, alerts=alerts, now=self._clock())
+            await quarantine(session=session, records=records, now=self._clock())
+        self.quarantined += len(records)
+        for record in records:
+            log.error(
+                "record_quarantined",
+                stage=record.stage,
+                kind=record.kind,
+                key=record.key,
+                provider_id=record.provider_id,
+                reason=record.reason[:500],
+            )
+
+    async def _publish(self, encoded: Sequence[tuple[Alert, bytes]]) -> None:
+        """Publish after the database commit; mark published only after the bus acknowledged."""
+        if not encoded:
+            return
+        await self._bus.publish_many(self._topics.alerts, [(a.provider_id, value) for a, value in encoded])
+        async with self._sessions() as session, session.begin():
+            await repository.mark_published(
+                session=session, alerts=[a for a, _ in encoded], now=self._clock()
+            )
 
     # --- inventory changes ---------------------------------------------------------------------------------
 
     async def reload_provider(self, provider_id: str) -> int:
         """Replace one provider's assets in this process's index with what the database holds now."""
+        bad: list[Quarantined] = []
         async with self._sessions() as session:
-            assets = await repository.provider_live_assets(session=session, provider_id=provider_id)
+            assets = await repository.provider_live_assets(session=session, provider_id=provider_id, bad=bad)
+        await self._quarantine(bad)
         self.index.replace_provider(provider_id, assets)
         return len(assets)
 
     async def retro_hunt(self, change: AssetChange) -> list[Alert]:
         """Match changed assets against valid indicators; resolve alerts of removed or cleared assets."""
         now = self._clock()
+        bad: list[Quarantined] = []
         async with self._sessions() as session:
             assets = await repository.assets_by_id(
-                session=session, provider_id=change.provider_id, ids=change.changed_asset_ids
+                session=session, provider_id=change.provider_id, ids=change.changed_asset_ids, bad=bad
             )
             touched = [*change.changed_asset_ids, *change.removed_asset_ids]
             open_ = await repository.open_alerts(
-                session=session, provider_id=change.provider_id, asset_ids=touched
+                session=session, provider_id=change.provider_id, asset_ids=touched, bad=bad
             )
         if assets:
             # an SBOM component inherits its device's criticality: index the parents beside the components
             parent_ids = {a.parent_id for a in assets if a.parent_id} - {a.id for a in assets}
             async with self._sessions() as session:
                 parents = await repository.assets_by_id(
-                    session=session, provider_id=change.provider_id, ids=sorted(parent_ids)
+                    session=session, provider_id=change.provider_id, ids=sorted(parent_ids), bad=bad
                 )
             changed_ids = {a.id for a in assets}
             small = AssetIndex.build([*assets, *parents])
@@ -290,7 +371,7 @@ class CorrelateWorker:
             candidates: list[Alert] = []
             async with self._sessions() as session:
                 async for batch in repository.valid_indicators(
-                    session=session, types=types, now=now, batch=self._settings.retrohunt_batch
+                    session=session, types=types, now=now, batch=self._settings.retrohunt_batch, bad=bad
                 ):
                     for indicator in batch:
                         candidates.extend(
@@ -300,6 +381,7 @@ class CorrelateWorker:
                         )
         else:
             candidates = []
+        await self._quarantine(bad)
         matched = {c.id for c in candidates}
         removed = set(change.removed_asset_ids)
         gone = [a for a in open_ if a.asset_id in removed]

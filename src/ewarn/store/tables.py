@@ -256,3 +256,42 @@ class HeartbeatRow(Base):
     started_at: Mapped[datetime] = mapped_column(TS)
     last_beat_at: Mapped[datetime] = mapped_column(TS)
     stats: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+
+
+# --- containment -------------------------------------------------------------------------------------------
+
+
+class QuarantineRow(Base):
+    """A record a stage could not serialise, store, publish or deliver, set aside alone with its reason.
+
+    One row per (kind, key): meeting the same record again (a restart's republish) counts it, not repeats it.
+    """
+
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # alert, asset, delivery, ...
+    key: Mapped[str] = mapped_column(String(255))  # the record's id (an alert: "<id>@<revision>")
+    stage: Mapped[str] = mapped_column(String(32))
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    excerpt: Mapped[str] = mapped_column(Text)  # the start of the record, made printable
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen_at: Mapped[datetime] = mapped_column(TS)
+    last_seen_at: Mapped[datetime] = mapped_column(TS, index=True)
+    __table_args__ = (UniqueConstraint("kind", "key", name="uq_quarantine_kind_key"),)
+
+
+class ScopeApprovalRow(Base):
+    """An operator's approval of one provider asset wider than the scope rules allow (the audit trail)."""
+
+    __tablename__ = "scope_approvals"
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(255))  # the normalised asset value the approval covers
+    reason: Mapped[str] = mapped_column(Text)
+    approved_by: Mapped[str] = mapped_column(String(255))  # the operator key's id and name
+    approved_at: Mapped[datetime] = mapped_column(TS)
+    __table_args__ = (
+        UniqueConstraint("provider_id", "kind", "value", name="uq_scope_approvals_provider_id"),
+    )

@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ewarn.logging import get_logger
 from ewarn.models.alert import Alert, AlertStatus, Severity
 from ewarn.models.common import utcnow
 from ewarn.store.tables import AlertRow
+from ewarn.textsafe import repair
+
+log = get_logger(__name__)
 
 
 def alert_from_row(row: AlertRow) -> Alert:
-    alert = Alert.model_validate(row.data)
+    """The stored alert; text it should never have held (lone surrogates, NUL) is shown as U+FFFD."""
+    alert = Alert.model_validate(repair(row.data))
     return alert.model_copy(update={"status": AlertStatus(row.status)})
+
+
+def _readable(rows: Sequence[AlertRow]) -> list[Alert]:
+    """The rows that parse; an unreadable stored row is left out and logged, never a failed list."""
+    out: list[Alert] = []
+    for row in rows:
+        try:
+            out.append(alert_from_row(row))
+        except ValueError as exc:  # pydantic's ValidationError included
+            log.warning("alert_row_unreadable", alert_id=row.id, error=f"{type(exc).__name__}: {exc}"[:300])
+    return out
 
 
 async def list_alerts(
@@ -42,7 +59,7 @@ async def list_alerts(
         stmt = stmt.where(
             or_(AlertRow.updated_at < ts, and_(AlertRow.updated_at == ts, AlertRow.id < last_id))
         )
-    return [alert_from_row(r) for r in (await session.scalars(stmt)).all()]
+    return _readable((await session.scalars(stmt)).all())
 
 
 async def get_alert(*, session: AsyncSession, alert_id: str) -> Alert | None:

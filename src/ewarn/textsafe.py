@@ -1,0 +1,61 @@
+"""Make stored text safe to serialise: lone surrogates and NUL become U+FFFD, and excerpts stay printable.
+
+A row written before validation was tightened (or straight into the database) may hold a string that cannot
+be encoded as UTF-8 or stored by PostgreSQL. Reads repair such strings instead of failing a whole list, and a
+quarantined record keeps a printable excerpt of itself. Imports nothing of ewarn, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+REPLACEMENT = "\ufffd"
+_UNSAFE = re.compile(r"[\ud800-\udfff\x00]")
+
+
+def repair_text(value: str) -> str:
+    """``value`` with every lone surrogate and NUL replaced by U+FFFD (unchanged when there is none)."""
+    if value.isascii() and "\x00" not in value:
+        return value
+    return _UNSAFE.sub(REPLACEMENT, value)
+
+
+def needs_repair(data: Any) -> bool:
+    """True when some string in ``data`` (JSON-like: dicts, lists, strings) holds a surrogate or NUL."""
+    if isinstance(data, str):
+        return _UNSAFE.search(data) is not None
+    if isinstance(data, dict):
+        return any(needs_repair(k) or needs_repair(v) for k, v in data.items())
+    if isinstance(data, list | tuple):
+        return any(needs_repair(v) for v in data)
+    return False
+
+
+def repair(data: Any) -> Any:
+    """A copy of JSON-like ``data`` with every string repaired (``data`` itself when nothing needs it)."""
+    if not needs_repair(data):
+        return data
+    return _repaired(data)
+
+
+def _repaired(data: Any) -> Any:
+    if isinstance(data, str):
+        return repair_text(data)
+    if isinstance(data, dict):
+        return {repair_text(k) if isinstance(k, str) else k: _repaired(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_repaired(v) for v in data]
+    return data
+
+
+def excerpt(value: Any, limit: int = 1000) -> str:
+    """The first ``limit`` characters of ``value`` as printable text (bytes are decoded with replacement)."""
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value[: limit * 4]).decode("utf-8", "backslashreplace")
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(repair(value), ensure_ascii=True, default=str)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in repair_text(text[:limit]))
