@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ewarn.models.common import utcnow
 from ewarn.status.equipment import EquipmentStatus, equipment_by_category
 from ewarn.store.db import as_utc
+from ewarn.store.repositories.quarantine import QuarantinedRecord, quarantine_summary
 from ewarn.store.tables import AlertRow, DeliveryRow, FeedRow, HeartbeatRow, IndicatorRow, RejectionRow
 
 
@@ -45,6 +46,14 @@ class LatencyStatus(BaseModel):
     max_ms: float | None
 
 
+class QuarantineStatus(BaseModel):
+    """Records a stage could not serialise, store, publish or deliver: how many, by kind, the latest few."""
+
+    total: int
+    by_kind: dict[str, int]
+    latest: list[QuarantinedRecord]
+
+
 class StatusReport(BaseModel):
     generated_at: str
     roles: list[RoleStatus]
@@ -53,6 +62,7 @@ class StatusReport(BaseModel):
     deliveries: dict[str, int]
     ingest_to_delivery: LatencyStatus
     equipment: list[EquipmentStatus] = []  # infrastructure equipment per category
+    quarantine: QuarantineStatus | None = None  # records set aside alone so the rest flowed
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -142,4 +152,10 @@ async def build_status(
             max_ms=max(latencies) if latencies else None,
         ),
         equipment=await equipment_by_category(session=session),
+        quarantine=await _quarantine(session),
     )
+
+
+async def _quarantine(session: AsyncSession) -> QuarantineStatus:
+    total, by_kind, latest = await quarantine_summary(session=session, latest=10)
+    return QuarantineStatus(total=total, by_kind=by_kind, latest=latest)
