@@ -13,10 +13,14 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ewarn.logging import get_logger
 from ewarn.models.asset import Asset, AssetKind
 from ewarn.models.common import utcnow
 from ewarn.store.db import as_utc, upsert
 from ewarn.store.tables import AssetRow
+from ewarn.textsafe import repair
+
+log = get_logger(__name__)
 
 # Keeps each IN (...) well under SQLite's and asyncpg's bind-parameter limits.
 CHUNK = 500
@@ -42,7 +46,8 @@ class AssetPage(BaseModel):
 
 
 def asset_from_row(row: AssetRow) -> Asset:
-    asset = Asset.model_validate(row.data)
+    """The stored asset; text it should never have held (lone surrogates, NUL) is shown as U+FFFD."""
+    asset = Asset.model_validate(repair(row.data))
     asset.created_at = as_utc(row.created_at)
     asset.updated_at = as_utc(row.updated_at)
     return asset
@@ -137,9 +142,20 @@ async def list_assets(
     more = len(rows) > limit
     rows = rows[:limit]
     return AssetPage(
-        items=[asset_from_row(r) for r in rows],
+        items=readable_assets(rows),
         next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
     )
+
+
+def readable_assets(rows: Sequence[AssetRow]) -> list[Asset]:
+    """The rows that parse; an unreadable stored row is left out and logged, never a failed list."""
+    out: list[Asset] = []
+    for row in rows:
+        try:
+            out.append(asset_from_row(row))
+        except ValueError as exc:  # pydantic's ValidationError included
+            log.warning("asset_row_unreadable", asset_id=row.id, error=f"{type(exc).__name__}: {exc}"[:300])
+    return out
 
 
 async def provider_assets(
@@ -153,7 +169,7 @@ async def provider_assets(
     )
     if kinds is not None:
         stmt = stmt.where(AssetRow.kind.in_([k.value for k in kinds]))
-    return [asset_from_row(r) for r in (await session.scalars(stmt)).all()]
+    return readable_assets((await session.scalars(stmt)).all())
 
 
 async def delete_asset(*, session: AsyncSession, provider_id: str, asset_id: str) -> list[str]:
