@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ewarn.correlate.versions import Decision, decide
 from ewarn.ingest.versions import looks_like_version, read_expression
 from ewarn.models.indicator import RangeKind, VersionRange
+from ewarn.versions.order import wildcard_family
 
 FOLDERS = ("cisa-icsma-corpus", "cisa-icsa-hospital-infrastructure", "cisa-icsma")
 VERSION_CATEGORIES = ("product_version", "product_version_range")
@@ -66,7 +70,8 @@ def _is_plain_version(text: str) -> bool:
     )
 
 
-def _problems(vr: VersionRange) -> list[str]:
+def range_problems(vr: VersionRange) -> list[str]:
+    """Why a read range is not a structured reading (empty when it is)."""
     problems = []
     if vr.kind is RangeKind.EXACT and (vr.exact is None or not _is_plain_version(vr.exact)):
         problems.append(f"free text stored as exact: {vr.exact!r}")
@@ -103,7 +108,7 @@ def test_every_expression_is_structured_or_explicitly_unreadable(
         ranges = read_expression(text)
         if not ranges:
             failures.append(f"{document}: {text!r} gave no range")
-        failures.extend(f"{document}: {text!r}: {p}" for vr in ranges for p in _problems(vr))
+        failures.extend(f"{document}: {text!r}: {p}" for vr in ranges for p in range_problems(vr))
         failures.extend(f"{document}: {text!r}: raw not kept" for vr in ranges if vr.raw != text)
     assert failures == []
 
@@ -146,3 +151,40 @@ def test_totals_per_kind(expressions: list[tuple[str, str, str]]) -> None:
     # unreadable is a minority, and almost all of it model/product text in product_version fields
     assert per_entry["unreadable"] <= models
     assert per_entry["unreadable"] < 0.1 * len(expressions)
+
+
+# Text made of the pieces real expressions are made of, in any order: the reader never fails and never stores
+# prose as a version, and each range decides its own bounds the way its operator says.
+PIECES = st.sampled_from(
+    [
+        "<", "<=", ">=", ">", "=", "|", ",", " and ", " / ", "(", ")", "All versions", "all", "*", "vers:all/",
+        "vers:generic/", "1", "2.4", "10.1.3", "5.x", "x", "R16x", "U61", "C.00.04", "V2.1 SP3", "Build 595",
+        "build", "prior to", "and prior", "through", "april 1, 2018", "8/30/2024", "shipped between",
+        "2016-August 2018", "Gemini", "HEN643484", "DH-NVR1XXX", "model", "Rev B-M", "N", "2021 R1", "-", " ",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(
+    pieces=st.lists(PIECES, min_size=1, max_size=7),
+    version=st.sampled_from(["1", "2.4", "U62", "C.01", "2.0"]),
+)
+def test_any_mix_of_real_pieces_reads_to_structured_ranges(pieces: list[str], version: str) -> None:
+    text = "".join(pieces)
+    ranges = read_expression(text)
+    assert ranges
+    assert all(vr.raw == text for vr in ranges)
+    assert [p for vr in ranges for p in range_problems(vr)] == []
+    decision, _ = decide(ranges, version)
+    if any(vr.kind is RangeKind.ALL for vr in ranges):
+        assert decision is Decision.AFFECTED
+    for vr in ranges:
+        if vr.kind is RangeKind.EXACT and vr.exact is not None:
+            assert decide([vr], vr.exact)[0] is Decision.AFFECTED
+        if vr.kind is not RangeKind.INTERVAL or vr.gte is not None or vr.gt is not None:
+            continue
+        if vr.lt is not None and wildcard_family(vr.lt) is None:
+            assert decide([vr], vr.lt)[0] is Decision.NOT_AFFECTED
+        if vr.lte is not None and wildcard_family(vr.lte) is None:
+            assert decide([vr], vr.lte)[0] is Decision.AFFECTED

@@ -37,6 +37,7 @@ _LINE = re.compile(r"^([a-z]+)(?=\d)")
 _WILDCARD = re.compile(
     r"^(?P<family>[0-9a-z][0-9a-z._-]*?)(?P<sep>[._-]?)[x*]+(?:[._-][x*]+)*$", re.IGNORECASE
 )
+_X_INSIDE = re.compile(r"(?:^|[._-])[x*](?:$|[._-])|[x*][._-]", re.IGNORECASE)  # "5.x-R16" is no prefix
 RANK_PRE, RANK_ZERO, RANK_POST, RANK_NUMBER = 0, 1, 2, 3
 # Ecosystems whose own ordering univers implements; everything else (generic, custom, CISA text) is generic.
 UNIVERS_SCHEMES = frozenset(
@@ -169,7 +170,11 @@ def compare(a: str, b: str, scheme: str = "generic") -> int | None:
 def wildcard_family(text: str) -> tuple[str, bool] | None:
     """``5.x.x`` → (``5``, False); ``R16x`` → (``R16``, True: the x continues the number); None if no wildcard."""
     found = _WILDCARD.match(text.strip())
-    if not found or not any(ch.isdigit() for ch in found.group("family")):
+    if (
+        not found
+        or not any(ch.isdigit() for ch in found.group("family"))
+        or _X_INSIDE.search(found.group("family"))
+    ):
         return None
     return found.group("family"), not found.group("sep")
 

@@ -40,6 +40,7 @@ _ALL_PREFIX = re.compile(
     r"^(?:(?:all|any)(?:\s+[a-z]+){0,2}?\s+(?:versions?|releases?)\b|\*)\s*(?P<rest>.*)$", re.IGNORECASE
 )
 _ALL_OF_FAMILY = re.compile(r"^all\s+(?P<family>\S*\d\S*)(?:\s+(?:versions?|releases?))?$", re.IGNORECASE)
+_ONLY_WILDCARDS = re.compile(r"^[xX*](?:[._-][xX*])*$")
 _CONDITION = re.compile(r"^(?:with|running|on|of|including|for|in|except|using)\b", re.IGNORECASE)
 _OPERATOR = re.compile(r"^(?P<op><=|=<|≤|>=|=>|≥|<|>|==?)\s*(?P<v>.+)$")
 _OP_FIELD = {"<=": "lte", "=<": "lte", "≤": "lte", ">=": "gte", "=>": "gte", "≥": "gte", "<": "lt", ">": "gt"}
@@ -56,6 +57,7 @@ _PROSE = tuple(
     for pattern, field in (
         (r"^(?:versions?\s+)?(?P<v>.+?)\s+(?:and|&|or)\s+(?:prior|earlier|older|below|lower|before)$", "lte"),
         (r"^(?:versions?\s+)?(?P<v>.+?)\s+(?:and|&|or)\s+(?:later|newer|after|above|higher)$", "gte"),
+        (r"^(?P<v>[^+]+?)\s*\+$", "gte"),  # "2.0+"
         (
             r"^(?:prior\s+to|before|earlier\s+than|older\s+than|below|lower\s+than)\s+(?:versions?\s+)?(?P<v>.+)$",
             "lt",
@@ -73,7 +75,7 @@ _START_END = re.compile(
     r"(?:versions?\s+)?(?P<hi>\S+)$",
     re.IGNORECASE,
 )
-_LETTER_SPAN = re.compile(r"^(?:rev(?:ision)?\.?\s+)?(?P<lo>[A-Z])\s*-\s*(?P<hi>[A-Z])$", re.IGNORECASE)
+_LETTER_SPAN = re.compile(r"^(?:rev(?:ision)?\.?\s+)?(?P<lo>[A-WYZ])\s*-\s*(?P<hi>[A-WYZ])$", re.IGNORECASE)
 _WORDS_BEFORE_BOUND = re.compile(r"^(?P<words>[^\d<>=|]+?)\s*(?P<bound>(?:<=|>=|<|>)\s*\S.*)$")
 _PLATFORM_AFTER = re.compile(r"\s+(?:on|with|running|under|for|in)\s+\D.*$", re.IGNORECASE)
 _DOTTED = re.compile(r"^v?\d+(?:\.\d+)+[a-z]?$", re.IGNORECASE)
@@ -150,9 +152,9 @@ def _pairs(atom: Atom, following: Atom, scheme: str) -> bool:
 
 def _atoms(body: str, notes: list[str]) -> list[Atom] | None:
     """The parts of an expression; None when the whole text is unreadable."""
-    if found := _ALL_OF_FAMILY.match(body):  # "All 8.x versions"
-        family = wildcard_family(found.group("family"))
-        return [{"family": family[0]} if family else {"exact": found.group("family")}]
+    found = _ALL_OF_FAMILY.match(body)  # "All 8.x versions"
+    if found and (wildcard_family(found.group("family")) or is_version_text(found.group("family"))):
+        return [_one_version(found.group("family"))]
     everything = _ALL_PREFIX.match(body)
     if everything:
         rest = everything.group("rest").strip()
@@ -175,7 +177,7 @@ def _atoms(body: str, notes: list[str]) -> list[Atom] | None:
         if not part or _NOTE_PART.match(part):
             continue
         if spaced := _SPACED_LIST.match(without_label(part)):  # "Release 1.3.2 1.4.0 1.4.1"
-            atoms.extend({"exact": v} for v in spaced.group(0).split())
+            atoms.extend(_one_version(v) for v in spaced.group(0).split())
             after_prose = False
             continue
         if part.lower().startswith("all ") and len(parts) > 1:  # "all microsoft windows operating systems"
@@ -206,7 +208,7 @@ def _apply_notes(atoms: list[Atom], notes: list[str]) -> None:
 def _atom(part: str) -> tuple[Atom, bool]:
     """One part: (its fields, whether prose after a version was set aside)."""
     part = without_label(part)
-    if part.lower() in _ALL_WORDS:
+    if part.lower() in _ALL_WORDS or _ONLY_WILDCARDS.match(part):  # "x", "x.x.x": every version
         return {"kind": RangeKind.ALL}, False
     if found := _SPAN.match(part):
         lo, hi = _bound(found.group("lo")), _bound(found.group("hi"))
@@ -219,7 +221,7 @@ def _atom(part: str) -> tuple[Atom, bool]:
         field = _OP_FIELD.get(found.group("op"), "exact")
         if value is None:
             return {"kind": RangeKind.UNREADABLE}, False
-        return ({"exact": value} if field == "exact" else {field: value}), False
+        return (_one_version(value) if field == "exact" else {field: value}), False
     for pattern, field in _PROSE:
         if (found := pattern.match(part)) and (value := _bound(found.group("v"))) is not None:
             return {field: value}, False
@@ -255,6 +257,12 @@ def _version_atom(part: str) -> tuple[Atom, bool]:
     return {"kind": RangeKind.UNREADABLE}, False
 
 
+def _one_version(value: str) -> Atom:
+    """``= 5.x`` is the family, ``= 2.4`` the version."""
+    family = wildcard_family(value)
+    return {"family": family[0]} if family is not None else {"exact": value}
+
+
 def _bound(value: str) -> str | None:
     """A bound's version text, cleaned of labels and platform notes; None when it is not a version."""
     text = without_label(_PLATFORM_AFTER.sub("", value.strip())).rstrip(".,").strip()
@@ -284,7 +292,7 @@ def _read_vers(text: str, raw: str) -> tuple[VersionRange, ...]:
             elif found and found.group("op") in _OP_FIELD:
                 atoms.append({_OP_FIELD[found.group("op")]: value})
             else:
-                atoms.append({"exact": value})
+                atoms.append(_one_version(value))
     return _ranges(atoms, raw, scheme)
 
 

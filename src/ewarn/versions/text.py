@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from ewarn.versions.order import wildcard_family
+
 # words that qualify a version rather than describe a product
 QUALIFIERS = frozenset(
     {
@@ -42,6 +44,8 @@ QUALIFIERS = frozenset(
         "esr",
     }
 )
+_VERSION_WORD = re.compile(r"^[0-9a-z](?:[\w.+~:-]*[0-9a-z])?$", re.IGNORECASE)
+_X_PART = re.compile(r"(?:^|[._-])[xX*](?:$|[._-])|\*|\d[xX]+$")  # an x component anywhere: "5.x-2.4", "x-1"
 _FORBIDDEN = re.compile(r"[<>=|()\[\]{};]")
 _HYPHEN_CODE = re.compile(r"^[a-z]{2,}-", re.IGNORECASE)  # DH-…, MMT-…, DHI-…
 _GROUPS = re.compile(r"[a-z]+|\d+", re.IGNORECASE)
@@ -75,6 +79,10 @@ def is_version_text(text: str) -> bool:
         return False
     if not any(ch.isdigit() for ch in text) and not (len(words) == 1 and len(words[0]) == 1):
         return False
+    if not all(_VERSION_WORD.match(w) for w in words):
+        return False  # punctuation a version does not hold, or at its ends ("-R16x", "8/30/2024through5.x")
+    if any(wildcard_family(w) is not None or _X_PART.search(w) for w in words):
+        return False  # a family is not one version
     return all(
         any(ch.isdigit() for ch in w) or w.lower().strip(".-") in QUALIFIERS or len(w.strip(".-")) == 1
         for w in words
