@@ -23,6 +23,7 @@ from ewarn.models.indicator import (
     AffectedProduct,
     IndicatorType,
     ProductStatus,
+    RangeKind,
     VersionRange,
     VulnerabilityInfo,
 )
@@ -136,6 +137,11 @@ def _affected(item: Any) -> list[AffectedProduct]:
     if not by_status:
         default = _STATUS.get(str(item.get("defaultStatus", "affected")), ProductStatus.AFFECTED)
         by_status[default] = []
+    elif item.get("defaultStatus") == "affected":
+        # every version no entry speaks of is affected (CVE 5 semantics): all versions, minus the
+        # unaffected entries, which the correlator applies as known-not-affected
+        every = VersionRange(kind=RangeKind.ALL, raw="defaultStatus=affected")
+        by_status.setdefault(ProductStatus.AFFECTED, []).append(every)
     products = []
     cpe_options: list[str | None] = [*cpes] or [None]
     for status, ranges in by_status.items():
