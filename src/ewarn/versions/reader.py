@@ -1,7 +1,7 @@
 """Product/version expressions as advisories write them → ``VersionRange`` values of a ``RangeKind``.
 
 Reads CSAF ``product_version``/``product_version_range`` names, CISA free text and ``vers:`` strings. Every
-range keeps the whole source text in ``raw``; text that cannot be read is one ``unreadable`` range, never an
+range keeps the whole source text in ``raw``; text that cannot be read is an ``unreadable`` range, never an
 ``exact`` version made of words. How the classes of text are read:
 
 - all versions: ``All versions``, ``all``, ``*``, ``vers:all/*``, ``All versions with OIS Extension Module``
@@ -93,8 +93,12 @@ def _unreadable(raw: str) -> VersionRange:
 
 
 def read_expression(text: str, *, scheme: str = "generic") -> list[VersionRange]:
-    """Structured ranges for an advisory's version text, or one ``unreadable`` range keeping it."""
-    return list(_read(text, scheme))
+    """Structured ranges for an advisory's version text, or one ``unreadable`` range keeping it.
+
+    In a list, the parts that read become ranges and the parts that do not add one ``unreadable`` range
+    (``7100 | 7900 | 100 | Protiva Carestation View``), so a comparison can still say "possibly affected".
+    """
+    return [vr.model_copy() for vr in _read(text, scheme)]  # the cache's own instances stay untouched
 
 
 @functools.lru_cache(maxsize=16384)
