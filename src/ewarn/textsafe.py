@@ -51,11 +51,14 @@ def _repaired(data: Any) -> Any:
 
 
 def excerpt(value: Any, limit: int = 1000) -> str:
-    """The first ``limit`` characters of ``value`` as printable text (bytes are decoded with replacement)."""
+    """The first ``limit`` characters of ``value`` as printable text; the culprit shows escaped (``\\ud800``).
+
+    Bytes that are no UTF-8 show as ``\\xff``; data is written as ASCII JSON.
+    """
     if isinstance(value, bytes | bytearray):
         text = bytes(value[: limit * 4]).decode("utf-8", "backslashreplace")
     elif isinstance(value, str):
         text = value
     else:
-        text = json.dumps(repair(value), ensure_ascii=True, default=str)
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in repair_text(text[:limit]))
+        text = json.dumps(value, ensure_ascii=True, default=str)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])

@@ -36,7 +36,7 @@ from ewarn.models import (
 )
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories.alerts import set_alert_status
-from ewarn.store.tables import AlertEventRow, AlertRow, AssetRow, IndicatorRow, ProviderRow
+from ewarn.store.tables import AlertEventRow, AlertRow, AssetRow, IndicatorRow, ProviderRow, QuarantineRow
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 WAIT = 30.0
@@ -461,3 +461,93 @@ async def test_expiry_sweep_resolves_alerts_when_validity_ends_without_any_new_m
     assert all(a.reason.endswith("Resolved: the indicator expired.") for a in closed)
     assert await worker.sweep_expired() == []  # nothing open any more
     assert worker.stats()["expired_resolved"] == 2
+
+
+# --- poison stays alone ------------------------------------------------------------------------------------
+
+
+async def _quarantine(sessions: SessionFactory) -> dict[tuple[str, str], QuarantineRow]:
+    async with sessions() as session:
+        return {(r.kind, r.key): r for r in await session.scalars(select(QuarantineRow))}
+
+
+async def test_an_alert_that_cannot_be_serialised_is_quarantined_alone_and_the_others_flow(
+    worker: CorrelateWorker, sessions: SessionFactory, memory_bus: MemoryBus
+) -> None:
+    # a poisoned asset in the index (as one read before text was repaired on read would have been)
+    poisoned = asset("ward-b", AssetKind.NETWORK, "Ward \ud800 B", provider="prov-b", value="203.0.113.0/25")
+    worker.index.replace_provider("prov-b", [poisoned])
+    out = await worker.handle_indicator(ip("203.0.113.7"))
+    assert [(a.provider_id, a.asset_id) for a in out] == [("prov-a", "pacs")]
+    assert [(a.provider_id, a.asset_id) for a in published(memory_bus, Topics())] == [("prov-a", "pacs")]
+    assert await rows(sessions) == {"pacs": (1, "new")}, "the poisoned revision is neither stored nor sent"
+    held = await _quarantine(sessions)
+    ((kind, key),) = held
+    assert kind == "alert" and key.endswith("@1")
+    assert held[(kind, key)].provider_id == "prov-b"
+    assert "surrogates not allowed" in held[(kind, key)].reason
+    assert "\\ud800" in held[(kind, key)].excerpt  # the excerpt shows the culprit, escaped
+    assert worker.stats()["quarantined"] == 1
+    # the same indicator again: the poisoned one is counted again, the good one is not re-sent
+    assert await worker.handle_indicator(ip("203.0.113.7")) == []
+    assert (await _quarantine(sessions))[(kind, key)].occurrences == 2
+
+
+async def test_unreadable_stored_rows_are_quarantined_and_start_up_goes_on(
+    sessions: SessionFactory, memory_bus: MemoryBus
+) -> None:
+    await seed(sessions, INVENTORY)
+    topics = Topics()
+    flaky = FlakyBus(memory_bus, topics)
+    crashed = CorrelateWorker(flaky, sessions, topics, clock=Clock())
+    await crashed.load_assets()
+    flaky.fail = 1
+    with pytest.raises(TransientError):  # stored, then the publish was lost: two pending revisions
+        await crashed.handle_indicator(ip("203.0.113.7"))
+    async with sessions() as session, session.begin():
+        session.add(
+            AssetRow(
+                id="broken",
+                provider_id="prov-b",
+                kind="network",
+                value="203.0.113.0/26",
+                data={"kind": "network", "value": "203.0.113.0/26", "criticality": "not-a-level"},
+                deleted=False,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+        session.add(
+            AlertRow(
+                id="alr-broken",
+                provider_id="prov-b",
+                indicator_key="ipv4:203.0.113.8",
+                asset_id="broken",
+                revision=1,
+                severity="high",
+                score=1.0,
+                status="new",
+                data={"id": "alr-broken", "revision": "not a number"},
+                matched_at=NOW,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+
+    restarted = CorrelateWorker(memory_bus, sessions, topics, clock=Clock())
+    assert await restarted.load_assets() == 3, "the broken asset is left out, the others indexed"
+    republished = await restarted.republish_pending()
+    assert sorted(a.asset_id for a in republished) == ["pacs", "ward-b"]
+    assert sorted(a.asset_id for a in published(memory_bus, topics)) == ["pacs", "ward-b"]
+    held = await _quarantine(sessions)
+    assert set(held) == {("asset", "broken"), ("alert", "alr-broken@1")}
+    assert "not-a-level" in held[("asset", "broken")].reason
+    assert held[("alert", "alr-broken@1")].stage == "correlate"
+
+    # a later start neither fails nor re-reads the quarantined revision (it would crowd out real ones)
+    again = CorrelateWorker(memory_bus, sessions, topics, clock=Clock())
+    await again.load_assets()
+    assert await again.republish_pending() == []
+    held = await _quarantine(sessions)
+    assert held[("alert", "alr-broken@1")].occurrences == 1
+    assert held[("asset", "broken")].occurrences == 2

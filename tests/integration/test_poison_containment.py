@@ -1,0 +1,239 @@
+"""One hospital cannot stop alerts for the others: the worst assets it can store, through the real pipeline.
+
+Hospitals A and C register the same network; hospital B stores the worst assets it can: through the API
+whatever is still accepted, and straight into the database what the API refuses (a lone surrogate in a name on
+SQLite, where it can be stored at all; a row that no longer parses as an asset; a pending alert that no longer
+parses, as a crash between store and publish would leave it). Then an indicator inside the shared network is
+ingested: A and C must get their alerts, every role's alert list must answer, the unreadable rows must be
+quarantined with their reasons and shown in the status report, and a restart (which republishes pending alerts)
+must be clean and keep delivering. On SQLite and PostgreSQL, the in-process bus and the real stages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from tests.support.pipeline import Harness, Tenant, harness
+from tests.support.receivers import WebhookReceiver
+
+from ewarn.ids import asset_id
+from ewarn.models.asset import Asset, AssetKind
+from ewarn.store.tables import AlertRow, AssetRow, QuarantineRow
+from ewarn.textsafe import REPLACEMENT
+
+SHARED_NET = "198.51.100.0/24"
+POISON_NAME = "Radiology \ud800 VPN"  # a lone surrogate: no valid UTF-8, no JSON encoder takes it
+
+
+def _bundle(*addresses: str) -> bytes:
+    objects = [
+        {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": f"indicator--00000000-0000-4000-8000-{i:012d}",
+            "created": "2026-12-01T00:00:00.000Z",
+            "modified": "2026-12-01T00:00:00.000Z",
+            "name": f"C2 server {address}",
+            "pattern": f"[ipv4-addr:value = '{address}']",
+            "pattern_type": "stix",
+            "valid_from": "2026-12-01T00:00:00Z",
+            "labels": ["malicious-activity"],
+        }
+        for i, address in enumerate(addresses, start=1)
+    ]
+    return json.dumps({"type": "bundle", "id": "bundle--poison-test", "objects": objects}).encode()
+
+
+@pytest.fixture
+async def receivers() -> AsyncIterator[dict[str, WebhookReceiver]]:
+    started = {name: WebhookReceiver() for name in ("hosp-a", "hosp-b", "hosp-c")}
+    for rec in started.values():
+        await rec.start()
+    yield started
+    for rec in started.values():
+        await rec.down()
+
+
+async def _hospital(pipe: Harness, name: str, receiver: WebhookReceiver) -> Tenant:
+    tenant = await pipe.add_tenant(name, csirt_id="csirt-health")
+    sub = await pipe.subscribe_webhook(tenant, receiver.url())
+    receiver.secrets = [sub["secret"]]
+    return tenant
+
+
+def _asset_row(provider_id: str, value: str, data: dict[str, Any], row_id: str | None = None) -> AssetRow:
+    now = datetime.now(UTC)
+    return AssetRow(
+        id=row_id or asset_id(provider_id=provider_id, kind="network", natural_key=value),
+        provider_id=provider_id,
+        kind="network",
+        value=value,
+        data=data,
+        deleted=False,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def _store_poison(pipe: Harness, provider_id: str, *, sqlite: bool) -> dict[str, str]:
+    """Write B's worst rows straight into the database; returns the keys they are quarantined under."""
+    rows: list[Any] = []
+    if sqlite:  # PostgreSQL cannot store a lone surrogate at all (neither in text nor in JSON)
+        value = "198.51.100.0/26"
+        poisoned = Asset(
+            id=asset_id(provider_id=provider_id, kind="network", natural_key=value),
+            provider_id=provider_id,
+            kind=AssetKind.NETWORK,
+            name=POISON_NAME,
+            value=value,
+        )
+        rows.append(_asset_row(provider_id, value, poisoned.model_dump(mode="json")))
+    unreadable = _asset_row(
+        provider_id,
+        "198.51.100.128/25",
+        {"kind": "network", "value": "198.51.100.128/25", "criticality": "not-a-level"},
+        row_id="ast_unreadable_poison",
+    )
+    rows.append(unreadable)
+    now = datetime.now(UTC)
+    pending = AlertRow(
+        id="alr_unreadable_pending",
+        provider_id=provider_id,
+        indicator_key="ipv4:198.51.100.66",
+        asset_id=unreadable.id,
+        revision=1,
+        severity="high",
+        score=80.0,
+        status="new",
+        data={"id": "alr_unreadable_pending", "reason": "no alert at all", "revision": "one"},
+        matched_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    rows.append(pending)
+    async with pipe.runtime.sessions() as session, session.begin():
+        session.add_all(rows)
+    return {"asset": unreadable.id, "alert": f"{pending.id}@1"}
+
+
+async def _quarantined(pipe: Harness) -> dict[tuple[str, str], QuarantineRow]:
+    async with pipe.runtime.sessions() as session:
+        rows = (await session.scalars(select(QuarantineRow))).all()
+    return {(r.kind, r.key): r for r in rows}
+
+
+async def _wait_for(what: str, check: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _indicator_values(receiver: WebhookReceiver) -> set[str]:
+    return {r.json()["data"]["match"]["indicator_value"] for r in receiver.accepted}
+
+
+async def _get(pipe: Harness, url: str, auth: dict[str, str]) -> httpx.Response:
+    return await pipe.api.get(url, headers=auth)
+
+
+async def test_poisoned_tenant_cannot_stop_the_others_and_restart_is_clean(
+    database_url: str, receivers: dict[str, WebhookReceiver]
+) -> None:
+    sqlite = database_url.startswith("sqlite")
+    a_rec, b_rec, c_rec = receivers["hosp-a"], receivers["hosp-b"], receivers["hosp-c"]
+
+    async with harness(database_url) as pipe:
+        await pipe.add_csirt("csirt-health")
+        a = await _hospital(pipe, "hosp-a", a_rec)
+        b = await _hospital(pipe, "hosp-b", b_rec)
+        c = await _hospital(pipe, "hosp-c", c_rec)
+        for tenant in (a, c):
+            await pipe.add_assets(tenant, [{"kind": "network", "name": "Clinical LAN", "value": SHARED_NET}])
+
+        # Through the API: the surrogate is refused (a 4xx, never a 500, nothing stored).
+        api_poison = await pipe.api.post(
+            f"/api/v1/providers/{b.provider_id}/assets",
+            headers={**b.auth, "Content-Type": "application/json"},
+            # JSON may spell a lone surrogate as an escape; that is how it reached the database before
+            content=json.dumps([{"kind": "network", "name": POISON_NAME, "value": "198.51.100.0/27"}]),
+        )
+        assert 400 <= api_poison.status_code < 500, api_poison.text
+        keys = await _store_poison(pipe, b.provider_id, sqlite=sqlite)
+        # Any accepted write of B announces an inventory change: every correlator reloads B's rows.
+        await pipe.add_assets(b, [{"kind": "domain", "name": "Portal", "value": "hosp-b.example"}])
+
+        async def unreadable_asset_quarantined() -> bool:
+            return ("asset", keys["asset"]) in await _quarantined(pipe)
+
+        await _wait_for("the unreadable asset row to be quarantined", unreadable_asset_quarantined)
+
+        report = await pipe.ingest(_bundle("198.51.100.7"), feed_id="poison-round-1")
+        assert report.rejected == 0
+        await pipe.drained()
+
+        assert _indicator_values(a_rec) == {"198.51.100.7"}, "hospital A got its alert"
+        assert _indicator_values(c_rec) == {"198.51.100.7"}, "hospital C got its alert for the same indicator"
+        if sqlite:
+            # B's own poisoned asset still protects B: its alert went out with the text repaired
+            names = {r.json()["data"]["match"]["asset_name"] for r in b_rec.accepted}
+            assert names == {POISON_NAME.replace("\ud800", REPLACEMENT)}
+        assert all(r.verified for rec in receivers.values() for r in rec.requests)
+
+        # Every role can read its alerts and B its assets (a 500 here was the reported failure).
+        csirt = await pipe.csirt_key("csirt-health")
+        for who, auth in (("provider B", b.auth), ("CSIRT", csirt), ("operator", pipe.op)):
+            resp = await _get(pipe, "/api/v1/alerts?limit=500", auth)
+            assert resp.status_code == 200, f"{who}: {resp.status_code} {resp.text[:300]}"
+            resp.json()  # valid JSON (no lone surrogate leaked into the body)
+        listed = await _get(pipe, f"/api/v1/providers/{b.provider_id}/assets", b.auth)
+        assert listed.status_code == 200, listed.text[:300]
+        listed_ids = {item["id"] for item in listed.json()["items"]}
+        assert keys["asset"] not in listed_ids, "the unreadable row is left out, not a failed list"
+
+        status = await _get(pipe, "/api/v1/status", pipe.op)
+        assert status.status_code == 200
+        quarantine = status.json()["quarantine"]
+        assert quarantine["by_kind"].get("asset", 0) >= 1
+        shown = {(q["kind"], q["key"]) for q in quarantine["latest"]}
+        assert ("asset", keys["asset"]) in shown
+        entry = next(q for q in quarantine["latest"] if q["key"] == keys["asset"])
+        assert entry["provider_id"] == b.provider_id and "not-a-level" in entry["reason"]
+
+    # Restart on the same database: the start-up republish meets the unreadable pending alert, quarantines
+    # it and goes on; the pipeline keeps delivering to everyone.
+    async with harness(database_url) as pipe:
+
+        async def pending_alert_quarantined() -> bool:
+            return ("alert", keys["alert"]) in await _quarantined(pipe)
+
+        await _wait_for("the unreadable pending alert to be quarantined", pending_alert_quarantined)
+        report = await pipe.ingest(_bundle("198.51.100.9"), feed_id="poison-round-2")
+        assert report.rejected == 0
+        await pipe.drained()
+        assert _indicator_values(a_rec) == {"198.51.100.7", "198.51.100.9"}
+        assert _indicator_values(c_rec) == {"198.51.100.7", "198.51.100.9"}
+
+        correlate = pipe.runtime.services["correlate"]
+        assert correlate.stats()["quarantined"] >= 1
+
+        status = await _get(pipe, "/api/v1/status", pipe.op)
+        quarantine = status.json()["quarantine"]
+        shown = {(q["kind"], q["key"]) for q in quarantine["latest"]}
+        assert {("asset", keys["asset"]), ("alert", keys["alert"])} <= shown
+        page = await pipe.api.get("/status")
+        assert page.status_code == 200 and 'id="quarantine"' in page.text
+        # the index load of this start met the unreadable asset again: counted, not repeated
+        rows = await _quarantined(pipe)
+        assert rows[("asset", keys["asset"])].occurrences >= 2
+        assert sum(1 for kind, key in rows if key == keys["asset"]) == 1
