@@ -25,7 +25,7 @@ from ewarn.ingest import repository
 from ewarn.ingest.models import FeedIn
 from ewarn.ingest.service import IngestService
 from ewarn.models.indicator import Indicator
-from ewarn.settings import Settings
+from ewarn.settings import IngestSettings, Settings
 from ewarn.store.db import SessionFactory
 
 TOPICS = Topics(prefix="taxii")
@@ -157,7 +157,8 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def _service(sessions: SessionFactory, bus: MemoryBus, http: httpx.AsyncClient) -> IngestService:
-    return IngestService(sessions=sessions, bus=bus, topics=TOPICS, settings=Settings(), http=http)
+    settings = Settings(ingest=IngestSettings(allowed_networks=["127.0.0.1/32"]))  # medallion on loopback
+    return IngestService(sessions=sessions, bus=bus, topics=TOPICS, settings=settings, http=http)
 
 
 async def _add_feed(sessions: SessionFactory, location: str, **credentials: str) -> None:

@@ -147,12 +147,14 @@ class Fetcher:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         owns_client: bool = False,
+        ca_bundle: str | None = None,
     ) -> None:
         self._client = client
         self._owns_client = owns_client
-        self._guard = guard or SsrfGuard(resolver=SystemResolver())
+        self.guard = guard or SsrfGuard(resolver=SystemResolver())
+        self.ca_bundle = ca_bundle  # for clients other than ours (TAXII uses requests)
         self._roots = tuple(Path(root) for root in file_roots)
-        self._max_redirects = max_redirects
+        self.max_redirects = max_redirects
         self._timeout = timeout
         self.max_bytes = max_bytes
         self._attempts = attempts
@@ -223,7 +225,7 @@ class Fetcher:
 
     async def _check(self, location: str, url: httpx.URL) -> PinnedTarget:
         try:
-            return await self._guard.check(url)
+            return await self.guard.check(url)
         except SsrfRefused as exc:
             raise FetchError(location, f"refused {_redacted(url)}: {exc}") from exc
         except ResolutionFailed as exc:
@@ -236,7 +238,7 @@ class Fetcher:
         except httpx.InvalidURL as exc:
             raise FetchError(location, f"invalid URL: {exc}") from exc
         origin = origin_of(url)
-        for _hop in range(self._max_redirects + 1):
+        for _hop in range(self.max_redirects + 1):
             if origin_of(url) != origin:
                 request = request.without_credentials()
             target = await self._check(location, url)
@@ -244,7 +246,7 @@ class Fetcher:
             if isinstance(next_url, Fetched):
                 return next_url
             url = next_url
-        raise FetchError(location, f"more than {self._max_redirects} redirects")
+        raise FetchError(location, f"more than {self.max_redirects} redirects")
 
     async def _get_once(self, location: str, target: PinnedTarget, request: _Request) -> Fetched | httpx.URL:
         """One pinned GET: the document, or the URL a redirect points to."""

@@ -277,6 +277,7 @@ def build_fetcher(
         timeout=settings.request_timeout_seconds,
         max_bytes=settings.max_payload_bytes,
         owns_client=context is not None,
+        ca_bundle=settings.ca_bundle,
     )
 
 

@@ -3,6 +3,7 @@
 Feed config: ``version`` ("2.1" default, or "2.0"), ``api_root`` (URL; default: every API root the discovery
 lists), ``collections`` (ids or titles; default: every readable collection), ``page_size`` (default 100).
 Location: the discovery URL. Credentials: ``username``/``password`` (basic) or ``token`` (bearer).
+Every request and redirect goes through the feed fetcher's SSRF guard, pinned to the checked address.
 
 Cursor, per collection: ``added_after`` is the ``X-TAXII-Date-Added-Last`` of the last stored page, and
 ``boundary`` the objects (id and version) already stored that were added at exactly that time. A resume asks
@@ -25,11 +26,12 @@ from taxii2client.common import _HTTPConnection
 from taxii2client.exceptions import TAXIIServiceException
 from urllib3.util.retry import Retry
 
-from ewarn.ingest.fetch import FetchError
+from ewarn.ingest.fetch import Fetcher, FetchError
 from ewarn.ingest.records import parse_timestamp
 from ewarn.ingest.sources import register
 from ewarn.ingest.sources.base import FeedSpec, Page, SourceContext
 from ewarn.ingest.stix import parse_bundle
+from ewarn.netguard import PinnedTarget, ResolutionFailed, SsrfRefused
 
 MAX_BOUNDARY_IDS = 10_000
 _STIX_ACCEPT = {"2.1": v21.MEDIA_TYPE_TAXII_V21, "2.0": v20.MEDIA_TYPE_STIX_V20}
@@ -44,10 +46,16 @@ class _Bearer(requests.auth.AuthBase):
         return request
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    """taxii2-client sets no timeout: every request gets ours; 429/5xx are retried, Retry-After honoured."""
+class _Refused(requests.exceptions.ConnectionError):
+    """The SSRF guard refused a TAXII URL (or a redirect's); the reason is the message."""
 
-    def __init__(self, timeout: float) -> None:
+
+class _GuardedAdapter(HTTPAdapter):
+    """Every request (each redirect hop too) is checked by the feed fetcher's SSRF guard and sent to the
+    checked address with the original Host header and TLS name; TLS is always verified. taxii2-client sets
+    no timeout: every request gets ours; 429/5xx are retried, Retry-After honoured."""
+
+    def __init__(self, timeout: float, fetcher: Fetcher, loop: asyncio.AbstractEventLoop) -> None:
         retry = Retry(
             total=3,
             backoff_factor=0.5,
@@ -58,10 +66,40 @@ class _TimeoutAdapter(HTTPAdapter):
         )
         super().__init__(max_retries=retry)
         self._timeout = timeout
+        self._fetcher = fetcher
+        self._loop = loop
+
+    def _check(self, url: str) -> PinnedTarget:
+        # The guard is async and its resolver may be the loop's; this runs in a worker thread of that loop.
+        future = asyncio.run_coroutine_threadsafe(self._fetcher.guard.check(url), self._loop)
+        try:
+            return future.result(timeout=self._timeout)
+        except SsrfRefused as exc:
+            raise _Refused(f"refused {url}: {exc}") from exc
+        except (ResolutionFailed, TimeoutError) as exc:
+            raise requests.exceptions.ConnectionError(str(exc)) from exc
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs["timeout"] = kwargs.get("timeout") or self._timeout
-        return super().send(request, **kwargs)
+        kwargs["verify"] = self._fetcher.ca_bundle or True  # never off, whatever the caller asked
+        target = self._check(str(request.url))
+        pinned = request.copy()
+        pinned.url = str(target.request_url)
+        pinned.headers["Host"] = target.host_header
+        pinned.ewarn_tls_name = target.host  # type: ignore[attr-defined]
+        response = super().send(pinned, **kwargs)
+        response.url, response.request = str(request.url), request  # redirects resolve against the name
+        return response
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        name = getattr(request, "ewarn_tls_name", None)
+        if name and host_params.get("scheme") == "https":
+            pool_kwargs["server_hostname"] = name  # SNI, and the name the certificate must carry
+            pool_kwargs["assert_hostname"] = name
+        return host_params, pool_kwargs
 
 
 @dataclass
@@ -70,6 +108,8 @@ class _Client:
 
     feed: FeedSpec
     timeout: float
+    fetcher: Fetcher
+    loop: asyncio.AbstractEventLoop
     version: str = "2.1"
     last_headers: dict[str, str] = field(default_factory=dict)
     conn: Any = None
@@ -80,9 +120,14 @@ class _Client:
         self.conn = _HTTPConnection(
             user=creds.get("username"), password=creds.get("password"), version=self.version, auth=auth
         )
-        adapter = _TimeoutAdapter(self.timeout)
-        self.conn.session.mount("http://", adapter)
-        self.conn.session.mount("https://", adapter)
+        session = self.conn.session
+        # No proxies or .netrc from the environment: a proxy would bypass the pinned address, and netrc
+        # would hand credentials to a redirect's host (requests already drops ours across hosts).
+        session.trust_env = False
+        session.max_redirects = self.fetcher.max_redirects
+        adapter = _GuardedAdapter(self.timeout, self.fetcher, self.loop)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         self.conn.session.hooks["response"].append(self._keep_headers)
 
     def _keep_headers(self, response: requests.Response, *_: Any, **__: Any) -> None:
@@ -147,7 +192,7 @@ class TaxiiSource:
         version = str(feed.config.get("version", "2.1"))
         if version not in _STIX_ACCEPT:
             raise FetchError(feed.location, f"unsupported TAXII version {version!r} (2.0 or 2.1)")
-        client = _Client(feed, ctx.request_timeout, version)
+        client = _Client(feed, ctx.request_timeout, ctx.fetcher, asyncio.get_running_loop(), version)
         page_size = int(feed.config.get("page_size", 100))
         state: dict[str, Any] = {k: dict(v) for k, v in (feed.cursor.get("collections") or {}).items()}
         try:
@@ -192,6 +237,10 @@ async def _call(feed: FeedSpec, func: Any) -> Any:
     except requests.HTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "?"
         raise FetchError(feed.location, f"TAXII server answered HTTP {status}") from exc
+    except _Refused as exc:
+        raise FetchError(feed.location, str(exc)) from exc
+    except requests.TooManyRedirects as exc:
+        raise FetchError(feed.location, "TAXII request failed: too many redirects") from exc
     except requests.RequestException as exc:
         raise FetchError(feed.location, f"TAXII request failed: {type(exc).__name__}") from exc
     except (TAXIIServiceException, ValueError) as exc:
