@@ -202,3 +202,153 @@ def test_stale_bucket_bit_after_removal_matches_nothing() -> None:
     index = AssetIndex.build([asset("gone", AssetKind.NETWORK, value="10.9.9.0/26")])
     index.replace_provider("p1", [])
     assert containing(index, "10.9.9.1") == set()
+
+
+# --- product lookup through canonical vendors and product keys ---------------------------------------------
+
+
+def _device(
+    id_: str, vendor: str | None, product: str | None, provider: str = "p1", **fields: object
+) -> Asset:
+    return asset(id_, AssetKind.MEDICAL_DEVICE, provider, vendor=vendor, product=product, **fields)
+
+
+def _looked_up(index: AssetIndex, vendor: str, product: str) -> dict[str, str]:
+    return {
+        index.ref(r).id: hit.how for hit in index.lookup_product(vendor, product) for r in records(hit.entry)
+    }
+
+
+@pytest.mark.parametrize(
+    ("registered", "advisory", "how"),
+    [
+        pytest.param(
+            ("Welch Allyn", "Connex Spot Monitor"),
+            ("Hillrom", "Welch Allyn Connex Spot Monitor (CSM)"),
+            "exact key",
+            id="brand-asset-owner-advisory",
+        ),
+        pytest.param(
+            ("Welch Allyn", "Product Configuration Tool"),
+            ("Baxter", "Welch Allyn Product Configuration Tool"),
+            "exact key",
+            id="acquired-brand-in-product-name",
+        ),
+        pytest.param(
+            ("Becton Dickinson", "Alaris PC Unit"),
+            ("Becton, Dickinson and Company (BD)", "Alaris PC Unit"),
+            "exact key",
+            id="parenthesised-short-form",
+        ),
+        pytest.param(
+            ("GE Healthcare", "Image Vault"),
+            ("GE Healthcare", "Image Vault 3.x medical imaging software"),
+            "version in the name",
+            id="family-in-product-name",
+        ),
+        pytest.param(
+            ("Tridium", "Niagara"),
+            ("Tridium", "Niagara 4.4u2"),
+            "version in the name",
+            id="update-in-product-name",
+        ),
+        pytest.param(
+            ("Johnson Controls", "Metasys ADX Server"),
+            ("Johnson Controls Inc", "Metasys ADS/ADX/OAS Servers"),
+            "model in a list",
+            id="slash-list-and-plural",
+        ),
+        pytest.param(
+            ("Siemens", "Cerberus PRO UL Compact Panel FC924"),
+            ("Siemens", "Cerberus PRO UL Compact Panel FC922/924"),
+            "model in a list",
+            id="slash-list-shared-letters",
+        ),
+        pytest.param(
+            ("Johnson Controls", "NIE59"),
+            ("Johnson Controls Inc", "Network Integration Engine (NIE55/NIE59)"),
+            "model in a list",
+            id="model-in-brackets",
+        ),
+        pytest.param(
+            ("Dahua", "IPC-HDBW2431E-S"),
+            ("Dahua Technology Co, Ltd", "Dahua IPC-HDBW2XXX"),
+            "family pattern",
+            id="wildcard-family",
+        ),
+        pytest.param(
+            ("Geutebrück", "G-Cam EFD-2250"),
+            ("GeutebrÃ¼ck", "EFD-22xx"),
+            "family pattern",
+            id="wildcard-family-mojibake-vendor",
+        ),
+        pytest.param(
+            ("APC", "AP7900B"),
+            ("Schneider Electric Software, LLC", "AP7xxx and AP8xxx with NMC3"),
+            "family pattern",
+            id="apc-under-schneider",
+        ),
+        pytest.param(
+            ("Philips", "IntelliVue Patient Monitor MX400"),
+            ("Philips", "IntelliVue MX400 Patient Monitor"),
+            "word order",
+            id="word-order",
+        ),
+        pytest.param(
+            ("Exacq", "exacqVision Server"),
+            ("Exacq Technologies, Johnson Controls Inc.", "exacqVision Server"),
+            "exact key",
+            id="brand-comma-owner",
+        ),
+        pytest.param(
+            ("Johnson Controls", "C-CURE 9000"),
+            ("Sensormatic Electronics, LLC, a subsidiary of Johnson Controls Inc.", "C-CURE 9000"),
+            "exact key",
+            id="subsidiary-of",
+        ),
+    ],
+)
+def test_lookup_product_meets_the_advisory_name(
+    registered: tuple[str, str], advisory: tuple[str, str], how: str
+) -> None:
+    index = AssetIndex.build([_device("d", *registered)])
+    assert _looked_up(index, *advisory) == {"d": how}
+
+
+@pytest.mark.parametrize(
+    ("registered", "advisory"),
+    [
+        pytest.param(
+            ("Dahua", "IPC-HDBW3431E"), ("Dahua", "Dahua IPC-HDBW2XXX"), id="other-family-same-vendor"
+        ),
+        pytest.param(("APC", "AP79001"), ("APC", "AP7xxx with NMC3"), id="family-digit-count"),
+        pytest.param(
+            ("Siemens", "Cerberus PRO UL Compact Panel FC926"), ("Siemens", "FC922/924"), id="not-listed"
+        ),
+        pytest.param(("Philips", "IntelliVue MX40"), ("Philips", "IntelliVue MX400"), id="other-model"),
+        pytest.param(("Acme Medical", "Pump"), ("Acme", "Pump"), id="unknown-vendor-only-its-own-name"),
+        pytest.param(("Baxter", "Spectrum IQ"), ("Dahua", "Spectrum IQ"), id="other-vendor-same-product"),
+        pytest.param(("Welch Allyn", "Connex Spot Monitor"), ("Welch Allyn", "n/a"), id="unknown-product"),
+    ],
+)
+def test_lookup_product_near_misses(registered: tuple[str, str], advisory: tuple[str, str]) -> None:
+    index = AssetIndex.build([_device("d", *registered)])
+    assert _looked_up(index, *advisory) == {}
+
+
+def test_purl_only_and_cpe_only_assets_get_name_keys() -> None:
+    index = AssetIndex.build(
+        [
+            asset("purl", AssetKind.SOFTWARE, purl="pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"),
+            asset("cpe", AssetKind.SOFTWARE, cpe="cpe:2.3:a:progress:moveit_transfer:2023.0.1:*:*:*:*:*:*:*"),
+        ]
+    )
+    assert _looked_up(index, "Apache Software Foundation", "log4j-core") == {"purl": "exact key"}
+    assert _looked_up(index, "Progress Software Corporation", "MOVEit Transfer") == {"cpe": "exact key"}
+    assert ids(index, index.by_name("progress|moveit transfer")) == {"cpe"}
+
+
+def test_lookup_product_returns_the_version_hint_of_the_advisory_name() -> None:
+    index = AssetIndex.build([_device("d", "Siemens", "Siveillance Identity", version="1.5")])
+    [hit] = index.lookup_product("Siemens", "Siveillance Identity V1.5")
+    assert (hit.how, hit.version_hint, hit.field) == ("version in the name", "1.5", "vendor+product")

@@ -5,7 +5,13 @@ Layout, chosen for memory (223 traced bytes per asset at a million assets, see b
 - lookup tables map a key to the record itself, or to a list of records when several assets share the key;
 - IP networks sit in one dict per prefix length (network int → records), which is faster and far smaller than
   a radix tree in Python (py-radix measured 515 traced bytes per prefix against ~100 here);
-- each provider owns the list of its records, so replacing one provider's inventory touches only its keys.
+- each provider owns the list of its records, so replacing one provider's inventory touches only its keys;
+- products are filed per vendor group (``group → product key → records``) under every key ``ewarn.names``
+  derives from vendor/product, the CPE's vendor/product and, for an asset known only by its PURL, the PURL's
+  namespace/name; ``lookup_product`` tries exact keys first, then word order, then wildcard family patterns
+  scanned only within the advisory vendor's group. When the alias table changes (``names.generation()``), the
+  product keys are re-derived for every record before the next change or lookup, so a record is always taken
+  out under the very keys it was put under.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ewarn import names
 from ewarn.correlate import products
 from ewarn.correlate.addresses import V4, V6, WIDTH, Network, normalise_host, parse_asn, parse_network
 from ewarn.models import Asset, AssetKind, ClinicalCriticality, Criticality, NetworkExposure
@@ -232,6 +239,19 @@ def _take(table: dict[Any, Entry], key: object, record: Record) -> None:
         table[key] = remaining[0] if len(remaining) == 1 else remaining
 
 
+@dataclass(frozen=True, slots=True)
+class ProductHit:
+    """An index entry an advisory's vendor/product names, and how the names met."""
+
+    entry: Entry
+    field: str  # "vendor+product"
+    how: str  # names.EXACT, VERSION_IN_NAME, MODEL_IN_LIST, FAMILY_PATTERN, QUALIFIED or WORD_ORDER
+    version_hint: str | None  # the version or family the advisory's product name carried
+
+
+WORD_ORDER = "word order"
+
+
 def records(entry: Entry) -> list[Record]:
     """The records behind a table entry."""
     return [entry] if isinstance(entry, bytes) else entry
@@ -256,7 +276,9 @@ class AssetIndex:
         self._hostnames: dict[str, Entry] = {}
         self._email_domains: dict[str, Entry] = {}
         self._asns: dict[int, Entry] = {}
-        self._by_name: dict[str, Entry] = {}
+        self._products: dict[str, dict[str, Entry]] = {}  # vendor group → product key → records
+        self._bags: dict[str, dict[str, list[str]]] = {}  # vendor group → sorted words → product keys
+        self._names_generation = names.generation()
         self._by_cpe: dict[str, Entry] = {}
         self._by_purl: dict[str, Entry] = {}
         self._name_tables: dict[AssetKind, dict[str, Entry]] = {
@@ -285,6 +307,7 @@ class AssetIndex:
 
     def replace_provider(self, provider_id: str, assets: Iterable[Asset]) -> None:
         """Replace one provider's whole inventory (the assets given are all it has now)."""
+        self._sync_names()
         slot = self._provider_slot.get(provider_id)
         if slot is None:
             slot = self._provider_slot[provider_id] = len(self._provider_ids)
@@ -398,18 +421,66 @@ class AssetIndex:
         record: Record,
         act: Callable[[dict[Any, Entry], object, Record], None],
     ) -> None:
-        direct = products.name_key(vendor, product) if vendor and product else None
-        if direct is not None:
-            act(self._by_name, direct, record)
         parsed_cpe = products.parse_cpe(cpe) if cpe else None
         if parsed_cpe is not None:
             act(self._by_cpe, products.cpe_key(parsed_cpe), record)
-            implied = products.cpe_name_key(parsed_cpe)
-            if implied is not None and implied != direct:
-                act(self._by_name, implied, record)
         parsed_purl = products.parse_purl(purl) if purl else None
         if parsed_purl is not None:
             act(self._by_purl, parsed_purl.key, record)
+        for group, key in self._asset_name_keys(vendor, product, parsed_cpe, purl):
+            table = self._products.get(group)
+            if table is None:
+                if act is _take:
+                    continue
+                table = self._products[group] = {}
+            known = key in table
+            act(table, key, record)
+            if known != (key in table):
+                self._file_bag(group, key, added=not known)
+
+    @staticmethod
+    def _asset_name_keys(
+        vendor: str | None, product: str | None, cpe: products.Cpe | None, purl: str | None
+    ) -> dict[tuple[str, str], None]:
+        """Every (vendor group, product key) an asset is filed under, in a stable order, without patterns."""
+        pairs = products.name_keys(vendor, product) if vendor and product else []
+        if cpe is not None:
+            pairs += products.name_keys(cpe.vendor.replace("_", " "), cpe.product.replace("_", " "))
+        if not pairs and purl:
+            implied = products.purl_names(purl)
+            if implied is not None:
+                pairs = products.name_keys(*implied)
+        return {(group, key.key): None for group, key in pairs if key.pattern is None}
+
+    def _file_bag(self, group: str, key: str, *, added: bool) -> None:
+        if " " not in key:
+            return  # one word has one order
+        bags = self._bags.setdefault(group, {})
+        words = names.bag(key)
+        keys = bags.get(words)
+        if added:
+            if keys is None:
+                bags[words] = [key]
+            elif key not in keys:
+                keys.append(key)
+        elif keys is not None and key in keys:
+            keys.remove(key)
+            if not keys:
+                del bags[words]
+
+    def _sync_names(self) -> None:
+        """Re-derive every product key after the alias table changed (keys are a function of the table)."""
+        current = names.generation()
+        if current == self._names_generation:
+            return
+        self._products, self._bags = {}, {}
+        self._by_cpe, self._by_purl = {}, {}
+        self._names_generation = current
+        for provider_records in self._records:
+            for record in provider_records:
+                f = marshal.loads(record)  # noqa: S302 - our own records, never external input
+                if _KINDS[f[2]] in PRODUCT_KINDS:
+                    self._file_product(f[5], f[6], f[8], f[9], record, _put)
 
     # --- reading -------------------------------------------------------------------------------------------
 
@@ -479,7 +550,45 @@ class AssetIndex:
         return self._asns.get(number)
 
     def by_name(self, key: str) -> Entry | None:
-        return self._by_name.get(key)
+        """The records filed under ``group|product key`` (kept for callers of ``products.name_key``)."""
+        self._sync_names()
+        group, _, product = key.partition("|")
+        table = self._products.get(group)
+        return None if table is None else table.get(product)
+
+    def lookup_product(self, vendor: str | None, product: str | None) -> list[ProductHit]:
+        """Every entry the advisory's vendor and product name: exact keys (and the models a name lists) first,
+        then the same words in another order, then wildcard families scanned within the vendor's group only."""
+        self._sync_names()
+        pairs = products.name_keys(vendor, product)
+        if not pairs:
+            return []
+        hits: list[ProductHit] = []
+        seen: set[int] = set()
+
+        def hit(entry: Entry, how: str, hint: str | None) -> None:
+            if id(entry) not in seen:
+                seen.add(id(entry))
+                hits.append(ProductHit(entry, "vendor+product", how, hint))
+
+        for group, key in pairs:
+            table = self._products.get(group)
+            if table is not None and key.pattern is None and (entry := table.get(key.key)) is not None:
+                hit(entry, key.how, key.version_hint)
+        for group, key in pairs:
+            bags = self._bags.get(group)
+            if bags is not None and key.pattern is None and " " in key.key:
+                table = self._products[group]
+                for other in bags.get(names.bag(key.key), ()):
+                    if other != key.key:
+                        hit(table[other], WORD_ORDER, key.version_hint)
+        for group, key in pairs:
+            table = self._products.get(group)
+            if table is not None and key.pattern is not None:
+                for asset_key, entry in table.items():
+                    if names.matches_pattern(key.pattern, asset_key):
+                        hit(entry, names.FAMILY_PATTERN, key.version_hint)
+        return hits
 
     def by_cpe(self, key: str) -> Entry | None:
         return self._by_cpe.get(key)

@@ -2,124 +2,79 @@
 
 Advisories and inventories name the same product differently: ``Phillips`` for Philips, ``Becton, Dickinson
 and Company`` for BD, mojibake such as ``Alarisâ„¢``, the vendor repeated inside the product name
-(``BD Alaris™ Systems Manager``), abbreviations in brackets (``Connex Spot Monitor (CSM)``). Every name goes
-through the same normalisation on both sides, so matching is a dictionary lookup.
+(``Welch Allyn Connex Spot Monitor``), abbreviations in brackets (``Connex Spot Monitor (CSM)``). Names are
+read by ``ewarn.names`` (the alias table and the product keys); this module keeps the key formats the index and
+the engine use, CPE/PURL parsing, and the vendor/product a CPE or PURL implies.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
-import unicodedata
 from typing import NamedTuple
 from urllib.parse import unquote
 
-import ftfy
 from packageurl import PackageURL
 
-# Signs of UTF-8 read as cp1252 that ftfy leaves alone (it keeps ``â„¢`` as it is, measured on ftfy 6.3).
-_MOJIBAKE = re.compile("[ÂÃâ][\u0080-\u00bf\u0152-\u2122]")
-_MARKS = re.compile(r"[™®©℠]|\((?:tm|r|c)\)", re.IGNORECASE)
-_BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
-_DROP = re.compile("['.`\u2019]")
-_SEPARATORS = re.compile(r"[^0-9a-z]+")
+from ewarn import names
+from ewarn.names import repair_text
 
-_CORPORATE_SUFFIXES = frozenset(
-    {
-        "inc", "incorporated", "ltd", "limited", "llc", "gmbh", "ag", "co", "corp", "corporation", "company",
-        "plc", "sa", "nv", "bv", "kg", "kgaa", "se", "spa", "srl", "oy", "ab", "as", "pty", "sas", "kk", "ev",
-    }
-)  # fmt: skip
-
-# canonical vendor -> other names it is published under (already normalised: lower case, no punctuation).
-_VENDOR_ALIASES: dict[str, tuple[str, ...]] = {
-    "philips": ("phillips", "koninklijke philips", "philips healthcare", "philips medical systems"),
-    "bd": ("becton dickinson", "becton dickinson and", "carefusion", "bd carefusion"),
-    "ge healthcare": ("ge", "general electric", "ge medical systems", "ge healthcare technologies"),
-    "siemens": ("siemens healthineers", "siemens healthcare", "siemens medical solutions"),
-    "hillrom": ("hill rom", "welch allyn", "hillrom welch allyn"),
-    "b braun": ("b braun medical", "b braun melsungen", "bbraun"),
-    "baxter": ("baxter international", "baxter healthcare"),
-    "medtronic": ("medtronic minimed",),
-    "apache": ("apache software foundation", "the apache software foundation"),
-    "progress": ("progress software", "ipswitch"),
-    "spacelabs": ("spacelabs healthcare", "spacelabs medical"),
-    "drager": ("draeger", "dragerwerk", "draegerwerk"),
-    "fresenius": ("fresenius kabi", "fresenius medical care"),
-    "smiths medical": ("smiths group",),
-    "icu medical": ("icumedical",),
-    "microsoft": ("microsoft corporation",),
-    "connectwise": ("connect wise",),
-}
-_CANONICAL_VENDOR = {alias: canonical for canonical, aliases in _VENDOR_ALIASES.items() for alias in aliases}
+__all__ = [
+    "Cpe",
+    "Purl",
+    "cpe_key",
+    "cpe_name_key",
+    "name_key",
+    "name_keys",
+    "normalise_product",
+    "normalise_vendor",
+    "parse_cpe",
+    "parse_purl",
+    "purl_names",
+    "repair_text",
+]
 
 
-def repair_text(text: str) -> str:
-    """Undo mojibake (UTF-8 decoded as cp1252/latin-1) and drop trademark signs."""
-    if text.isascii():  # nothing to repair; ftfy costs ~10 µs even then
-        return _MARKS.sub("", text)
-    fixed = ftfy.fix_text(text, uncurl_quotes=False)
-    if _MOJIBAKE.search(fixed):
-        # when it is not a cp1252 round trip after all, keep what ftfy made of it
-        with contextlib.suppress(UnicodeError):
-            fixed = fixed.encode("cp1252").decode("utf-8")
-    return _MARKS.sub("", fixed)
-
-
-def _fold(text: str) -> str:
-    """Lower-case ASCII words: accents folded (Dräger → drager), punctuation to spaces."""
-    decomposed = unicodedata.normalize("NFKD", repair_text(text))
-    ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    ascii_text = ascii_text.replace("&", " and ")
-    return " ".join(_SEPARATORS.sub(" ", _DROP.sub("", ascii_text)).split())
-
-
-@functools.lru_cache(maxsize=65536)
 def normalise_vendor(name: str) -> str:
-    """``Becton, Dickinson and Company`` → ``bd``; ``Phillips`` → ``philips``."""
-    words = _fold(name).split()
-    while len(words) > 1 and (words[-1] in _CORPORATE_SUFFIXES or words[-1] == "and"):
-        words.pop()
-    folded = " ".join(words)
-    return _CANONICAL_VENDOR.get(folded, folded)
+    """The matching group of a vendor: ``Becton, Dickinson and Company`` → ``bd``; ``Welch Allyn`` → ``baxter``."""
+    return names.canonical_vendor(name).group
 
 
-@functools.lru_cache(maxsize=16384)
-def _vendor_prefixes(vendor_key: str) -> tuple[str, ...]:
-    names = (vendor_key, *_VENDOR_ALIASES.get(vendor_key, ()))
-    return tuple(sorted({f"{n} " for n in names if n}, key=len, reverse=True))
-
-
-@functools.lru_cache(maxsize=65536)
-def normalise_product(product: str, vendor_key: str = "") -> str:
-    """``BD Alaris™ Systems Manager`` (vendor bd) → ``alaris systems manager``; brackets and marks dropped."""
-    folded = _fold(_BRACKETS.sub(" ", repair_text(product)))
-    stripped = folded
-    changed = True
-    while changed:
-        changed = False
-        for prefix in _vendor_prefixes(vendor_key):
-            if stripped.startswith(prefix) and len(stripped) > len(prefix):
-                stripped = stripped[len(prefix) :]
-                changed = True
-    return stripped or folded
+def normalise_product(product: str, vendor: str = "") -> str:
+    """The first (exact) product key: ``BD Alaris™ Systems Manager`` (vendor BD) → ``alaris manager``."""
+    keys = names.product_keys(product, vendor or None)
+    return keys[0].key if keys else ""
 
 
 def _is_unknown(value: str | None) -> bool:
     return value is None or value.strip().lower() in {"", "n/a", "na", "unknown", "-", "*"}
 
 
-@functools.lru_cache(maxsize=65536)
 def name_key(vendor: str | None, product: str | None) -> str | None:
-    """The vendor+product key, or None when either is missing (a product alone is too ambiguous)."""
+    """The vendor+product key ``group|product``, or None when either is missing (a product alone is ambiguous)."""
+    return _name_key(vendor, product, names.generation())
+
+
+@functools.lru_cache(maxsize=65536)
+def _name_key(vendor: str | None, product: str | None, generation: int) -> str | None:
     if vendor is None or product is None or _is_unknown(vendor) or _is_unknown(product):
         return None
-    vendor_key = normalise_vendor(vendor)
-    product_key = normalise_product(product, vendor_key)
-    if not vendor_key or not product_key:
+    group = names.canonical_vendor(vendor).group
+    keys = names.product_keys(product, vendor)
+    if not group or not keys:
         return None
-    return f"{vendor_key}|{product_key}"
+    return f"{group}|{keys[0].key}"
+
+
+def name_keys(vendor: str | None, product: str | None) -> list[tuple[str, names.ProductKey]]:
+    """Every (group, product key) the pair stands for, patterns included; empty when either is missing."""
+    if vendor is None or product is None or _is_unknown(vendor) or _is_unknown(product):
+        return []
+    vendor_name = names.canonical_vendor(vendor)
+    if not vendor_name.group:
+        return []
+    keys = names.product_keys(product, vendor)
+    return [(group, key) for group in (vendor_name.group, *vendor_name.others) for key in keys]
 
 
 class Cpe(NamedTuple):
@@ -202,3 +157,39 @@ def _parse_versionless_purl(purl: str) -> Purl | None:
     if parsed.type == "pypi":
         name = re.sub(r"[-_.]+", "-", name)
     return Purl(key=f"{parsed.type}/{namespace}/{name}", type=parsed.type, version=None)
+
+
+# the first label of a reversed domain that is a top-level domain, not a vendor (org.apache → apache)
+_TLDS = frozenset(
+    {"org", "com", "net", "io", "de", "edu", "gov", "uk", "fr", "nl", "ch", "eu", "me", "dev", "co"}
+)
+# purl types whose namespace is a distribution or a repository host, not a vendor
+_DISTRIBUTIONS = frozenset({"deb", "rpm", "apk", "alpm", "conda", "docker", "oci", "generic"})
+
+
+@functools.lru_cache(maxsize=65536)
+def purl_names(purl: str) -> tuple[str, str] | None:
+    """The vendor and product a package URL implies (``pkg:maven/org.apache.logging.log4j/log4j-core`` →
+    ``apache``, ``log4j core``), so an asset known only by its PURL meets advisories naming vendor and product."""
+    head = purl.strip().split("#", 1)[0].split("?", 1)[0]
+    at = head.find("@", head.rfind("/"))
+    try:
+        parsed = PackageURL.from_string(head if at < 0 else head[:at])
+    except ValueError:
+        return None
+    namespace, name = (parsed.namespace or "").strip("/"), parsed.name
+    vendor = name
+    if namespace and parsed.type not in _DISTRIBUTIONS:
+        if parsed.type == "maven" or (parsed.type not in ("npm", "golang") and "." in namespace):
+            labels = [label for label in namespace.split(".") if label]
+            if len(labels) > 1 and labels[0].lower() in _TLDS:
+                labels = labels[1:]
+            vendor = labels[0] if labels else name
+        elif parsed.type == "golang":
+            parts = namespace.split("/")
+            vendor = parts[1] if len(parts) > 1 else parts[0]
+        else:
+            vendor = namespace.lstrip("@")
+    product = re.sub(r"[-_.]+", " ", name).strip()
+    vendor = re.sub(r"[-_]+", " ", vendor).strip()
+    return (vendor, product) if vendor and product else None
