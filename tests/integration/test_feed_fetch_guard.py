@@ -451,3 +451,61 @@ def _topics() -> Any:
     from ewarn.bus.topics import Topics
 
     return Topics(prefix="guard")
+
+
+# --- TAXII (requests, through the same guard) -------------------------------------------------------------
+
+
+async def _poll_taxii(
+    sessions: SessionFactory, bus: MemoryBus, http: httpx.AsyncClient, location: str
+) -> Any:
+    settings = Settings(ingest=IngestSettings(allowed_networks=["127.0.0.1/32"], request_timeout_seconds=5))
+    service = IngestService(sessions=sessions, bus=bus, topics=_topics(), settings=settings, http=http)
+    async with sessions() as session, session.begin():
+        await repository.create_feed(
+            session=session,
+            feed=FeedIn(id="taxii", kind="taxii", location=location, credentials={"token": "taxii-token"}),
+        )
+    return await service.poll_feed("taxii")
+
+
+async def test_taxii_redirect_to_another_loopback_address_is_refused(
+    servers: Callable[..., Server],
+    sqlite_sessions: SessionFactory,
+    memory_bus: MemoryBus,
+    http: httpx.AsyncClient,
+) -> None:
+    inside = servers("127.0.0.2")
+    inside.ok("/taxii2/", SECRET_BODY)
+    discovery = servers()
+    discovery.redirect("/taxii2/", f"{inside.base}/taxii2/")
+    report = await _poll_taxii(sqlite_sessions, memory_bus, http, f"{discovery.base}/taxii2/")
+    assert report.error is not None and "127.0.0.2 is loopback and not in the allow-list" in report.error
+    assert inside.requests == [] and len(discovery.requests) == 1
+    assert discovery.requests[0][1]["authorization"] == "Bearer taxii-token"
+
+
+async def test_taxii_discovery_outside_the_allow_list_is_never_contacted(
+    servers: Callable[..., Server],
+    sqlite_sessions: SessionFactory,
+    memory_bus: MemoryBus,
+    http: httpx.AsyncClient,
+) -> None:
+    inside = servers("127.0.0.2")
+    report = await _poll_taxii(sqlite_sessions, memory_bus, http, f"{inside.base}/taxii2/")
+    assert report.error is not None and "refused" in report.error
+    assert inside.requests == []
+
+
+async def test_taxii_credentials_are_not_sent_to_a_redirects_other_origin(
+    servers: Callable[..., Server],
+    sqlite_sessions: SessionFactory,
+    memory_bus: MemoryBus,
+    http: httpx.AsyncClient,
+) -> None:
+    mirror = servers()
+    discovery = servers()
+    discovery.redirect("/taxii2/", f"{mirror.base}/taxii2/")
+    await _poll_taxii(sqlite_sessions, memory_bus, http, f"{discovery.base}/taxii2/")
+    assert discovery.requests[0][1]["authorization"] == "Bearer taxii-token"
+    assert mirror.requests and all("authorization" not in headers for _path, headers in mirror.requests)
