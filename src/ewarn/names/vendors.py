@@ -60,7 +60,9 @@ class VendorTable:
         self.lookup: dict[str, _Target] = {}
         kept: set[str] = set()  # spellings never stripped from product names
         for entry in entries:
-            target = _Target(vendor_key(entry.brand), vendor_key(entry.group))
+            group = vendor_key(entry.group)
+            owner = self.lookup.get(group)  # an operator may name the group by any known spelling or brand
+            target = _Target(vendor_key(entry.brand), owner.group if owner is not None else group)
             if not target.brand or not target.group:
                 continue
             for spelling in (entry.brand, *entry.aliases):
