@@ -91,6 +91,7 @@ def build_roles(runtime: Runtime, roles: set[str], http: httpx.AsyncClient) -> R
                 batch_size=knobs.batch_size,
                 retrohunt_batch=knobs.retrohunt_batch,
                 expiry_sweep_seconds=knobs.expiry_sweep_seconds,
+                scope=runtime.settings.inventory.scope,
             ),
         )
     if "dispatch" in roles:

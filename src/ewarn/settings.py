@@ -113,6 +113,22 @@ class ApiSettings(BaseModel):
     limits: ApiLimits = Field(default_factory=ApiLimits)
 
 
+class AssetScopeSettings(BaseModel):
+    """How wide one provider's asset may be without an operator's approval (README, security section).
+
+    A wider network, or a public suffix as domain, would match other hospitals' traffic and hand their
+    intelligence to this provider; ``0.0.0.0/0`` and ``::/0`` are refused even with an approval.
+    """
+
+    min_ipv4_prefix: int = Field(default=16, ge=1, le=32)
+    min_ipv6_prefix: int = Field(default=32, ge=1, le=128)
+    refuse_public_suffixes: bool = True  # domain and e-mail domain assets (Public Suffix List, bundled)
+
+
+class InventorySettings(BaseModel):
+    scope: AssetScopeSettings = Field(default_factory=AssetScopeSettings)
+
+
 class Settings(BaseSettings):
     """Every knob of ewarn. Nested sections use ``__``: ``EWARN_KAFKA__BOOTSTRAP=127.0.0.1:9092``."""
 
@@ -125,6 +141,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     correlate: CorrelateSettings = Field(default_factory=CorrelateSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    inventory: InventorySettings = Field(default_factory=InventorySettings)
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # Set once to create the first operator key at start-up (never logged, stored hashed).

@@ -199,7 +199,7 @@ async def test_import_refused_for_a_bad_device(
 ) -> None:
     ids = {
         "pump": (await register(db, bus, kind="medical_device", vendor="V", product="P", name="n")).id,
-        "network": (await register(db, bus, kind="network", value="10.0.0.0/8")).id,
+        "network": (await register(db, bus, kind="network", value="10.0.0.0/16")).id,
         "ast_missing": "ast_missing",
     }
     async with db() as session:
@@ -268,7 +268,7 @@ async def test_csaf_vex_marks_matching_products(
     cve = json.loads(path.read_text())["vulnerabilities"][0]["cve"]
     for version in ("4.2", "2.4", "2.0"):
         await register(db, bus, kind="software", vendor="Example Company", product="ABC", version=version)
-    await register(db, bus, kind="network", value="10.0.0.0/8")
+    await register(db, bus, kind="network", value="10.0.0.0/16")
 
     report = await run_import(db, bus, path.read_bytes(), ImportFormat.CSAF_VEX)
     assert (report.updated, report.unchanged, report.errors) == (2, 1, [])
@@ -317,7 +317,7 @@ async def test_progress_is_reported_per_chunk(db: SessionFactory, bus: MemoryBus
 
 
 async def test_register_is_all_or_nothing_and_checks_parents(db: SessionFactory, bus: MemoryBus) -> None:
-    good = AssetIn(kind=AssetKind.NETWORK, value="10.0.0.0/8")
+    good = AssetIn(kind=AssetKind.NETWORK, value="10.0.0.0/16")
     bad = AssetIn(kind=AssetKind.NETWORK, value="nope")
     orphan = AssetIn(kind=AssetKind.SOFTWARE, purl="pkg:npm/x@1", parent_id="ast_nothing")
     async with db() as session:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,9 +28,11 @@ from ewarn.correlate import repository
 from ewarn.correlate.engine import build_alert, is_active, match
 from ewarn.correlate.index import AssetIndex
 from ewarn.correlate.lifecycle import next_revision, resolve
+from ewarn.inventory.scope import all_approved_scopes, approved_scopes, scope_refusal
 from ewarn.logging import get_logger
 from ewarn.models import Alert, Asset, AssetChange, AssetKind, Indicator, IndicatorType
 from ewarn.models.common import utcnow
+from ewarn.settings import AssetScopeSettings
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories.quarantine import Quarantined, quarantine
 
@@ -63,6 +65,8 @@ class CorrelateSettings:
     retrohunt_batch: int = 1000
     # Expiry produces no message, so a sweep finds indicators whose valid_until passed with alerts open.
     expiry_sweep_seconds: float = 60.0
+    # Assets wider than these rules (stored before them, or straight into the database) are not indexed.
+    scope: AssetScopeSettings = field(default_factory=AssetScopeSettings)
 
     @property
     def reload_group(self) -> str:
@@ -102,8 +106,11 @@ class CorrelateWorker:
         batch: list[Asset] = []
         bad: list[Quarantined] = []
         async with self._sessions() as session:
+            approvals = await all_approved_scopes(session=session)
             # rows come ordered by provider: hold one provider's assets at a time, not a million models
             async for asset in repository.live_assets(session=session, bad=bad):
+                if not self._in_scope(asset, approvals.get(asset.provider_id, ()), bad):
+                    continue
                 if asset.provider_id != provider and batch:
                     fresh.replace_provider(provider, batch)
                     batch = []
@@ -308,6 +315,31 @@ class CorrelateWorker:
         await self._quarantine(bad)
         return out
 
+    def _in_scope(self, asset: Asset, approved: Collection[tuple[str, str]], bad: list[Quarantined]) -> bool:
+        """False (and the asset set aside) when it is wider than the scope rules allow without approval."""
+        why = scope_refusal(asset, self._settings.scope, approved)
+        if why is None:
+            return True
+        bad.append(
+            Quarantined(
+                kind="asset",
+                key=asset.id,
+                stage="correlate",
+                reason=f"out of scope, left out of the index: {why}",
+                original=asset.model_dump(mode="json"),
+                provider_id=asset.provider_id,
+            )
+        )
+        return False
+
+    async def _scoped(self, provider_id: str, assets: list[Asset], bad: list[Quarantined]) -> list[Asset]:
+        """``assets`` of one provider within the scope rules or its approvals."""
+        if all(scope_refusal(a, self._settings.scope, ()) is None for a in assets):
+            return assets
+        async with self._sessions() as session:
+            approved = await approved_scopes(session=session, provider_id=provider_id)
+        return [a for a in assets if self._in_scope(a, approved, bad)]
+
     async def _quarantine(self, records: Sequence[Quarantined]) -> None:
         """Set records aside with their reason (own transaction), so the rest of the batch flows."""
         if not records:
@@ -342,6 +374,7 @@ class CorrelateWorker:
         bad: list[Quarantined] = []
         async with self._sessions() as session:
             assets = await repository.provider_live_assets(session=session, provider_id=provider_id, bad=bad)
+        assets = await self._scoped(provider_id, assets, bad)
         await self._quarantine(bad)
         self.index.replace_provider(provider_id, assets)
         return len(assets)
@@ -358,6 +391,7 @@ class CorrelateWorker:
             open_ = await repository.open_alerts(
                 session=session, provider_id=change.provider_id, asset_ids=touched, bad=bad
             )
+        assets = await self._scoped(change.provider_id, assets, bad)
         if assets:
             # an SBOM component inherits its device's criticality: index the parents beside the components
             parent_ids = {a.parent_id for a in assets if a.parent_id} - {a.id for a in assets}

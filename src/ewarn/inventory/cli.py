@@ -112,6 +112,7 @@ async def _import(provider_id: str, data: bytes, fmt: ImportFormat, device: str 
                 fmt=fmt,
                 device_id=device,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                scope=runtime.settings.inventory.scope,
             )
 
 

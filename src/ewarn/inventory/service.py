@@ -13,9 +13,11 @@ from ewarn.inventory.changes import publish_asset_change
 from ewarn.inventory.importers import AssetRecord, ImportFormat, ImportRejected
 from ewarn.inventory.importers.bounded import parse_records, parse_statements
 from ewarn.inventory.models import AssetIn, FieldProblem, ImportReport, RowError
+from ewarn.inventory.scope import Approved, approved_scopes, out_of_scope, scope_refusal
 from ewarn.inventory.validate import AssetInvalid, asset_from_mapping, normalise_asset
 from ewarn.inventory.vex import VexStatement, apply_vex
 from ewarn.models.asset import Asset, AssetKind
+from ewarn.settings import AssetScopeSettings
 from ewarn.store.repositories.assets import (
     Outcome,
     SavedAsset,
@@ -33,9 +35,18 @@ WRITE_CHUNK = 500
 
 
 async def register_assets(
-    *, session: AsyncSession, bus: Bus, topics: Topics, provider_id: str, items: Sequence[AssetIn]
+    *,
+    session: AsyncSession,
+    bus: Bus,
+    topics: Topics,
+    provider_id: str,
+    items: Sequence[AssetIn],
+    scope: AssetScopeSettings | None = None,
 ) -> list[SavedAsset]:
-    """Validate every item (all or nothing), upsert, commit, announce; ``AssetInvalid`` names each problem."""
+    """Validate every item (all or nothing), upsert, commit, announce; ``AssetInvalid`` names each problem.
+
+    ``scope`` (default: the default rules) bounds how wide an asset may be without an operator's approval.
+    """
     problems: list[FieldProblem] = []
     assets: list[Asset] = []
     for i, item in enumerate(items):
@@ -44,6 +55,9 @@ async def register_assets(
         except AssetInvalid as exc:
             prefix = f"[{i}]." if len(items) > 1 else ""
             problems.extend(FieldProblem(field=prefix + p.field, message=p.message) for p in exc.problems)
+    if not problems:
+        rules = scope or AssetScopeSettings()
+        problems = await out_of_scope(session=session, provider_id=provider_id, assets=assets, rules=rules)
     if not problems:
         problems = await _parent_problems(session, provider_id, assets)
     if problems:
@@ -77,6 +91,7 @@ async def import_file(
     device_id: str | None = None,
     progress: ProgressCallback | None = None,
     max_rows: int | None = None,
+    scope: AssetScopeSettings | None = None,
 ) -> ImportReport:
     """Import one file: valid rows are applied, invalid ones reported. Idempotent: ids are deterministic.
 
@@ -95,7 +110,9 @@ async def import_file(
         statements = await asyncio.to_thread(parse_statements, data, fmt, max_rows=max_rows)
         return await _import_vex(session, bus, topics, provider_id, statements, device_id, progress)
     parsed = await asyncio.to_thread(parse_records, data, fmt, max_rows=max_rows)
-    return await _import_records(session, bus, topics, provider_id, parsed, device_id, progress)
+    return await _import_records(
+        session, bus, topics, provider_id, parsed, device_id, progress, scope or AssetScopeSettings()
+    )
 
 
 async def _import_records(
@@ -106,8 +123,12 @@ async def _import_records(
     parsed: Sequence[AssetRecord | RowError],
     device_id: str | None,
     progress: ProgressCallback | None,
+    scope: AssetScopeSettings,
 ) -> ImportReport:
-    assets, errors = await asyncio.to_thread(_validate_records, parsed, provider_id, device_id)
+    approved = await approved_scopes(session=session, provider_id=provider_id)
+    assets, errors = await asyncio.to_thread(
+        _validate_records, parsed, provider_id, device_id, scope, approved
+    )
     saved = await _save_in_chunks(
         session, provider_id, list(assets.values()), progress, merge_not_affected=True
     )
@@ -121,9 +142,16 @@ async def _import_records(
 
 
 def _validate_records(
-    parsed: Sequence[AssetRecord | RowError], provider_id: str, device_id: str | None
+    parsed: Sequence[AssetRecord | RowError],
+    provider_id: str,
+    device_id: str | None,
+    scope: AssetScopeSettings,
+    approved: Approved,
 ) -> tuple[dict[str, Asset], list[RowError]]:
-    """Valid assets by id (a component listed twice is one asset) and the row errors, in file order."""
+    """Valid assets by id (a component listed twice is one asset) and the row errors, in file order.
+
+    An asset wider than ``scope`` allows (and not in ``approved``) is a row error naming the rule.
+    """
     errors: list[RowError] = []
     assets: dict[str, Asset] = {}
     for item in parsed:
@@ -135,6 +163,10 @@ def _validate_records(
             asset = asset_from_mapping(data, provider_id=provider_id)
         except AssetInvalid as exc:
             errors.append(RowError(row=item.row, reason=str(exc)))
+            continue
+        out_of_scope_why = scope_refusal(asset, scope, approved)
+        if out_of_scope_why is not None:
+            errors.append(RowError(row=item.row, reason=f"value: {out_of_scope_why}"))
             continue
         assets[asset.id] = asset
     return assets, errors

@@ -59,7 +59,12 @@ async def register_assets(
     items = body if isinstance(body, list) else [body]
     try:
         saved = await service.register_assets(
-            session=session, bus=runtime.bus, topics=runtime.topics, provider_id=provider_id, items=items
+            session=session,
+            bus=runtime.bus,
+            topics=runtime.topics,
+            provider_id=provider_id,
+            items=items,
+            scope=runtime.settings.inventory.scope,
         )
     except AssetInvalid as exc:
         return problem(
@@ -121,6 +126,7 @@ async def import_assets(
             fmt=fmt,
             device_id=device,
             max_rows=runtime.settings.api.limits.max_import_rows,
+            scope=runtime.settings.inventory.scope,
         )
     except ImportTooLarge as exc:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
