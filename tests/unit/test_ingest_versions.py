@@ -355,6 +355,12 @@ def test_cve5_records_from_the_shared_data(shared_data: Path) -> None:
             "Devices manufactured before March 2019", [("date", {"lt": "2019-03-01"})], id="worded-date"
         ),
         pytest.param("prior to 2016", [("interval", {"lt": "2016"})], id="a-year-alone-is-a-version"),
+        pytest.param(
+            "2.0/2.5", [("exact", {"exact": "2.0"}), ("exact", {"exact": "2.5"})], id="slashed-versions"
+        ),
+        pytest.param("8/30/2024", [("date", {"gte": "2024-08-30", "lte": "2024-08-30"})], id="bare-date"),
+        pytest.param("April 2018", [("date", {"gte": "2018-04-01", "lte": "2018-04-30"})], id="bare-month"),
+        pytest.param("2.0+", [("interval", {"gte": "2.0"})], id="plus-and-later"),
         pytest.param("no fix planned", [("unreadable", {})], id="prose"),
     ],
 )

@@ -108,6 +108,10 @@ def read_date_expression(text: str, *, raw: str | None = None) -> list[VersionRa
                 VersionRange(gte=span[0].isoformat(), lte=span[1].isoformat(), scheme=DATE_SCHEME, raw=source)
             ]
     bare = re.sub(r"\([^)]*\)", " ", text).strip()
+    if (period := read_date(bare)) is not None:  # "8/30/2024", "April 2018": that day or month
+        return [
+            VersionRange(gte=period[0].isoformat(), lte=period[1].isoformat(), scheme=DATE_SCHEME, raw=source)
+        ]
     if (worded := _WORDED.search(bare)) and (period := read_date(worded.group("date"))) is not None:
         op = _WORD_OP[" ".join(worded.group("word").lower().split())]
         value = period[0] if op in ("<", ">=") else period[1]

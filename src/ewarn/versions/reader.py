@@ -47,7 +47,9 @@ _OP_FIELD = {"<=": "lte", "=<": "lte", "≤": "lte", ">=": "gte", "=>": "gte", "
 _LOWER, _UPPER = frozenset({"gte", "gt"}), frozenset({"lte", "lt"})
 _ONWARD = r"(?:prior|earlier|older|below|before|lower|later|newer|above|higher|after)"
 _SEPARATORS = re.compile(
-    r"\s*[|;,]\s*|\s+/\s+|\s+(?:and|&|or)\s+(?!" + _ONWARD + r"\b)|^(?:and|or)\s+|\s+(?:and|or)$",
+    r"\s*[|;,]\s*|\s+/\s+|(?<=\d)/(?=[vV]?\d)|\s+(?:and|&|or)\s+(?!"
+    + _ONWARD
+    + r"\b)|^(?:and|or)\s+|\s+(?:and|or)$",
     re.IGNORECASE,
 )
 _GLUED_OPERATOR = re.compile(r"(?<=[^\s<>=≤≥])(?=(?:<=|>=|<|>)\s*\S)")
