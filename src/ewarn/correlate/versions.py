@@ -45,6 +45,7 @@ __all__ = [
     "is_unbounded",
     "matching_part",
     "parse_range_text",
+    "part_verdict",
 ]
 
 
