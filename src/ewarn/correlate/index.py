@@ -17,6 +17,7 @@ Layout, chosen for memory (223 traced bytes per asset at a million assets, see b
 from __future__ import annotations
 
 import bisect
+import functools
 import marshal
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -239,6 +240,25 @@ def _take(table: dict[Any, Entry], key: object, record: Record) -> None:
         table[key] = remaining[0] if len(remaining) == 1 else remaining
 
 
+_Exact = tuple[str, str, str, str | None]  # group, key, how, version hint
+_Reordered = tuple[str, str, str, str | None]  # group, key, its words sorted, version hint
+_Family = tuple[str, str, str | None]  # group, pattern, version hint
+
+
+@functools.lru_cache(maxsize=65536)
+def _lookup_plan(
+    vendor: str | None, product: str | None, generation: int
+) -> tuple[tuple[_Exact, ...], tuple[_Reordered, ...], tuple[_Family, ...]]:
+    """The keys an advisory's vendor/product stand for, split by how they are looked up."""
+    pairs = products.name_keys(vendor, product)
+    exact = tuple((g, k.key, k.how, k.version_hint) for g, k in pairs if k.pattern is None)
+    reordered = tuple(
+        (g, k.key, names.bag(k.key), k.version_hint) for g, k in pairs if k.pattern is None and " " in k.key
+    )
+    families = tuple((g, k.pattern, k.version_hint) for g, k in pairs if k.pattern is not None)
+    return exact, reordered, families
+
+
 @dataclass(frozen=True, slots=True)
 class ProductHit:
     """An index entry an advisory's vendor/product names, and how the names met."""
@@ -443,7 +463,7 @@ class AssetIndex:
         vendor: str | None, product: str | None, cpe: products.Cpe | None, purl: str | None
     ) -> dict[tuple[str, str], None]:
         """Every (vendor group, product key) an asset is filed under, in a stable order, without patterns."""
-        pairs = products.name_keys(vendor, product) if vendor and product else []
+        pairs = products.name_keys(vendor, product) if vendor and product else ()
         if cpe is not None:
             pairs += products.name_keys(cpe.vendor.replace("_", " "), cpe.product.replace("_", " "))
         if not pairs and purl:
@@ -559,35 +579,29 @@ class AssetIndex:
     def lookup_product(self, vendor: str | None, product: str | None) -> list[ProductHit]:
         """Every entry the advisory's vendor and product name: exact keys (and the models a name lists) first,
         then the same words in another order, then wildcard families scanned within the vendor's group only."""
-        self._sync_names()
-        pairs = products.name_keys(vendor, product)
-        if not pairs:
-            return []
+        if self._names_generation != names.generation():
+            self._sync_names()
+        exact, reordered, families = _lookup_plan(vendor, product, self._names_generation)
+        tables = self._products
         hits: list[ProductHit] = []
         seen: set[int] = set()
-
-        def hit(entry: Entry, how: str, hint: str | None) -> None:
-            if id(entry) not in seen:
+        for group, key, how, hint in exact:
+            table = tables.get(group)
+            if table is not None and (entry := table.get(key)) is not None and id(entry) not in seen:
                 seen.add(id(entry))
                 hits.append(ProductHit(entry, "vendor+product", how, hint))
-
-        for group, key in pairs:
-            table = self._products.get(group)
-            if table is not None and key.pattern is None and (entry := table.get(key.key)) is not None:
-                hit(entry, key.how, key.version_hint)
-        for group, key in pairs:
+        for group, key, words, hint in reordered:
             bags = self._bags.get(group)
-            if bags is not None and key.pattern is None and " " in key.key:
-                table = self._products[group]
-                for other in bags.get(names.bag(key.key), ()):
-                    if other != key.key:
-                        hit(table[other], WORD_ORDER, key.version_hint)
-        for group, key in pairs:
-            table = self._products.get(group)
-            if table is not None and key.pattern is not None:
-                for asset_key, entry in table.items():
-                    if names.matches_pattern(key.pattern, asset_key):
-                        hit(entry, names.FAMILY_PATTERN, key.version_hint)
+            for other in bags.get(words, ()) if bags is not None else ():
+                entry = tables[group][other]
+                if other != key and id(entry) not in seen:
+                    seen.add(id(entry))
+                    hits.append(ProductHit(entry, "vendor+product", WORD_ORDER, hint))
+        for group, pattern, hint in families:
+            for asset_key, entry in tables.get(group, {}).items():
+                if id(entry) not in seen and names.matches_pattern(pattern, asset_key):
+                    seen.add(id(entry))
+                    hits.append(ProductHit(entry, "vendor+product", names.FAMILY_PATTERN, hint))
         return hits
 
     def by_cpe(self, key: str) -> Entry | None:

@@ -66,15 +66,22 @@ def _name_key(vendor: str | None, product: str | None, generation: int) -> str |
     return f"{group}|{keys[0].key}"
 
 
-def name_keys(vendor: str | None, product: str | None) -> list[tuple[str, names.ProductKey]]:
+def name_keys(vendor: str | None, product: str | None) -> tuple[tuple[str, names.ProductKey], ...]:
     """Every (group, product key) the pair stands for, patterns included; empty when either is missing."""
+    return _name_keys(vendor, product, names.generation())
+
+
+@functools.lru_cache(maxsize=65536)
+def _name_keys(
+    vendor: str | None, product: str | None, generation: int
+) -> tuple[tuple[str, names.ProductKey], ...]:
     if vendor is None or product is None or _is_unknown(vendor) or _is_unknown(product):
-        return []
+        return ()
     vendor_name = names.canonical_vendor(vendor)
     if not vendor_name.group:
-        return []
+        return ()
     keys = names.product_keys(product, vendor)
-    return [(group, key) for group in (vendor_name.group, *vendor_name.others) for key in keys]
+    return tuple((group, key) for group in (vendor_name.group, *vendor_name.others) for key in keys)
 
 
 class Cpe(NamedTuple):
