@@ -270,6 +270,9 @@ def test_decide_reads_raw_only_ranges_and_honours_the_asset_scheme() -> None:
     assert decide(ranges, "2.0.0-rc.1", "npm")[0] is Decision.AFFECTED  # npm: a pre-release precedes 2.0.0
     assert decide(ranges, "2.0.0", "npm")[0] is Decision.NOT_AFFECTED
     assert decide([], "1.0") == (Decision.NOT_AFFECTED, None)
+    assert decide(read_expression("< 12.1.2"), " ")[0] is Decision.UNKNOWN  # a blank version is no version
+    assert decide(read_expression("< 12.1.2"), "12.x")[0] is Decision.UNKNOWN  # nor is a family
+    assert decide(read_expression("All versions"), "12.x")[0] is Decision.AFFECTED
 
 
 def test_decide_cve5_branch_build() -> None:

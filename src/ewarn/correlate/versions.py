@@ -127,8 +127,8 @@ def part_verdict(part: VersionRange, version: str, scheme: str | None = None) ->
         return True
     if kind is RangeKind.UNREADABLE:
         return None
-    if wildcard_family(version) is not None:  # the asset's own version is a family: only all-versions decide
-        return None
+    if not version.strip() or wildcard_family(version) is not None:
+        return None  # no version, or the asset's own version is a family: only all-versions decide
     if kind is RangeKind.DATE or part.scheme == DATE_SCHEME:
         return _within_dates(part, version)
     if kind is RangeKind.WILDCARD and part.family is not None:
@@ -161,6 +161,7 @@ def _other_line(part: VersionRange, version: str) -> bool:
     return (
         part.kind in (RangeKind.EXACT, RangeKind.INTERVAL, RangeKind.WILDCARD)
         and part.scheme != DATE_SCHEME
+        and bool(version.strip())
         and wildcard_family(version) is None
     )
 
