@@ -240,6 +240,17 @@ async def test_credentials_are_dropped_when_a_redirect_leaves_the_origin(
         assert "authorization" not in headers and "x-api-key" not in headers
 
 
+async def test_no_cookie_is_sent_to_a_feed(servers: Callable[..., Server], http: httpx.AsyncClient) -> None:
+    feed = servers()
+    feed.routes["/feed.json"] = lambda: (200, BUNDLE, {"Set-Cookie": "session=from-feed; Path=/"})
+    http.cookies.set("session", "another-components-cookie", domain="127.0.0.1")
+    first = fetcher(http)
+    await first.get(f"{feed.base}/feed.json")
+    await first.get(f"{feed.base}/feed.json")
+    assert [headers.get("cookie") for _path, headers in feed.requests] == [None, None]
+    assert feed.requests[0][1]["user-agent"] == "ewarn-ingest"
+
+
 # --- local files -----------------------------------------------------------------------------------------
 
 

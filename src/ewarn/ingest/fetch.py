@@ -13,10 +13,11 @@ symlinks and ``..`` are resolved.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import os
 import ssl
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from ewarn.errors import TransientError
 from ewarn.netguard import PinnedTarget, ResolutionFailed, SsrfGuard, SsrfRefused, SystemResolver
 
 MAX_RETRY_AFTER_SECONDS = 120.0
+USER_AGENT = "ewarn-ingest"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -250,18 +252,20 @@ class Fetcher:
 
     async def _get_once(self, location: str, target: PinnedTarget, request: _Request) -> Fetched | httpx.URL:
         """One pinned GET: the document, or the URL a redirect points to."""
-        headers = {**request.protocol_headers, **request.credential_headers, "Host": target.host_header}
-        extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
+        headers = {
+            "User-Agent": USER_AGENT,
+            **request.protocol_headers,
+            **request.credential_headers,
+            "Host": target.host_header,
+        }
+        extensions: dict[str, Any] = {"timeout": httpx.Timeout(self._timeout).as_dict()}
+        if target.url.scheme == "https":
+            extensions["sni_hostname"] = target.host
+        # A request built here, not by the client: the client's cookie jar (keyed by the pinned address,
+        # shared with other components) is never sent to a feed.
+        outgoing = httpx.Request("GET", target.request_url, headers=headers, extensions=extensions)
         try:
-            async with self._client.stream(
-                "GET",
-                target.request_url,
-                headers=headers,
-                auth=request.auth,
-                timeout=self._timeout,
-                follow_redirects=False,
-                extensions=extensions,
-            ) as response:
+            async with _streamed(self._client, outgoing, request.auth) as response:
                 if response.status_code in _REDIRECTS and response.headers.get("Location"):
                     try:
                         return target.url.join(response.headers["Location"])
@@ -336,6 +340,17 @@ class Fetcher:
                 return Fetched(location, handle.read())
         except OSError as exc:
             raise FetchError(location, f"cannot read file: {exc.strerror or exc}") from exc
+
+
+@contextlib.asynccontextmanager
+async def _streamed(
+    client: httpx.AsyncClient, request: httpx.Request, auth: httpx.BasicAuth | None
+) -> AsyncIterator[httpx.Response]:
+    response = await client.send(request, auth=auth, stream=True, follow_redirects=False)
+    try:
+        yield response
+    finally:
+        await response.aclose()
 
 
 def _tls_failure(exc: BaseException) -> bool:
