@@ -148,6 +148,9 @@ A, N, U = Decision.AFFECTED, Decision.NOT_AFFECTED, Decision.UNKNOWN
         pytest.param("All versions < V12.2a", "V12.2", A, id="all-prefix-release-before-letter"),
         pytest.param("All versions < V12.2a", "12.2a", N, id="all-prefix-equal"),
         pytest.param("All versions < V12.2a", "V12.3", N, id="all-prefix-above"),
+        # the fix itself never alerts, whatever numbering a note in parentheses adds
+        pytest.param("All versions < V2.1 SP3 (2.1.670)", "V2.1 SP2", A, id="sp-note-below"),
+        pytest.param("All versions < V2.1 SP3 (2.1.670)", "V2.1 SP3", N, id="sp-note-fix"),
         # wildcard families
         pytest.param("5.x.x", "5", A, id="family-base"),
         pytest.param("5.x.x", "5.9.12", A, id="family-inside"),
