@@ -361,6 +361,9 @@ def test_cve5_records_from_the_shared_data(shared_data: Path) -> None:
         pytest.param("8/30/2024", [("date", {"gte": "2024-08-30", "lte": "2024-08-30"})], id="bare-date"),
         pytest.param("April 2018", [("date", {"gte": "2018-04-01", "lte": "2018-04-30"})], id="bare-month"),
         pytest.param("2.0+", [("interval", {"gte": "2.0"})], id="plus-and-later"),
+        pytest.param(
+            ">= 3.0 | <= 2.0", [("interval", {"gte": "3.0"}), ("interval", {"lte": "2.0"})], id="never-empty"
+        ),
         pytest.param("no fix planned", [("unreadable", {})], id="prose"),
     ],
 )

@@ -143,16 +143,16 @@ def _ranges(atoms: list[Atom], raw: str, scheme: str) -> tuple[VersionRange, ...
 
 
 def _pairs(atom: Atom, following: Atom, scheme: str) -> bool:
-    """Do two adjacent bounds make one interval? A lower then an upper bound always (as in vers); an upper
-    then a lower bound (``< 2.3.8 and >= 2.0``) when the lower one is below the upper one, else they are two
-    rays (``< 2.0 | >= 3.0``)."""
+    """Do two adjacent bounds make one interval? A lower then an upper bound (as in vers) unless that interval
+    would be empty; an upper then a lower bound (``< 2.3.8 and >= 2.0``) when the lower one is below the upper
+    one. Otherwise they are two rays (``< 2.0 | >= 3.0``): never an empty range, which would miss silently."""
     if not atom or not following or len(atom) != 1 or len(following) != 1:
         return False
+    first, second = next(iter(atom.values())), next(iter(following.values()))
     if set(atom) <= _LOWER and set(following) <= _UPPER:
-        return True
+        return compare(first, second, scheme) != 1  # ">= 3.0 | <= 2.0" would be empty: two rays instead
     if set(atom) <= _UPPER and set(following) <= _LOWER:
-        upper, lower = next(iter(atom.values())), next(iter(following.values()))
-        return compare(lower, upper, scheme) == -1
+        return compare(second, first, scheme) == -1
     return False
 
 
