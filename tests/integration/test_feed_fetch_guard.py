@@ -8,6 +8,7 @@ Names resolve through a fixed table; addresses outside loopback are only ever re
 from __future__ import annotations
 
 import datetime as dt
+import json
 import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -520,3 +521,58 @@ async def test_taxii_credentials_are_not_sent_to_a_redirects_other_origin(
     await _poll_taxii(sqlite_sessions, memory_bus, http, f"{discovery.base}/taxii2/")
     assert discovery.requests[0][1]["authorization"] == "Bearer taxii-token"
     assert mirror.requests and all("authorization" not in headers for _path, headers in mirror.requests)
+
+
+# --- credentials never follow a listing to another origin -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trust_other", "expected"),
+    [
+        pytest.param(False, None, id="other-origin-gets-nothing"),
+        pytest.param(True, "Bearer csaf-token", id="origin-the-operator-added"),
+    ],
+)
+async def test_a_listing_cannot_send_the_feeds_credentials_elsewhere(
+    servers: Callable[..., Server],
+    sqlite_sessions: SessionFactory,
+    memory_bus: MemoryBus,
+    http: httpx.AsyncClient,
+    trust_other: bool,
+    expected: str | None,
+) -> None:
+    feed, other = servers(), servers()
+    other.ok("/doc.json", b"{}")
+    rolie = {
+        "feed": {
+            "entry": [
+                {
+                    "updated": "2026-01-01T00:00:00Z",
+                    "content": {"src": f"{other.base}/doc.json"},
+                    "link": [{"rel": "self", "href": f"{other.base}/doc.json"}],
+                }
+            ]
+        }
+    }
+    feed.ok("/rolie.json", json.dumps(rolie).encode())
+    settings = Settings(ingest=IngestSettings(allowed_networks=["127.0.0.1/32"], request_timeout_seconds=5))
+    service = IngestService(
+        sessions=sqlite_sessions, bus=memory_bus, topics=_topics(), settings=settings, http=http
+    )
+    config = {"require_hash": False, "credential_origins": [other.base] if trust_other else []}
+    async with sqlite_sessions() as session, session.begin():
+        await repository.create_feed(
+            session=session,
+            feed=FeedIn(
+                id="csaf",
+                kind="csaf",
+                location=f"{feed.base}/rolie.json",
+                credentials={"token": "csaf-token"},
+                config=config,
+            ),
+        )
+    await service.poll_feed("csaf")
+    assert feed.requests[0][1]["authorization"] == "Bearer csaf-token"
+    assert [headers.get("authorization") for path, headers in other.requests if path == "/doc.json"] == [
+        expected
+    ]

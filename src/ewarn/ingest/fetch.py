@@ -157,6 +157,9 @@ class Fetcher:
         self.ca_bundle = ca_bundle  # for clients other than ours (TAXII uses requests)
         self._roots = tuple(Path(root) for root in file_roots)
         self.max_redirects = max_redirects
+        # Where a feed's credentials may go: its own origin and those the operator adds (None: unbound,
+        # the origin of the URL asked for).
+        self.credential_origins: frozenset[tuple[str, str, int]] | None = None
         self._timeout = timeout
         self.max_bytes = max_bytes
         self._attempts = attempts
@@ -177,10 +180,25 @@ class Fetcher:
         clone._roots = tuple(roots)
         return clone
 
-    def for_location(self, location: str) -> Fetcher:
+    def for_location(self, location: str, *, credential_origins: Sequence[str] = ()) -> Fetcher:
         """The fetcher a feed at ``location`` polls with: a remote feed never reads local files, whatever
-        its documents point to."""
-        return self._with_roots(()) if is_http(location) else self
+        its documents point to, and its credentials go only to its own origin (plus ``credential_origins``,
+        e.g. a CSAF provider's document host) — never to a host a listing or a redirect names."""
+        bound = self._with_roots(()) if is_http(location) else self._with_roots(self._roots)
+        origins = set()
+        for url in [location, *credential_origins] if is_http(location) else list(credential_origins):
+            try:
+                origins.add(origin_of(httpx.URL(url)))
+            except httpx.InvalidURL as exc:
+                raise FetchError(url, f"invalid credential origin: {exc}") from exc
+        bound.credential_origins = frozenset(origins)
+        return bound
+
+    def may_send_credentials(self, url: httpx.URL, first: httpx.URL) -> bool:
+        """Whether a request to ``url`` (in a chain that began at ``first``) may carry the feed's credentials."""
+        if self.credential_origins is None:
+            return origin_of(url) == origin_of(first)
+        return origin_of(url) in self.credential_origins
 
     def also_reading(self, path: str | Path) -> Fetcher:
         """This fetcher, also allowed to read ``path`` (a file: its folder) — for the operator's one-shot
@@ -239,10 +257,10 @@ class Fetcher:
             url = httpx.URL(location)
         except httpx.InvalidURL as exc:
             raise FetchError(location, f"invalid URL: {exc}") from exc
-        origin = origin_of(url)
+        first = url
         for _hop in range(self.max_redirects + 1):
-            if origin_of(url) != origin:
-                request = request.without_credentials()
+            if not self.may_send_credentials(url, first):
+                request = request.without_credentials()  # and not back: the chain has left once
             target = await self._check(location, url)
             next_url = await self._get_once(location, target, request)
             if isinstance(next_url, Fetched):

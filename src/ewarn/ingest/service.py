@@ -122,7 +122,9 @@ class IngestService:
         report = IngestReport(feed_id=spec.id, kind=spec.kind)
         source = source_for(spec.kind)
         ctx = SourceContext(
-            fetcher=(fetcher or self._fetcher).for_location(spec.location),
+            fetcher=(fetcher or self._fetcher).for_location(
+                spec.location, credential_origins=_credential_origins(spec)
+            ),
             request_timeout=self._settings.ingest.request_timeout_seconds,
         )
         pages: AsyncIterator[Page] = source.pages(spec, ctx)
@@ -252,6 +254,12 @@ def _forget(running: dict[str, asyncio.Task[None]], feed_id: str) -> Callable[[a
         running.pop(feed_id, None)
 
     return done
+
+
+def _credential_origins(spec: FeedSpec) -> list[str]:
+    """Origins besides the feed's own that may receive its credentials (feed config, operator's choice)."""
+    extra = spec.config.get("credential_origins")
+    return [str(origin) for origin in extra] if isinstance(extra, list) else []
 
 
 def _existing_path(location: str) -> Path | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import requests
 from requests.adapters import HTTPAdapter
 from taxii2client import v20, v21
@@ -55,7 +56,9 @@ class _GuardedAdapter(HTTPAdapter):
     checked address with the original Host header and TLS name; TLS is always verified. taxii2-client sets
     no timeout: every request gets ours; 429/5xx are retried, Retry-After honoured."""
 
-    def __init__(self, timeout: float, fetcher: Fetcher, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, timeout: float, fetcher: Fetcher, loop: asyncio.AbstractEventLoop, location: str
+    ) -> None:
         retry = Retry(
             total=3,
             backoff_factor=0.5,
@@ -68,6 +71,7 @@ class _GuardedAdapter(HTTPAdapter):
         self._timeout = timeout
         self._fetcher = fetcher
         self._loop = loop
+        self._first = httpx.URL(location)
 
     def _check(self, url: str) -> PinnedTarget:
         # The guard is async and its resolver may be the loop's; this runs in a worker thread of that loop.
@@ -86,6 +90,9 @@ class _GuardedAdapter(HTTPAdapter):
         pinned = request.copy()
         pinned.url = str(target.request_url)
         pinned.headers["Host"] = target.host_header
+        if not self._fetcher.may_send_credentials(target.url, self._first):
+            # An API root or collection on another host than the discovery URL: session auth stays home.
+            pinned.headers.pop("Authorization", None)
         pinned.ewarn_tls_name = target.host  # type: ignore[attr-defined]
         response = super().send(pinned, **kwargs)
         response.url, response.request = str(request.url), request  # redirects resolve against the name
@@ -125,7 +132,7 @@ class _Client:
         # would hand credentials to a redirect's host (requests already drops ours across hosts).
         session.trust_env = False
         session.max_redirects = self.fetcher.max_redirects
-        adapter = _GuardedAdapter(self.timeout, self.fetcher, self.loop)
+        adapter = _GuardedAdapter(self.timeout, self.fetcher, self.loop, self.feed.location)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         self.conn.session.hooks["response"].append(self._keep_headers)
