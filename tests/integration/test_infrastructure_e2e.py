@@ -64,6 +64,8 @@ ADVISORIES = {
     "ICSA-22-109-01": ICS / "icsa-22-109-01.json",  # Interlogix, Carrier Global Corporation: Hills ComNav
     "ICSA-19-155-03": ICS / "icsa-19-155-03.json",  # GeutebrÃ¼ck "EFD-22xx" "<= 1.12.0.25"
     "ICSA-17-045-02": ICS / "icsa-17-045-02.json",  # GeutebrÃ¼ck "G-Cam/EFD-2250" "1.11.0.12"
+    "ICSA-20-219-03": ICS / "icsa-20-219-03.json",  # "G-Code EFD-22xx" "<= 1.12.0.25 | 1.12.13.2 | 1.12.14.5"
+    "ICSA-20-021-01": ICS / "icsa-20-021-01.json",  # Honeywell MAXPRO NVR XE "< NVR 5.6 Build 595 T2-Patch"
     "ICSMA-20-296-02": MEDICAL / "icsma-20-296-02.json",  # B. Braun SpaceCom "<= U61 |<= L81"
 }
 
@@ -102,6 +104,8 @@ REGISTERED = [
         "Lobby camera", "Dahua", "IPC-HDBW3441E", "2.800.0000000.16.R.210101", "cctv", care_dependency="none"
     ),
     equipment("Recorder hall B", "Dahua", "DH-NVR1104HS-S3", "3.216.0000000.1.R", "video"),
+    equipment("NVR security office", "Honeywell", "MAXPRO NVR XE", "5.6 Build 590", "video"),
+    equipment("NVR gatehouse", "Honeywell", "MAXPRO NVR XE", "5.6 Build 595 T2-Patch", "video"),
     equipment("VMS server", "Exacq", "exacqVision Web Service", "20.12.1.0", "video"),
     equipment(
         "Door controller ICU",
@@ -241,6 +245,8 @@ EXPECTED = {
     ("Serial gateway lab", "ICSA-17-320-01"): "alert",  # one of the listed versions
     ("Cellular router", "ICSA-17-143-01"): "alert",  # "<= 1.2 build 09123015"
     ("Loading dock camera", "ICSA-19-155-03"): "alert",  # mojibake maker, family "EFD-22xx"
+    ("Loading dock camera", "ICSA-20-219-03"): "alert",  # "G-Code EFD-22xx", a range and exact builds
+    ("NVR security office", "ICSA-20-021-01"): "alert",  # "< NVR 5.6 Build 595 T2-Patch"
     ("Infusion SpaceCom", "ICSMA-20-296-02"): "alert",  # the medical device beside the equipment
 }
 
@@ -261,6 +267,7 @@ NEAR_MISSES = {
     ("Serial gateway OR", "ICSA-17-320-01"): "known_not_affected (vendor VEX)",
     ("Serial gateway stores", "ICSA-17-320-01"): "sibling model",
     ("Loading dock camera", "ICSA-17-045-02"): "other exact version",
+    ("NVR gatehouse", "ICSA-20-021-01"): "fixed version (the T2 patch)",
     ("Infusion SpaceCom ward", "ICSMA-20-296-02"): "fixed version",
 }
 
