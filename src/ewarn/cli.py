@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from ewarn import eventloop
+from ewarn.advisories.cli import app as advisories_app
 from ewarn.ingest.cli import feeds_app
 from ewarn.inventory.cli import app as assets_app
 from ewarn.logging import configure_logging
@@ -21,6 +22,7 @@ app = typer.Typer(help="ewarn: early warning of cyber threats for hospitals.", n
 console = Console()
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(assets_app, name="assets")
+app.add_typer(advisories_app, name="advisories")
 
 
 def _runtime() -> Runtime:

@@ -1,15 +1,26 @@
-"""CSAF 2.0 documents → one VULNERABILITY indicator per CVE (or per advisory when it names none).
+"""CSAF 2.0 documents → ONE vulnerability indicator per advisory, keyed by its tracking id.
 
-The product tree becomes affected products with version ranges (``vers:`` strings and CISA's free text, both
-kept in ``raw``); product status, CVSS and remediations come from each vulnerability.
+The advisory is the unit a SOC works with: the indicator ``vulnerability:<tracking id>`` carries every CVE
+with its own score, vector and title (``cve_details``, worst first) and each affected product with the CVEs
+that hit it (``AffectedProduct.cves``), so the correlator raises one alert per (asset, advisory).
+The product tree is read by ``csaf_products``; product status, CVSS and remediations come from each
+vulnerability. Two quirks of converted advisories are read so that nothing ends in silence:
+
+- a product listed in the tree but in no vulnerability's ``product_status`` is kept with status ``unstated``
+  (the correlator raises "listed in the advisory, status not stated");
+- a machine value that the advisory's own text contradicts (``<= 5.7`` while a remediation scoped to the
+  product says "versions prior to 5.7.1") is read both ways and the union kept — the reading that cannot
+  miss — with a note the explanation quotes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ewarn.ingest import normalise, versions
+from ewarn.ingest import normalise
+from ewarn.ingest.csaf_products import Expression, Product, expressions, read_tree
 from ewarn.ingest.normalise import Observable
 from ewarn.ingest.records import (
     RECORD_ERRORS,
@@ -21,14 +32,21 @@ from ewarn.ingest.records import (
     load_json,
     parse_timestamp,
 )
+from ewarn.ingest.versions import read_expression
 from ewarn.models.common import TLP
 from ewarn.models.indicator import (
     AffectedProduct,
+    CveDetail,
     IndicatorType,
     ProductStatus,
+    RangeKind,
     VersionRange,
     VulnerabilityInfo,
 )
+from ewarn.versions.order import compare
+
+UNREADABLE_COUNT = "unreadable version expression"
+UNSTATED_COUNT = "product listed without status"
 
 _STATUS = {
     "known_affected": ProductStatus.AFFECTED,
@@ -40,20 +58,32 @@ _STATUS = {
     "known_not_affected": ProductStatus.NOT_AFFECTED,
     "under_investigation": ProductStatus.UNDER_INVESTIGATION,
 }
-_MAX_DEPTH = 32
+# "versions prior to 5.7.1", "before version 3.2", "earlier than v2.0"
+_SENTENCE = re.compile(r"(?<=[.;])\s+|\n+")
+_PRIOR_TO = re.compile(r"\b(?:prior to|before|earlier than)\s+(?:version\s+|v(?=\d))?(\d[\w.\-]*[\w])", re.I)
 
 
 @dataclass
-class _Product:
-    vendor: str | None = None
-    name: str | None = None
-    versions: list[VersionRange] = field(default_factory=list)
-    cpe: str | None = None
-    purl: str | None = None
+class _Vulnerability:
+    detail: CveDetail | None
+    statuses: dict[str, ProductStatus]  # product id → status
+    remediations: list[str]
+    references: list[str]
+    scoped_texts: dict[str, list[str]]  # product id → remediation texts that name it
+
+
+@dataclass(frozen=True)
+class AdvisoryReading:
+    """What the reader understood of one document: for the parser and ``ewarn advisories check``."""
+
+    tracking_id: str
+    title: str
+    vendors: tuple[str, ...]
+    expressions: tuple[Expression, ...]
 
 
 def parse_csaf(payload: bytes | Any, ctx: FeedContext) -> ParseResult:
-    """One CSAF document → indicators; a malformed document or vulnerability is a rejection."""
+    """One CSAF document → one indicator; a malformed document or vulnerability is a rejection."""
     result = ParseResult(read=1)
     try:
         document = load_json(payload) if isinstance(payload, bytes | str) else payload
@@ -69,49 +99,74 @@ def parse_csaf(payload: bytes | Any, ctx: FeedContext) -> ParseResult:
     return result
 
 
+def read_advisory(document: Any) -> AdvisoryReading:
+    """The product/version expressions and vendor strings of one document (``ValueError`` if not CSAF)."""
+    meta, tracking_id = _check(document)
+    products = read_tree(as_dict(document.get("product_tree")))
+    vulnerabilities = [v for v in as_list(document.get("vulnerabilities")) if isinstance(v, dict)]
+    read = [_read_vulnerability(v, products) for v in vulnerabilities]
+    products = _with_text_bounds(products, read, _note_sentences(document))
+    vendors = sorted({p.vendor for p in products.values() if p.vendor})
+    return AdvisoryReading(tracking_id, str(meta["title"]), tuple(vendors), tuple(expressions(products)))
+
+
 def _parse_document(
     document: dict[str, Any], meta: dict[str, Any], tracking_id: str, ctx: FeedContext, result: ParseResult
 ) -> None:
-    products = _products(as_dict(document.get("product_tree")))
-    tlp = _tlp(meta, ctx.default_tlp)
+    products = read_tree(as_dict(document.get("product_tree")))
     references = [
         str(r["url"]) for r in as_list(meta.get("references")) if isinstance(r, dict) and r.get("url")
     ]
-    common = {
-        "name": meta.get("title"),
-        "tlp": tlp,
-        "valid_from": parse_timestamp(meta["tracking"].get("initial_release_date")),
-        "seen_at": parse_timestamp(meta["tracking"].get("current_release_date")),
-    }
     vulnerabilities = document.get("vulnerabilities") or []
     if not isinstance(vulnerabilities, list):
         result.rejections.append(ctx.reject(tracking_id, "'vulnerabilities' is not a list"))
         return
-    infos: list[VulnerabilityInfo] = []
+    read: list[_Vulnerability] = []
     for index, vulnerability in enumerate(vulnerabilities):
         try:
-            infos.append(_vulnerability(vulnerability, products, meta.get("title"), references))
+            read.append(_read_vulnerability(vulnerability, products))
         except RECORD_ERRORS as exc:
             result.rejections.append(
                 ctx.reject(f"{tracking_id} vulnerabilities[{index}]", describe(exc), vulnerability)
             )
-    with_cve = [info for info in infos if info.cves]
-    if with_cve:
-        for info in with_cve:
-            observable = Observable(IndicatorType.VULNERABILITY, info.cves[0])
-            result.indicators.append(
-                ctx.indicator(observable, record=tracking_id, cves=info.cves, vulnerability=info, **common)
-            )
-    elif infos or not result.rejections:
-        merged = _merge_infos(infos, meta.get("title"), references, products)
-        result.indicators.append(
-            ctx.indicator(
-                Observable(IndicatorType.VULNERABILITY, tracking_id),
-                record=tracking_id,
-                vulnerability=merged,
-                **common,
-            )
+    if not read and result.rejections:
+        return
+    products = _with_text_bounds(products, read, _note_sentences(document))
+    unreadable = sum(1 for p in products.values() if p.verdict.endswith("unreadable"))
+    if unreadable:
+        result.note(UNREADABLE_COUNT, unreadable)
+    affected = _affected(products, read)
+    unstated = sum(1 for p in affected if p.status is ProductStatus.UNSTATED)
+    if unstated:
+        result.note(UNSTATED_COUNT, unstated)
+    details = sorted((v.detail for v in read if v.detail), key=_worst_first)
+    worst = details[0] if details and details[0].cvss_score is not None else None
+    info = VulnerabilityInfo(
+        cves=sorted(d.id for d in details),
+        title=str(meta["title"]),
+        cvss_score=worst.cvss_score if worst else None,
+        cvss_vector=worst.cvss_vector if worst else None,
+        affected=affected,
+        remediations=list(dict.fromkeys(r for v in read for r in v.remediations)),
+        references=list(dict.fromkeys([r for v in read for r in v.references] + references))[:50],
+        cve_details=details,
+    )
+    result.indicators.append(
+        ctx.indicator(
+            Observable(IndicatorType.VULNERABILITY, tracking_id),
+            record=tracking_id,
+            cves=info.cves,
+            vulnerability=info,
+            name=meta.get("title"),
+            tlp=_tlp(meta, ctx.default_tlp),
+            valid_from=parse_timestamp(meta["tracking"].get("initial_release_date")),
+            seen_at=parse_timestamp(meta["tracking"].get("current_release_date")),
         )
+    )
+
+
+def _worst_first(detail: CveDetail) -> tuple[float, str]:
+    return (-(detail.cvss_score if detail.cvss_score is not None else -1.0), detail.id)
 
 
 def _check(document: Any) -> tuple[dict[str, Any], str]:
@@ -137,94 +192,124 @@ def _tlp(meta: dict[str, Any], default: TLP) -> TLP:
     return (normalise.tlp_from_name(label) if isinstance(label, str) else None) or default
 
 
-def _products(tree: dict[str, Any]) -> dict[str, _Product]:
-    found: dict[str, _Product] = {}
-
-    def walk(branch: dict[str, Any], current: _Product, depth: int) -> None:
-        if depth > _MAX_DEPTH:
-            raise ValueError("product tree nests deeper than 32 levels")
-        category, name = branch.get("category"), branch.get("name")
-        here = _Product(current.vendor, current.name, list(current.versions))
-        if isinstance(name, str):
-            if category == "vendor":
-                here.vendor = normalise.product_name(name)
-            elif category in ("product_name", "product_family") and (
-                category == "product_name" or not here.name
-            ):
-                here.name = normalise.product_name(name)
-            elif category in ("product_version", "product_version_range"):
-                here.versions = versions.parse_free_text(name)
-        product = branch.get("product")
-        if isinstance(product, dict) and isinstance(product.get("product_id"), str):
-            helper = product.get("product_identification_helper") or {}
-            found[product["product_id"]] = _Product(
-                here.vendor,
-                here.name or normalise.product_name(product.get("name")),
-                here.versions,
-                helper.get("cpe"),
-                helper.get("purl"),
-            )
-        for child in branch.get("branches") or []:
-            if isinstance(child, dict):
-                walk(child, here, depth + 1)
-
-    walk(tree, _Product(), 0)
-    for full in tree.get("full_product_names") or []:
-        if isinstance(full, dict) and isinstance(full.get("product_id"), str):
-            found.setdefault(full["product_id"], _Product(name=normalise.product_name(full.get("name"))))
-    for relation in tree.get("relationships") or []:
-        full = relation.get("full_product_name") if isinstance(relation, dict) else None
-        if isinstance(full, dict) and isinstance(full.get("product_id"), str):
-            component = found.get(str(relation.get("product_reference")), _Product())
-            platform = found.get(str(relation.get("relates_to_product_reference")), _Product())
-            found[full["product_id"]] = _Product(
-                component.vendor or platform.vendor,
-                normalise.product_name(full.get("name")) or component.name,
-                component.versions,
-                component.cpe,
-                component.purl,
-            )
-    return found
-
-
-def _vulnerability(
-    vulnerability: Any, products: dict[str, _Product], title: str | None, references: list[str]
-) -> VulnerabilityInfo:
+def _read_vulnerability(vulnerability: Any, products: dict[str, Product]) -> _Vulnerability:
     if not isinstance(vulnerability, dict):
         raise ValueError("vulnerability is not an object")
-    cves = [normalise.cve(vulnerability["cve"])] if vulnerability.get("cve") else []
-    affected: list[AffectedProduct] = []
-    for category, ids in (vulnerability.get("product_status") or {}).items():
+    detail = None
+    if vulnerability.get("cve"):
+        score, vector = _cvss(vulnerability.get("scores") or [])
+        title = vulnerability.get("title")
+        detail = CveDetail(
+            id=normalise.cve(vulnerability["cve"]),
+            title=title if isinstance(title, str) else None,
+            cvss_score=score,
+            cvss_vector=vector,
+        )
+    statuses: dict[str, ProductStatus] = {}
+    for category, ids in as_dict(vulnerability.get("product_status")).items():
         status = _STATUS.get(category)
-        if status is None or not isinstance(ids, list):
-            continue
-        for product_id in ids:
-            product = products.get(str(product_id), _Product(name=str(product_id)))
-            affected.append(
-                AffectedProduct(
-                    vendor=product.vendor,
-                    product=product.name,
-                    cpe=product.cpe,
-                    purl=product.purl,
-                    versions=product.versions,
-                    status=status,
-                    product_id=str(product_id),
-                )
-            )
-    score, vector = _cvss(vulnerability.get("scores") or [])
-    remediations = [_remediation(r) for r in vulnerability.get("remediations") or [] if isinstance(r, dict)]
+        if status is not None and isinstance(ids, list):
+            for product_id in ids:
+                # a product both affected and fixed in one vulnerability (first_affected + first_fixed
+                # for different versions) keeps affected: the ranges below tell which versions
+                statuses.setdefault(str(product_id), status)
+    remediations: list[str] = []
+    scoped: dict[str, list[str]] = {}
+    for remediation in as_list(vulnerability.get("remediations")):
+        if isinstance(remediation, dict) and (text := _remediation(remediation)):
+            remediations.append(text)
+            for product_id in as_list(remediation.get("product_ids")):
+                scoped.setdefault(str(product_id), []).append(str(remediation.get("details") or ""))
     own_refs = [
-        r["url"] for r in vulnerability.get("references") or [] if isinstance(r, dict) and r.get("url")
+        str(r["url"])
+        for r in as_list(vulnerability.get("references"))
+        if isinstance(r, dict) and r.get("url")
     ]
-    return VulnerabilityInfo(
-        cves=cves,
-        title=vulnerability.get("title") or title,
-        cvss_score=score,
-        cvss_vector=vector,
-        affected=affected,
-        remediations=[r for r in remediations if r],
-        references=list(dict.fromkeys(own_refs + references))[:50],
-    )
+    return _Vulnerability(detail, statuses, remediations, own_refs, scoped)
+
+
+def _affected(products: dict[str, Product], read: list[_Vulnerability]) -> list[AffectedProduct]:
+    """One entry per (product, status) with the CVEs it applies to; unlisted products as ``unstated``."""
+    every_cve = [v.detail.id for v in read if v.detail]
+    cves_of: dict[tuple[str, ProductStatus], list[str]] = {}
+    for vulnerability in read:
+        for product_id, status in vulnerability.statuses.items():
+            listed = cves_of.setdefault((product_id, status), [])
+            if vulnerability.detail and vulnerability.detail.id not in listed:
+                listed.append(vulnerability.detail.id)
+    stated = {product_id for product_id, _ in cves_of}
+    for product_id in products:
+        if product_id not in stated:
+            cves_of[(product_id, ProductStatus.UNSTATED)] = list(every_cve)
+    out: list[AffectedProduct] = []
+    for (product_id, status), cves in cves_of.items():
+        product = products.get(product_id) or Product(name=product_id)
+        out.append(
+            AffectedProduct(
+                vendor=product.vendor,
+                product=product.name,
+                cpe=product.cpe,
+                purl=product.purl,
+                versions=product.versions,
+                status=status,
+                product_id=product_id,
+                cves=cves,
+                model=product.model,
+                note=product.note,
+            )
+        )
+    return out
+
+
+def _upper_bounded(ranges: list[VersionRange]) -> bool:
+    return bool(ranges) and all(vr.kind is RangeKind.INTERVAL and (vr.lt or vr.lte) for vr in ranges)
+
+
+def _note_sentences(document: dict[str, Any]) -> list[str]:
+    """The sentences of the document's and its vulnerabilities' notes (where CISA restates the versions)."""
+    notes = as_list(as_dict(document.get("document")).get("notes"))
+    for vulnerability in as_list(document.get("vulnerabilities")):
+        notes += as_list(as_dict(vulnerability).get("notes"))
+    texts = [str(n.get("text") or "") for n in notes if isinstance(n, dict)]
+    return [s for t in texts for s in _SENTENCE.split(t) if _PRIOR_TO.search(s)]
+
+
+def _with_text_bounds(
+    products: dict[str, Product], read: list[_Vulnerability], sentences: list[str]
+) -> dict[str, Product]:
+    """Widen an upper bound the advisory's own text contradicts: a remediation scoped to the product, or a
+    note sentence that names it ("victor: versions prior to 5.7.1")."""
+    out = dict(products)
+    for product_id, product in products.items():
+        if not _upper_bounded(product.versions):
+            continue
+        texts = [t for v in read for t in v.scoped_texts.get(product_id, ())]
+        name = (product.name or "").lower()
+        texts += [sentence for sentence in sentences if name and name in sentence.lower()]
+        bounds = list(dict.fromkeys(m.group(1).rstrip(".") for t in texts for m in _PRIOR_TO.finditer(t)))
+        machine = {b for vr in product.versions for b in (vr.lt, vr.lte) if b}
+        # only a text bound above every machine bound widens the range (one below says less, not more)
+        extra = [b for b in bounds if all((compare(b, m) or 0) > 0 for m in machine)]
+        if not extra:
+            continue
+        lower = next((vr for vr in product.versions if vr.gte or vr.gt), None)
+        widened = list(product.versions)
+        for bound in extra:
+            for part in read_expression(f"< {bound}"):
+                widened.append(
+                    part.model_copy(update={"gte": lower.gte, "gt": lower.gt}) if lower is not None else part
+                )
+        machine_text = product.text or " | ".join(sorted(machine))
+        said = "; ".join(f'"prior to {b}"' for b in extra)
+        out[product_id] = replace(
+            product,
+            versions=widened,
+            note=(
+                f'the advisory\'s machine value says "{machine_text.strip()}" but its text says {said}: '
+                "both readings are kept, so neither can miss"
+            ),
+        )
+    return out
 
 
 def _cvss(scores: list[Any]) -> tuple[float | None, str | None]:
@@ -247,26 +332,3 @@ def _remediation(remediation: dict[str, Any]) -> str:
     if remediation.get("url"):
         text = f"{text} ({remediation['url']})"
     return text
-
-
-def _merge_infos(
-    infos: list[VulnerabilityInfo], title: str | None, references: list[str], products: dict[str, _Product]
-) -> VulnerabilityInfo:
-    scores = [i.cvss_score for i in infos if i.cvss_score is not None]
-    best = max((i for i in infos if i.cvss_score is not None), key=lambda i: i.cvss_score or 0, default=None)
-    affected = [p for i in infos for p in i.affected]
-    if not affected:
-        affected = [
-            AffectedProduct(
-                vendor=p.vendor, product=p.name, cpe=p.cpe, purl=p.purl, versions=p.versions, product_id=k
-            )
-            for k, p in products.items()
-        ]
-    return VulnerabilityInfo(
-        title=title,
-        cvss_score=max(scores) if scores else None,
-        cvss_vector=best.cvss_vector if best else None,
-        affected=affected,
-        remediations=list(dict.fromkeys(r for i in infos for r in i.remediations)),
-        references=references[:50],
-    )

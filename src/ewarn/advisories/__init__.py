@@ -1,0 +1,1 @@
+"""Advisories as ewarn reads them: the check report of ``ewarn advisories check``."""
