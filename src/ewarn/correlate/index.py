@@ -17,6 +17,7 @@ Layout, chosen for memory (223 traced bytes per asset at a million assets, see b
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import marshal
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -26,8 +27,11 @@ from typing import Any, TypeVar
 from ewarn import names
 from ewarn.correlate import products
 from ewarn.correlate.addresses import V4, V6, WIDTH, Network, normalise_host, parse_asn, parse_network
+from ewarn.logging import get_logger
 from ewarn.models import Asset, AssetKind, ClinicalCriticality, Criticality, NetworkExposure
 from ewarn.models.asset import CareDependency, EquipmentCategory
+
+log = get_logger(__name__)
 
 Record = bytes
 Entry = Record | list[Record]
@@ -299,6 +303,7 @@ class AssetIndex:
         self._products: dict[str, dict[str, Entry]] = {}  # vendor group → product key → records
         self._bags: dict[str, dict[str, list[str]]] = {}  # vendor group → sorted words → product keys
         self._names_generation = names.generation()
+        self.unindexable: set[str] = set()  # ids of assets filed under no key: a value the index cannot read
         self._by_cpe: dict[str, Entry] = {}
         self._by_purl: dict[str, Entry] = {}
         self._name_tables: dict[AssetKind, dict[str, Entry]] = {
@@ -335,7 +340,10 @@ class AssetIndex:
             self._records.append([])
         for record in self._records[slot]:
             f = marshal.loads(record)  # noqa: S302 - our own records, never external input
-            self._file(_KINDS[f[2]], f[4], f[5], f[6], f[8], f[9], record, remove=True)
+            # a record that could not be filed fails the same way here, after what did go in is out
+            with contextlib.suppress(Exception):
+                self._file(_KINDS[f[2]], f[4], f[5], f[6], f[8], f[9], record, remove=True)
+            self.unindexable.discard(f[1])
         chosen = [a for a in assets if a.provider_id == provider_id]
         parent_ids = {a.parent_id for a in chosen if a.parent_id}
         parents = {a.id: a for a in chosen if a.id in parent_ids} if parent_ids else {}
@@ -344,17 +352,28 @@ class AssetIndex:
         for asset in chosen:
             record = encode(slot, asset, parents.get(asset.parent_id) if asset.parent_id else None)
             fresh.append(record)
-            file(
-                asset.kind,
-                asset.value,
-                asset.vendor,
-                asset.product,
-                asset.cpe,
-                asset.purl,
-                record,
-                remove=False,
-            )
+            try:
+                file(
+                    asset.kind,
+                    asset.value,
+                    asset.vendor,
+                    asset.product,
+                    asset.cpe,
+                    asset.purl,
+                    record,
+                    remove=False,
+                )
+            except Exception as exc:  # one value the index cannot key never drops the rest of the inventory
+                self._unfileable(asset.id, record, exc)
         self._records[slot] = fresh
+
+    def _unfileable(self, asset_id: str, record: Record, exc: Exception) -> None:
+        """Take out what was filed of a record before its error, and say which asset is not indexed."""
+        f = marshal.loads(record)  # noqa: S302 - our own records, never external input
+        with contextlib.suppress(Exception):  # the same error again, after the keys that did go in are out
+            self._file(_KINDS[f[2]], f[4], f[5], f[6], f[8], f[9], record, remove=True)
+        self.unindexable.add(asset_id)
+        log.warning("asset_not_indexed", asset_id=asset_id, error=f"{type(exc).__name__}: {exc}"[:300])
 
     def remove_provider(self, provider_id: str) -> None:
         self.replace_provider(provider_id, ())
@@ -499,8 +518,11 @@ class AssetIndex:
         for provider_records in self._records:
             for record in provider_records:
                 f = marshal.loads(record)  # noqa: S302 - our own records, never external input
-                if _KINDS[f[2]] in PRODUCT_KINDS:
-                    self._file_product(f[5], f[6], f[8], f[9], record, _put)
+                if _KINDS[f[2]] in PRODUCT_KINDS and f[1] not in self.unindexable:
+                    try:
+                        self._file_product(f[5], f[6], f[8], f[9], record, _put)
+                    except Exception as exc:
+                        self._unfileable(f[1], record, exc)
 
     # --- reading -------------------------------------------------------------------------------------------
 
