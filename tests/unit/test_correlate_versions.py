@@ -276,6 +276,9 @@ def test_decide_reads_raw_only_ranges_and_honours_the_asset_scheme() -> None:
     assert decide(read_expression("< 12.1.2"), " ")[0] is Decision.UNKNOWN  # a blank version is no version
     assert decide(read_expression("< 12.1.2"), "12.x")[0] is Decision.UNKNOWN  # nor is a family
     assert decide(read_expression("All versions"), "12.x")[0] is Decision.AFFECTED
+    # a kind set by hand without its fields compares nothing: unknown, never affected
+    assert decide([VersionRange(kind=RangeKind.WILDCARD, raw="5.x")], "5.1")[0] is Decision.UNKNOWN
+    assert decide([VersionRange(kind=RangeKind.INTERVAL, raw="< 2")], "1")[0] is Decision.UNKNOWN
 
 
 def test_decide_cve5_branch_build() -> None:

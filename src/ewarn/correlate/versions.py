@@ -131,10 +131,14 @@ def part_verdict(part: VersionRange, version: str, scheme: str | None = None) ->
         return None  # no version, or the asset's own version is a family: only all-versions decide
     if kind is RangeKind.DATE or part.scheme == DATE_SCHEME:
         return _within_dates(part, version)
-    if kind is RangeKind.WILDCARD and part.family is not None:
+    if kind is RangeKind.WILDCARD:
+        if part.family is None:
+            return None
         attached = bool(part.raw) and _attached(part.family, part.raw or "")
         order = family_compare(version, part.family, attached)
         return None if order is None else order == 0
+    if is_unbounded(part):  # a kind given by hand without the bounds it needs: nothing to compare with
+        return None
     return _within_bounds(part, version, scheme or part.scheme)
 
 
