@@ -576,3 +576,60 @@ async def test_a_listing_cannot_send_the_feeds_credentials_elsewhere(
     assert [headers.get("authorization") for path, headers in other.requests if path == "/doc.json"] == [
         expected
     ]
+
+
+@pytest.mark.parametrize(
+    ("trust", "outcome"),
+    [
+        pytest.param(False, "TAXII request failed", id="untrusted-certificate"),
+        pytest.param(True, "TAXII", id="trusted-reaches-the-server"),
+    ],
+)
+async def test_taxii_over_tls_is_pinned_and_verified(
+    servers: Callable[..., Server],
+    certificate: tuple[Path, Path],
+    sqlite_sessions: SessionFactory,
+    memory_bus: MemoryBus,
+    http: httpx.AsyncClient,
+    trust: bool,
+    outcome: str,
+) -> None:
+    cert_path, key_path = certificate
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert_path, key_path)
+    discovery = servers(tls=tls)
+    discovery.routes["/taxii2/"] = lambda: (
+        200,
+        b'{"title": "t", "api_roots": []}',
+        {"Content-Type": "application/taxii+json;version=2.1"},
+    )
+    settings = Settings(
+        ingest=IngestSettings(
+            allowed_networks=["127.0.0.1/32"],
+            ca_bundle=str(cert_path) if trust else None,
+            request_timeout_seconds=5,
+        )
+    )
+    resolver = StaticResolver({"feed.test": ["127.0.0.1"]})
+    service = IngestService(
+        sessions=sqlite_sessions,
+        bus=memory_bus,
+        topics=_topics(),
+        settings=settings,
+        http=http,
+        resolver=resolver,
+    )
+    async with sqlite_sessions() as session, session.begin():
+        await repository.create_feed(
+            session=session,
+            feed=FeedIn(id="taxii", kind="taxii", location=f"https://feed.test:{discovery.port}/taxii2/"),
+        )
+    try:
+        report = await service.poll_feed("taxii")
+    finally:
+        await service.fetcher.aclose()
+    if trust:
+        assert report.error is None and resolver.lookups == ["feed.test"]
+        assert discovery.requests[0][1]["host"] == f"feed.test:{discovery.port}"
+    else:
+        assert report.error is not None and outcome in report.error and discovery.requests == []

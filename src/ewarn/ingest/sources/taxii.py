@@ -27,7 +27,7 @@ from taxii2client.common import _HTTPConnection
 from taxii2client.exceptions import TAXIIServiceException
 from urllib3.util.retry import Retry
 
-from ewarn.ingest.fetch import Fetcher, FetchError
+from ewarn.ingest.fetch import Fetcher, FetchError, feed_ssl_context
 from ewarn.ingest.records import parse_timestamp
 from ewarn.ingest.sources import register
 from ewarn.ingest.sources.base import FeedSpec, Page, SourceContext
@@ -72,6 +72,7 @@ class _GuardedAdapter(HTTPAdapter):
         self._fetcher = fetcher
         self._loop = loop
         self._first = httpx.URL(location)
+        self._tls = feed_ssl_context(fetcher.ca_bundle)  # the system's CAs plus the operator's bundle
 
     def _check(self, url: str) -> PinnedTarget:
         # The guard is async and its resolver may be the loop's; this runs in a worker thread of that loop.
@@ -85,7 +86,7 @@ class _GuardedAdapter(HTTPAdapter):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs["timeout"] = kwargs.get("timeout") or self._timeout
-        kwargs["verify"] = self._fetcher.ca_bundle or True  # never off, whatever the caller asked
+        kwargs["verify"] = True  # never off, whatever the caller asked
         target = self._check(str(request.url))
         pinned = request.copy()
         pinned.url = str(target.request_url)
@@ -103,6 +104,8 @@ class _GuardedAdapter(HTTPAdapter):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
         name = getattr(request, "ewarn_tls_name", None)
+        if host_params.get("scheme") == "https" and self._tls is not None:
+            pool_kwargs["ssl_context"] = self._tls
         if name and host_params.get("scheme") == "https":
             pool_kwargs["server_hostname"] = name  # SNI, and the name the certificate must carry
             pool_kwargs["assert_hostname"] = name
