@@ -295,3 +295,32 @@ class ScopeApprovalRow(Base):
     __table_args__ = (
         UniqueConstraint("provider_id", "kind", "value", name="uq_scope_approvals_provider_id"),
     )
+
+
+# --- vendor aliases ----------------------------------------------------------------------------------------
+
+
+class VendorAliasRow(Base):
+    """An operator's vendor alias: one spelling read as a brand of an owner group, on top of the shipped table."""
+
+    __tablename__ = "vendor_aliases"
+    alias_key: Mapped[str] = mapped_column(String(255), primary_key=True)  # the spelling folded (ewarn.names)
+    alias: Mapped[str] = mapped_column(String(255))  # as the operator wrote it
+    brand: Mapped[str] = mapped_column(String(255))
+    owner_group: Mapped[str] = mapped_column(String(255))
+    note: Mapped[str] = mapped_column(Text, default="")
+    updated_by: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class VendorAliasChangeRow(Base):
+    """The audit trail of vendor aliases: who changed which spelling, when, from what to what."""
+
+    __tablename__ = "vendor_alias_changes"
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(TS, index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(16))  # add, update, remove
+    alias_key: Mapped[str] = mapped_column(String(255), index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
