@@ -2,8 +2,10 @@
 
 The CISA ICS medical CSAF advisories, the CVE 5 records and the KEV catalogue in ../shared/data are read with
 ewarn's own ingest parsers and merged by indicator key as ingest does (KEV only for the CVEs those advisories
-and records name). Each asset below copies a product name and version from those files, or sits just outside
-a range they give; the test asserts exactly which assets each CVE flags and how the alert explains it.
+and records name). A CSAF advisory is one indicator (``vulnerability:<tracking id>``) carrying its CVEs; a CVE 5
+record and a KEV entry share the CVE's key. Each asset below copies a product name and version from those
+files, or sits just outside a range they give; the test asserts exactly which (asset, advisory) pairs alert,
+with which CVEs, which are only "possibly affected", and how the alert explains it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ewarn.ingest.merge import merge
 from ewarn.ingest.records import FeedContext
 from ewarn.ingest.sources.cve5 import parse_cve_records
 from ewarn.ingest.sources.kev import parse_kev
-from ewarn.models import Alert, Asset, AssetKind, ClinicalCriticality, Indicator, NetworkExposure, Severity
+from ewarn.models import Alert, Asset, AssetKind, ClinicalCriticality, Indicator, NetworkExposure
 
 NOW = datetime(2025, 8, 6, tzinfo=UTC)
 HOSPITAL, CLINIC = "st-elsewhere", "clinic-north"
@@ -144,25 +146,31 @@ BRAUN_CVES = [
     "CVE-2020-25166",
     "CVE-2020-25168",
 ]
-EXPECTED_FLAGS = {
-    "csm-1.51": ["CVE-2021-27408", "CVE-2021-27410"],
-    "central-1.8.4": ["CVE-2021-27408", "CVE-2021-27410"],
-    "spacecom-U61": BRAUN_CVES,
-    "compactplus-A11": BRAUN_CVES,
-    "carelink-24950": ["CVE-2019-6538", "CVE-2019-6540"],
-    "microdicom-2023.3": ["CVE-2024-22100", "CVE-2024-25578"],
-    "dcmtk-3.6.6": ["CVE-2022-2119", "CVE-2022-2120", "CVE-2022-2121"],
-    "dcmtk-clinic": ["CVE-2022-2120", "CVE-2022-2121"],
-    "optima-520": ["CVE-2010-5306"],
-    "optima-mr360": ["CVE-2010-5307"],
-    "spect": ["CVE-2008-4250", "CVE-2017-7269"],
-    "xtr": ["CVE-2019-0708"],
-    "win7": ["CVE-2019-0708"],
-    "alaris-12.1.1": ["CVE-2023-30563"],
-    "screenconnect-23.9.7": ["CVE-2024-1709"],
-    "moveit-2022.0.3": ["CVE-2023-34362"],
-    "log4j-2.14.1": ["CVE-2021-44228"],
+HILLROM = ("ICSMA-21-152-01", ["CVE-2021-27408", "CVE-2021-27410"])
+DCMTK = ("ICSMA-22-174-01", ["CVE-2022-2119", "CVE-2022-2120", "CVE-2022-2121"])
+SIEMENS = ("ICSMA-17-215-01", ["CVE-2008-4250", "CVE-2017-7269"])
+# asset → (advisory, the CVEs of it that hit the asset): one alert per (asset, advisory)
+EXPECTED_FLAGS: dict[str, tuple[str, list[str]]] = {
+    "csm-1.51": HILLROM,
+    "central-1.8.4": HILLROM,
+    "spacecom-U61": ("ICSMA-20-296-02", BRAUN_CVES),
+    "compactplus-A11": ("ICSMA-20-296-02", BRAUN_CVES),
+    "carelink-24950": ("ICSMA-19-080-01", ["CVE-2019-6538", "CVE-2019-6540"]),
+    "microdicom-2023.3": ("ICSMA-24-060-01", ["CVE-2024-22100", "CVE-2024-25578"]),
+    "dcmtk-3.6.6": DCMTK,
+    "dcmtk-clinic": ("ICSMA-22-174-01", ["CVE-2022-2120", "CVE-2022-2121"]),  # its VEX rules out 2119
+    "optima-520": ("ICSMA-18-037-02", ["CVE-2010-5306"]),
+    "optima-mr360": ("ICSMA-18-037-02", ["CVE-2010-5307"]),
+    "spect": SIEMENS,
+    "petct": SIEMENS,  # listed in the product tree, in no product_status: possibly affected
+    "xtr": ("ICSMA-20-049-01", ["CVE-2019-0708"]),
+    "win7": ("CVE-2019-0708", ["CVE-2019-0708"]),
+    "alaris-12.1.1": ("CVE-2023-30563", ["CVE-2023-30563"]),
+    "screenconnect-23.9.7": ("CVE-2024-1709", ["CVE-2024-1709"]),
+    "moveit-2022.0.3": ("CVE-2023-34362", ["CVE-2023-34362"]),
+    "log4j-2.14.1": ("CVE-2021-44228", ["CVE-2021-44228"]),
 }
+POSSIBLY_AFFECTED = {"petct"}
 
 
 def _read(path: Path) -> bytes:
@@ -201,7 +209,7 @@ def load_indicators(data: Path) -> dict[str, Indicator]:
 
 @pytest.fixture(scope="module")
 def alerts(shared_data: Path) -> dict[tuple[str, str], Alert]:
-    """(asset id, CVE) → the alert the correlator raises."""
+    """(asset id, advisory) → the alert the correlator raises."""
     index = AssetIndex.build(INVENTORY)
     out: dict[tuple[str, str], Alert] = {}
     for indicator in load_indicators(shared_data).values():
@@ -214,11 +222,10 @@ def alerts(shared_data: Path) -> dict[tuple[str, str], Alert]:
 
 
 def test_exactly_the_affected_assets_are_flagged(alerts: dict[tuple[str, str], Alert]) -> None:
-    flagged: dict[str, list[str]] = {}
-    for asset_id, cve in alerts:
-        flagged.setdefault(asset_id, []).append(cve)
-    assert {a: sorted(c) for a, c in flagged.items()} == EXPECTED_FLAGS
-    unflagged = {a.id for a in INVENTORY} - set(flagged)
+    flagged = {asset: (advisory, sorted(alert.cves)) for (asset, advisory), alert in alerts.items()}
+    assert flagged == EXPECTED_FLAGS
+    assert {asset for (asset, _), a in alerts.items() if a.possibly_affected} == POSSIBLY_AFFECTED
+    unflagged = {a.id for a in INVENTORY} - {asset for asset, _ in alerts}
     assert unflagged == {
         "csm-1.52",
         "spacecom-L82",
@@ -227,7 +234,6 @@ def test_exactly_the_affected_assets_are_flagged(alerts: dict[tuple[str, str], A
         "microdicom-2024.1",
         "dcmtk-3.6.7",
         "nm530c-1.003",
-        "petct",
         "win10",
         "alaris-12.3.1",
         "screenconnect-23.9.8",
@@ -236,36 +242,51 @@ def test_exactly_the_affected_assets_are_flagged(alerts: dict[tuple[str, str], A
     }
 
 
+def test_one_alert_lists_the_cves_worst_first_and_names_only_its_document(
+    alerts: dict[tuple[str, str], Alert],
+) -> None:
+    braun = alerts[("spacecom-U61", "ICSMA-20-296-02")]
+    scores = [c.cvss_score or 0.0 for c in braun.cve_details]
+    assert scores == sorted(scores, reverse=True) and len(scores) == len(BRAUN_CVES)
+    assert braun.cves == [c.id for c in braun.cve_details]
+    assert (braun.advisory, braun.source_feeds) == ("ICSMA-20-296-02", ["cisa-csaf"])
+    # the Spacelabs telemetry receiver and the Windows PC share CVE-2019-0708, not their documents
+    telemetry, windows = alerts[("xtr", "ICSMA-20-049-01")], alerts[("win7", "CVE-2019-0708")]
+    assert (telemetry.advisory, telemetry.source_feeds) == ("ICSMA-20-049-01", ["cisa-csaf"])
+    assert windows.source_feeds == ["cisa-kev", "cvelist"]
+
+
 @pytest.mark.parametrize(
-    ("asset_id", "cve", "reason"),
+    ("asset_id", "advisory", "reason"),
     [
         pytest.param(
             "csm-1.51",
-            "CVE-2021-27410",
+            "ICSMA-21-152-01",
             "Welch Allyn Connex Spot Monitor firmware 1.51 on your device 'Ward 4 spot monitors' is "
-            "within the affected range < 1.52 of CVE-2021-27410 (ICSMA-21-152-01). A fix is available.",
+            "within the affected range < 1.52 of ICSMA-21-152-01 (CVE-2021-27408, CVE-2021-27410). "
+            "A fix is available.",
             id="brand-alias-csaf-free-text-range",
         ),
         pytest.param(
             "spacecom-U61",
-            "CVE-2020-25158",
+            "ICSMA-20-296-02",
             "B. Braun Melsungen AG SpaceCom firmware U61 on your device 'Infusion SpaceCom' is within the "
-            "affected range <= U61 of CVE-2020-25158 (ICSMA-20-296-02). A fix is available.",
+            f"affected range <= U61 of ICSMA-20-296-02 ({', '.join(BRAUN_CVES)}). A fix is available.",
             id="product-line-range",
         ),
         pytest.param(
             "optima-520",
-            "CVE-2010-5306",
+            "ICSMA-18-037-02",
             "GE Healthcare Optima 520 on your device 'CT room 2' is affected in all versions by "
-            "CVE-2010-5306 (ICSMA-18-037-02). A fix is available.",
+            "ICSMA-18-037-02 (CVE-2010-5306). A fix is available.",
             id="all-versions",
         ),
         pytest.param(
             "microdicom-2023.3",
-            "CVE-2024-22100",
+            "ICSMA-24-060-01",
             "MicroDicom DICOM Viewer version 2023.3 Build 9342 on your software 'Radiology viewer' is "
-            "within the affected range <= 2023.3_Build_9342 of CVE-2024-22100 (ICSMA-24-060-01). "
-            "A fix is available.",
+            "within the affected range <= 2023.3_Build_9342 of ICSMA-24-060-01 (CVE-2024-22100, "
+            "CVE-2024-25578). A fix is available.",
             id="build-number-range-fix-named-in-mitigation",
         ),
         pytest.param(
@@ -284,10 +305,11 @@ def test_exactly_the_affected_assets_are_flagged(alerts: dict[tuple[str, str], A
         ),
         pytest.param(
             "xtr",
-            "CVE-2019-0708",
+            "ICSMA-20-049-01",
             "Spacelabs Xhibit Telemetry Receiver (XTR) Model number 96280 firmware 1.0.2 on your device "
-            "'Telemetry' is within the affected range = 1.0.2 of CVE-2019-0708. A fix is available.",
-            id="exact-version-merged-with-kev",
+            "'Telemetry' is within the affected range = 1.0.2 of ICSMA-20-049-01 (CVE-2019-0708). "
+            "A fix is available.",
+            id="exact-version",
         ),
         pytest.param(
             "log4j-2.14.1",
@@ -296,16 +318,30 @@ def test_exactly_the_affected_assets_are_flagged(alerts: dict[tuple[str, str], A
             "within the affected range >= 2.13.0, < 2.15.0 of CVE-2021-44228.",
             id="cve5-changes-and-kev-product-only",
         ),
+        pytest.param(
+            "petct",
+            "ICSMA-17-215-01",
+            "Possibly affected — listed in the advisory, status not stated: Siemens Healthineers PET/CT Systems "
+            "Windows XP-Based on your device 'petct' is listed in ICSMA-17-215-01 (CVE-2008-4250, "
+            "CVE-2017-7269) without saying whether it is affected. Check it.",
+            id="listed-in-the-tree-without-status",
+        ),
     ],
 )
-def test_explanations(alerts: dict[tuple[str, str], Alert], asset_id: str, cve: str, reason: str) -> None:
-    assert alerts[(asset_id, cve)].reason == reason
+def test_explanations(
+    alerts: dict[tuple[str, str], Alert], asset_id: str, advisory: str, reason: str
+) -> None:
+    assert alerts[(asset_id, advisory)].reason == reason
 
 
 def test_kev_marks_known_exploited_and_lifts_severity(alerts: dict[tuple[str, str], Alert]) -> None:
+    # KEV and CVE 5 describe one CVE and share its key; a CSAF advisory is its own document, so the KEV flag
+    # lands on the CVE's alerts (the Windows PC), not on the Spacelabs advisory that also names CVE-2019-0708.
     exploited = sorted(asset for (asset, _), a in alerts.items() if a.known_exploited)
-    assert exploited == ["log4j-2.14.1", "moveit-2022.0.3", "screenconnect-23.9.7", "spect", "win7", "xtr"]
-    telemetry = alerts[("xtr", "CVE-2019-0708")]
-    assert (telemetry.severity, telemetry.labels) == (Severity.CRITICAL, ["exploit", "ransomware"])
+    assert exploited == ["log4j-2.14.1", "moveit-2022.0.3", "screenconnect-23.9.7", "win7"]
+    windows = alerts[("win7", "CVE-2019-0708")]
+    assert windows.labels == ["exploit", "ransomware"]
+    plain = alerts[("alaris-12.1.1", "CVE-2023-30563")]  # same criticality, CVSS 6.5, not exploited
+    assert windows.score > plain.score
     ranked = sorted(alerts.values(), key=lambda a: -a.score)
-    assert ranked[0].asset_id == "xtr"  # life-sustaining, internet-exposed, exploited by ransomware
+    assert ranked[0].asset_id == "xtr"  # life-sustaining and internet-exposed: first for the same threat

@@ -23,6 +23,7 @@ from ewarn.models import (
     VersionRange,
     VulnerabilityInfo,
 )
+from ewarn.models.indicator import CveDetail, RangeKind
 
 NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -390,9 +391,9 @@ def product_index() -> AssetIndex:
             {
                 "pump-1210": "BD Alaris Infusion Pump firmware 12.1.0 on your device 'ICU pumps' is "
                 "within the affected range < 12.1.2 of ICSMA-20-296-02.",
-                "pump-nover": "Becton Dickinson Alaris Infusion Pump on your device 'Spare pumps' is "
-                "named by ICSMA-20-296-02 for versions < 12.1.2; its firmware version is not recorded, "
-                "so check it.",
+                "pump-nover": "Possibly affected — version not recorded: Becton Dickinson Alaris Infusion "
+                "Pump on your device 'Spare pumps' is named by ICSMA-20-296-02 for versions < 12.1.2; its "
+                "firmware version is not recorded, so check it.",
             },
             id="vendor-alias-and-range-version-just-outside-and-unknown",
         ),
@@ -623,3 +624,226 @@ def test_build_alert_carries_identity_scores_and_provenance(network_index: Asset
     assert pacs.reason == "203.0.113.7 is inside your range 203.0.113.0/24 'PACS DMZ'"
     assert alerts["b-ward"].provider_id == "prov-b"
     assert alerts["b-ward"].id != pacs.id
+
+
+# --- one alert per (asset, advisory), possibly affected ----------------------------------------------------
+
+UNREADABLE = VersionRange(kind=RangeKind.UNREADABLE, raw="see the vendor's customer notice")
+DISTRIBUTED = VersionRange(
+    kind=RangeKind.DATE, lt="2018-04-01", scheme="date", raw="distributed  < april 1, 2018"
+)
+
+
+def multi_cve(
+    *affected: AffectedProduct, cves: tuple[str, ...] = ("CVE-2020-0001", "CVE-2020-0002")
+) -> Indicator:
+    """An advisory with two CVEs, the first scored 5.0, the second 9.8."""
+    details = [
+        CveDetail(id=c, cvss_score=s, title=f"t{i}")
+        for i, (c, s) in enumerate(zip(cves, (5.0, 9.8), strict=True))
+    ]
+    return indicator(
+        IndicatorType.VULNERABILITY,
+        "ICSMA-XX-10",
+        cves=list(cves),
+        vulnerability=VulnerabilityInfo(
+            cves=list(cves), cvss_score=9.8, affected=list(affected), cve_details=details
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("ind", "expected"),
+    [
+        pytest.param(
+            multi_cve(
+                product("BD", "Alaris Infusion Pump", "< 13.0", cves=["CVE-2020-0001"]),
+                product("BD", "Alaris Infusion Pump", "< 12.1.1", cves=["CVE-2020-0002"]),
+            ),
+            {
+                "pump-1210": (("CVE-2020-0001", "CVE-2020-0002"), Relation.VERSION_IN_RANGE),
+                "pump-1212": (("CVE-2020-0001",), Relation.VERSION_IN_RANGE),
+                "pump-nover": (("CVE-2020-0001", "CVE-2020-0002"), Relation.VERSION_UNKNOWN),
+            },
+            id="one-match-per-asset-listing-the-cves-that-hit-it",
+        ),
+        pytest.param(
+            multi_cve(
+                product("BD", "Alaris Infusion Pump", "< 13.0"),
+                product(
+                    "BD",
+                    "Alaris Infusion Pump",
+                    "< 13.0",
+                    status=ProductStatus.NOT_AFFECTED,
+                    cves=["CVE-2020-0002"],
+                ),
+            ),
+            {
+                "pump-1210": (("CVE-2020-0001",), Relation.VERSION_IN_RANGE),
+                "pump-1212": (("CVE-2020-0001",), Relation.VERSION_IN_RANGE),
+                "pump-nover": (("CVE-2020-0001", "CVE-2020-0002"), Relation.VERSION_UNKNOWN),
+            },
+            id="known-not-affected-removes-only-its-cve",
+        ),
+        pytest.param(
+            multi_cve(
+                product("BD", "Alaris Systems Manager", "<= 12.3"), cves=("CVE-2023-30563", "CVE-2023-99999")
+            ),
+            {
+                "mgr": (("CVE-2023-30563", "CVE-2023-99999"), Relation.VERSION_IN_RANGE),
+                "mgr-vex": (("CVE-2023-99999",), Relation.VERSION_IN_RANGE),
+            },
+            id="vex-removes-only-its-cve",
+        ),
+        pytest.param(
+            multi_cve(AffectedProduct(vendor="BD", product="Alaris Infusion Pump", versions=[UNREADABLE])),
+            {
+                "pump-1210": (("CVE-2020-0001", "CVE-2020-0002"), Relation.VERSION_NOT_COMPARABLE),
+                "pump-1212": (("CVE-2020-0001", "CVE-2020-0002"), Relation.VERSION_NOT_COMPARABLE),
+                "pump-nover": (("CVE-2020-0001", "CVE-2020-0002"), Relation.VERSION_UNKNOWN),
+            },
+            id="unreadable-text-is-possibly-affected-never-silent",
+        ),
+        pytest.param(
+            multi_cve(AffectedProduct(vendor="BD", product="Alaris Infusion Pump", versions=[DISTRIBUTED])),
+            {
+                "pump-1210": (("CVE-2020-0001", "CVE-2020-0002"), Relation.VERSION_NOT_COMPARABLE),
+                "pump-1212": (("CVE-2020-0001", "CVE-2020-0002"), Relation.VERSION_NOT_COMPARABLE),
+                "pump-nover": (("CVE-2020-0001", "CVE-2020-0002"), Relation.VERSION_UNKNOWN),
+            },
+            id="date-bound-against-a-firmware-version-is-possibly-affected",
+        ),
+        pytest.param(
+            multi_cve(
+                product("BD", "Alaris Infusion Pump", "< 12.1.1", status=ProductStatus.UNSTATED),
+            ),
+            {
+                "pump-1210": (("CVE-2020-0001", "CVE-2020-0002"), Relation.STATUS_NOT_STATED),
+                "pump-nover": (("CVE-2020-0001", "CVE-2020-0002"), Relation.STATUS_NOT_STATED),
+            },
+            id="listed-without-status-is-possibly-affected-within-its-range",
+        ),
+        pytest.param(
+            multi_cve(
+                product("BD", "Alaris Infusion Pump", "< 12.1.1", status=ProductStatus.UNSTATED),
+                product("BD", "Alaris Infusion Pump", "< 2.0", status=ProductStatus.UNSTATED),
+            ),
+            {
+                "pump-1210": (("CVE-2020-0001", "CVE-2020-0002"), Relation.STATUS_NOT_STATED),
+                "pump-nover": (("CVE-2020-0001", "CVE-2020-0002"), Relation.STATUS_NOT_STATED),
+            },
+            id="an-unstated-variant-outside-its-range-does-not-silence-another",
+        ),
+        pytest.param(
+            multi_cve(
+                product("BD", "Alaris Infusion Pump", "< 12.1.1"),
+                product("BD", "Alaris Infusion Pump", ">= 12.1.1", status=ProductStatus.UNSTATED),
+            ),
+            {
+                "pump-1210": (("CVE-2020-0001", "CVE-2020-0002"), Relation.VERSION_IN_RANGE),
+                "pump-nover": (("CVE-2020-0001", "CVE-2020-0002"), Relation.VERSION_UNKNOWN),
+            },
+            id="an-affected-entry-with-versions-decides-over-an-unstated-one",
+        ),
+    ],
+)
+def test_advisory_rules(
+    product_index: AssetIndex, ind: Indicator, expected: dict[str, tuple[tuple[str, ...], Relation]]
+) -> None:
+    found = {m.asset.id: (m.cves, m.relation) for m in match(ind, product_index)}
+    assert found == expected
+
+
+def test_alert_lists_the_cves_that_hit_worst_first_and_scores_the_worst(product_index: AssetIndex) -> None:
+    ind = multi_cve(
+        product("BD", "Alaris Infusion Pump", "< 13.0", cves=["CVE-2020-0001"]),
+        product("BD", "Alaris Infusion Pump", "< 12.1.1", cves=["CVE-2020-0002"]),
+    )
+    alerts = {a.asset_id: a for a in (build_alert(ind, m, now=NOW) for m in match(ind, product_index))}
+    both, one = alerts["pump-1210"], alerts["pump-1212"]
+    assert both.cves == ["CVE-2020-0002", "CVE-2020-0001"]  # 9.8 before 5.0
+    assert [(c.id, c.cvss_score) for c in both.cve_details] == [
+        ("CVE-2020-0002", 9.8),
+        ("CVE-2020-0001", 5.0),
+    ]
+    assert one.cves == ["CVE-2020-0001"]
+    assert one.score < both.score  # scored by the worst CVE that hits, not the advisory's worst
+    assert both.reason == (
+        "BD Alaris Infusion Pump firmware 12.1.0 on your device 'ICU pumps' is within the affected range "
+        "< 13.0 of ICSMA-XX-10 (CVE-2020-0001, CVE-2020-0002)."
+    )
+    assert not both.possibly_affected and both.advisory == "r-1"
+    assert alerts["pump-nover"].possibly_affected
+
+
+@pytest.mark.parametrize(
+    ("versions", "status", "reason"),
+    [
+        pytest.param(
+            [UNREADABLE],
+            ProductStatus.AFFECTED,
+            "Possibly affected — version could not be compared: BD Alaris Infusion Pump firmware 12.1.0 on "
+            "your device 'ICU pumps' is named by ICSMA-XX-10 (CVE-2020-0001, CVE-2020-0002), and the advisory "
+            'says "see the vendor\'s customer notice". Check it.',
+            id="unreadable-quotes-the-advisory",
+        ),
+        pytest.param(
+            [DISTRIBUTED],
+            ProductStatus.AFFECTED,
+            "Possibly affected — version could not be compared: BD Alaris Infusion Pump firmware 12.1.0 on "
+            "your device 'ICU pumps' is named by ICSMA-XX-10 (CVE-2020-0001, CVE-2020-0002), and the advisory "
+            'says "distributed  < april 1, 2018". Check it.',
+            id="date-quotes-the-advisory",
+        ),
+        pytest.param(
+            [VersionRange(kind=RangeKind.ALL)],
+            ProductStatus.UNSTATED,
+            "Possibly affected — listed in the advisory, status not stated: BD Alaris Infusion Pump on your "
+            "device 'ICU pumps' is listed in ICSMA-XX-10 (CVE-2020-0001, CVE-2020-0002) without saying whether "
+            "it is affected. Check it.",
+            id="listed-without-status",
+        ),
+    ],
+)
+def test_possibly_affected_alerts_quote_the_advisory_and_score_lower(
+    product_index: AssetIndex, versions: list[VersionRange], status: ProductStatus, reason: str
+) -> None:
+    certain = multi_cve(
+        AffectedProduct(vendor="BD", product="Alaris Infusion Pump", versions=[VersionRange(lt="13.0")])
+    )
+    possible = multi_cve(
+        AffectedProduct(vendor="BD", product="Alaris Infusion Pump", versions=versions, status=status)
+    )
+    by_asset = {m.asset.id: m for m in match(possible, product_index)}
+    alert = build_alert(possible, by_asset["pump-1210"], now=NOW)
+    sure = build_alert(
+        certain, next(m for m in match(certain, product_index) if m.asset.id == "pump-1210"), now=NOW
+    )
+    assert alert.possibly_affected and not sure.possibly_affected
+    assert alert.reason == reason
+    assert alert.score < sure.score
+
+
+@pytest.mark.parametrize(
+    ("model_asset", "matched"),
+    [
+        pytest.param("DH-NVR1104HS-S3", True, id="model-family-named-in-the-version-field"),
+        pytest.param("DH-XVR5104HS", False, id="sibling-model-near-miss"),
+    ],
+)
+def test_model_in_the_version_field_is_looked_up_alone(model_asset: str, matched: bool) -> None:
+    recorder = asset(
+        "nvr", AssetKind.MEDICAL_DEVICE, "Recorder", vendor="Dahua", product=model_asset, version="3.2"
+    )
+    dahua = advisory(
+        "ICSA-17-124-02",
+        AffectedProduct(
+            vendor="Dahua Technology Co, Ltd",
+            product="Digital Video Recorders and IP Cameras DH-NVR1XXX",
+            model="DH-NVR1XXX",
+            versions=[VersionRange(kind=RangeKind.ALL)],
+        ),
+        cves=["CVE-2017-7927"],
+    )
+    found = match(dahua, AssetIndex.build([recorder]))
+    assert [(m.asset.id, m.relation) for m in found] == ([("nvr", Relation.ALL_VERSIONS)] if matched else [])

@@ -6,59 +6,22 @@ No I/O here: ``match`` reads the in-memory index, ``build_alert`` turns one matc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from ewarn.correlate import products, versions
 from ewarn.correlate.addresses import Network, normalise_host, parse_address, parse_asn, parse_network
-from ewarn.correlate.index import PRODUCT_KINDS, AssetIndex, AssetRef, Entry, Record, records
+from ewarn.correlate.index import AssetIndex, AssetRef, Entry, records
+from ewarn.correlate.matches import VERSION_NOT_COMPARED, Match, Relation
 from ewarn.correlate.score import score
+from ewarn.correlate.vulnerability import asset_display, indicator_cves, match_vulnerability
 from ewarn.ids import alert_id
-from ewarn.models import (
-    AffectedProduct,
-    Alert,
-    AssetKind,
-    Indicator,
-    IndicatorType,
-    MatchDetail,
-    ProductStatus,
-    VersionRange,
-)
+from ewarn.models import Alert, AssetKind, Indicator, IndicatorType, MatchDetail
+from ewarn.models.alert import AlertCve
+
+__all__ = ["Match", "Relation", "build_alert", "explain", "indicator_cves", "is_active", "match"]
 
 D = TypeVar("D")
-
-
-class Relation(StrEnum):
-    """How the indicator relates to the asset; selects the sentence of the explanation."""
-
-    ADDRESS_IN_RANGE = "address_in_range"
-    RANGE_IN_RANGE = "range_in_range"  # the indicator's network lies inside the asset's
-    RANGE_COVERS = "range_covers"  # the asset's network lies inside the indicator's
-    SAME_DOMAIN = "same_domain"
-    SUBDOMAIN = "subdomain"
-    HOSTNAME = "hostname"
-    EMAIL_DOMAIN = "email_domain"
-    ASN = "asn"
-    VERSION_IN_RANGE = "version_in_range"
-    ALL_VERSIONS = "all_versions"
-    VERSION_UNKNOWN = "version_unknown"
-    PRODUCT_NAMED = "product_named"  # the advisory names the product but no versions (KEV)
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """One asset an indicator hits, with what matched and the range that made it match."""
-
-    asset: AssetRef
-    relation: Relation
-    field: str  # network, domain, hostname, email_domain, asn, cpe, purl, vendor+product
-    asset_value: str
-    indicator_value: str
-    range: str | None = None
-    fix_available: bool = False
 
 
 def is_active(indicator: Indicator, now: datetime) -> bool:
@@ -184,184 +147,6 @@ def _match_asn(indicator: Indicator, index: AssetIndex) -> list[Match]:
     return [Match(index.ref(r), Relation.ASN, "asn", f"AS{number}", indicator.value) for r in records(entry)]
 
 
-# --- vulnerability indicators ------------------------------------------------------------------------------
-
-_FIELD_RANK = {"cpe": 0, "purl": 1, "vendor+product": 2}
-_FIX_WORDS = (
-    "vendor_fix",
-    "update to",
-    "upgrade to",
-    "fixed in",
-    "firmware update",
-    "install version",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class _Lookup:
-    field: str
-    entry: Entry
-    display: str  # the product as the advisory names it
-    implied: VersionRange | None  # a version carried inside the CPE or PURL itself
-
-
-def _display(product: AffectedProduct) -> str:
-    return " ".join(p for p in (product.vendor, product.product) if p) or product.cpe or product.purl or ""
-
-
-def _lookups(index: AssetIndex, product: AffectedProduct) -> list[_Lookup]:
-    """Every index entry an advisory's product names; most advisories name products nobody has: keep it lean."""
-    out: list[_Lookup] = []
-    if product.cpe and (cpe := products.parse_cpe(product.cpe)) is not None:
-        implied = VersionRange(exact=cpe.version, raw=f"= {cpe.version}") if cpe.version else None
-        if (entry := index.by_cpe(products.cpe_key(cpe))) is not None:
-            out.append(_Lookup("cpe", entry, product.cpe, implied))
-        implied_name = products.cpe_name_key(cpe)
-        if implied_name and (entry := index.by_name(implied_name)) is not None:
-            out.append(_Lookup("vendor+product", entry, _display(product), implied))
-    if product.purl and (purl := products.parse_purl(product.purl)) is not None:
-        implied = (
-            VersionRange(exact=purl.version, scheme=purl.type, raw=f"= {purl.version}")
-            if purl.version
-            else None
-        )
-        if (entry := index.by_purl(purl.key)) is not None:
-            out.append(_Lookup("purl", entry, product.purl, implied))
-    key = products.name_key(product.vendor, product.product)
-    if key and (entry := index.by_name(key)) is not None:
-        out.append(_Lookup("vendor+product", entry, _display(product), None))
-    return out
-
-
-def _ranges(product: AffectedProduct, lookup: _Lookup) -> list[VersionRange]:
-    if product.versions:
-        return list(product.versions)
-    return [lookup.implied] if lookup.implied is not None else []
-
-
-def _verdict(ranges: list[VersionRange], version: str | None, scheme: str) -> tuple[Relation | None, str]:
-    """Does the asset's version fall in ``ranges`` (empty: all versions)? Returns relation and range text."""
-    if not ranges:
-        return Relation.PRODUCT_NAMED, "versions not given"
-    if any(versions.is_all(part) for vr in ranges for part in versions.expand(vr)):
-        return Relation.ALL_VERSIONS, "all versions"
-    if version is None:
-        return Relation.VERSION_UNKNOWN, " or ".join(
-            versions.describe(p) for r in ranges for p in versions.expand(r)
-        )
-    for vr in ranges:
-        part = versions.matching_part(vr, version, None if scheme == "generic" else scheme)
-        if part is not None:
-            return Relation.VERSION_IN_RANGE, versions.describe(part)
-    return None, ""
-
-
-def _asset_display(asset: AssetRef) -> str:
-    parts = [p for p in (asset.vendor, asset.product) if p]
-    if not parts and asset.cpe:
-        cpe = products.parse_cpe(asset.cpe)
-        parts = [cpe.vendor, cpe.product] if cpe else [asset.cpe]
-    if not parts and asset.purl:
-        parts = [asset.purl.split("@")[0]]
-    return " ".join(parts)
-
-
-def _fix_in_remediations(indicator: Indicator) -> bool:
-    vuln = indicator.vulnerability
-    return vuln is not None and any(word in r.lower() for r in vuln.remediations for word in _FIX_WORDS)
-
-
-def indicator_cves(indicator: Indicator) -> set[str]:
-    cves = {c.upper() for c in indicator.cves}
-    if indicator.vulnerability is not None:
-        cves |= {c.upper() for c in indicator.vulnerability.cves}
-    if indicator.value.upper().startswith("CVE-"):
-        cves.add(indicator.value.upper())
-    return cves
-
-
-def _better(current: Match | None, candidate: Match) -> bool:
-    return current is None or _FIELD_RANK[candidate.field] < _FIELD_RANK[current.field]
-
-
-def _match_vulnerability(indicator: Indicator, index: AssetIndex) -> list[Match]:
-    vuln = indicator.vulnerability
-    if vuln is None or not vuln.affected:
-        return []
-    suppressed: set[Record] = set()
-    fixed_for: set[Record] = set()
-    # Entries that give versions decide for an asset; an entry that names the product without any version
-    # (KEV does) only counts when no entry of the same advisory says which versions of it are affected.
-    ranged: dict[Record, Match | None] = {}
-    versionless: dict[Record, Match] = {}
-    refs: dict[Record, AssetRef] = {}
-
-    for product in vuln.affected:
-        status = product.status
-        if status is ProductStatus.UNDER_INVESTIGATION:
-            continue
-        for lookup in _lookups(index, product):
-            ranges = _ranges(product, lookup)
-            for record in records(lookup.entry):
-                asset = refs.get(record) or refs.setdefault(record, index.ref(record))
-                if asset.kind not in PRODUCT_KINDS:
-                    continue
-                relation, range_text = _verdict(ranges, asset.effective_version, asset.version_scheme)
-                if status is not ProductStatus.AFFECTED:
-                    # known_not_affected and fixed versions never match; a fixed entry tells a fix exists
-                    if status is ProductStatus.FIXED:
-                        fixed_for.add(record)
-                    if relation in (Relation.VERSION_IN_RANGE, Relation.ALL_VERSIONS, Relation.PRODUCT_NAMED):
-                        suppressed.add(record)
-                    continue
-                candidate = None
-                if relation is not None:
-                    candidate = Match(
-                        asset=asset,
-                        relation=relation,
-                        field=lookup.field,
-                        asset_value=" ".join(
-                            p for p in (_asset_display(asset), asset.effective_version) if p
-                        ),
-                        indicator_value=lookup.display,
-                        range=range_text,
-                    )
-                if relation is Relation.PRODUCT_NAMED:
-                    assert candidate is not None
-                    if _better(versionless.get(record), candidate):
-                        versionless[record] = candidate
-                elif candidate is None:
-                    ranged.setdefault(record, None)
-                elif _better(ranged.get(record), candidate):
-                    ranged[record] = candidate
-    decided = {**{r: m for r, m in versionless.items() if r not in ranged}, **ranged}
-    if not decided:
-        return []
-    cves = indicator_cves(indicator)
-    fix_by_remediation = _fix_in_remediations(indicator)
-    out: list[Match] = []
-    for record, found in decided.items():
-        if found is None or record in suppressed:
-            continue
-        if cves and cves <= found.asset.not_affected:  # a VEX statement: not affected by any of its CVEs
-            continue
-        fix = fix_by_remediation or record in fixed_for
-        out.append(found if not fix else _with_fix(found))
-    return out
-
-
-def _with_fix(found: Match) -> Match:
-    return Match(
-        found.asset,
-        found.relation,
-        found.field,
-        found.asset_value,
-        found.indicator_value,
-        found.range,
-        fix_available=True,
-    )
-
-
 def _no_match(indicator: Indicator, index: AssetIndex) -> list[Match]:
     return []  # file hashes: no asset kind holds hashes
 
@@ -373,7 +158,7 @@ _MATCHERS: dict[IndicatorType, Callable[[Indicator, AssetIndex], list[Match]]] =
     IndicatorType.URL: _match_url,
     IndicatorType.EMAIL: _match_email,
     IndicatorType.ASN: _match_asn,
-    IndicatorType.VULNERABILITY: _match_vulnerability,
+    IndicatorType.VULNERABILITY: match_vulnerability,
     IndicatorType.MD5: _no_match,
     IndicatorType.SHA1: _no_match,
     IndicatorType.SHA256: _no_match,
@@ -389,12 +174,10 @@ def match(indicator: Indicator, index: AssetIndex) -> list[Match]:
 # --- explaining and alerting -------------------------------------------------------------------------------
 
 
-def _advisory(indicator: Indicator) -> str:
-    """The CVE, with the advisory that reported it (a CSAF tracking id such as ICSMA-20-296-02)."""
-    record = indicator.source.record
-    if indicator.source.feed_kind == "csaf" and record and record.upper() != indicator.value.upper():
-        return f"{indicator.value} ({record})"
-    return indicator.value
+def _advisory(indicator: Indicator, cves: tuple[str, ...] = ()) -> str:
+    """The advisory and the CVEs of it that hit: ``ICSMA-20-296-02 (CVE-2020-25150, …)`` or the CVE itself."""
+    named = [c for c in cves if c.upper() != indicator.value.upper()]
+    return f"{indicator.value} ({', '.join(named)})" if named else indicator.value
 
 
 _NOUN = {AssetKind.MEDICAL_DEVICE: "device", AssetKind.INFRASTRUCTURE: "equipment"}
@@ -410,9 +193,42 @@ def _owner_phrase(asset: AssetRef) -> str:
     return f"{phrase} (part of '{asset.parent_name}')" if asset.parent_name else phrase
 
 
+def _explain_product(indicator: Indicator, found: Match) -> str:
+    asset, relation = found.asset, found.relation
+    product, version, owner = asset_display(asset), asset.effective_version, _owner_phrase(asset)
+    advisory = _advisory(indicator, found.cves)
+    tail = (f" Note: {found.note}." if found.note else "") + (
+        " A fix is available." if found.fix_available else ""
+    )
+    if relation is Relation.VERSION_IN_RANGE:
+        return (
+            f"{product} {_version_word(asset)} {version} on {owner} is within the affected range "
+            f"{found.range} of {advisory}.{tail}"
+        )
+    if relation is Relation.ALL_VERSIONS:
+        return f"{product} on {owner} is affected in all versions by {advisory}.{tail}"
+    if relation is Relation.PRODUCT_NAMED:
+        return f"{product} on {owner} is named by {advisory}, which gives no affected versions.{tail}"
+    if relation is Relation.VERSION_NOT_COMPARABLE:
+        return (
+            f"Possibly affected — version could not be compared: {product} {_version_word(asset)} {version} "
+            f"on {owner} is named by {advisory}, and the advisory says {found.quote}. Check it.{tail}"
+        )
+    if relation is Relation.STATUS_NOT_STATED:
+        said = f" for versions {found.range}" if found.range and found.range != "all versions" else ""
+        return (
+            f"Possibly affected — listed in the advisory, status not stated: {product} on {owner} is listed "
+            f"in {advisory}{said} without saying whether it is affected. Check it.{tail}"
+        )
+    return (
+        f"Possibly affected — version not recorded: {product} on {owner} is named by {advisory} for "
+        f"versions {found.range}; its {_version_word(asset)} version is not recorded, so check it.{tail}"
+    )
+
+
 def explain(indicator: Indicator, found: Match) -> str:
     """The plain-language reason: the asset, the field that matched and the range."""
-    asset, value, name = found.asset, found.indicator_value, f"'{found.asset.name}'"
+    value, name = found.indicator_value, f"'{found.asset.name}'"
     relation = found.relation
     if relation is Relation.ADDRESS_IN_RANGE:
         subject = (
@@ -437,24 +253,7 @@ def explain(indicator: Indicator, found: Match) -> str:
         return f"{subject} is your e-mail domain {found.asset_value} {name}"
     if relation is Relation.ASN:
         return f"{value} is your autonomous system {found.asset_value} {name}"
-    product = _asset_display(asset)
-    version = asset.effective_version
-    advisory = _advisory(indicator)
-    owner = _owner_phrase(asset)
-    fix = " A fix is available." if found.fix_available else ""
-    if relation is Relation.VERSION_IN_RANGE:
-        return (
-            f"{product} {_version_word(asset)} {version} on {owner} is within the affected range "
-            f"{found.range} of {advisory}.{fix}"
-        )
-    if relation is Relation.ALL_VERSIONS:
-        return f"{product} on {owner} is affected in all versions by {advisory}.{fix}"
-    if relation is Relation.PRODUCT_NAMED:
-        return f"{product} on {owner} is named by {advisory}, which gives no affected versions.{fix}"
-    return (
-        f"{product} on {owner} is named by {advisory} for versions {found.range}; "
-        f"its {_version_word(asset)} version is not recorded, so check it.{fix}"
-    )
+    return _explain_product(indicator, found)
 
 
 def _title(indicator: Indicator) -> str:
@@ -467,12 +266,52 @@ def _title(indicator: Indicator) -> str:
     return f"{indicator.type.value} {indicator.value}{labels}"
 
 
+def _alert_cves(indicator: Indicator, found: Match) -> list[AlertCve]:
+    """The CVEs that hit the asset with their own scores, worst first."""
+    vuln = indicator.vulnerability
+    if vuln is None:
+        return []
+    details = {d.id.upper(): d for d in vuln.cve_details}
+    out: list[AlertCve] = []
+    for cve in found.cves or sorted(indicator_cves(indicator)):
+        detail = details.get(cve.upper())
+        if detail is not None:
+            out.append(
+                AlertCve(
+                    id=detail.id,
+                    cvss_score=detail.cvss_score,
+                    cvss_vector=detail.cvss_vector,
+                    title=detail.title,
+                )
+            )
+        else:  # a CVE 5 record or KEV entry: the indicator's own score is the CVE's
+            out.append(
+                AlertCve(id=cve, cvss_score=vuln.cvss_score, cvss_vector=vuln.cvss_vector, title=vuln.title)
+            )
+    return sorted(out, key=lambda c: (-(c.cvss_score if c.cvss_score is not None else -1.0), c.id))
+
+
+def _scored_as_worst(indicator: Indicator, cves: list[AlertCve]) -> Indicator:
+    """The indicator with the score of the worst CVE that hits (not the advisory's worst overall)."""
+    vuln = indicator.vulnerability
+    worst = cves[0] if cves else None
+    if vuln is None or worst is None or worst.cvss_score == vuln.cvss_score:
+        return indicator
+    update = {"cvss_score": worst.cvss_score, "cvss_vector": worst.cvss_vector}
+    return indicator.model_copy(update={"vulnerability": vuln.model_copy(update=update)})
+
+
 def build_alert(indicator: Indicator, found: Match, *, now: datetime) -> Alert:
     """The first revision of the alert for one match; ``lifecycle`` decides what is actually stored."""
     asset = found.asset
-    version_known = found.relation not in (Relation.VERSION_UNKNOWN, Relation.PRODUCT_NAMED)
-    scored = score(indicator, asset, version_known=version_known)
     vuln = indicator.vulnerability
+    cve_details = _alert_cves(indicator, found) if indicator.type is IndicatorType.VULNERABILITY else []
+    scored = score(
+        _scored_as_worst(indicator, cve_details),
+        asset,
+        version_known=found.relation not in VERSION_NOT_COMPARED,
+    )
+    cves = [c.id for c in cve_details] if cve_details else sorted(indicator_cves(indicator))
     return Alert(
         id=alert_id(provider_id=asset.provider_id, indicator_key=indicator.key, asset_id=asset.id),
         revision=1,
@@ -496,9 +335,12 @@ def build_alert(indicator: Indicator, found: Match, *, now: datetime) -> Alert:
         ),
         tlp=indicator.tlp,
         labels=sorted(set(indicator.labels)),
-        cves=sorted(indicator_cves(indicator)),
+        cves=cves,
         known_exploited=bool(vuln and vuln.known_exploited),
         fix_available=found.fix_available,
+        possibly_affected=found.possibly_affected,
+        cve_details=cve_details,
+        advisory=indicator.source.record if indicator.type is IndicatorType.VULNERABILITY else None,
         source_feeds=sorted(set(indicator.sources) or {indicator.source.feed_id}),
         seen_at_source=indicator.source.seen_at or indicator.first_seen,
         ingested_at=indicator.ingested_at,
