@@ -14,7 +14,7 @@ from ewarn.ids import stable_id
 from ewarn.ingest.merge import merge_batch
 from ewarn.ingest.models import Feed, FeedHealth, FeedIn, FeedPatch
 from ewarn.ingest.sources.base import FeedSpec
-from ewarn.models.common import TLP, utcnow
+from ewarn.models.common import TLP, storable_text, utcnow
 from ewarn.models.indicator import Indicator, Rejection
 from ewarn.store.db import as_utc, upsert
 from ewarn.store.tables import FeedRow, IndicatorRow, RejectionRow
@@ -261,6 +261,18 @@ def rejection_id(rejection: Rejection) -> str:
     return stable_id("rej", rejection.feed_id, rejection.record, rejection.reason)
 
 
+def _storable(rejection: Rejection) -> Rejection:
+    """What was refused may hold NUL or lone surrogates, which PostgreSQL and JSON responses cannot carry."""
+    excerpt = rejection.excerpt
+    return rejection.model_copy(
+        update={
+            "record": storable_text(rejection.record),
+            "reason": storable_text(rejection.reason),
+            "excerpt": storable_text(excerpt) if excerpt is not None else None,
+        }
+    )
+
+
 async def store_rejections(*, session: AsyncSession, rejections: Sequence[Rejection], now: datetime) -> None:
     """Insert rejections once each: the id is a hash of (feed, record, reason), so replays add nothing."""
     rows = {
@@ -273,7 +285,7 @@ async def store_rejections(*, session: AsyncSession, rejections: Sequence[Reject
             "excerpt": r.excerpt,
             "rejected_at": r.rejected_at or now,
         }
-        for r in rejections
+        for r in map(_storable, rejections)
     }
     items = list(rows.values())
     for start in range(0, len(items), _KEY_CHUNK):

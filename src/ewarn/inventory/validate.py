@@ -12,8 +12,11 @@ from ewarn.ids import asset_id
 from ewarn.inventory import fields
 from ewarn.inventory.models import AssetIn, FieldProblem
 from ewarn.models.asset import Asset, AssetKind, CareDependency, EquipmentCategory
+from ewarn.models.common import text_problem
 
 MAX_TEXT = 512
+MAX_LABEL = 64  # a tag or a CVE id
+MAX_LIST = 1000  # tags or not-affected CVEs of one asset
 
 _VALUE_NORMALISERS: dict[AssetKind, Callable[[str], str]] = {
     AssetKind.NETWORK: fields.network,
@@ -108,11 +111,11 @@ def normalise_asset(raw: AssetIn, *, provider_id: str) -> Asset:
         problems += equipment_problems(raw, text)
 
     not_affected: set[str] = set()
-    for i, item in enumerate(raw.not_affected):
+    for i, item in enumerate(_labels(raw.not_affected, "not_affected", problems)):
         cve = _apply(fields.cve, item, f"not_affected[{i}]", problems)
         if cve is not None:
             not_affected.add(cve)
-    tags = sorted({tag.strip() for tag in raw.tags if tag.strip()})
+    tags = sorted(set(_labels(raw.tags, "tags", problems)))
 
     if problems:
         raise AssetInvalid(problems)
@@ -216,7 +219,26 @@ def _clean(value: str | None, name: str, problems: list[FieldProblem]) -> str | 
     if len(stripped) > MAX_TEXT:
         problems.append(FieldProblem(field=name, message=f"longer than {MAX_TEXT} characters"))
         return None
+    why = text_problem(stripped)
+    if why is not None:
+        problems.append(FieldProblem(field=name, message=why))
+        return None
     return stripped or None
+
+
+def _labels(values: list[str], name: str, problems: list[FieldProblem]) -> list[str]:
+    """Tags and CVE ids: at most ``MAX_LIST`` of them, each a short single line."""
+    if len(values) > MAX_LIST:
+        problems.append(FieldProblem(field=name, message=f"more than {MAX_LIST} items"))
+        return []
+    kept: list[str] = []
+    for i, value in enumerate(values):
+        cleaned = _clean(value, f"{name}[{i}]", problems)
+        if cleaned is not None and len(cleaned) > MAX_LABEL:
+            problems.append(FieldProblem(field=f"{name}[{i}]", message=f"longer than {MAX_LABEL} characters"))
+        elif cleaned is not None:
+            kept.append(cleaned)
+    return kept
 
 
 def _apply(fn: Callable[[str], str], value: str, name: str, problems: list[FieldProblem]) -> str | None:

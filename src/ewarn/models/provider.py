@@ -6,13 +6,13 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from ewarn.models.common import Contract, UtcDatetime
+from ewarn.models.common import Contract, CountryCode, UtcDatetime
 
 
 class Provider(Contract):
     id: str
     name: str
-    country: str = Field(min_length=2, max_length=2)
+    country: CountryCode
     csirt_id: str | None = None
     contacts: list[str] = Field(default_factory=list)
     language: str = "en"
@@ -22,7 +22,7 @@ class Provider(Contract):
 class Csirt(Contract):
     id: str
     name: str
-    country: str = Field(min_length=2, max_length=2)
+    country: CountryCode
 
 
 class Role(StrEnum):

@@ -8,7 +8,9 @@ from pydantic import Field, SecretStr
 
 from ewarn.models.alert import Severity
 from ewarn.models.asset import EquipmentCategory
-from ewarn.models.common import TLP, Contract, UtcDatetime
+from ewarn.models.common import TLP, Contract, Label, UtcDatetime
+
+MAX_FILTER_ITEMS = 100
 
 
 class Channel(StrEnum):
@@ -24,9 +26,11 @@ class Digest(StrEnum):
 
 class SubscriptionFilters(Contract):
     min_severity: Severity = Severity.LOW
-    indicator_types: list[str] = Field(default_factory=list)  # empty: all
-    asset_tags: list[str] = Field(default_factory=list)  # empty: all
-    asset_categories: list[EquipmentCategory] = Field(default_factory=list)  # empty: all
+    indicator_types: list[Label] = Field(default_factory=list, max_length=MAX_FILTER_ITEMS)  # empty: all
+    asset_tags: list[Label] = Field(default_factory=list, max_length=MAX_FILTER_ITEMS)  # empty: all
+    asset_categories: list[EquipmentCategory] = Field(
+        default_factory=list, max_length=MAX_FILTER_ITEMS
+    )  # empty: all
     tlp_ceiling: TLP = TLP.AMBER  # the most restricted TLP this channel may carry
 
 

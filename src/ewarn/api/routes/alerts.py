@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
 from ewarn.api.deps import PrincipalDep, SessionDep, ensure_provider_visible
+from ewarn.api.params import CursorQuery, ResourceIdPath, ResourceIdQuery, TextQuery
 from ewarn.models.alert import Alert, AlertStatus, Severity
 from ewarn.models.provider import Role
 from ewarn.store.repositories import alerts as repo
@@ -33,18 +34,18 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         stamp, alert_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         return datetime.fromisoformat(stamp), alert_id
     except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "invalid cursor") from exc
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid cursor") from exc
 
 
 @router.get("/alerts")
 async def list_alerts(
     session: SessionDep,
     principal: PrincipalDep,
-    provider_id: str | None = None,
+    provider_id: ResourceIdQuery = None,
     min_severity: Severity | None = None,
     alert_status: Annotated[AlertStatus | None, Query(alias="status")] = None,
-    indicator_key: str | None = None,
-    cursor: str | None = None,
+    indicator_key: TextQuery = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AlertPage:
     visible = await visible_provider_ids(session=session, principal=principal)
@@ -72,7 +73,7 @@ async def _visible_alert(session: SessionDep, principal: PrincipalDep, alert_id:
 
 
 @router.get("/alerts/{alert_id}")
-async def get_alert(alert_id: str, session: SessionDep, principal: PrincipalDep) -> Alert:
+async def get_alert(alert_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep) -> Alert:
     return await _visible_alert(session, principal, alert_id)
 
 
@@ -81,7 +82,9 @@ class StatusIn(BaseModel):
 
 
 @router.post("/alerts/{alert_id}/status")
-async def set_status(alert_id: str, body: StatusIn, session: SessionDep, principal: PrincipalDep) -> Alert:
+async def set_status(
+    alert_id: ResourceIdPath, body: StatusIn, session: SessionDep, principal: PrincipalDep
+) -> Alert:
     """Feedback from the provider's SOC (or an operator); kept across later revisions of the alert."""
     await _visible_alert(session, principal, alert_id)
     if principal.role is Role.CSIRT:

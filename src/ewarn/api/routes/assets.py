@@ -15,6 +15,7 @@ from ewarn.api.deps import (
     ensure_provider_visible,
     ensure_provider_writable,
 )
+from ewarn.api.params import CursorQuery, ResourceIdPath, ResourceIdQuery
 from ewarn.api.problems import problem
 from ewarn.inventory import service
 from ewarn.inventory.importers import ImportFormat, ImportRejected
@@ -44,7 +45,7 @@ _IMPORT_BODY = {
 
 @router.post("", response_model=Asset | list[Asset])
 async def register_assets(
-    provider_id: str,
+    provider_id: ResourceIdPath,
     body: AssetIn | list[AssetIn],
     response: Response,
     session: SessionDep,
@@ -81,12 +82,12 @@ async def register_assets(
 
 @router.get("")
 async def list_assets(
-    provider_id: str,
+    provider_id: ResourceIdPath,
     session: SessionDep,
     principal: PrincipalDep,
     kind: AssetKind | None = None,
     limit: Annotated[int, Query(ge=1, le=repo.MAX_PAGE)] = 100,
-    cursor: str | None = None,
+    cursor: CursorQuery = None,
 ) -> AssetPage:
     """Live assets ordered by id; pass ``next_cursor`` back as ``cursor`` for the next page."""
     await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
@@ -100,13 +101,13 @@ async def list_assets(
 
 @router.post("/import", openapi_extra=_IMPORT_BODY)
 async def import_assets(
-    provider_id: str,
+    provider_id: ResourceIdPath,
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,
     runtime: RuntimeDep,
     fmt: Annotated[ImportFormat, Query(alias="format")],
-    device: str | None = None,
+    device: ResourceIdQuery = None,
 ) -> ImportReport:
     """Import a file: valid rows are applied, the others reported with row and reason. Idempotent.
 
@@ -135,7 +136,9 @@ async def import_assets(
 
 
 @router.get("/{asset_id}")
-async def get_asset(provider_id: str, asset_id: str, session: SessionDep, principal: PrincipalDep) -> Asset:
+async def get_asset(
+    provider_id: ResourceIdPath, asset_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep
+) -> Asset:
     await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
     asset = await repo.get_asset(session=session, provider_id=provider_id, asset_id=asset_id)
     if asset is None:
@@ -145,7 +148,11 @@ async def get_asset(provider_id: str, asset_id: str, session: SessionDep, princi
 
 @router.delete("/{asset_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_asset(
-    provider_id: str, asset_id: str, session: SessionDep, principal: PrincipalDep, runtime: RuntimeDep
+    provider_id: ResourceIdPath,
+    asset_id: ResourceIdPath,
+    session: SessionDep,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
 ) -> Response:
     """Soft-delete the asset and the components that belong to it."""
     await _ensure_writable(session, principal, provider_id)

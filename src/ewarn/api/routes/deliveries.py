@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
 from ewarn.api.deps import PrincipalDep, SessionDep, ensure_provider_visible, ensure_provider_writable
+from ewarn.api.params import ResourceIdPath, ResourceIdQuery
 from ewarn.models.common import utcnow
 from ewarn.models.delivery import Delivery, DeliveryAttempt, DeliveryStatus
 from ewarn.store.repositories import deliveries as repo
@@ -35,7 +36,7 @@ async def _with_attempts(session: SessionDep, items: list[Delivery]) -> list[Del
 
 @router.get("/subscriptions/{subscription_id}/deliveries")
 async def subscription_deliveries(
-    subscription_id: str,
+    subscription_id: ResourceIdPath,
     session: SessionDep,
     principal: PrincipalDep,
     delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
@@ -54,7 +55,7 @@ async def subscription_deliveries(
 
 @router.get("/deliveries/dead")
 async def dead_letters(
-    session: SessionDep, principal: PrincipalDep, provider_id: str | None = None, limit: Limit = 100
+    session: SessionDep, principal: PrincipalDep, provider_id: ResourceIdQuery = None, limit: Limit = 100
 ) -> list[DeliveryLog]:
     """Deliveries that gave up, across the tenants the caller may see."""
     visible = await visible_provider_ids(session=session, principal=principal)
@@ -79,7 +80,9 @@ async def _visible(
 
 
 @router.get("/deliveries/{delivery_id}")
-async def get_delivery(delivery_id: str, session: SessionDep, principal: PrincipalDep) -> DeliveryLog:
+async def get_delivery(
+    delivery_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep
+) -> DeliveryLog:
     [log] = await _with_attempts(session, [await _visible(session, principal, delivery_id, write=False)])
     return log
 
@@ -90,7 +93,9 @@ class Replayed(BaseModel):
 
 
 @router.post("/deliveries/{delivery_id}/replay", status_code=status.HTTP_202_ACCEPTED)
-async def replay_delivery(delivery_id: str, session: SessionDep, principal: PrincipalDep) -> Replayed:
+async def replay_delivery(
+    delivery_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep
+) -> Replayed:
     """Queue a dead letter again with a fresh attempt budget; it is delivered once (same webhook-id)."""
     delivery = await _visible(session, principal, delivery_id, write=True)
     sub = await subs_repo.get_subscription(session=session, subscription_id=delivery.subscription_id)

@@ -7,13 +7,28 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from ewarn.api.deps import OperatorDep, RuntimeDep, SessionDep
+from ewarn.api.params import OffsetQuery, ResourceIdPath
 from ewarn.errors import ConfigurationError
 from ewarn.ingest import repository
 from ewarn.ingest.models import Feed, FeedHealth, FeedIn, FeedPatch, IngestReport
 from ewarn.ingest.service import ingest_service_for
+from ewarn.models.common import json_problem, text_problem
 from ewarn.models.indicator import Rejection
 
 router = APIRouter(prefix="/api/v1/feeds", tags=["feeds"])
+
+
+def _check_text(body: FeedIn | FeedPatch) -> None:
+    """Text and free-form JSON a database can store and a response can carry (no NUL, surrogates, controls)."""
+    for name in ("name", "location"):
+        value = getattr(body, name)
+        why = None if value is None else text_problem(value)
+        if why is not None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: {why}")
+    for name in ("config", "credentials"):
+        why = json_problem(getattr(body, name))
+        if why is not None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: {why}")
 
 
 def _missing(feed_id: str) -> HTTPException:
@@ -23,6 +38,7 @@ def _missing(feed_id: str) -> HTTPException:
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_feed(body: FeedIn, session: SessionDep, _: OperatorDep) -> Feed:
     """Register a feed; its credentials are stored and never returned."""
+    _check_text(body)
     try:
         feed = await repository.create_feed(session=session, feed=body)
     except ValueError as exc:
@@ -37,7 +53,7 @@ async def list_feeds(session: SessionDep, _: OperatorDep) -> list[Feed]:
 
 
 @router.get("/{feed_id}")
-async def get_feed(feed_id: str, session: SessionDep, _: OperatorDep) -> Feed:
+async def get_feed(feed_id: ResourceIdPath, session: SessionDep, _: OperatorDep) -> Feed:
     feed = await repository.get_feed(session=session, feed_id=feed_id)
     if feed is None:
         raise _missing(feed_id)
@@ -45,7 +61,8 @@ async def get_feed(feed_id: str, session: SessionDep, _: OperatorDep) -> Feed:
 
 
 @router.patch("/{feed_id}")
-async def update_feed(feed_id: str, body: FeedPatch, session: SessionDep, _: OperatorDep) -> Feed:
+async def update_feed(feed_id: ResourceIdPath, body: FeedPatch, session: SessionDep, _: OperatorDep) -> Feed:
+    _check_text(body)
     feed = await repository.update_feed(session=session, feed_id=feed_id, patch=body)
     if feed is None:
         raise _missing(feed_id)
@@ -54,7 +71,7 @@ async def update_feed(feed_id: str, body: FeedPatch, session: SessionDep, _: Ope
 
 
 @router.delete("/{feed_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_feed(feed_id: str, session: SessionDep, _: OperatorDep) -> Response:
+async def delete_feed(feed_id: ResourceIdPath, session: SessionDep, _: OperatorDep) -> Response:
     if not await repository.delete_feed(session=session, feed_id=feed_id):
         raise _missing(feed_id)
     await session.commit()
@@ -62,7 +79,7 @@ async def delete_feed(feed_id: str, session: SessionDep, _: OperatorDep) -> Resp
 
 
 @router.get("/{feed_id}/health")
-async def feed_health(feed_id: str, session: SessionDep, _: OperatorDep) -> FeedHealth:
+async def feed_health(feed_id: ResourceIdPath, session: SessionDep, _: OperatorDep) -> FeedHealth:
     health = await repository.feed_health(session=session, feed_id=feed_id)
     if health is None:
         raise _missing(feed_id)
@@ -70,7 +87,9 @@ async def feed_health(feed_id: str, session: SessionDep, _: OperatorDep) -> Feed
 
 
 @router.post("/{feed_id}/poll")
-async def poll_feed(feed_id: str, session: SessionDep, runtime: RuntimeDep, _: OperatorDep) -> IngestReport:
+async def poll_feed(
+    feed_id: ResourceIdPath, session: SessionDep, runtime: RuntimeDep, _: OperatorDep
+) -> IngestReport:
     """Poll the feed now (from its cursor) and return what it read."""
     if await repository.get_feed(session=session, feed_id=feed_id) is None:
         raise _missing(feed_id)
@@ -78,16 +97,16 @@ async def poll_feed(feed_id: str, session: SessionDep, runtime: RuntimeDep, _: O
     try:
         return await ingest_service_for(runtime).poll_feed(feed_id)
     except ConfigurationError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
 
 @router.get("/{feed_id}/rejections")
 async def feed_rejections(
-    feed_id: str,
+    feed_id: ResourceIdPath,
     session: SessionDep,
     _: OperatorDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> list[Rejection]:
     if await repository.get_feed(
         session=session, feed_id=feed_id

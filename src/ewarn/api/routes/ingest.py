@@ -27,7 +27,7 @@ async def _push(request: Request, runtime: RuntimeDep, *, kind: str, feed_id: st
         if len(body) > cap:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body larger than {cap} bytes")
     if not body:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "empty body")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "empty body")
     service = ingest_service_for(runtime)
     return await service.ingest_bytes(payload=bytes(body), kind=kind, feed_id=feed_id, default_tlp=tlp)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ewarn.api.deps import OperatorDep, PrincipalDep, SessionDep
+from ewarn.models.common import ShortText, Slug
 from ewarn.models.provider import Principal, Role
 from ewarn.store.repositories import principals as repo
 
@@ -13,10 +14,12 @@ router = APIRouter(prefix="/api/v1", tags=["keys"])
 
 
 class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     role: Role
-    provider_id: str | None = None
-    csirt_id: str | None = None
-    name: str = ""
+    provider_id: Slug | None = None
+    csirt_id: Slug | None = None
+    name: ShortText = ""
 
 
 class KeyOut(BaseModel):

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ewarn.api.deps import OperatorDep, PrincipalDep, SessionDep, ensure_provider_visible
+from ewarn.api.params import ResourceIdPath
+from ewarn.models.common import ONE_LINE, CountryCode, LanguageTag, Name, Slug, text_limits
 from ewarn.models.provider import Csirt, Provider
 from ewarn.store.repositories import principals as repo
 
 router = APIRouter(prefix="/api/v1", tags=["providers"])
 
 
+Contact = Annotated[str, text_limits(320, min_length=1), ONE_LINE]
+
+
 class ProviderIn(BaseModel):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
-    name: str = Field(min_length=1, max_length=200)
-    country: str = Field(min_length=2, max_length=2)
-    csirt_id: str | None = None
-    contacts: list[str] = Field(default_factory=list)
-    language: str = "en"
+    model_config = ConfigDict(extra="forbid")
+
+    id: Slug
+    name: Name
+    country: CountryCode
+    csirt_id: Slug | None = None
+    contacts: list[Contact] = Field(default_factory=list, max_length=50)
+    language: LanguageTag = "en"
 
 
 @router.post("/providers", status_code=status.HTTP_201_CREATED)
@@ -37,7 +46,7 @@ async def list_providers(session: SessionDep, principal: PrincipalDep) -> list[P
 
 
 @router.get("/providers/{provider_id}")
-async def get_provider(provider_id: str, session: SessionDep, principal: PrincipalDep) -> Provider:
+async def get_provider(provider_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep) -> Provider:
     await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
     provider = await repo.get_provider(session=session, provider_id=provider_id)
     if provider is None:
@@ -46,9 +55,11 @@ async def get_provider(provider_id: str, session: SessionDep, principal: Princip
 
 
 class CsirtIn(BaseModel):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
-    name: str = Field(min_length=1, max_length=200)
-    country: str = Field(min_length=2, max_length=2)
+    model_config = ConfigDict(extra="forbid")
+
+    id: Slug
+    name: Name
+    country: CountryCode
 
 
 @router.post("/csirts", status_code=status.HTTP_201_CREATED)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 import httpx
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ewarn.api.deps import (
     PrincipalDep,
@@ -18,10 +17,12 @@ from ewarn.api.deps import (
     ensure_provider_visible,
     ensure_provider_writable,
 )
-from ewarn.dispatch.ssrf import SsrfGuard, SsrfRefused, StaticResolver
-from ewarn.models.common import utcnow
+from ewarn.api.params import ResourceIdPath
+from ewarn.hostaddress import NotAHost, host_addresses
+from ewarn.models.common import ONE_LINE, text_limits, utcnow
 from ewarn.models.provider import Principal
 from ewarn.models.subscription import Channel, Digest, Subscription, SubscriptionFilters
+from ewarn.netguard import SsrfGuard, SsrfRefused, StaticResolver
 from ewarn.store.repositories import principals
 from ewarn.store.repositories import subscriptions as repo
 
@@ -71,23 +72,32 @@ class SubscriptionCreated(SubscriptionOut):
     )
 
 
+Target = Annotated[str, text_limits(2000, min_length=3), ONE_LINE]
+
+
 class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     channel: Channel
-    target: str = Field(min_length=3, max_length=2000)
+    target: Target
     filters: SubscriptionFilters = Field(default_factory=SubscriptionFilters)
     payload_format: Literal["json", "stix"] = "json"
     digest: Digest = Digest.NONE
 
 
 class SubscriptionPatch(BaseModel):
-    target: str | None = Field(default=None, min_length=3, max_length=2000)
+    model_config = ConfigDict(extra="forbid")
+
+    target: Target | None = None
     filters: SubscriptionFilters | None = None
     payload_format: Literal["json", "stix"] | None = None
     digest: Digest | None = None
 
 
 class RotateIn(BaseModel):
-    overlap_hours: float = Field(default=24.0, ge=0, le=24 * 30)
+    model_config = ConfigDict(extra="forbid")
+
+    overlap_hours: float = Field(default=24.0, ge=0, le=24 * 30, strict=True)
 
 
 class RotatedOut(BaseModel):
@@ -96,11 +106,17 @@ class RotatedOut(BaseModel):
 
 
 class DisableIn(BaseModel):
-    reason: str = Field(default="disabled by its owner", max_length=500)
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, text_limits(500), ONE_LINE] = "disabled by its owner"
 
 
 def _check_target(channel: Channel, target: str, allowed_networks: list[str]) -> None:
-    """Reject what can be known wrong now; names are resolved and checked again at every delivery."""
+    """Reject what can be known wrong now; names are resolved and checked again at every delivery.
+
+    A host that is an address in any spelling a resolver accepts (``2130706433``, ``0x7f.0.0.1``, ``127.1``,
+    ``[::ffff:127.0.0.1]``, ``localhost``) is decided here, by the dispatch guard's rule and allow-list.
+    """
     if channel is Channel.EMAIL:
         if not _EMAIL.match(target):
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "target must be an e-mail address")
@@ -112,12 +128,13 @@ def _check_target(channel: Channel, target: str, allowed_networks: list[str]) ->
     if url.scheme not in ("http", "https") or not url.host:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "target must be an http(s) URL")
     try:
-        literal = ipaddress.ip_address(url.host)
-    except ValueError:
-        return
+        addresses = host_addresses(url.host)
+    except NotAHost as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target host: {exc}") from exc
     guard = SsrfGuard(resolver=StaticResolver({}), allowed_networks=allowed_networks)
     try:
-        guard.check_address(literal)
+        for address in addresses or ():
+            guard.check_address(address)
     except SsrfRefused as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target not allowed: {exc}") from exc
 
@@ -135,7 +152,11 @@ async def _owned(
 
 @router.post("/providers/{provider_id}/subscriptions", status_code=status.HTTP_201_CREATED)
 async def create_subscription(
-    provider_id: str, body: SubscriptionIn, session: SessionDep, principal: PrincipalDep, runtime: RuntimeDep
+    provider_id: ResourceIdPath,
+    body: SubscriptionIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
 ) -> SubscriptionCreated:
     await ensure_provider_writable(session=session, principal=principal, provider_id=provider_id)
     if await principals.get_provider(session=session, provider_id=provider_id) is None:
@@ -156,7 +177,7 @@ async def create_subscription(
 
 @router.get("/providers/{provider_id}/subscriptions")
 async def list_provider_subscriptions(
-    provider_id: str, session: SessionDep, principal: PrincipalDep
+    provider_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep
 ) -> list[SubscriptionOut]:
     await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
     subs = await repo.list_subscriptions(session=session, provider_ids={provider_id})
@@ -174,14 +195,14 @@ async def list_subscriptions(
 
 @router.get("/subscriptions/{subscription_id}")
 async def get_subscription(
-    subscription_id: str, session: SessionDep, principal: PrincipalDep
+    subscription_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep
 ) -> SubscriptionOut:
     return SubscriptionOut.of(await _owned(session, principal, subscription_id, write=False))
 
 
 @router.patch("/subscriptions/{subscription_id}")
 async def update_subscription(
-    subscription_id: str,
+    subscription_id: ResourceIdPath,
     body: SubscriptionPatch,
     session: SessionDep,
     principal: PrincipalDep,
@@ -204,7 +225,9 @@ async def update_subscription(
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_subscription(subscription_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
+async def delete_subscription(
+    subscription_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep
+) -> Response:
     await _owned(session, principal, subscription_id, write=True)
     await repo.delete_subscription(session=session, subscription_id=subscription_id)
     await session.commit()
@@ -213,7 +236,10 @@ async def delete_subscription(subscription_id: str, session: SessionDep, princip
 
 @router.post("/subscriptions/{subscription_id}/rotate-secret")
 async def rotate_secret(
-    subscription_id: str, session: SessionDep, principal: PrincipalDep, body: RotateIn | None = None
+    subscription_id: ResourceIdPath,
+    session: SessionDep,
+    principal: PrincipalDep,
+    body: RotateIn | None = None,
 ) -> RotatedOut:
     sub = await _owned(session, principal, subscription_id, write=True)
     if sub.channel is not Channel.WEBHOOK:
@@ -228,7 +254,7 @@ async def rotate_secret(
 
 @router.post("/subscriptions/{subscription_id}/enable")
 async def enable_subscription(
-    subscription_id: str, session: SessionDep, principal: PrincipalDep
+    subscription_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep
 ) -> SubscriptionOut:
     await _owned(session, principal, subscription_id, write=True)
     sub = await repo.set_enabled(session=session, subscription_id=subscription_id, enabled=True)
@@ -239,7 +265,10 @@ async def enable_subscription(
 
 @router.post("/subscriptions/{subscription_id}/disable")
 async def disable_subscription(
-    subscription_id: str, session: SessionDep, principal: PrincipalDep, body: DisableIn | None = None
+    subscription_id: ResourceIdPath,
+    session: SessionDep,
+    principal: PrincipalDep,
+    body: DisableIn | None = None,
 ) -> SubscriptionOut:
     await _owned(session, principal, subscription_id, write=True)
     reason = (body or DisableIn()).reason

@@ -58,6 +58,8 @@ _ENUM_COLUMNS = frozenset(
     {"kind", "clinical_criticality", "network_exposure", "criticality", "category", "care_dependency"}
 )
 _TAG_SEPARATOR = re.compile(r"[;|]")
+# The longest header of every column is ~200 characters; csv's own cell limit (128 KiB) raises mid-header.
+MAX_HEADER_CHARS = 4096
 
 
 def parse_csv(data: bytes) -> list[AssetRecord | RowError]:
@@ -67,11 +69,13 @@ def parse_csv(data: bytes) -> list[AssetRecord | RowError]:
     except UnicodeDecodeError as exc:
         raise ImportRejected(f"the CSV file is not UTF-8 (byte {exc.start}); save it as 'CSV UTF-8'") from exc
     first_line = text.split("\n", 1)[0]
+    if len(first_line) > MAX_HEADER_CHARS:
+        raise ImportRejected(f"the CSV header is longer than {MAX_HEADER_CHARS} characters")
     delimiter = ";" if ";" in first_line and "," not in first_line else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = _header(next(reader, None))
     out: list[AssetRecord | RowError] = []
     try:
+        header = _header(next(reader, None))
         for cells in reader:
             if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
                 continue
@@ -92,7 +96,9 @@ def _header(cells: list[str] | None) -> list[str]:
     header = [c.strip().lower() for c in cells]
     unknown = [c for c in header if c not in COLUMNS]
     if unknown:
-        raise ImportRejected(f"unknown CSV column(s) {unknown}; known columns: {', '.join(COLUMNS)}")
+        # the reason goes back in the response: it names a few, shortened
+        named = [c[:40] for c in unknown[:5]]
+        raise ImportRejected(f"unknown CSV column(s) {named}; known columns: {', '.join(COLUMNS)}")
     if "kind" not in header:
         raise ImportRejected("the CSV header has no 'kind' column")
     duplicates = sorted({c for c in header if header.count(c) > 1})

@@ -1,0 +1,438 @@
+"""Hostile input on every write route, as every role, on SQLite and PostgreSQL: never a 5xx, never a write
+left behind by a refused request.
+
+Every POST/PUT/PATCH/DELETE of the OpenAPI document is driven by hypothesis with lone surrogates, NUL and
+other control characters, huge strings and numbers, wrong types and odd spellings, in the path, the query
+and the body (a valid body with one field replaced, or nothing valid at all). Each call is made as the own
+provider, another provider, the CSIRT, the operator or with a wrong key. The whole database is read before
+and after each call: a 4xx leaves every row as it was. A few named cases pin the findings of the issue.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.support.postgres_server import temporary_database
+from tests.support.served_api import OTHER, OWN, ServedApi
+
+ROLES = ("provider", "other", "csirt", "operator", "wrong")
+EXAMPLES = 25
+
+HOSTILE_TEXT = (
+    "\ud800",
+    "name\udfffend",
+    "\x00",
+    "nul\x00inside",
+    "\x1b[31mred",
+    "line\nbreak",
+    "\u202egnp.exe",
+    "\ufeff",
+    "x" * 100_000,
+    "",
+    " ",
+    "²",
+    "ßx",
+    "٣",
+    "2130706433",
+    "http://0x7f.0.0.1/",
+    "http://[::ffff:127.0.0.1]/",
+    "../../../etc/passwd",
+    "' OR 1=1 --",
+    "%00",
+    "0.0.0.0/0",
+)
+
+
+def _deep(levels: int) -> Any:
+    value: Any = "deep"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+HOSTILE_NUMBERS = (2**70, -(2**70), 2**63, -1, 0, 1.5, math.inf, -math.inf, math.nan)
+HOSTILE_VALUES: tuple[Any, ...] = (
+    *HOSTILE_TEXT,
+    *HOSTILE_NUMBERS,
+    True,
+    None,
+    [],
+    {},
+    ["\ud800"],
+    ["\x00"] * 3,
+    {"\x00": "\ud800"},
+    list(range(5_000)),
+    _deep(40),
+)
+# In a URL, 100 kB is refused by the client itself; 3,000 characters still pass every column's bound.
+HOSTILE_URL_TEXT = (*(t for t in HOSTILE_TEXT if len(t) < 1000), "y" * 3000)
+HOSTILE_QUERY = (*HOSTILE_URL_TEXT, "9" * 30, "-1", "1e3", "0x10", "NaN")
+
+# A valid body per write operation; the strategy replaces one field (or the whole body) with something hostile.
+SAMPLES: dict[tuple[str, str], Any] = {
+    ("POST", "/api/v1/providers"): {"id": "new-hosp", "name": "New", "country": "DE", "csirt_id": "cert-de"},
+    ("POST", "/api/v1/csirts"): {"id": "cert-xx", "name": "CERT-XX", "country": "AT"},
+    ("POST", "/api/v1/keys"): {"role": "provider", "provider_id": OWN, "name": "soc"},
+    ("POST", "/api/v1/alerts/{alert_id}/status"): {"status": "acknowledged"},
+    ("POST", "/api/v1/feeds"): {"id": "f2", "kind": "stix_bundle", "location": "http://127.0.0.1:9/x"},
+    ("PATCH", "/api/v1/feeds/{feed_id}"): {
+        "name": "renamed",
+        "config": {"a": "b"},
+        "credentials": {"t": "x"},
+    },
+    ("POST", "/api/v1/providers/{provider_id}/assets"): [
+        {"kind": "domain", "name": "Portal", "value": "portal.example.org", "tags": ["web"]}
+    ],
+    ("POST", "/api/v1/providers/{provider_id}/subscriptions"): {
+        "channel": "webhook",
+        "target": "https://hooks.example.org/x",
+        "filters": {"asset_tags": ["web"], "indicator_types": ["domain-name"]},
+    },
+    ("PATCH", "/api/v1/subscriptions/{subscription_id}"): {"target": "https://hooks.example.org/y"},
+    ("POST", "/api/v1/subscriptions/{subscription_id}/rotate-secret"): {"overlap_hours": 1},
+    ("POST", "/api/v1/subscriptions/{subscription_id}/disable"): {"reason": "maintenance"},
+}
+RAW_BODIES = {  # operations whose body is a document, not JSON for a model
+    (
+        "POST",
+        "/api/v1/providers/{provider_id}/assets/import",
+    ): "kind,name,value\nnetwork,DMZ,198.51.100.0/24\n",
+    ("POST", "/api/v1/ingest/stix"): '{"type": "bundle", "id": "bundle--x", "objects": []}',
+    ("POST", "/api/v1/ingest/csaf"): '{"document": {}}',
+}
+
+
+def _stix_bundle(number: int, name: str, domain: str) -> str:
+    """A STIX bundle of one indicator; ``name`` and ``domain`` go in as given (JSON escapes included)."""
+    return (
+        '{"type": "bundle", "id": "bundle--4d0f3c1e-0000-4000-8000-000000000001", "objects": [{"type": "indicator",'
+        f' "spec_version": "2.1", "id": "indicator--4d0f3c1e-0000-4000-8000-00000000000{number}",'
+        ' "created": "2026-11-01T00:00:00Z", "modified": "2026-11-01T00:00:00Z",'
+        f' "name": "{name}", "pattern": "[domain-name:value = \'{domain}\']", "pattern_type": "stix",'
+        ' "valid_from": "2026-11-01T00:00:00Z"}]}'
+    )
+
+
+# Documents that parse, carrying what no column or response can hold (as JSON escapes, and raw).
+HOSTILE_DOCUMENTS = (
+    _stix_bundle(1, "\\u0000", "nul\\u0000.example.org"),
+    _stix_bundle(2, "\\ud800", "x\\ud800.example.org"),
+    _stix_bundle(3, "\x00", "raw\x00.example.org"),
+    "kind,name,value\nnetwork,\x00,198.51.100.0/24\n",
+    "kind,name,value\ndomain,\ud800,a.example.org\n",
+    "kind,name,value\ndomain," + "n" * 200_000 + ",a.example.org\n",
+)
+QUERY_SAMPLES = {"format": "csv", "feed_id": "push-x", "default_tlp": "green", "device": "x"}
+
+
+def _write_operations() -> list[tuple[str, str]]:
+    from ewarn.api.app import create_app
+    from ewarn.runtime import Runtime
+    from ewarn.settings import Settings
+
+    runtime = Runtime.build(Settings(database_url="sqlite+aiosqlite:///never-opened.db"))
+    spec = create_app(runtime).openapi()
+    return sorted(
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in ("post", "put", "patch", "delete")
+    )
+
+
+WRITE_OPERATIONS = _write_operations()
+# Polling reaches out to the feed's location: only the seeded feed (on loopback) may be polled.
+POLL = ("POST", "/api/v1/feeds/{feed_id}/poll")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+async def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('hostile') / 'h.db'}"
+        return
+    async with temporary_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def served(database: str) -> Iterator[ServedApi]:
+    api = ServedApi(database_url=database).start()
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+@pytest.fixture(scope="module")
+def client(served: ServedApi) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=served.base_url, timeout=60) as c:
+        yield c
+
+
+def _path_values(served: ServedApi, name: str) -> st.SearchStrategy[str]:
+    known = {
+        "provider_id": [OWN, OTHER],
+        "asset_id": [served.ids["asset"]],
+        "subscription_id": [served.ids["subscription"]],
+        "feed_id": [served.ids["feed"]],
+        "alert_id": ["alr_0000"],
+        "delivery_id": ["msg_0000"],
+    }.get(name, ["x"])
+    return st.one_of(st.sampled_from(known), st.sampled_from(HOSTILE_URL_TEXT))
+
+
+def _mutated(sample: Any) -> st.SearchStrategy[Any]:
+    """The sample with one field (or one field of its first item) replaced, or a hostile value instead."""
+    hostile = st.sampled_from(HOSTILE_VALUES)
+    whole = hostile
+    if isinstance(sample, list):
+        return st.one_of(whole, _mutated(sample[0]).map(lambda item: [item]), st.just(sample * 3))
+    if not isinstance(sample, dict):
+        return whole
+    keys = [*sample, "unexpected"]
+    nested = [k for k, v in sample.items() if isinstance(v, dict)]
+
+    def replace(key: str, value: Any) -> dict[str, Any]:
+        return {**sample, key: value}
+
+    def replace_nested(key: str, value: Any) -> dict[str, Any]:
+        inner = sample[key]
+        return {**sample, key: {**inner, next(iter(inner)): value}}
+
+    options = [whole, st.builds(replace, st.sampled_from(keys), hostile)]
+    if nested:
+        options.append(st.builds(replace_nested, st.sampled_from(nested), hostile))
+    return st.one_of(*options)
+
+
+def _quote(value: str) -> str:
+    return quote(value, safe="", errors="surrogatepass")
+
+
+def _json_bytes(value: Any) -> bytes:
+    # ensure_ascii escapes lone surrogates as \\ud800 (as a hostile client would send them)
+    return json.dumps(value, ensure_ascii=True).encode()
+
+
+@st.composite
+def _requests(draw: st.DrawFn, served: ServedApi, method: str, path: str) -> tuple[str, str, bytes, str]:
+    # Mostly the roles that may write (the refusals of the others are cheap to reach and tested everywhere).
+    role = draw(st.sampled_from(("operator", "operator", "operator", "provider", "provider", *ROLES)))
+    url = path
+    for name in [p.strip("{}") for p in path.split("/") if p.startswith("{")]:
+        value = served.ids["feed"] if (method, path) == POLL else draw(_path_values(served, name))
+        url = url.replace("{" + name + "}", _quote(value) or "%20")
+    query = {
+        key: draw(st.one_of(st.just(sample), st.sampled_from(HOSTILE_QUERY)))
+        for key, sample in QUERY_SAMPLES.items()
+        if draw(st.booleans())
+    }
+    if query:
+        url += "?" + "&".join(f"{_quote(k)}={_quote(v)}" for k, v in query.items())
+    if (method, path) in RAW_BODIES:
+        raw = RAW_BODIES[(method, path)]
+        text = draw(
+            st.one_of(st.just(raw), st.sampled_from(HOSTILE_TEXT), st.sampled_from(HOSTILE_DOCUMENTS))
+        )
+        body = text.encode("utf-8", errors="surrogatepass")
+    else:
+        body = _json_bytes(draw(_mutated(SAMPLES.get((method, path), {}))))
+    return role, url, body, method
+
+
+def _call(
+    client: httpx.Client, served: ServedApi, role: str, method: str, url: str, body: bytes
+) -> httpx.Response:
+    headers = {**served.headers(role), "Content-Type": "application/json"}
+    return client.request(method, url, content=body, headers=headers)
+
+
+@pytest.mark.parametrize("operation", WRITE_OPERATIONS, ids=[f"{m} {p}" for m, p in WRITE_OPERATIONS])
+def test_hostile_writes_never_fail_the_server_nor_leave_a_trace(
+    served: ServedApi, client: httpx.Client, operation: tuple[str, str]
+) -> None:
+    method, path = operation
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(request=_requests(served, method, path))
+    def check(request: tuple[str, str, bytes, str]) -> None:
+        role, url, body, verb = request
+        before = served.snapshot()
+        response = _call(client, served, role, verb, url, body)
+        assert response.status_code < 500, (
+            f"{role} {verb} {url}: {response.status_code} {response.text[:500]}"
+        )
+        if response.status_code >= 400:
+            assert response.headers["content-type"].startswith("application/problem+json"), response.text[
+                :300
+            ]
+            assert served.snapshot() == before, (
+                f"{role} {verb} {url} answered {response.status_code} but wrote"
+            )
+
+    check()
+
+
+# The findings of the issue, one by one (each answered 500 or stored something before).
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"),
+    [
+        pytest.param(
+            "POST",
+            f"/api/v1/providers/{OWN}/assets",
+            {"kind": "domain", "name": "\ud800", "value": "a.example.org"},
+            422,
+            id="asset-name-lone-surrogate",
+        ),
+        pytest.param(
+            "POST",
+            f"/api/v1/providers/{OWN}/assets",
+            {"kind": "domain", "name": "a\x00b", "value": "a.example.org"},
+            422,
+            id="asset-name-nul",
+        ),
+        pytest.param(
+            "POST",
+            f"/api/v1/providers/{OWN}/assets",
+            {"kind": "domain", "value": "a.example.org", "tags": ["\x00"]},
+            422,
+            id="asset-tag-nul",
+        ),
+        pytest.param(
+            "POST",
+            "/api/v1/csirts",
+            {"id": "cert-ss", "name": "S", "country": "ßx"},
+            422,
+            id="country-sharp-s",
+        ),
+        pytest.param(
+            "POST",
+            "/api/v1/csirts",
+            {"id": "cert-ss", "name": "S", "country": "d\x00"},
+            422,
+            id="country-nul",
+        ),
+        pytest.param(
+            "POST",
+            "/api/v1/providers",
+            {"id": "h-x", "name": "X", "country": "DE", "csirt_id": ""},
+            422,
+            id="empty-csirt-id",
+        ),
+        pytest.param(
+            "POST",
+            "/api/v1/providers",
+            {"id": "h-x", "name": "X\x00", "country": "DE"},
+            422,
+            id="provider-name-nul",
+        ),
+        pytest.param("POST", "/api/v1/keys", {"role": "csirt", "csirt_id": ""}, 422, id="key-empty-csirt-id"),
+        pytest.param("POST", "/api/v1/keys", {"role": "operator", "name": "\x00"}, 422, id="key-name-nul"),
+        pytest.param(
+            "POST",
+            "/api/v1/feeds",
+            {"id": "f-nul", "kind": "stix_bundle", "location": "http://127.0.0.1:9/\x00"},
+            422,
+            id="feed-location-nul",
+        ),
+        pytest.param(
+            "POST",
+            "/api/v1/feeds",
+            {
+                "id": "f-nul",
+                "kind": "stix_bundle",
+                "location": "http://127.0.0.1:9/",
+                "config": {"k": "\x00"},
+            },
+            422,
+            id="feed-config-nul",
+        ),
+        pytest.param(
+            "POST",
+            f"/api/v1/providers/{OWN}/subscriptions",
+            {
+                "channel": "webhook",
+                "target": "https://hooks.example.org/x",
+                "filters": {"asset_tags": ["\x00"]},
+            },
+            422,
+            id="subscription-filter-nul",
+        ),
+    ],
+)
+def test_findings_are_refused_and_leave_nothing(
+    served: ServedApi, client: httpx.Client, method: str, path: str, body: Any, expected: int
+) -> None:
+    before = served.snapshot()
+    response = client.request(
+        method,
+        path,
+        content=_json_bytes(body),
+        headers={**served.headers("operator"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == expected, response.text[:500]
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert served.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        pytest.param("/api/v1/alert-events", "after=1180591620717411303424", id="after-2-pow-70"),
+        pytest.param("/api/v1/alert-events", "after=%C2%B2", id="after-superscript-two"),
+        pytest.param("/api/v1/alert-events", "limit=1180591620717411303424", id="limit-2-pow-70"),
+        pytest.param(
+            "/api/v1/feeds/seed-feed/rejections", "offset=1180591620717411303424", id="offset-2-pow-70"
+        ),
+        pytest.param(
+            "/api/v1/feeds/seed-feed/rejections", "offset=9223372036854775808", id="offset-2-pow-63"
+        ),
+        pytest.param("/api/v1/alerts", "cursor=%00", id="alerts-cursor-nul"),
+        pytest.param("/api/v1/alerts", "cursor=AAAA", id="alerts-cursor-not-ours"),
+        pytest.param("/api/v1/alerts", "indicator_key=a%00b", id="alerts-indicator-key-nul"),
+        pytest.param("/api/v1/alerts", "provider_id=a%00b", id="alerts-provider-nul"),
+        pytest.param(f"/api/v1/providers/{OWN}/assets", "cursor=%00", id="assets-cursor-nul"),
+        pytest.param(f"/api/v1/providers/{OWN}/assets", "limit=-1", id="assets-limit-negative"),
+        pytest.param("/api/v1/providers/a%00b", "", id="provider-path-nul"),
+        pytest.param("/api/v1/deliveries/dead", "provider_id=%ED%A0%80", id="dead-provider-surrogate-bytes"),
+    ],
+)
+def test_odd_query_values_are_422(served: ServedApi, client: httpx.Client, path: str, query: str) -> None:
+    response = client.get(f"{path}?{query}" if query else path, headers=served.headers("operator"))
+    assert response.status_code == 422, response.text[:500]
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == 422
+
+
+@pytest.mark.parametrize(
+    "document", HOSTILE_DOCUMENTS[:3], ids=["escaped-nul", "escaped-surrogate", "raw-nul"]
+)
+def test_pushed_documents_with_unstorable_text_are_answered_and_listed(
+    served: ServedApi, client: httpx.Client, document: str
+) -> None:
+    """What ingest keeps about a refused record (its excerpt) must be storable and readable back."""
+    pushed = client.post(
+        "/api/v1/ingest/stix?feed_id=push-hostile",
+        content=document.encode("utf-8", errors="surrogatepass"),
+        headers=served.headers("operator"),
+    )
+    assert pushed.status_code < 500, pushed.text[:500]
+    listed = client.get("/api/v1/feeds/push-hostile/rejections", headers=served.headers("operator"))
+    assert listed.status_code in (200, 404), listed.text[:500]
+    listed.json()
