@@ -26,7 +26,7 @@ from tests.support.receivers import WebhookReceiver
 
 from ewarn.ids import asset_id
 from ewarn.models.asset import Asset, AssetKind
-from ewarn.store.tables import AlertRow, AssetRow, QuarantineRow
+from ewarn.store.tables import AlertRow, AssetRow, DeliveryRow, QuarantineRow
 from ewarn.textsafe import REPLACEMENT
 
 SHARED_NET = "198.51.100.0/24"
@@ -237,3 +237,74 @@ async def test_poisoned_tenant_cannot_stop_the_others_and_restart_is_clean(
         rows = await _quarantined(pipe)
         assert rows[("asset", keys["asset"])].occurrences >= 2
         assert sum(1 for kind, key in rows if key == keys["asset"]) == 1
+
+
+def _variant(alert: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**alert, "revision": 1, **changes}
+
+
+async def test_dispatch_sets_poison_aside_alone(
+    database_url: str, receivers: dict[str, WebhookReceiver]
+) -> None:
+    """Alerts on the bus that the outbox cannot hold, and a stored payload no encoder takes."""
+    sqlite = database_url.startswith("sqlite")
+    a_rec = receivers["hosp-a"]
+    async with harness(database_url) as pipe:
+        await pipe.add_csirt("csirt-health")
+        a = await _hospital(pipe, "hosp-a", a_rec)
+        await pipe.add_assets(a, [{"kind": "network", "name": "Clinical LAN", "value": SHARED_NET}])
+        await pipe.ingest(_bundle("198.51.100.7"), feed_id="dispatch-poison")
+        await pipe.drained()
+        (template,) = await pipe.alerts(a.auth)
+        topics, bus = pipe.runtime.topics, pipe.runtime.bus
+
+        nul = _variant(template, id="alr_poison_nul", reason="C2 \x00 inside")
+        too_long = _variant(template, id="alr_poison_provider", provider_id="p" * 100)
+        good = _variant(template, id="alr_good_neighbour")
+        await bus.publish_many(
+            topics.alerts,
+            [
+                (a.provider_id, json.dumps(nul).encode()),
+                ("p" * 100, json.dumps(too_long).encode()),
+                (a.provider_id, json.dumps(good).encode()),
+            ],
+        )
+        await pipe.drained()
+
+        delivered = [r.json()["data"]["id"] for r in a_rec.accepted]
+        assert delivered.count("alr_good_neighbour") == 1, "the rest of the batch was delivered"
+        assert "alr_poison_nul" not in delivered
+        dead = [r for r in bus.records(topics.dlq)]  # type: ignore[attr-defined]
+        assert [json.loads(r.value)["id"] for r in dead] == ["alr_poison_nul"]
+        assert b"NUL" in dict(dead[0].headers)["ewarn-error"]
+        if not sqlite:  # PostgreSQL refuses the 100-character provider id; SQLite stores it as it is
+            held = await _quarantined(pipe)
+            assert ("alert", "alr_poison_provider@1") in held
+            assert held[("alert", "alr_poison_provider@1")].stage == "dispatch"
+
+        if sqlite:  # a stored payload with a lone surrogate (only SQLite can hold one) is sent repaired
+            async with pipe.runtime.sessions() as session, session.begin():
+                row = (await session.scalars(select(DeliveryRow).limit(1))).one()
+                payload = {**row.payload, "id": "alr_poison_payload"}
+                payload["match"] = {**payload["match"], "asset_name": POISON_NAME}
+                session.add(
+                    DeliveryRow(
+                        id="msg_poison_payload",
+                        alert_id="alr_poison_payload",
+                        alert_revision=1,
+                        subscription_id=row.subscription_id,
+                        provider_id=row.provider_id,
+                        channel=row.channel,
+                        status="pending",
+                        attempts=0,
+                        attempts_before_replay=0,
+                        next_attempt_at=datetime.now(UTC),
+                        payload=payload,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+            await pipe.drained()
+            sent = [
+                r.json()["data"] for r in a_rec.accepted if r.json()["data"]["id"] == "alr_poison_payload"
+            ]
+            assert [s["match"]["asset_name"] for s in sent] == [POISON_NAME.replace("\ud800", REPLACEMENT)]

@@ -8,11 +8,16 @@ Two loops share one process:
 - delivery: claims due deliveries under a lease, sends them with bounded concurrency, and records every
   attempt. Retries live in the outbox (``next_attempt_at``), never in the bus, so one slow endpoint holds up
   only its own deliveries.
+
+Poison stays alone: an alert message the outbox cannot hold (a NUL character) is dead-lettered by the
+runner; a batch the database refuses is stored record by record and the refused record quarantined; a
+stored payload with text that cannot be encoded (a lone surrogate) is repaired before it is rendered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections import Counter
@@ -24,7 +29,7 @@ import aiosmtplib
 import httpx
 import orjson
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.bus.base import Bus, Record
@@ -40,6 +45,7 @@ from ewarn.dispatch.scheduler import Slots
 from ewarn.dispatch.ssrf import Resolver, SsrfGuard, SystemResolver
 from ewarn.dispatch.webhook import WebhookSender
 from ewarn.dispatch.writelock import PriorityWriteLock
+from ewarn.errors import PoisonRecordError
 from ewarn.logging import get_logger
 from ewarn.models.alert import Alert
 from ewarn.models.common import utcnow
@@ -50,13 +56,23 @@ from ewarn.store.db import SessionFactory
 from ewarn.store.repositories import deliveries as outbox
 from ewarn.store.repositories import subscriptions as subs_repo
 from ewarn.store.repositories.deliveries import AttemptOutcome, ClaimedDelivery
+from ewarn.store.repositories.quarantine import Quarantined, quarantine
 from ewarn.store.tables import AssetRow, ProviderRow
+from ewarn.textsafe import needs_repair, repair
 
 log = get_logger(__name__)
 
 GROUP = "ewarn-dispatch"
 _DB_ERRORS = (OperationalError, DBAPIError, OSError)
 _RECORD_EVERY_SECONDS = 0.1
+
+
+def refused_for_good(exc: BaseException) -> bool:
+    """The database refuses a value itself (SQLSTATE class 22, a data exception): retrying cannot help."""
+    if isinstance(exc, DataError | UnicodeEncodeError):
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, DBAPIError) and str(sqlstate or "").startswith("22")
 
 
 def _claimed(row: dict[str, Any], now: datetime) -> ClaimedDelivery:
@@ -189,6 +205,8 @@ class DispatchWorker:
 
     async def _on_record(self, record: Record) -> None:
         # An undecodable alert raises ValidationError: the runner dead-letters that record and moves on.
+        if b"\\u0000" in record.value:
+            raise PoisonRecordError("the alert holds a NUL character, which the outbox cannot store")
         alert = Alert.model_validate_json(record.value)
         # The payload is stored as it was published (parsing the JSON again is cheaper than re-serialising).
         self._buffer.append((alert, orjson.loads(record.value)))
@@ -197,7 +215,43 @@ class DispatchWorker:
         incoming, self._buffer = self._buffer, []
         if not incoming:
             return
-        await self._retry_db("intake", lambda: self._store_intake(incoming))
+        try:
+            await self._retry_db("intake", lambda: self._store_intake(incoming), refusable=True)
+        except Exception as exc:
+            if not refused_for_good(exc):
+                raise
+            # the database refuses some value of the batch for good: store one by one, set the refused aside
+            for one in incoming:
+                try:
+                    await self._retry_db("intake", self._store_one(one), refusable=True)
+                except Exception as one_exc:
+                    if not refused_for_good(one_exc):
+                        raise
+                    await self._quarantine_alert(one[0], one_exc)
+
+    def _store_one(self, item: tuple[Alert, dict[str, Any]]) -> Callable[[], Awaitable[None]]:
+        return lambda: self._store_intake([item])
+
+    async def _quarantine_alert(self, alert: Alert, exc: Exception) -> None:
+        record = Quarantined(
+            kind="alert",
+            key=f"{alert.id}@{alert.revision}",
+            stage="dispatch",
+            reason=f"the outbox refused the alert: {type(exc).__name__}: {exc}",
+            original=alert.model_dump(mode="json"),
+            provider_id=alert.provider_id,
+        )
+
+        async def work() -> None:
+            async with self._writes.hold(), self._sessions() as session:
+                await quarantine(session=session, records=[record], now=self._clock())
+                await session.commit()
+
+        await self._retry_db("quarantine", work)
+        self.counters["quarantined"] += 1
+        log.error(
+            "record_quarantined", stage="dispatch", kind="alert", key=record.key, reason=record.reason[:500]
+        )
 
     async def _store_intake(self, incoming: Sequence[tuple[Alert, dict[str, Any]]]) -> None:
         alerts = [alert for alert, _ in incoming]
@@ -285,14 +339,21 @@ class DispatchWorker:
             room -= 1
         return picked
 
-    async def _retry_db(self, what: str, work: Callable[[], Awaitable[None]]) -> None:
-        """Retry a database step until it succeeds; give up only when stopping (it is then redone later)."""
+    async def _retry_db(
+        self, what: str, work: Callable[[], Awaitable[None]], *, refusable: bool = False
+    ) -> None:
+        """Retry a database step until it succeeds; give up only when stopping (it is then redone later).
+
+        ``refusable``: a value the database refuses for good is raised at once (the caller sets it aside).
+        """
         attempt = 0
         while True:
             try:
                 await work()
                 return
             except _DB_ERRORS as exc:
+                if refusable and refused_for_good(exc):
+                    raise
                 attempt += 1
                 if self._stopping.is_set() and attempt > 3:
                     raise
@@ -367,6 +428,11 @@ class DispatchWorker:
             self._passed_over = blocked
         if not claimed:
             return 0
+        # a payload stored with text no encoder takes (a lone surrogate) is sent repaired, not failed
+        claimed = [
+            dataclasses.replace(d, payload=repair(d.payload)) if needs_repair(d.payload) else d
+            for d in claimed
+        ]
         jobs, orphans = group_jobs(claimed, subs)
         if orphans:
             self._settle_unsent(orphans, now, "subscription deleted")
