@@ -197,3 +197,25 @@ def test_unknown_declared_type_says_so() -> None:
     result = parse_ioc_list(b"ip\n198.51.100.7\n", feed, feed.context())
     (bad,) = result.rejections
     assert "unknown indicator type 'ip-address'" in bad.reason
+
+
+@pytest.mark.parametrize(
+    ("payload", "keys"),
+    [
+        pytest.param(
+            b'# "first_seen","ip"\n"2024-01-01","198.51.100.7"\n"2024-01-02","203.0.113.9"\n',
+            {"ipv4:198.51.100.7", "ipv4:203.0.113.9"},
+            id="commented-header-abuse-ch",
+        ),
+        pytest.param(
+            b"# exported 2024-01-01, by the SOC\nip,port\n198.51.100.7,443\n",
+            {"ipv4:198.51.100.7"},
+            id="comment-then-real-header",
+        ),
+        pytest.param(b"ip,port\n198.51.100.7,443\n", {"ipv4:198.51.100.7"}, id="plain-header"),
+    ],
+)
+def test_the_header_is_found_by_default(payload: bytes, keys: set[str]) -> None:
+    feed = FeedSpec(id="csv", kind="ioc_list", location="x.csv", config={"columns": {"ip": "auto"}})
+    result = parse_ioc_list(payload, feed, feed.context())
+    assert {i.key for i in result.indicators} == keys and not result.rejections

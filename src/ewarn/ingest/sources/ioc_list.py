@@ -86,7 +86,7 @@ def _parse_lines(text: str, fmt: str, config: dict[str, Any], ctx: FeedContext) 
         cells = _split(line, fmt, delimiter)
         if names is None and header_mode in ("comment", "auto") and last_comment:
             commented = _split(last_comment, fmt, delimiter)
-            if header_mode == "comment" or (len(commented) == len(cells) > 1):
+            if header_mode == "comment" or _is_commented_header(commented, cells):
                 names = commented
         if names is None and header_mode in ("first_row", "auto"):
             names = cells
@@ -95,6 +95,24 @@ def _parse_lines(text: str, fmt: str, config: dict[str, Any], ctx: FeedContext) 
         row.update({str(index): value for index, value in enumerate(cells)})
         _take(result, _row_indicators(row, record, config, ctx, line))
     return result
+
+
+def _is_commented_header(commented: list[str], first_row: list[str]) -> bool:
+    """abuse.ch style: the last comment names the columns and the first row is already data (it holds an
+    indicator, the comment none)."""
+    if len(commented) != len(first_row) or len(first_row) < 2:
+        return False
+    return _holds_indicator(first_row) and not _holds_indicator(commented)
+
+
+def _holds_indicator(cells: list[str]) -> bool:
+    for cell in cells:
+        try:
+            normalise.guess(cell)
+        except ValueError:
+            continue
+        return True
+    return False
 
 
 def _take(result: ParseResult, row: ParseResult) -> None:
