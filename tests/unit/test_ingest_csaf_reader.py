@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from ewarn.correlate.engine import explain, match
+from ewarn.correlate.index import AssetIndex
 from ewarn.ingest.csaf import UNREADABLE_COUNT, UNSTATED_COUNT, parse_csaf, read_advisory
 from ewarn.ingest.records import FeedContext
 from ewarn.ingest.versions import looks_like_version
+from ewarn.models import Asset, AssetKind
 from ewarn.models.indicator import AffectedProduct, Indicator, ProductStatus, RangeKind
 
 CORPORA = ("cisa-icsma-corpus", "cisa-icsa-hospital-infrastructure", "cisa-icsma")
@@ -238,3 +241,34 @@ def test_feed_health_counts_products_listed_without_status(shared_data: Path) ->
     result = parse_csaf(_path(shared_data, "icsma-17-215-01.json").read_bytes(), CTX)
     assert result.counts[UNSTATED_COUNT] == 3  # SPECT/CT, SPECT systems, PET/CT: listed, in no product status
     assert result.counts[UNREADABLE_COUNT] == 0
+
+
+@pytest.mark.parametrize(
+    ("version", "reason"),
+    [
+        pytest.param(
+            "5.7.0.5",
+            "Sensormatic victor version 5.7.0.5 on your software 'Access control' is within the affected range "
+            '< 5.7.1 of ICSA-21-301-01 (CVE-2019-19492). Note: the advisory\'s machine value says "<= 5.7" but '
+            'its text says "prior to 5.7.1": both readings are kept, so neither can miss. A fix is available.',
+            id="between-the-machine-bound-and-the-text-bound-alerts-and-says-why",
+        ),
+        pytest.param("5.7.1", None, id="the-version-the-text-names-as-fixed-stays-silent"),
+    ],
+)
+def test_the_wider_reading_alerts_and_the_explanation_says_so(
+    shared_data: Path, version: str, reason: str | None
+) -> None:
+    victor = Asset(
+        id="victor",
+        provider_id="h",
+        kind=AssetKind.SOFTWARE,
+        name="Access control",
+        vendor="Sensormatic",
+        product="victor",
+        version=version,
+    )
+    found = match(read(shared_data, "icsa-21-301-01.json"), AssetIndex.build([victor]))
+    assert [explain(read(shared_data, "icsa-21-301-01.json"), m) for m in found] == (
+        [reason] if reason else []
+    )
