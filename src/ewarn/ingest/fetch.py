@@ -6,8 +6,8 @@ still fails becomes a ``FetchError`` that the service records as the feed's erro
 Every URL and every redirect target goes through the SSRF guard of ``ewarn.netguard`` (the one webhooks use):
 its addresses must be public or in the operator's allow-list, and the request goes to the checked address
 (no second lookup). Redirects are followed here, one checked hop at a time; credential headers are dropped
-once a redirect leaves the feed's origin. Local files are read only under the configured roots, after
-symlinks and ``..`` are resolved.
+once a redirect leaves the feed's origin. Local files are read only under the configured roots
+(``ewarn.ingest.local_files``).
 """
 
 from __future__ import annotations
@@ -15,20 +15,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import os
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 from ewarn.errors import TransientError
+from ewarn.ingest.local_files import LocalFileError, read_under
 from ewarn.netguard import PinnedTarget, ResolutionFailed, SsrfGuard, SsrfRefused, SystemResolver
 
 MAX_RETRY_AFTER_SECONDS = 120.0
@@ -330,34 +330,11 @@ class Fetcher:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def local_path(self, location: str) -> Path:
-        """The real path of a local location, or ``FetchError`` when it lies outside every file root."""
-        path = _path_of(location)
-        if not self._roots:
-            raise FetchError(location, "refused: local feed files are not enabled (set ingest.file_root)")
-        if not path.is_absolute():
-            path = self._roots[0] / path
-        try:
-            real = path.resolve(strict=True)
-        except (OSError, RuntimeError) as exc:
-            raise FetchError(location, f"cannot read file: {getattr(exc, 'strerror', None) or exc}") from exc
-        for root in self._roots:
-            if real.is_relative_to(root.resolve()):
-                return real
-        raise FetchError(location, "refused: the file lies outside the configured file root")
-
     def _read_file(self, location: str) -> Fetched:
-        real = self.local_path(location)
         try:
-            # O_NOFOLLOW: the checked real path must not become a symlink between the check and the read.
-            fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            with os.fdopen(fd, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size > self.max_bytes:
-                    raise FetchError(location, f"file of {size} bytes exceeds the cap of {self.max_bytes}")
-                return Fetched(location, handle.read())
-        except OSError as exc:
-            raise FetchError(location, f"cannot read file: {exc.strerror or exc}") from exc
+            return Fetched(location, read_under(location, self._roots, max_bytes=self.max_bytes))
+        except LocalFileError as exc:
+            raise FetchError(location, str(exc)) from exc
 
 
 @contextlib.asynccontextmanager
@@ -378,18 +355,6 @@ def _tls_failure(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-def _path_of(location: str) -> Path:
-    """The filesystem path a location names: a plain path or a ``file:`` URL (no other scheme)."""
-    parts = urlsplit(location)
-    if parts.scheme == "file":
-        if parts.netloc not in ("", "localhost"):
-            raise FetchError(location, f"refused: file URL on another host {parts.netloc!r}")
-        return Path(unquote(parts.path))
-    if parts.scheme and len(parts.scheme) > 1:  # one letter is a Windows drive, not a scheme
-        raise FetchError(location, f"refused: scheme {parts.scheme!r} is not supported")
-    return Path(location).expanduser()
 
 
 def _redacted(url: httpx.URL) -> str:
