@@ -290,7 +290,9 @@ async def test_a_large_import_leaves_the_event_loop_serving(make_api: MakeApi) -
     report = response.json()
     assert report["imported"] == 0 and len(report["errors"]) == rows
     assert len(gaps) >= 10, f"only {len(gaps)} probes answered during a {took:.2f}s import"
-    assert max(gaps) < 0.3, f"the event loop stalled {max(gaps):.3f}s during the import"
+    # Relative to the import's own duration, so a loaded machine slows both alike; on the event loop the
+    # parsing and validation were one stall of most of the import.
+    assert max(gaps) < 0.4 * took, f"the event loop stalled {max(gaps):.3f}s of a {took:.2f}s import"
     assert await _assets(api) == []
 
 
@@ -494,13 +496,16 @@ async def test_open_streams_hold_no_database_connection(make_api: MakeApi) -> No
             for who in keys[:streams]
         ]
         assert {r.status_code for r in opened} == {200}
-        for _ in range(20):  # a second of polls by every stream
+        polls_before = api.guard.newest_event.polls
+        for _ in range(20):  # a second of idle streams
             checked_out.append(pool.checkedout())  # type: ignore[attr-defined]
             await asyncio.sleep(0.05)
+        idle_polls = api.guard.newest_event.polls - polls_before
         started = time.perf_counter()
         listed = await client.get(f"/api/v1/providers/{B}/assets", headers=api.auth("b"))
         took = time.perf_counter() - started
         assert listed.status_code == 200 and took < 1.0, f"{listed.status_code} after {took:.2f}s"
     assert max(checked_out) <= api.guard.limits.db_concurrency < streams
+    assert 1 <= idle_polls <= 6, f"{streams} idle streams made {idle_polls} polls in a second"
     await _until(lambda: api.guard.streams.open_count() == 0, "every stream ended")
     await _until(lambda: pool.checkedout() == 0, "every connection is back")  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ewarn.api.auth import hash_api_key
 from ewarn.api.limits.dbgate import DbGate, ServiceBusy
+from ewarn.api.limits.eventwatch import NewestEventWatch
 from ewarn.api.limits.responses import refusal, too_many, unauthorized
 from ewarn.api.limits.streams import StreamSlots
 from ewarn.api.limits.throttle import Throttle
@@ -35,6 +36,7 @@ PRINCIPAL_SCOPE_KEY = "ewarn.principal"
 PROTECTED_PREFIX = "/api/"
 _KEY_ID = re.compile(r"^ewk_([0-9a-f]{16})_")
 _MAX_KEY_CHARS = 512  # a longer credential is no key of ours; refused without a lookup
+EVENT_POLL_SECONDS = 0.25  # how often the open event streams of this process look for new alert events
 
 
 @dataclass
@@ -60,6 +62,9 @@ class ApiGuard:
             retry_after=limits.retry_after_seconds,
         )
         self.streams = StreamSlots(limits.max_streams_per_key)
+        self.newest_event = NewestEventWatch(
+            sessions=sessions, db_slot=self.db.slot, interval=EVENT_POLL_SECONDS
+        )
         self.counters = GuardStats()
 
     def stats(self) -> dict[str, int]:
@@ -69,6 +74,7 @@ class ApiGuard:
             "db_busy": self.db.refused,
             "streams_open": self.streams.open_count(),
             "streams_refused": self.streams.refused,
+            "event_polls": self.newest_event.polls,
         }
 
     async def lookup(self, key: str) -> Principal | None:
@@ -115,9 +121,9 @@ class GuardMiddleware:
     async def _admit(self, scope: Scope) -> tuple[ASGIApp | None, Principal | None]:
         guard, counters = self.guard, self.guard.counters
         address = client_address(scope)
-        if not guard.throttle.per_address.hit(address):
+        if not await guard.throttle.per_address.hit(address):
             counters.rate_limited += 1
-            return too_many(guard.throttle.per_address.retry_after(address), "too many requests"), None
+            return too_many(await guard.throttle.per_address.retry_after(address), "too many requests"), None
         key = presented_key(scope)
         if key is None:
             counters.auth_missing += 1
@@ -126,7 +132,7 @@ class GuardMiddleware:
         match = _KEY_ID.match(key)
         key_id = match.group(1) if match else None
         auth = guard.throttle.auth
-        wait = auth.blocked(address=address, key_hash=key_hash)
+        wait = await auth.blocked(address=address, key_hash=key_hash)
         if wait is not None:
             counters.auth_throttled += 1
             return too_many(wait, "too many failed authentications"), None
@@ -134,13 +140,13 @@ class GuardMiddleware:
             principal = await guard.lookup(key) if len(key) <= _MAX_KEY_CHARS else None
         except ServiceBusy as busy:
             return refusal(503, busy.detail, busy.headers), None
-        if principal is None and (wait := auth.key_id_blocked(key_id)) is not None:
+        if principal is None and (wait := await auth.key_id_blocked(key_id)) is not None:
             counters.auth_throttled += 1
-            auth.failed(address=address, key_id=None)  # still spends the address's budget
+            await auth.failed(address=address, key_id=None)  # still spends the address's budget
             return too_many(wait, "too many failed authentications for this key id"), None
         if principal is None:
             counters.auth_failures += 1
-            spent = auth.failed(address=address, key_id=key_id)
+            spent = await auth.failed(address=address, key_id=key_id)
             log.warning(
                 "auth_failed",
                 address=address,
@@ -151,8 +157,8 @@ class GuardMiddleware:
             )
             return unauthorized("invalid API key"), None
         auth.succeeded(key_hash)
-        if not guard.throttle.per_principal.hit(principal.key_id):
+        if not await guard.throttle.per_principal.hit(principal.key_id):
             counters.rate_limited += 1
-            wait = guard.throttle.per_principal.retry_after(principal.key_id)
+            wait = await guard.throttle.per_principal.retry_after(principal.key_id)
             return too_many(wait, "too many requests for this API key"), None
         return None, principal

@@ -1,7 +1,7 @@
 """Request rates per source address and per API key, and the budget of failed authentications.
 
-The counting is the ``limits`` library's sliding-window counter on its in-process memory storage: each API
-process keeps its own counts (several replicas behind a balancer each allow the full rate). A rate is
+The counting is the ``limits`` library's sliding-window counter on its in-process (asyncio) memory storage:
+each API process keeps its own counts (several replicas behind a balancer each allow the full rate). A rate is
 written in the library's notation ("120/minute", several joined by ";"); an empty rate switches that
 throttle off.
 """
@@ -14,8 +14,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from ewarn.errors import ConfigurationError
 from ewarn.settings import ApiLimits
@@ -41,21 +41,27 @@ class Rate:
     items: list[RateLimitItem]
     limiter: SlidingWindowCounterRateLimiter
 
-    def hit(self, who: str) -> bool:
+    async def hit(self, who: str) -> bool:
         """Count one request of ``who``; False when that exceeds the rate (the request is refused)."""
-        return all(self.limiter.hit(item, self.name, who) for item in self.items)
+        allowed = True
+        for item in self.items:
+            allowed = await self.limiter.hit(item, self.name, who) and allowed
+        return allowed
 
-    def exhausted(self, who: str) -> bool:
+    async def exhausted(self, who: str) -> bool:
         """Whether ``who`` has no budget left, without counting anything."""
-        return not all(self.limiter.test(item, self.name, who) for item in self.items)
+        for item in self.items:
+            if not await self.limiter.test(item, self.name, who):
+                return True
+        return False
 
-    def retry_after(self, who: str) -> int:
+    async def retry_after(self, who: str) -> int:
         """Whole seconds until ``who`` may try again (at least 1)."""
         now = time.time()
         waits = [
-            self.limiter.get_window_stats(item, self.name, who).reset_time - now
+            (await self.limiter.get_window_stats(item, self.name, who)).reset_time - now
             for item in self.items
-            if not self.limiter.test(item, self.name, who)
+            if not await self.limiter.test(item, self.name, who)
         ]
         return max(1, math.ceil(max(waits, default=1.0)))
 
@@ -98,25 +104,25 @@ class AuthThrottle:
         self.per_key_id = per_key_id
         self._known_good: OrderedDict[str, None] = OrderedDict()
 
-    def blocked(self, *, address: str, key_hash: str) -> int | None:
+    async def blocked(self, *, address: str, key_hash: str) -> int | None:
         """Seconds to wait when this attempt is refused without a lookup, else None."""
-        if key_hash in self._known_good or not self.per_address.exhausted(address):
+        if key_hash in self._known_good or not await self.per_address.exhausted(address):
             return None
-        return self.per_address.retry_after(address)
+        return await self.per_address.retry_after(address)
 
-    def key_id_blocked(self, key_id: str | None) -> int | None:
+    async def key_id_blocked(self, key_id: str | None) -> int | None:
         """Seconds to wait when a wrong secret for ``key_id`` is answered 429 rather than 401, else None."""
-        if key_id is None or not self.per_key_id.exhausted(key_id):
+        if key_id is None or not await self.per_key_id.exhausted(key_id):
             return None
-        return self.per_key_id.retry_after(key_id)
+        return await self.per_key_id.retry_after(key_id)
 
-    def failed(self, *, address: str, key_id: str | None) -> bool:
+    async def failed(self, *, address: str, key_id: str | None) -> bool:
         """Count a failed authentication; True when that spent a budget (later attempts get 429)."""
-        self.per_address.hit(address)
+        await self.per_address.hit(address)
         if key_id is not None:
-            self.per_key_id.hit(key_id)
-        return self.per_address.exhausted(address) or (
-            key_id is not None and self.per_key_id.exhausted(key_id)
+            await self.per_key_id.hit(key_id)
+        return await self.per_address.exhausted(address) or (
+            key_id is not None and await self.per_key_id.exhausted(key_id)
         )
 
     def succeeded(self, key_hash: str) -> None:

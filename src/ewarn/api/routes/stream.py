@@ -8,7 +8,8 @@ The paths are ``/api/v1/alert-events`` and ``/api/v1/alert-events/stream``: unde
 would be shadowed by ``GET /api/v1/alerts/{alert_id}``, whose router is mounted first.
 
 Bounded: a stream holds no database connection between polls (each poll takes a session through the API's
-database gate and gives it back; a busy gate skips that poll), a key has at most
+database gate and gives it back; a busy gate skips that poll), an idle stream does not poll at all (one
+shared watch of the newest seq wakes it, ``ewarn.api.limits.eventwatch``), a key has at most
 ``api.limits.max_streams_per_key`` streams open (429 beyond), a client that stops reading is dropped after
 ``SEND_TIMEOUT`` seconds, and a disconnect ends the stream's loop (a poll in flight finishes on its own).
 """
@@ -38,7 +39,6 @@ from ewarn.store.repositories.principals import visible_provider_ids
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
-POLL_SECONDS = 0.25
 PING_SECONDS = 15
 SEND_TIMEOUT = 30  # seconds a client may leave an event unread before its stream is closed
 BATCH = 200
@@ -112,9 +112,12 @@ def _retrieve(task: asyncio.Task[list[AlertEventRecord]]) -> None:
 async def _events(
     runtime: Runtime, guard: ApiGuard, principal: Principal, after: int, slot: StreamSlot
 ) -> AsyncIterator[ServerSentEvent]:
-    cursor = after
+    cursor = after  # the last event sent
+    checked = after  # every event up to here has been looked for
     try:
         while True:
+            await guard.newest_event.wait_beyond(checked)
+            newest = guard.newest_event.newest
             poll = asyncio.ensure_future(_poll(runtime, guard, principal, cursor))
             poll.add_done_callback(_retrieve)
             try:
@@ -129,7 +132,7 @@ async def _events(
                     data=json.dumps(body, separators=(",", ":")), id=str(event.seq), event="alert"
                 )
             if len(batch) < BATCH:
-                await asyncio.sleep(POLL_SECONDS)
+                checked = max(checked, cursor, newest)
     finally:
         slot.release()
 
