@@ -26,7 +26,7 @@ from tests.support.receivers import WebhookReceiver
 
 from ewarn.ids import asset_id
 from ewarn.models.asset import Asset, AssetKind
-from ewarn.store.tables import AlertRow, AssetRow, DeliveryRow, QuarantineRow
+from ewarn.store.tables import AlertEventRow, AlertRow, AssetRow, DeliveryRow, QuarantineRow
 from ewarn.textsafe import REPLACEMENT
 
 SHARED_NET = "198.51.100.0/24"
@@ -124,6 +124,33 @@ async def _store_poison(pipe: Harness, provider_id: str, *, sqlite: bool) -> dic
     return {"asset": unreadable.id, "alert": f"{pending.id}@1"}
 
 
+async def _store_poisoned_alert(pipe: Harness, template: dict[str, Any]) -> None:
+    now = datetime.now(UTC)
+    data = {**template, "id": "alr_stored_poison", "revision": 1, "reason": "stored \ud800 reason"}
+    async with pipe.runtime.sessions() as session, session.begin():
+        session.add(
+            AlertRow(
+                id="alr_stored_poison",
+                provider_id=template["provider_id"],
+                indicator_key="ipv4:198.51.100.99",
+                asset_id=template["asset_id"],
+                revision=1,
+                severity=template["severity"],
+                score=template["score"],
+                status="new",
+                data=data,
+                matched_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.add(
+            AlertEventRow(
+                provider_id=template["provider_id"], alert_id="alr_stored_poison", revision=1, created_at=now
+            )
+        )
+
+
 async def _quarantined(pipe: Harness) -> dict[tuple[str, str], QuarantineRow]:
     async with pipe.runtime.sessions() as session:
         rows = (await session.scalars(select(QuarantineRow))).all()
@@ -190,12 +217,24 @@ async def test_poisoned_tenant_cannot_stop_the_others_and_restart_is_clean(
             assert names == {POISON_NAME.replace("\ud800", REPLACEMENT)}
         assert all(r.verified for rec in receivers.values() for r in rec.requests)
 
+        if sqlite:  # a stored, published alert holding a lone surrogate (as before validation at the edge)
+            await _store_poisoned_alert(pipe, b_rec.accepted[0].json()["data"])
+
         # Every role can read its alerts and B its assets (a 500 here was the reported failure).
         csirt = await pipe.csirt_key("csirt-health")
         for who, auth in (("provider B", b.auth), ("CSIRT", csirt), ("operator", pipe.op)):
             resp = await _get(pipe, "/api/v1/alerts?limit=500", auth)
             assert resp.status_code == 200, f"{who}: {resp.status_code} {resp.text[:300]}"
             resp.json()  # valid JSON (no lone surrogate leaked into the body)
+        b_alerts = (await _get(pipe, "/api/v1/alerts?limit=500", b.auth)).json()["items"]
+        assert "alr_unreadable_pending" not in {x["id"] for x in b_alerts}, "left out, not a failed list"
+        events = await _get(pipe, "/api/v1/alert-events?limit=500", b.auth)
+        assert events.status_code == 200, events.text[:300]
+        if sqlite:
+            shown = next(x for x in b_alerts if x["id"] == "alr_stored_poison")
+            assert shown["reason"] == f"stored {REPLACEMENT} reason"
+            reasons = {(e["alert"] or {}).get("reason") for e in events.json()["events"]}
+            assert f"stored {REPLACEMENT} reason" in reasons
         listed = await _get(pipe, f"/api/v1/providers/{b.provider_id}/assets", b.auth)
         assert listed.status_code == 200, listed.text[:300]
         listed_ids = {item["id"] for item in listed.json()["items"]}

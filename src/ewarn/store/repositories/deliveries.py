@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ewarn.models.delivery import Delivery, DeliveryAttempt, DeliveryStatus
 from ewarn.store.db import as_utc, insert_for
 from ewarn.store.tables import AlertEventRow, AlertRow, DeliveryAttemptRow, DeliveryRow, SubscriptionRow
+from ewarn.textsafe import repair
 
 CHUNK = 500
 
@@ -358,7 +359,10 @@ async def alert_events_after(
     for event, data in (await session.execute(stmt)).all():
         created = event.created_at if event.created_at.tzinfo else event.created_at.replace(tzinfo=UTC)
         out.append(
-            AlertEventRecord(event.seq, event.provider_id, event.alert_id, event.revision, created, data)
+            # repaired: a stored alert with text no encoder takes must not fail a tenant's whole stream
+            AlertEventRecord(
+                event.seq, event.provider_id, event.alert_id, event.revision, created, repair(data)
+            )
         )
     return out
 
