@@ -138,6 +138,8 @@ LIST_ROUTES = {
     ("GET", "/api/v1/subscriptions"),
     ("GET", "/api/v1/deliveries/dead"),
     ("GET", "/api/v1/whoami"),
+    ("GET", "/api/v1/vendor-aliases"),  # anyone authenticated reads the alias table
+    ("GET", "/api/v1/vendor-aliases/resolve"),
 }
 OPERATOR_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/api/v1/csirts", {}),
@@ -155,6 +157,10 @@ OPERATOR_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/ingest/stix", {"json": BUNDLE}),
     ("POST", "/api/v1/ingest/csaf", {"json": {}}),
     ("GET", "/api/v1/status", {}),
+    ("GET", "/api/v1/vendor-aliases/changes", {}),
+    ("POST", "/api/v1/vendor-aliases", {"json": {"alias": "Acme", "brand": "Acme", "group": "Baxter"}}),
+    ("DELETE", "/api/v1/vendor-aliases?alias=Acme", {}),
+    ("POST", "/api/v1/vendor-aliases/import", {"json": []}),
 ]
 PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz")}
 

@@ -24,7 +24,7 @@ from datetime import datetime
 from ewarn.bus.base import Bus, Record
 from ewarn.bus.runner import StageRunner
 from ewarn.bus.topics import Topics
-from ewarn.correlate import repository
+from ewarn.correlate import aliases_sync, repository
 from ewarn.correlate.engine import build_alert, is_active, match
 from ewarn.correlate.index import AssetIndex
 from ewarn.correlate.lifecycle import next_revision, resolve
@@ -101,6 +101,7 @@ class CorrelateWorker:
 
     async def load_assets(self) -> int:
         """Build the index from every live asset in the database; returns how many were loaded."""
+        await aliases_sync.apply_from_database(self._sessions)
         fresh = AssetIndex()
         provider, count = "", 0
         batch: list[Asset] = []
@@ -210,10 +211,14 @@ class CorrelateWorker:
         await self.handle_indicator(Indicator.model_validate_json(record.value))
 
     async def _on_reload(self, record: Record) -> None:
-        await self.reload_provider(AssetChange.model_validate_json(record.value).provider_id)
+        change = AssetChange.model_validate_json(record.value)
+        if not await aliases_sync.on_reload(change, self._sessions):
+            await self.reload_provider(change.provider_id)
 
     async def _on_retrohunt(self, record: Record) -> None:
-        await self.retro_hunt(AssetChange.model_validate_json(record.value))
+        change = AssetChange.model_validate_json(record.value)
+        if not await aliases_sync.on_retrohunt(change, self._sessions, self.handle_indicator):
+            await self.retro_hunt(change)
 
     # --- indicators ----------------------------------------------------------------------------------------
 
