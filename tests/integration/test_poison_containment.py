@@ -13,20 +13,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
+from tests.support.netutil import LOOPBACK, free_port
 from tests.support.pipeline import Harness, Tenant, harness
+from tests.support.processes import child_environment, ewarn_command
 from tests.support.receivers import WebhookReceiver
 
 from ewarn.ids import asset_id
 from ewarn.models.asset import Asset, AssetKind
-from ewarn.store.tables import AlertEventRow, AlertRow, AssetRow, DeliveryRow, QuarantineRow
+from ewarn.store.db import create_engine, session_factory
+from ewarn.store.migrate import upgrade_to_head
+from ewarn.store.tables import AlertEventRow, AlertRow, AssetRow, DeliveryRow, ProviderRow, QuarantineRow
 from ewarn.textsafe import REPLACEMENT
 
 SHARED_NET = "198.51.100.0/24"
@@ -347,3 +354,75 @@ async def test_dispatch_sets_poison_aside_alone(
                 r.json()["data"] for r in a_rec.accepted if r.json()["data"]["id"] == "alr_poison_payload"
             ]
             assert [s["match"]["asset_name"] for s in sent] == [POISON_NAME.replace("\ud800", REPLACEMENT)]
+
+
+SERVE_KEY = "ewk_operator_poison_serve_0123456789abcdef"
+
+
+async def test_ewarn_serve_starts_past_poisoned_rows_and_shows_them(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The reported failure: ``ewarn serve`` exited 1 when the start-up republish met one bad pending alert."""
+    engine = create_engine(database_url)
+    await upgrade_to_head(engine)
+    now = datetime.now(UTC)
+    async with session_factory(engine)() as session, session.begin():
+        session.add(ProviderRow(id="hosp-b", name="B", country="DE", created_at=now))
+        await session.flush()
+        session.add(
+            _asset_row("hosp-b", "192.0.2.0/24", {"kind": "network", "criticality": "??"}, row_id="ast_bad")
+        )
+        session.add(
+            AlertRow(
+                id="alr_bad_pending",
+                provider_id="hosp-b",
+                indicator_key="ipv4:192.0.2.1",
+                asset_id="ast_bad",
+                revision=3,
+                severity="high",
+                score=1.0,
+                status="new",
+                data={"id": "alr_bad_pending", "revision": "three"},
+                matched_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    await engine.dispose()
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = child_environment(
+        {
+            "EWARN_DATABASE_URL": database_url,
+            "EWARN_API_PORT": str(port),
+            "EWARN_BOOTSTRAP_OPERATOR_KEY": SERVE_KEY,
+            "EWARN_LOG_LEVEL": "INFO",
+        }
+    )
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*ewarn_command(), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    shown: set[tuple[str, str]] = set()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://{LOOPBACK}:{port}", timeout=10) as api:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and shown != {
+                ("asset", "ast_bad"),
+                ("alert", "alr_bad_pending@3"),
+            }:
+                assert proc.poll() is None, (
+                    f"ewarn serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+                )
+                try:
+                    resp = await api.get("/api/v1/status", headers={"Authorization": f"Bearer {SERVE_KEY}"})
+                    if resp.status_code == 200:
+                        shown = {(q["kind"], q["key"]) for q in resp.json()["quarantine"]["latest"]}
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+            assert shown == {("asset", "ast_bad"), ("alert", "alr_bad_pending@3")}, log.read_text()[-3000:]
+            assert (await api.get("/healthz")).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0, log.read_text()[-3000:]
