@@ -12,6 +12,7 @@ from rich.console import Console
 
 from ewarn import eventloop
 from ewarn.advisories.cli import app as advisories_app
+from ewarn.correlate.aliases_cli import app as aliases_app
 from ewarn.ingest.cli import feeds_app
 from ewarn.inventory.cli import app as assets_app
 from ewarn.logging import configure_logging
@@ -23,6 +24,7 @@ console = Console()
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(assets_app, name="assets")
 app.add_typer(advisories_app, name="advisories")
+app.add_typer(aliases_app, name="aliases")
 
 
 def _runtime() -> Runtime:
