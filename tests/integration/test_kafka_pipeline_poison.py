@@ -9,11 +9,15 @@ every valid indicator (before and after) must produce its alerts; the groups' of
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 from tests.plugins.services import BrokerHandle
 from tests.support.pipeline_rig import (
     assert_exactly_expected,
@@ -24,6 +28,11 @@ from tests.support.pipeline_rig import (
     read_topic,
     synthetic_indicators,
 )
+
+from ewarn.ids import asset_id
+from ewarn.models.asset import Asset, AssetKind
+from ewarn.store.db import SessionFactory
+from ewarn.store.tables import AlertRow, AssetRow, QuarantineRow
 
 pytestmark = pytest.mark.slow  # the service fixtures add the kafka and postgres markers
 
@@ -109,3 +118,93 @@ async def _committed_to_end(bootstrap: str, indicators: str, alerts: str) -> boo
     dispatched = await committed_offsets(bootstrap, "ewarn-dispatch", alerts)
     ends = {r.topic: r.offset + 1 for r in await read_topic(bootstrap, alerts)}
     return correlated.get(0) == BEFORE + 2 + AFTER and dispatched.get(0) == ends.get(alerts)
+
+
+async def test_one_hospitals_poisoned_rows_stop_no_one(
+    kafka_broker: BrokerHandle, postgres_url: str, tmp_path: Path
+) -> None:
+    """Real ``ewarn run`` processes start past hospital-0's unreadable and out-of-scope rows (stored straight
+    into the database, as before the rules) and every hospital gets exactly its alerts, hospital-0 included,
+    while the whole address space and a top-level domain registered by hospital-0 hand it nobody else's."""
+    async with pipeline_rig(
+        postgres_url=postgres_url,
+        bootstrap=kafka_broker.bootstrap,
+        partitions=1,
+        hospitals=3,
+        logdir=tmp_path / "logs",
+    ) as rig:
+        held = await _store_poison(rig.deployment.sessions, "hospital-0")
+        indicators = synthetic_indicators(rig.hospitals, 150, shared_every=10)
+        expected = expected_alerts(rig.hospitals, indicators)
+        await produce_indicators(rig.bus, rig.deployment.topics, indicators)
+
+        rig.fleet.spawn("correlate")
+        rig.fleet.spawn("dispatch")
+        await rig.wait_delivered(expected, timeout=DELIVERY_TIMEOUT)
+        await asyncio.sleep(1.0)  # anything wrongly matched by the wide rows would arrive meanwhile
+        async with rig.deployment.sessions() as session:
+            quarantined = {(r.kind, r.key) for r in (await session.scalars(select(QuarantineRow))).all()}
+        codes = await rig.fleet.close()
+        got = rig.deliveries()
+
+    assert held <= quarantined, f"quarantined: {sorted(quarantined)}"
+    assert {e.provider_id for e in expected.values()} == {"hospital-0", "hospital-1", "hospital-2"}
+    assert_exactly_expected(got, expected, rig.hospitals)
+    assert codes == {"correlate-1": 0, "dispatch-1": 0}, f"exit codes {codes}"
+
+
+async def _store_poison(sessions: SessionFactory, provider_id: str) -> set[tuple[str, str]]:
+    now = datetime.now(UTC)
+    rows: list[Any] = []
+    held: set[tuple[str, str]] = set()
+    for kind, value in ((AssetKind.NETWORK, "0.0.0.0/0"), (AssetKind.DOMAIN, "example")):
+        legacy = Asset(
+            id=asset_id(provider_id=provider_id, kind=kind.value, natural_key=value),
+            provider_id=provider_id,
+            kind=kind,
+            name=f"legacy {value}",
+            value=value,
+        )
+        rows.append(
+            _asset_row(legacy.id, provider_id, kind.value, value, legacy.model_dump(mode="json"), now)
+        )
+        held.add(("asset", legacy.id))
+    rows.append(
+        _asset_row("ast_unreadable", provider_id, "network", "203.0.113.0/24", {"kind": "network"}, now)
+    )
+    held.add(("asset", "ast_unreadable"))
+    rows.append(
+        AlertRow(
+            id="alr_unreadable_pending",
+            provider_id=provider_id,
+            indicator_key="ipv4:203.0.113.1",
+            asset_id="ast_unreadable",
+            revision=2,
+            severity="high",
+            score=1.0,
+            status="new",
+            data={"id": "alr_unreadable_pending", "revision": []},
+            matched_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    held.add(("alert", "alr_unreadable_pending@2"))
+    async with sessions() as session, session.begin():
+        session.add_all(rows)
+    return held
+
+
+def _asset_row(
+    row_id: str, provider_id: str, kind: str, value: str, data: dict[str, Any], now: datetime
+) -> AssetRow:
+    return AssetRow(
+        id=row_id,
+        provider_id=provider_id,
+        kind=kind,
+        value=value,
+        data=data,
+        deleted=False,
+        created_at=now,
+        updated_at=now,
+    )
