@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
 from ewarn import __version__
 from ewarn.api import routes
 from ewarn.api.limits import install_limits
-from ewarn.api.problems import install_problem_handlers
+from ewarn.api.problems import PROBLEM, install_problem_handlers
 from ewarn.runtime import Runtime
 
 
@@ -36,5 +37,18 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_problem_handlers(app)
     install_limits(app, runtime)
     for router in _route_modules():
-        app.include_router(router)
+        app.include_router(router, responses=LIMIT_RESPONSES if router.prefix.startswith("/api/") else None)
     return app
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM: {"schema": {"type": "object"}}}}
+
+
+# What the limits may answer on any /api/ route before (or instead of) the route itself (README, security).
+LIMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _problem("No API key, or not a valid one"),
+    413: _problem("The request body is larger than this route's cap"),
+    429: _problem("Too many requests or failed authentications; see Retry-After"),
+    503: _problem("No database connection came free in time; see Retry-After"),
+}
