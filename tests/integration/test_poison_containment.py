@@ -29,6 +29,10 @@ from tests.support.pipeline import Harness, Tenant, harness
 from tests.support.processes import child_environment, ewarn_command
 from tests.support.receivers import WebhookReceiver
 
+from ewarn.bus.base import Record
+from ewarn.bus.memory import MemoryBus
+from ewarn.bus.runner import StageRunner
+from ewarn.bus.topics import Topics
 from ewarn.ids import asset_id
 from ewarn.models.asset import Asset, AssetKind
 from ewarn.store.db import create_engine, session_factory
@@ -426,3 +430,58 @@ async def test_ewarn_serve_starts_past_poisoned_rows_and_shows_them(
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     assert code == 0, log.read_text()[-3000:]
+
+
+async def test_runner_dead_letters_a_record_that_fails_the_same_way_every_time() -> None:
+    """A stage bug met by one record (or a value the database refuses) must not stop its partition for good;
+    an outage is still retried without end."""
+    bus, topics = MemoryBus(), Topics(prefix="runner-test")
+    await bus.start()
+    await bus.publish_many(
+        topics.indicators,
+        [("k", b"ok-0"), ("k", b"bug"), ("k", b"refused"), ("k", b"outage"), ("k", b"ok-1")],
+    )
+    attempts: dict[bytes, int] = {}
+    handled: list[bytes] = []
+
+    class RefusedByDatabase(Exception):
+        def __init__(self) -> None:
+            super().__init__("value too long for type character varying(64)")
+            self.orig = type("Orig", (), {"sqlstate": "22001"})()
+
+    async def handler(record: Record) -> None:
+        attempts[record.value] = attempts.get(record.value, 0) + 1
+        if record.value == b"bug":
+            raise KeyError("asset_name")
+        if record.value == b"refused":
+            raise RefusedByDatabase()
+        if record.value == b"outage" and attempts[record.value] <= 4:
+            raise OSError("connection refused")
+        handled.append(record.value)
+
+    runner = StageRunner(
+        bus=bus,
+        topics=[topics.indicators],
+        group="stage",
+        stage="test-stage",
+        handler=handler,
+        dlq_topic=topics.dlq,
+        backoff_base=0.001,
+        backoff_max=0.005,
+        deterministic_attempts=3,
+    )
+    task = asyncio.create_task(runner.run())
+    await _wait_for("the batch to be handled", lambda: _now(len(handled) == 3))
+    runner.stop()
+    await asyncio.wait_for(task, 10)
+    assert handled == [b"ok-0", b"outage", b"ok-1"]
+    assert attempts[b"bug"] == 3 and attempts[b"refused"] == 3 and attempts[b"outage"] == 5
+    dead = {r.value: r.headers for r in bus.records(topics.dlq)}
+    assert sorted(dead) == [b"bug", b"refused"]
+    assert dead[b"bug"]["ewarn-error"] == b"KeyError: 'asset_name' (the same error 3 times)"
+    assert dead[b"refused"]["ewarn-stage"] == b"test-stage"
+    assert bus.lag(topics.indicators, group="stage") == 0
+
+
+async def _now(value: bool) -> bool:
+    return value

@@ -19,6 +19,29 @@ from ewarn.logging import get_logger
 
 log = get_logger(__name__)
 
+# Errors a record raises again on every attempt: the stage's code cannot handle that record.
+_DETERMINISTIC = (
+    TypeError,
+    LookupError,
+    AttributeError,
+    ArithmeticError,
+    AssertionError,
+    NotImplementedError,
+    RecursionError,
+)
+
+
+def same_every_time(exc: BaseException) -> bool:
+    """True for an error retrying the same record cannot cure (outages and timeouts are not among them)."""
+    if isinstance(exc, TransientError):
+        return False
+    if isinstance(exc, _DETERMINISTIC):
+        return True
+    # a database's data exception (SQLSTATE class 22: too long, invalid text...), read without importing a driver
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
+    return str(sqlstate or "").startswith("22")
+
+
 BatchHandler = Callable[[Sequence[Record]], Awaitable[None]]
 RecordHandler = Callable[[Record], Awaitable[None]]
 
@@ -37,6 +60,9 @@ class StageRunner:
 
     - ``PoisonRecordError`` / ``ValidationError`` / undecodable bytes: the record goes to the dead-letter topic
       with the original bytes and headers naming stage, error and source offset; the stage moves on.
+    - An error the same record would raise every time (a ``TypeError``, ``KeyError``… met in the stage's code,
+      or a value the database refuses, SQLSTATE class 22) is retried ``deterministic_attempts`` times, then
+      dead-lettered the same way: one record must not stop its partition for good.
     - ``TransientError`` (or any other exception): the record is retried with capped exponential backoff and
       jitter, never skipped; offsets are not committed past it.
     """
@@ -54,6 +80,7 @@ class StageRunner:
         backoff_base: float = 0.2,
         backoff_max: float = 10.0,
         after_batch: Callable[[], Awaitable[None]] | None = None,
+        deterministic_attempts: int = 5,
     ) -> None:
         self._bus = bus
         self._topics = list(topics)
@@ -65,6 +92,7 @@ class StageRunner:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._after_batch = after_batch
+        self._deterministic_attempts = deterministic_attempts
         self._stopping = asyncio.Event()
         self._consumer: Consumer | None = None
         self.stats = RunnerStats()
@@ -102,6 +130,9 @@ class StageRunner:
                 return
             except Exception as exc:  # TransientError and anything unexpected: retry, never skip
                 attempt += 1
+                if attempt >= self._deterministic_attempts and same_every_time(exc):
+                    await self._dead_letter(record, exc, attempts=attempt)
+                    return
                 self.stats.retries += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 delay = min(self._backoff_max, self._backoff_base * (2 ** min(attempt, 16)))
@@ -121,12 +152,13 @@ class StageRunner:
                     raise
                 await asyncio.sleep(delay)
 
-    async def _dead_letter(self, record: Record, exc: Exception) -> None:
+    async def _dead_letter(self, record: Record, exc: Exception, *, attempts: int = 1) -> None:
         headers = dict(record.headers)
+        after = f" (the same error {attempts} times)" if attempts > 1 else ""
         headers.update(
             {
                 "ewarn-stage": self._stage.encode(),
-                "ewarn-error": f"{type(exc).__name__}: {exc}"[:4000].encode("utf-8", "replace"),
+                "ewarn-error": f"{type(exc).__name__}: {exc}{after}"[:4000].encode("utf-8", "replace"),
                 "ewarn-source-topic": record.topic.encode(),
                 "ewarn-source-partition": str(record.partition).encode(),
                 "ewarn-source-offset": str(record.offset).encode(),
