@@ -246,8 +246,8 @@ def _add(
     key = _finish(text)
     if not key or key in out:
         return
-    if models_only and not (_MODELISH.search(key) or len(key.split()) >= 2):
-        return  # a lone word split off a list ("controllers", "icd") is too vague to stand alone
+    if models_only and (key.isdigit() or not (_MODELISH.search(key) or len(key.split()) >= 2)):
+        return  # a lone word or number split off a list ("controllers", "icd", "712") is too vague alone
     if len(key) < 2 or (key.isdigit() and len(key) < 3):
         return
     out[key] = ProductKey(key, hint, None, how)

@@ -193,6 +193,8 @@ def _json_rows(text: str) -> list[Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise AliasImportError(f"not JSON: {exc.msg} at line {exc.lineno}") from exc
+    except RecursionError as exc:
+        raise AliasImportError("not an alias list: nested too deep") from exc
     if isinstance(data, dict) and isinstance(data.get("aliases"), list):
         data = data["aliases"]
     if not isinstance(data, list):
@@ -202,16 +204,14 @@ def _json_rows(text: str) -> list[Any]:
 
 def _csv_rows(text: str) -> list[Any]:
     reader = csv.DictReader(io.StringIO(text))
-    missing = {"alias", "brand", "group"} - set(reader.fieldnames or ())
-    if missing:
-        raise AliasImportError(
-            f"CSV header lacks {', '.join(sorted(missing))} (columns: alias,brand,group,note)"
-        )
+    columns = ("alias", "brand", "group", "note")
     try:
-        return [
-            {k: v for k, v in row.items() if k in ("alias", "brand", "group", "note") and v is not None}
-            for row in reader
-        ]
+        missing = {"alias", "brand", "group"} - set(reader.fieldnames or ())
+        if missing:
+            raise AliasImportError(
+                f"CSV header lacks {', '.join(sorted(missing))} (columns: alias,brand,group,note)"
+            )
+        return [{k: v for k, v in row.items() if k in columns and v is not None} for row in reader]
     except csv.Error as exc:
         raise AliasImportError(f"CSV line {reader.line_num}: {exc}") from exc
 
