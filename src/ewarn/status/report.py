@@ -134,6 +134,8 @@ async def build_status(
         "indicators": int(await session.scalar(select(func.count()).select_from(IndicatorRow)) or 0),
         "rejections": int(await session.scalar(select(func.count()).select_from(RejectionRow)) or 0),
         "alerts": int(await session.scalar(select(func.count()).select_from(AlertRow)) or 0),
+        # wrong or revoked API keys presented, summed over the API instances' heartbeats (each since its start)
+        "auth_failures": sum(_int(r.stats.get("auth_failures")) for r in roles if r.role == "api"),
     }
     by_status = dict(
         (await session.execute(select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status))).all()
@@ -154,6 +156,10 @@ async def build_status(
         equipment=await equipment_by_category(session=session),
         quarantine=await _quarantine(session),
     )
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
 
 
 async def _quarantine(session: AsyncSession) -> QuarantineStatus:
