@@ -352,3 +352,33 @@ def test_lookup_product_returns_the_version_hint_of_the_advisory_name() -> None:
     index = AssetIndex.build([_device("d", "Siemens", "Siveillance Identity", version="1.5")])
     [hit] = index.lookup_product("Siemens", "Siveillance Identity V1.5")
     assert (hit.how, hit.version_hint, hit.field) == ("version in the name", "1.5", "vendor+product")
+
+
+@pytest.mark.parametrize(
+    ("registered", "advisory"),
+    [
+        pytest.param(
+            ("Vertiv", "Liebert SiteScan Web"),
+            ("Automated Logic Corporation (ALC)", "Liebert SiteScan Web"),
+            id="oem",
+        ),
+        pytest.param(
+            ("Pelco", "VideoXpert Enterprise"),
+            ("Motorola Solutions", "Pelco VideoXpert Enterprise"),
+            id="sold-brand",
+        ),
+        pytest.param(
+            ("CareFusion", "Upgrade Utility"), ("Vyaire Medical", "CareFusion Upgrade Utility"), id="spun-off"
+        ),
+    ],
+)
+def test_a_brand_of_another_group_leading_the_product_name(
+    registered: tuple[str, str], advisory: tuple[str, str]
+) -> None:
+    index = AssetIndex.build([_device("d", *registered)])
+    assert set(_looked_up(index, *advisory)) == {"d"}
+
+
+def test_a_product_line_brand_is_not_read_as_another_owner() -> None:
+    index = AssetIndex.build([_device("d", "Google", "Things")])
+    assert _looked_up(index, "Siemens", "Android Things") == {}  # Android is kept in product names

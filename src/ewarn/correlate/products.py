@@ -81,7 +81,25 @@ def _name_keys(
     if not vendor_name.group:
         return ()
     keys = names.product_keys(product, vendor)
-    return tuple((group, key) for group in (vendor_name.group, *vendor_name.others) for key in keys)
+    pairs = [(group, key) for group in (vendor_name.group, *vendor_name.others) for key in keys]
+    led = _brand_led(product, (vendor_name.group, *vendor_name.others))
+    if led is not None:  # "Pelco VideoXpert" published by another owner: also under the brand's own group
+        group, brand = led
+        pairs += [(group, key) for key in names.product_keys(product, brand)]
+    return tuple(pairs)
+
+
+def _brand_led(product: str, groups: tuple[str, ...]) -> tuple[str, str] | None:
+    """(group, brand) of a brand of ANOTHER group leading the product name (``Liebert SiteScan Web``
+    published by Automated Logic: Vertiv), when that brand is stripped from product names; None otherwise."""
+    words = names.fold(product).split()
+    for size in (3, 2, 1):
+        if len(words) > size:
+            prefix = " ".join(words[:size])
+            group = names.brand_group(prefix)
+            if group is not None and group not in groups and prefix in names.group_names(group):
+                return group, prefix
+    return None
 
 
 class Cpe(NamedTuple):
