@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+import orjson
+
 REPLACEMENT = "\ufffd"
 _UNSAFE = re.compile(r"[\ud800-\udfff\x00]")
 
@@ -23,13 +25,25 @@ def repair_text(value: str) -> str:
 
 
 def needs_repair(data: Any) -> bool:
-    """True when some string in ``data`` (JSON-like: dicts, lists, strings) holds a surrogate or NUL."""
+    """True when some string in ``data`` (JSON-like: dicts, lists, strings) holds a surrogate or NUL.
+
+    Asked of every row read on hot paths, so the common answer comes from one C-speed encode: orjson refuses
+    lone surrogates, and writes NUL as an escape that a byte search finds.
+    """
+    try:
+        encoded = orjson.dumps(data)
+    except TypeError:  # a lone surrogate (or a value orjson does not know: look string by string)
+        return _walk_needs_repair(data)
+    return b"\\u0000" in encoded
+
+
+def _walk_needs_repair(data: Any) -> bool:
     if isinstance(data, str):
         return _UNSAFE.search(data) is not None
     if isinstance(data, dict):
-        return any(needs_repair(k) or needs_repair(v) for k, v in data.items())
+        return any(_walk_needs_repair(k) or _walk_needs_repair(v) for k, v in data.items())
     if isinstance(data, list | tuple):
-        return any(needs_repair(v) for v in data)
+        return any(_walk_needs_repair(v) for v in data)
     return False
 
 
