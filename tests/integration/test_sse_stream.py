@@ -218,3 +218,27 @@ async def test_cursor_polling(served: Served) -> None:
     assert seen == [a.id for a in alerts]
     assert final == {"events": [], "next_after": after}
     assert bad.status_code == 400 and anonymous.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        pytest.param("²", id="unicode-digit"),
+        pytest.param(str(2**70), id="beyond-bigint"),
+        pytest.param(str(2**63), id="just-beyond-bigint"),
+        pytest.param("-1", id="negative"),
+    ],
+)
+async def test_odd_cursors_are_client_errors(served: Served, cursor: str) -> None:
+    async with httpx.AsyncClient(base_url=served.base_url, timeout=10) as client:
+        stream = await client.get(STREAM, params={"after": cursor}, headers=served.headers("a"))
+        raw_header: dict[str, str | bytes] = {**served.headers("a"), "Last-Event-ID": cursor.encode()}
+        resumed = await client.get(STREAM, headers=raw_header)
+        polled = await client.get(
+            "/api/v1/alert-events", params={"after": cursor}, headers=served.headers("a")
+        )
+        largest = await client.get(
+            "/api/v1/alert-events", params={"after": str(2**63 - 1)}, headers=served.headers("a")
+        )
+    assert (stream.status_code, resumed.status_code, polled.status_code) == (400, 400, 422)
+    assert largest.status_code == 200 and largest.json()["events"] == []

@@ -111,9 +111,9 @@ class GuardMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
             await self.app(scope, receive, send)
             return
-        refusal, principal = await self._admit(scope)
-        if refusal is not None:
-            await refusal(scope, receive, send)
+        answer, principal = await self._admit(scope)
+        if answer is not None:
+            await answer(scope, receive, send)
             return
         scope[PRINCIPAL_SCOPE_KEY] = principal
         await self.app(scope, receive, send)
