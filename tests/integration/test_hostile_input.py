@@ -48,6 +48,8 @@ HOSTILE_TEXT = (
     "' OR 1=1 --",
     "%00",
     "0.0.0.0/0",
+    # just over the bounds of columns and fields (8, 32, 64, 200, 256, 512, 1024, 4096 characters)
+    *("a" * n for n in (9, 33, 65, 201, 257, 513, 1025, 4097)),
 )
 
 
@@ -78,23 +80,58 @@ HOSTILE_QUERY = (*HOSTILE_URL_TEXT, "9" * 30, "-1", "1e3", "0x10", "NaN")
 
 # A valid body per write operation; the strategy replaces one field (or the whole body) with something hostile.
 SAMPLES: dict[tuple[str, str], Any] = {
-    ("POST", "/api/v1/providers"): {"id": "new-hosp", "name": "New", "country": "DE", "csirt_id": "cert-de"},
+    ("POST", "/api/v1/providers"): {
+        "id": "new-hosp",
+        "name": "New",
+        "country": "DE",
+        "csirt_id": "cert-de",
+        "contacts": ["soc@example.org"],
+        "language": "de",
+    },
     ("POST", "/api/v1/csirts"): {"id": "cert-xx", "name": "CERT-XX", "country": "AT"},
     ("POST", "/api/v1/keys"): {"role": "provider", "provider_id": OWN, "name": "soc"},
     ("POST", "/api/v1/alerts/{alert_id}/status"): {"status": "acknowledged"},
-    ("POST", "/api/v1/feeds"): {"id": "f2", "kind": "stix_bundle", "location": "http://127.0.0.1:9/x"},
+    ("POST", "/api/v1/feeds"): {
+        "id": "f2",
+        "kind": "stix_bundle",
+        "name": "Feed two",
+        "location": "http://127.0.0.1:9/x",
+        "config": {"a": "b"},
+        "credentials": {"token": "t"},
+        "interval_seconds": 60,
+        "enabled": True,
+        "default_tlp": "green",
+    },
     ("PATCH", "/api/v1/feeds/{feed_id}"): {
         "name": "renamed",
         "config": {"a": "b"},
         "credentials": {"t": "x"},
     },
     ("POST", "/api/v1/providers/{provider_id}/assets"): [
-        {"kind": "domain", "name": "Portal", "value": "portal.example.org", "tags": ["web"]}
+        {
+            "kind": "domain",
+            "name": "Portal",
+            "value": "portal.example.org",
+            "tags": ["web"],
+            "location": "DC 1",
+            "owner": "IT",
+            "criticality": "high",
+            "not_affected": ["CVE-2024-0001"],
+        },
+        {
+            "kind": "software",
+            "vendor": "Acme",
+            "product": "PACS",
+            "version": "1.2",
+            "purl": "pkg:npm/acme@1.2",
+        },
     ],
     ("POST", "/api/v1/providers/{provider_id}/subscriptions"): {
         "channel": "webhook",
         "target": "https://hooks.example.org/x",
         "filters": {"asset_tags": ["web"], "indicator_types": ["domain-name"]},
+        "payload_format": "json",
+        "digest": "none",
     },
     ("PATCH", "/api/v1/subscriptions/{subscription_id}"): {"target": "https://hooks.example.org/y"},
     ("POST", "/api/v1/subscriptions/{subscription_id}/rotate-secret"): {"overlap_hours": 1},

@@ -56,7 +56,7 @@ _CONTROL_FREE_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
 FREE_TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 _COUNTRY = re.compile(r"[A-Z]{2}")
-_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,4}")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,4})?")
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
 
 
@@ -106,9 +106,9 @@ def _language(value: str) -> str:
 CountryCode = Annotated[
     str, Field(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$"), AfterValidator(_country)
 ]
-LanguageTag = Annotated[
+LanguageTag = Annotated[  # stored in 8 characters: "de", "de-CH", "sr-Latn"
     str,
-    Field(min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$"),
+    Field(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,4})?$"),
     AfterValidator(_language),
 ]
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]  # provider and CSIRT ids

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import Field, StrictBool
 
 from ewarn.api.deps import OperatorDep, RuntimeDep, SessionDep
 from ewarn.api.params import OffsetQuery, ResourceIdPath
@@ -12,19 +13,40 @@ from ewarn.errors import ConfigurationError
 from ewarn.ingest import repository
 from ewarn.ingest.models import Feed, FeedHealth, FeedIn, FeedPatch, IngestReport
 from ewarn.ingest.service import ingest_service_for
-from ewarn.models.common import json_problem, text_problem
+from ewarn.models.common import ONE_LINE, json_problem, text_limits
 from ewarn.models.indicator import Rejection
 
 router = APIRouter(prefix="/api/v1/feeds", tags=["feeds"])
 
 
-def _check_text(body: FeedIn | FeedPatch) -> None:
-    """Text and free-form JSON a database can store and a response can carry (no NUL, surrogates, controls)."""
-    for name in ("name", "location"):
-        value = getattr(body, name)
-        why = None if value is None else text_problem(value)
-        if why is not None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: {why}")
+_Interval = Annotated[int, Field(ge=10, le=7 * 24 * 3600, strict=True)]
+
+
+_Name = Annotated[str, text_limits(200), ONE_LINE]  # the column holds 200
+_Location = Annotated[str, text_limits(4096, min_length=1), ONE_LINE]
+
+
+class NewFeed(FeedIn):
+    """``FeedIn`` as the API takes it: text without NUL or control characters and within its column, a flag
+    a JSON boolean and an interval a JSON integer (no 0 for false, no "60" for 60)."""
+
+    name: _Name = ""
+    location: _Location
+    interval_seconds: _Interval = 3600
+    enabled: StrictBool = True
+
+
+class FeedChange(FeedPatch):
+    """``FeedPatch`` as the API takes it (the same rules as ``NewFeed``)."""
+
+    name: _Name | None = None
+    location: _Location | None = None
+    interval_seconds: _Interval | None = None
+    enabled: StrictBool | None = None
+
+
+def _check_json(body: FeedIn | FeedPatch) -> None:
+    """Free-form JSON a database can store and a response can carry (no NUL, surrogates, controls)."""
     for name in ("config", "credentials"):
         why = json_problem(getattr(body, name))
         if why is not None:
@@ -36,9 +58,9 @@ def _missing(feed_id: str) -> HTTPException:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_feed(body: FeedIn, session: SessionDep, _: OperatorDep) -> Feed:
+async def create_feed(body: NewFeed, session: SessionDep, _: OperatorDep) -> Feed:
     """Register a feed; its credentials are stored and never returned."""
-    _check_text(body)
+    _check_json(body)
     try:
         feed = await repository.create_feed(session=session, feed=body)
     except ValueError as exc:
@@ -61,8 +83,8 @@ async def get_feed(feed_id: ResourceIdPath, session: SessionDep, _: OperatorDep)
 
 
 @router.patch("/{feed_id}")
-async def update_feed(feed_id: ResourceIdPath, body: FeedPatch, session: SessionDep, _: OperatorDep) -> Feed:
-    _check_text(body)
+async def update_feed(feed_id: ResourceIdPath, body: FeedChange, session: SessionDep, _: OperatorDep) -> Feed:
+    _check_json(body)
     feed = await repository.update_feed(session=session, feed_id=feed_id, patch=body)
     if feed is None:
         raise _missing(feed_id)
