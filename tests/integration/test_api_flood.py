@@ -210,7 +210,7 @@ async def test_a_flood_from_one_tenant_leaves_the_others_and_healthz_fast(server
     assert sum(flood.values()) == 2000 and set(flood) <= {401, 429}, flood
     assert flood[401] <= 120, f"the failure budget let {flood[401]} wrong keys be looked up"
     assert flood[429] >= 1800, flood
-    assert flood_seconds < 60, f"the flood took {flood_seconds:.1f}s"
+    assert flood_seconds < 120, f"the flood took {flood_seconds:.1f}s"
     assert set(prober.statuses) == {200}, f"the victim or /healthz got {dict(prober.statuses)}"
     for name in ("healthz", "victim"):
         assert len(prober.timings[name]) >= 10, f"only {len(prober.timings[name])} {name} probes"
