@@ -38,6 +38,7 @@ _NORMALISERS = {
     AssetKind.DOMAIN: fields.domain,
     AssetKind.EMAIL_DOMAIN: fields.email_domain,
 }
+MAX_VALUE = 255  # the approvals table's column
 Approved = Collection[tuple[str, str]]  # (kind, normalised value) approved for one provider
 
 
@@ -149,6 +150,8 @@ def approvable_value(kind: AssetKind, value: str, rules: AssetScopeSettings) -> 
     if normalise is None:
         raise ScopeNotApprovable(f"kind {kind.value} has no scope rule; nothing to approve")
     normalised = normalise(value)  # ValueError (a ScopeNotApprovable's base) names a malformed value
+    if len(normalised) > MAX_VALUE:
+        raise ScopeNotApprovable(f"longer than {MAX_VALUE} characters once normalised")
     verdict = scope_verdict(kind, normalised, rules)
     if verdict is None:
         raise ScopeNotApprovable(f"{normalised} is within the scope rules; it needs no approval")
