@@ -246,6 +246,12 @@ async def test_poisoned_tenant_cannot_stop_the_others_and_restart_is_clean(
             assert shown["reason"] == f"stored {REPLACEMENT} reason"
             reasons = {(e["alert"] or {}).get("reason") for e in events.json()["events"]}
             assert f"stored {REPLACEMENT} reason" in reasons
+        for url in (
+            "/api/v1/alerts/alr_unreadable_pending",
+            f"/api/v1/providers/{b.provider_id}/assets/{keys['asset']}",
+        ):
+            one = await _get(pipe, url, pipe.op)
+            assert one.status_code == 404, f"an unreadable row reads as absent: {url} -> {one.status_code}"
         listed = await _get(pipe, f"/api/v1/providers/{b.provider_id}/assets", b.auth)
         assert listed.status_code == 200, listed.text[:300]
         listed_ids = {item["id"] for item in listed.json()["items"]}

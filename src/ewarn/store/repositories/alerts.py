@@ -64,7 +64,8 @@ async def list_alerts(
 
 async def get_alert(*, session: AsyncSession, alert_id: str) -> Alert | None:
     row = await session.get(AlertRow, alert_id)
-    return alert_from_row(row) if row else None
+    readable = _readable([row]) if row else []
+    return readable[0] if readable else None  # an unreadable row reads as absent, never as a 500
 
 
 async def set_alert_status(*, session: AsyncSession, alert_id: str, status: AlertStatus) -> Alert | None:

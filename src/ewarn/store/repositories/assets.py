@@ -118,7 +118,8 @@ async def get_asset(*, session: AsyncSession, provider_id: str, asset_id: str) -
     row = await session.get(AssetRow, asset_id, populate_existing=True)
     if row is None or row.provider_id != provider_id or row.deleted:
         return None
-    return asset_from_row(row)
+    readable = readable_assets([row])
+    return readable[0] if readable else None  # an unreadable row reads as absent, never as a 500
 
 
 async def list_assets(
