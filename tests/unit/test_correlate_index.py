@@ -382,3 +382,51 @@ def test_a_brand_of_another_group_leading_the_product_name(
 def test_a_product_line_brand_is_not_read_as_another_owner() -> None:
     index = AssetIndex.build([_device("d", "Google", "Things")])
     assert _looked_up(index, "Siemens", "Android Things") == {}  # Android is kept in product names
+
+
+@pytest.mark.parametrize(
+    ("registered", "version", "advisory", "found"),
+    [
+        pytest.param(
+            ("Tridium", "Niagara 4"), "4.4.93.40.1", ("Tridium", "Niagara 4.4u2"), True, id="line-in-name"
+        ),
+        pytest.param(
+            ("Tridium", "Niagara 4"), "4.4.93.40.1", ("Tridium", "Niagara 4.6"), False, id="other-line"
+        ),
+        pytest.param(
+            ("GE Healthcare", "Xeleris"), "1.1.2", ("GE Healthcare", "Xeleris 1.0"), False, id="xeleris-1.0"
+        ),
+        pytest.param(
+            ("GE Healthcare", "Image Vault"), "3.2", ("GE Healthcare", "Image Vault 3.x"), True, id="3.x"
+        ),
+        pytest.param(
+            ("GE Healthcare", "Image Vault"), None, ("GE Healthcare", "Image Vault 3.x"), True, id="unknown"
+        ),
+        pytest.param(
+            ("Johnson Controls", "Metasys ADX Server"),
+            "11.0",
+            ("Johnson Controls Inc", "All Metasys ADS/ADX/OAS"),
+            True,
+            id="listed-model-prefix",
+        ),
+        pytest.param(
+            ("Johnson Controls", "Metasys ADXL"),
+            "11.0",
+            ("Johnson Controls Inc", "All Metasys ADS/ADX/OAS"),
+            False,
+            id="prefix-whole-words",
+        ),
+        pytest.param(
+            ("Geutebrück", "G-Cam/EFD-2250"),
+            "1.12.0.19",
+            ("GeutebrÃ¼ck", "G-Code EFD-22xx"),
+            True,
+            id="family-after-line",
+        ),
+    ],
+)
+def test_version_lines_and_listed_models(
+    registered: tuple[str, str], version: str | None, advisory: tuple[str, str], found: bool
+) -> None:
+    index = AssetIndex.build([_device("d", *registered, version=version)])
+    assert bool(_looked_up(index, *advisory)) is found

@@ -247,20 +247,26 @@ def _take(table: dict[Any, Entry], key: object, record: Record) -> None:
 _Exact = tuple[str, str, str, str | None]  # group, key, how, version hint
 _Reordered = tuple[str, str, str, str | None]  # group, key, its words sorted, version hint
 _Family = tuple[str, str, str | None]  # group, pattern, version hint
+_Listed = tuple[str, str, str | None]  # group, a listed model's key and a space (a prefix), version hint
 
 
 @functools.lru_cache(maxsize=65536)
 def _lookup_plan(
     vendor: str | None, product: str | None, generation: int
-) -> tuple[tuple[_Exact, ...], tuple[_Reordered, ...], tuple[_Family, ...]]:
+) -> tuple[tuple[_Exact, ...], tuple[_Reordered, ...], tuple[_Listed, ...], tuple[_Family, ...]]:
     """The keys an advisory's vendor/product stand for, split by how they are looked up."""
     pairs = products.name_keys(vendor, product)
     exact = tuple((g, k.key, k.how, k.version_hint) for g, k in pairs if k.pattern is None)
     reordered = tuple(
         (g, k.key, names.bag(k.key), k.version_hint) for g, k in pairs if k.pattern is None and " " in k.key
     )
+    listed = tuple(
+        (g, f"{k.key} ", k.version_hint)
+        for g, k in pairs
+        if k.how == names.MODEL_IN_LIST and k.pattern is None and " " in k.key
+    )
     families = tuple((g, k.pattern, k.version_hint) for g, k in pairs if k.pattern is not None)
-    return exact, reordered, families
+    return exact, reordered, listed, families
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +308,7 @@ class AssetIndex:
         self._asns: dict[int, Entry] = {}
         self._products: dict[str, dict[str, Entry]] = {}  # vendor group → product key → records
         self._bags: dict[str, dict[str, list[str]]] = {}  # vendor group → sorted words → product keys
+        self._sorted_keys: dict[str, list[str]] = {}  # vendor group → its product keys sorted (lazily)
         self._names_generation = names.generation()
         self.unindexable: set[str] = set()  # ids of assets filed under no key: a value the index cannot read
         self._by_cpe: dict[str, Entry] = {}
@@ -476,6 +483,7 @@ class AssetIndex:
             act(table, key, record)
             if known != (key in table):
                 self._file_bag(group, key, added=not known)
+                self._sorted_keys.pop(group, None)
 
     @staticmethod
     def _asset_name_keys(
@@ -507,12 +515,18 @@ class AssetIndex:
             if not keys:
                 del bags[words]
 
+    def _group_keys(self, group: str) -> list[str]:
+        keys = self._sorted_keys.get(group)
+        if keys is None:
+            keys = self._sorted_keys[group] = sorted(self._products.get(group, ()))
+        return keys
+
     def _sync_names(self) -> None:
         """Re-derive every product key after the alias table changed (keys are a function of the table)."""
         current = names.generation()
         if current == self._names_generation:
             return
-        self._products, self._bags = {}, {}
+        self._products, self._bags, self._sorted_keys = {}, {}, {}
         self._by_cpe, self._by_purl = {}, {}
         self._names_generation = current
         for provider_records in self._records:
@@ -603,27 +617,49 @@ class AssetIndex:
         then the same words in another order, then wildcard families scanned within the vendor's group only."""
         if self._names_generation != names.generation():
             self._sync_names()
-        exact, reordered, families = _lookup_plan(vendor, product, self._names_generation)
+        exact, reordered, listed, families = _lookup_plan(vendor, product, self._names_generation)
         tables = self._products
-        hits: list[ProductHit] = []
-        seen: set[int] = set()
+        found: list[tuple[Entry, str, str | None]] = []
         for group, key, how, hint in exact:
             table = tables.get(group)
-            if table is not None and (entry := table.get(key)) is not None and id(entry) not in seen:
-                seen.add(id(entry))
-                hits.append(ProductHit(entry, "vendor+product", how, hint))
+            if table is not None and (entry := table.get(key)) is not None:
+                found.append((entry, how, hint))
         for group, key, words, hint in reordered:
             bags = self._bags.get(group)
             for other in bags.get(words, ()) if bags is not None else ():
-                entry = tables[group][other]
-                if other != key and id(entry) not in seen:
-                    seen.add(id(entry))
-                    hits.append(ProductHit(entry, "vendor+product", WORD_ORDER, hint))
+                if other != key:
+                    found.append((tables[group][other], WORD_ORDER, hint))
+        for group, prefix, hint in listed:
+            # a model an advisory lists ("All Metasys ADS/ADX/OAS") covers the asset named after it
+            # ("Metasys ADX Server"): keys that start with its words
+            keys = self._group_keys(group)
+            start = bisect.bisect_left(keys, prefix)
+            while start < len(keys) and keys[start].startswith(prefix):
+                found.append((tables[group][keys[start]], names.MODEL_IN_LIST, hint))
+                start += 1
         for group, pattern, hint in families:
             for asset_key, entry in tables.get(group, {}).items():
-                if id(entry) not in seen and names.matches_pattern(pattern, asset_key):
-                    seen.add(id(entry))
-                    hits.append(ProductHit(entry, "vendor+product", names.FAMILY_PATTERN, hint))
+                if names.matches_pattern(pattern, asset_key):
+                    found.append((entry, names.FAMILY_PATTERN, hint))
+        return self._hits(found) if found else []
+
+    def _hits(self, found: list[tuple[Entry, str, str | None]]) -> list[ProductHit]:
+        """One hit per entry (the first way found); a version line in the name keeps the assets in that line."""
+        hits: list[ProductHit] = []
+        seen: set[int] = set()
+        for entry, how, hint in found:
+            if id(entry) in seen:
+                continue
+            seen.add(id(entry))
+            families = names.hint_families(hint)
+            if families:  # "Niagara 4.6" covers the 4.6 line of an asset named "Niagara 4", not its 4.4
+                kept = [
+                    r for r in records(entry) if names.in_families(self.ref(r).effective_version, families)
+                ]
+                if not kept:
+                    continue
+                entry = kept[0] if len(kept) == 1 else kept
+            hits.append(ProductHit(entry, "vendor+product", how, hint))
         return hits
 
     def by_cpe(self, key: str) -> Entry | None:

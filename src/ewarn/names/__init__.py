@@ -14,6 +14,8 @@ from ewarn.names.productkeys import (
     VERSION_IN_NAME,
     ProductKey,
     bag,
+    hint_families,
+    in_families,
     matches_pattern,
     product_keys,
 )
@@ -49,6 +51,8 @@ __all__ = [
     "fold",
     "generation",
     "group_names",
+    "hint_families",
+    "in_families",
     "matches_pattern",
     "operator_entries",
     "product_keys",

@@ -164,6 +164,9 @@ def _name_keys(text: str, out: dict[str, ProductKey]) -> None:
         head = text[: versions[0].start()].strip()
         if head and head != without:
             _variants(head, hint, VERSION_IN_NAME, out)
+        major = re.match(r"(?:v|version\s*|release\s*)?(\d+)", versions[0].group(0))
+        if major and head:  # "Niagara 4.4u2" also names the product line an inventory writes: "Niagara 4"
+            _add(out, f"{head} {major.group(1)}", hint, VERSION_IN_NAME)
     qualified = _QUALIFIER.split(f" {without} ", maxsplit=1)
     if len(qualified) == 2 and qualified[0].strip():
         _variants(qualified[0].strip(), hint, QUALIFIED, out)
@@ -210,8 +213,13 @@ def _alternatives(word: str) -> list[str]:
 
 
 def _family_pattern(text: str) -> str | None:
-    """A regular expression over asset keys for a name holding a wildcard family: efd-22xx → efd ?22[0-9]{2}."""
-    tokens = fold(text.replace("/", " ")).split()
+    """A regular expression over asset keys for a name holding a wildcard family: efd-22xx → efd ?22[0-9]{2}.
+
+    It starts at the word holding the wildcard: the words before it name a line or the brand ("G-Code
+    EFD-22xx", "Dahua IPC-HDBW2XXX") that inventories leave out; the words after it stay ("ATV6xx DTM")."""
+    words = text.replace("/", " ").split()
+    first = next((i for i, w in enumerate(words) if _is_family(w)), 0)
+    tokens = fold(" ".join(words[first:])).split()
     tokens = [t for t in tokens if t not in _GENERIC]
     if not tokens:
         return None
@@ -261,6 +269,32 @@ def matches_pattern(pattern: str, asset_key: str) -> bool:
 @functools.lru_cache(maxsize=4096)
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
+
+
+_FAMILY = re.compile(r"^(\d+(?:\.\d+)*)(\.x)?(?![\d.])")
+
+
+@functools.lru_cache(maxsize=4096)
+def hint_families(hint: str | None) -> tuple[str, ...]:
+    """The version lines a product name's hint pins (``4.4u2`` → 4.4, ``3.x`` → 3, ``2.0 | 2.5`` → 2.0, 2.5);
+    empty when it pins none (a bound, a year release, a bare major number)."""
+    if not hint:
+        return ()
+    out: list[str] = []
+    for part in hint.split("|"):
+        match = _FAMILY.match(part.strip())
+        if match is None or (match.group(2) is None and "." not in match.group(1)):
+            return ()  # one part that pins no line: the name does not restrict the versions
+        out.append(match.group(1))
+    return tuple(out)
+
+
+def in_families(version: str | None, families: tuple[str, ...]) -> bool:
+    """Whether ``version`` lies in one of the lines (an unknown version might: the verdict decides)."""
+    if not families or not version:
+        return True
+    text = version.strip().lower().removeprefix("v")
+    return any(text == f or (text.startswith(f) and not text[len(f)].isdigit()) for f in families)
 
 
 def bag(key: str) -> str:
