@@ -11,6 +11,7 @@ from ewarn.correlate.products import (
     normalise_vendor,
     parse_cpe,
     parse_purl,
+    purl_names,
     repair_text,
 )
 
@@ -114,3 +115,27 @@ def test_parse_purl(purl: str, key: str, version: str | None) -> None:
 
 def test_parse_purl_rejects_garbage() -> None:
     assert parse_purl("jackson-databind 2.9.10") is None
+
+
+@pytest.mark.parametrize(
+    ("purl", "names"),
+    [
+        pytest.param(
+            "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1",
+            ("apache", "log4j core"),
+            id="maven-reversed-domain",
+        ),
+        pytest.param("pkg:npm/%40angular/core@17.0.0", ("angular", "core"), id="npm-scope"),
+        pytest.param("pkg:npm/lodash@4.17.20", ("lodash", "lodash"), id="npm-no-scope"),
+        pytest.param("pkg:github/moxa/nport-firmware", ("moxa", "nport firmware"), id="github-owner"),
+        pytest.param(
+            "pkg:golang/github.com/gin-gonic/gin@1.9.0", ("gin gonic", "gin"), id="golang-host-owner"
+        ),
+        pytest.param(
+            "pkg:deb/debian/openssl@1.1.1", ("openssl", "openssl"), id="distribution-is-not-a-vendor"
+        ),
+        pytest.param("not a purl", None, id="garbage"),
+    ],
+)
+def test_purl_names(purl: str, names: tuple[str, str] | None) -> None:
+    assert purl_names(purl) == names
