@@ -8,10 +8,14 @@ Layout, chosen for memory (223 traced bytes per asset at a million assets, see b
 - each provider owns the list of its records, so replacing one provider's inventory touches only its keys;
 - products are filed per vendor group (``group → product key → records``) under every key ``ewarn.names``
   derives from vendor/product, the CPE's vendor/product and, for an asset known only by its PURL, the PURL's
-  namespace/name; ``lookup_product`` tries exact keys first, then word order, then wildcard family patterns
-  scanned only within the advisory vendor's group. When the alias table changes (``names.generation()``), the
-  product keys are re-derived for every record before the next change or lookup, so a record is always taken
-  out under the very keys it was put under.
+  namespace/name; ``lookup_product`` tries exact keys first (the models a name lists and the product line it
+  carries among them), then word order, then keys that start with a listed model, then wildcard family
+  patterns scanned only within the advisory vendor's group; a version line in the advisory's name keeps only
+  the assets in that line. When the alias table changes (``names.generation()``), the product keys are
+  re-derived for every record before the next change or lookup, so a record is always taken out under the
+  very keys it was put under;
+- an asset whose value the index cannot key (say ``AS²``: ``str.isdigit`` but not ``int``) is filed under no
+  key and listed in ``unindexable``; it never stops the rest of its provider's inventory from being filed.
 """
 
 from __future__ import annotations
