@@ -153,7 +153,7 @@ async def test_get_and_delete(api: Api) -> None:
 
 
 async def test_import_csv_and_sbom_for_a_device(api: Api, shared_data: Path) -> None:
-    csv = b"kind,value\nnetwork,10.0.0.0/8\nnetwork,10.0.0.300\n"
+    csv = b"kind,value\nnetwork,10.0.0.0/16\nnetwork,10.0.0.300\n"
     report = await api.import_("a", A, csv, "csv")
     assert report.status_code == 200
     assert report.json() == {
@@ -197,7 +197,7 @@ async def test_import_refused(api: Api, data: bytes, params: dict[str, str], sta
 
 async def test_import_too_large(api: Api) -> None:
     cap = Settings().api.limits.max_import_bytes
-    line = b"network,10.0.0.0/8\n"
+    line = b"network,10.0.0.0/16\n"
     data = b"kind,value\n" + line * (cap // len(line) + 1)
     response = await api.import_("a", A, data, "csv")
     assert response.status_code == 413
@@ -224,7 +224,7 @@ async def test_provider_key_cannot_touch_another_tenant(api: Api, b_asset: dict[
         await api.post("a", B, NETWORK),
         await api.delete("a", B, b_asset["id"]),
         await api.delete("a", A, b_asset["id"]),
-        await api.import_("a", B, b"kind,value\nnetwork,10.0.0.0/8\n", "csv"),
+        await api.import_("a", B, b"kind,value\nnetwork,10.0.0.0/16\n", "csv"),
     ]
     assert [r.status_code for r in responses] == [404] * len(responses)
     for response in responses:
@@ -241,7 +241,7 @@ async def test_csirt_reads_its_constituency_and_writes_nothing(api: Api, b_asset
     writes = [
         await api.post("csirt", B, NETWORK),
         await api.delete("csirt", B, b_asset["id"]),
-        await api.import_("csirt", B, b"kind,value\nnetwork,10.0.0.0/8\n", "csv"),
+        await api.import_("csirt", B, b"kind,value\nnetwork,10.0.0.0/16\n", "csv"),
     ]
     assert [r.status_code for r in writes] == [403, 403, 403]
     assert (await api.post("csirt", C, NETWORK)).status_code == 404

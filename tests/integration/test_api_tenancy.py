@@ -110,6 +110,7 @@ TENANT_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/api/v1/providers/{P}/assets", {}),
     ("POST", "/api/v1/providers/{P}/assets/import?format=csv", {"content": CSV}),
     ("GET", "/api/v1/providers/{P}/assets/{asset}", {}),
+    ("GET", "/api/v1/providers/{P}/scope-approvals", {}),
     ("DELETE", "/api/v1/providers/{P}/assets/{asset}", {}),
     (
         "POST",
@@ -161,6 +162,11 @@ OPERATOR_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/vendor-aliases", {"json": {"alias": "Acme", "brand": "Acme", "group": "Baxter"}}),
     ("DELETE", "/api/v1/vendor-aliases?alias=Acme", {}),
     ("POST", "/api/v1/vendor-aliases/import", {"json": []}),
+    (
+        "POST",
+        "/api/v1/providers/{P}/scope-approvals",
+        {"json": {"kind": "network", "value": "10.0.0.0/8", "reason": "a provider approving itself"}},
+    ),
 ]
 PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz")}
 
@@ -264,7 +270,7 @@ async def test_csirt_sees_its_constituency_read_only_and_nothing_else(
 async def test_operator_routes_refuse_providers_and_csirts(
     world: World, method: str, path: str, kw: Any
 ) -> None:
-    url = path.format(feed="test-feed")
+    url = path.format(feed="test-feed", P=world.a.provider_id)
     for auth in (world.a.auth, world.csirt1):
         resp = await world.h.api.request(method, url, headers=auth, **kw)
         assert resp.status_code == 403, f"{method} {url} -> {resp.status_code}"

@@ -67,7 +67,7 @@ def test_import_sbom_then_list(database: str, shared_data: Path) -> None:
 
 def test_row_errors_and_refusals_set_the_exit_code(database: str, tmp_path: Path) -> None:
     csv = tmp_path / "assets.csv"
-    csv.write_text("kind,value\nnetwork,10.0.0.0/8\nnetwork,10.0.0.300\n")
+    csv.write_text("kind,value\nnetwork,10.0.0.0/16\nnetwork,10.0.0.300\n")
     runner = CliRunner()
 
     partial = runner.invoke(app, ["import", "hosp-a", str(csv), "--format", "csv"])
