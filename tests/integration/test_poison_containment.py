@@ -491,3 +491,70 @@ async def test_runner_dead_letters_a_record_that_fails_the_same_way_every_time()
 
 async def _now(value: bool) -> bool:
     return value
+
+
+async def test_a_digest_goes_out_without_the_one_alert_it_cannot_render(
+    database_url: str, receivers: dict[str, WebhookReceiver]
+) -> None:
+    a_rec = receivers["hosp-a"]
+    async with harness(database_url) as pipe:
+        await pipe.add_csirt("csirt-health")
+        a = await _hospital(pipe, "hosp-a", a_rec)  # its immediate subscription gives a real payload
+        await pipe.add_assets(a, [{"kind": "network", "name": "Clinical LAN", "value": SHARED_NET}])
+        await pipe.ingest(_bundle("198.51.100.7"), feed_id="digest-poison")
+        await pipe.drained()
+        (template,) = await pipe.alerts(a.auth)
+        digest = await pipe.call(
+            "POST",
+            f"/api/v1/providers/{a.provider_id}/subscriptions",
+            auth=a.auth,
+            json={"channel": "webhook", "target": a_rec.url(), "digest": "hourly"},
+        )
+        a_rec.secrets = [*a_rec.secrets, digest["secret"]]
+        payloads = {
+            "msg_digest_good_1": {**template, "id": "alr_digest_good_1"},
+            "msg_digest_poison": {"id": "alr_digest_poison", "no": "alert here"},
+            "msg_digest_good_2": {**template, "id": "alr_digest_good_2"},
+        }
+        past = datetime(2026, 1, 1, 11, tzinfo=UTC)
+        async with pipe.runtime.sessions() as session, session.begin():
+            for delivery_id, payload in payloads.items():
+                session.add(
+                    DeliveryRow(
+                        id=delivery_id,
+                        alert_id=payload["id"],
+                        alert_revision=1,
+                        subscription_id=digest["id"],
+                        provider_id=a.provider_id,
+                        channel="webhook",
+                        status="pending",
+                        attempts=0,
+                        attempts_before_replay=0,
+                        next_attempt_at=past,
+                        payload=payload,
+                        digest_key="hourly:2026-01-01T10",
+                        created_at=past,
+                    )
+                )
+
+        async def settled() -> bool:
+            async with pipe.runtime.sessions() as session:
+                rows = (await session.scalars(select(DeliveryRow).where(DeliveryRow.id.in_(payloads)))).all()
+            return all(r.status in ("delivered", "dead") for r in rows)
+
+        await _wait_for("the digest's deliveries to settle", settled)
+        async with pipe.runtime.sessions() as session:
+            rows = {
+                r.id: r
+                for r in (await session.scalars(select(DeliveryRow).where(DeliveryRow.id.in_(payloads))))
+            }
+        assert {k: r.status for k, r in rows.items()} == {
+            "msg_digest_good_1": "delivered",
+            "msg_digest_poison": "dead",
+            "msg_digest_good_2": "delivered",
+        }
+        assert "payload cannot be rendered" in (rows["msg_digest_poison"].last_error or "")
+        digests = [r.json() for r in a_rec.accepted if r.json().get("type") == "alert.digest"]
+        assert [sorted(x["id"] for x in d["data"]["alerts"]) for d in digests] == [
+            ["alr_digest_good_1", "alr_digest_good_2"]
+        ]

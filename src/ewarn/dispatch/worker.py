@@ -483,6 +483,8 @@ class DispatchWorker:
 
     async def _run_job(self, job: Job, endpoint: str, language: str | None) -> None:
         try:
+            if not self._drop_unrenderable(job, language):
+                return  # every delivery of the job was set aside
             if not self._breaker.allow(endpoint):
                 wait = timedelta(seconds=max(0.05, self._breaker.seconds_until_retry(endpoint)))
                 await self._release_later([d.id for d in job.deliveries], self._clock() + wait)
@@ -499,6 +501,32 @@ class DispatchWorker:
         finally:
             self._finished(endpoint)
         self._record(job, result, started, finished)
+
+    def _drop_unrenderable(self, job: Job, language: str | None) -> bool:
+        """A digest carries many alerts: one whose stored payload cannot be rendered is settled dead alone
+        (with the reason) and the digest goes out with the others. False when none is left to send."""
+        if job.digest_key is None or len(job.deliveries) < 2:
+            return True
+        keep: list[ClaimedDelivery] = []
+        for d in job.deliveries:
+            single = Job(job.subscription, [d])
+            try:
+                if job.subscription.channel is Channel.EMAIL:
+                    email_for(single, sender=self._settings.smtp.sender, language=language)
+                else:
+                    webhook_body(single)
+            except TlpRefused:
+                keep.append(d)  # a refusal is the whole digest's verdict, taken when it is sent
+            except Exception as exc:  # the payload itself is poison: only this delivery is set aside
+                reason = f"payload cannot be rendered: {type(exc).__name__}: {exc}"[:500]
+                log.error(
+                    "delivery_unrenderable", delivery=d.id, subscription=job.subscription.id, error=reason
+                )
+                self._settle_unsent([d], self._clock(), reason)
+            else:
+                keep.append(d)
+        job.deliveries = keep
+        return bool(keep)
 
     def _finished(self, endpoint: str) -> None:
         """A slot is free: a waiting job takes it; a claim may find more for this endpoint once it has room.
