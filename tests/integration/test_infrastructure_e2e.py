@@ -354,8 +354,7 @@ class Outcome:
 
 
 def advisory_of(alert: dict[str, Any]) -> str:
-    advisory = alert.get("advisory") or alert["indicator_key"].split(":", 1)[1]
-    return str(advisory).upper()
+    return str(alert["advisory"]).upper()  # one alert per (asset, advisory): the CSAF tracking id
 
 
 def verdicts(alerts: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
@@ -491,10 +490,13 @@ def test_alerts_name_the_equipment_and_its_category(outcome: Outcome) -> None:
         name = alert["match"]["asset_name"]
         assert alert["match"]["asset_category"] == category(name)
         assert f"'{name}'" in alert["reason"]
-    ups = next(a for a in outcome.alerts if a["match"]["asset_name"] == "UPS ICU-1")
+    by_name = {a["match"]["asset_name"]: a for a in outcome.alerts if a["advisory"] != "ICSA-22-125-01"}
+    ups = by_name["UPS ICU-1"]
     assert ups["match"]["asset_kind"] == "infrastructure"
-    assert "your equipment 'UPS ICU-1'" in ups["reason"]
-    assert "firmware" in ups["reason"]
+    assert "firmware V2.5.3 on your equipment 'UPS ICU-1' is within the affected range" in ups["reason"]
+    ahu = by_name["AHU theatres"]
+    assert ahu["reason"].startswith("Possibly affected") and "ICSA-20-105-06" in ahu["reason"]
+    assert '"DH-NVR1XXX"' in by_name["Recorder hall B"]["reason"]  # the model the advisory wrote as a version
     pump = next(a for a in outcome.alerts if a["match"]["asset_name"] == "Infusion SpaceCom")
     assert pump["match"]["asset_category"] is None
 
