@@ -411,6 +411,24 @@ def test_hostile_writes_never_fail_the_server_nor_leave_a_trace(
             422,
             id="subscription-filter-nul",
         ),
+        *(
+            pytest.param(
+                "POST",
+                f"/api/v1/providers/{OWN}/subscriptions",
+                {"channel": "webhook", "target": target},
+                422,
+                id=f"webhook-{name}",
+            )
+            for name, target in (
+                ("decimal", "http://2130706433/hook"),
+                ("hex", "http://0x7f.0.0.1/hook"),
+                ("short", "http://127.1/hook"),
+                ("octal", "http://0177.0.0.1/hook"),
+                ("mapped", "http://[::ffff:127.0.0.1]/hook"),
+                ("localhost", "http://localhost:8080/hook"),
+                ("metadata-hex", "http://0xa9fea9fe/latest"),
+            )
+        ),
     ],
 )
 def test_findings_are_refused_and_leave_nothing(

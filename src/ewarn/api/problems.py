@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
+from ewarn.models.common import storable_text
+
 PROBLEM = "application/problem+json"
 _WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 _METHODS = _WRITE_METHODS | {"get", "head", "options"}
@@ -47,7 +49,8 @@ def problem(status: int, title: str, detail: Any = None, **extra: Any) -> JSONRe
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        resp = problem(exc.status_code, _title(exc.status_code), exc.detail)
+        detail = storable_text(exc.detail) if isinstance(exc.detail, str) else exc.detail
+        resp = problem(exc.status_code, _title(exc.status_code), detail)
         # FastAPI's 401 carries WWW-Authenticate, Starlette's 405 an Allow header.
         if exc.headers:
             resp.headers.update(exc.headers)
@@ -57,8 +60,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # a location names the caller's keys, which may hold what no response can carry (lone surrogates)
         errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()
+            {
+                "loc": [storable_text(p) if isinstance(p, str) else p for p in e.get("loc", ())],
+                "msg": storable_text(str(e.get("msg"))),
+                "type": e.get("type"),
+            }
+            for e in exc.errors()
         ]
         return problem(422, "Unprocessable Content", "request validation failed", errors=errors)
 
