@@ -25,6 +25,7 @@ from ewarn.bus.base import Bus, Record
 from ewarn.bus.runner import StageRunner
 from ewarn.bus.topics import Topics
 from ewarn.correlate import aliases_sync, repository
+from ewarn.correlate.containment import encode_alerts, out_of_scope
 from ewarn.correlate.engine import build_alert, is_active, match
 from ewarn.correlate.index import AssetIndex
 from ewarn.correlate.lifecycle import next_revision, resolve
@@ -295,47 +296,16 @@ class CorrelateWorker:
 
     async def _encode_or_quarantine(self, alerts: Sequence[Alert], *, why: str) -> list[tuple[Alert, bytes]]:
         """Each alert with its message bytes; those that cannot be encoded are quarantined and left out."""
-        out: list[tuple[Alert, bytes]] = []
-        bad: list[Quarantined] = []
-        for alert in alerts:
-            try:
-                value = alert.model_dump_json().encode("utf-8")
-            except ValueError as exc:  # pydantic's serialisation error, UnicodeEncodeError
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                if b"\\u0000" not in value:
-                    out.append((alert, value))
-                    continue
-                problem = "holds a NUL character, which PostgreSQL cannot store"
-            bad.append(
-                Quarantined(
-                    kind="alert",
-                    key=repository.alert_key(alert.id, alert.revision),
-                    stage="correlate",
-                    reason=f"{why}: {problem}",
-                    original=alert.model_dump(mode="json"),
-                    provider_id=alert.provider_id,
-                )
-            )
+        out, bad = encode_alerts(alerts, why=why)
         await self._quarantine(bad)
         return out
 
     def _in_scope(self, asset: Asset, approved: Collection[tuple[str, str]], bad: list[Quarantined]) -> bool:
         """False (and the asset set aside) when it is wider than the scope rules allow without approval."""
-        why = scope_refusal(asset, self._settings.scope, approved)
-        if why is None:
-            return True
-        bad.append(
-            Quarantined(
-                kind="asset",
-                key=asset.id,
-                stage="correlate",
-                reason=f"out of scope, left out of the index: {why}",
-                original=asset.model_dump(mode="json"),
-                provider_id=asset.provider_id,
-            )
-        )
-        return False
+        refused = out_of_scope(asset, self._settings.scope, approved)
+        if refused is not None:
+            bad.append(refused)
+        return refused is None
 
     async def _scoped(self, provider_id: str, assets: list[Asset], bad: list[Quarantined]) -> list[Asset]:
         """``assets`` of one provider within the scope rules or its approvals."""
