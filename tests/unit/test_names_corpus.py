@@ -262,3 +262,30 @@ def test_operator_aliases_on_top_of_the_default_table() -> None:
     finally:
         names.set_operator_aliases([])
     assert canonical_vendor("ACME Inc.").known is False
+
+
+@pytest.mark.parametrize(
+    ("inventory", "advisory"),
+    [
+        pytest.param(
+            ("Sensormatic", "KT1"),
+            ("Sensormatic Electronics, LLC, Johnson Controls Inc.", "KT-1"),
+            id="hyphen",
+        ),
+        pytest.param(("Medtronic", "MMT-754"), ("Medtronic", "MMT-554 / MMT-754"), id="spaced-slash"),
+        pytest.param(
+            ("Johnson Controls", "C-CURE 9000"),
+            ("Johnson Controls Inc.", "Software House C●CURE 9000"),
+            id="bullet",
+        ),
+        pytest.param(
+            ("Welch Allyn", "Spot Vital Signs 4400"),
+            ("Hillrom", "Welch Allyn Spot Vital Signs 4400 Device"),
+            id="generic-word",
+        ),
+    ],
+)
+def test_inventory_and_advisory_names_meet(inventory: tuple[str, str], advisory: tuple[str, str]) -> None:
+    mine = {k.key for k in product_keys(inventory[1], inventory[0])}
+    theirs = {k.key for k in product_keys(advisory[1], advisory[0])}
+    assert mine & theirs

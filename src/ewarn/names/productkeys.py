@@ -61,6 +61,7 @@ _VERSION = re.compile(
     r"(?![\w.])"
 )
 _WILDCARD = re.compile(r"x{2,}")
+_JOIN = re.compile(r"(?<=[a-z])-(?=\d)")  # KT-1 and KT1, EFD-2250 and EFD2250 are the same model
 _MODELISH = re.compile(r"\d")
 
 
@@ -219,7 +220,7 @@ def _family_pattern(text: str) -> str | None:
     EFD-22xx", "Dahua IPC-HDBW2XXX") that inventories leave out; the words after it stay ("ATV6xx DTM")."""
     words = text.replace("/", " ").split()
     first = next((i for i, w in enumerate(words) if _is_family(w)), 0)
-    tokens = fold(" ".join(words[first:])).split()
+    tokens = fold(_JOIN.sub("", " ".join(words[first:]))).split()
     tokens = [t for t in tokens if t not in _GENERIC]
     if not tokens:
         return None
@@ -244,7 +245,7 @@ def _singular(word: str) -> str:
 
 
 def _finish(text: str) -> str:
-    words = [_singular(w) for w in fold(text).split() if w not in _GENERIC]
+    words = [_singular(w) for w in fold(_JOIN.sub("", text)).split() if w not in _GENERIC]
     return " ".join(words)
 
 
