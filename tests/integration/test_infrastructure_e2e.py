@@ -344,6 +344,7 @@ def vendor_vex(advisory: dict[str, Any]) -> bytes:
 
 @dataclass
 class Outcome:
+    pipe: Harness
     tenant: Tenant
     alerts: list[dict[str, Any]]
     everything: WebhookReceiver
@@ -414,7 +415,7 @@ async def _run(
     assets = (await pipe.call("GET", f"{base}?limit=1000", auth=tenant.auth))["items"]
     async with pipe.runtime.sessions() as session:
         status = await build_status(session=session)
-    return Outcome(tenant, alerts, everything, power_only, imports, status, assets)
+    return Outcome(pipe, tenant, alerts, everything, power_only, imports, status, assets)
 
 
 # --- the inventory went in whole --------------------------------------------------------------------------------
@@ -521,3 +522,20 @@ def test_status_page_names_each_category(outcome: Outcome) -> None:
     lines = [(line.category, line.assets, line.open_alerts) for line in outcome.status.equipment]
     assert lines == [(c, assets[c], alerts[c]) for c in ORDER if assets[c]]
     assert alerts["power"] == 2  # PDU theatre 3 and UPS ICU-1; every pair is asserted above
+
+
+async def test_api_names_every_invalid_equipment_field_and_keeps_a_registration_idempotent(
+    outcome: Outcome,
+) -> None:
+    url = f"/api/v1/providers/{outcome.tenant.provider_id}/assets"
+    bad = {"kind": "infrastructure", "name": "Mystery box", "supports": "ICU", "category": "toaster"}
+    resp = await outcome.pipe.api.post(url, json=bad, headers=outcome.tenant.auth)
+    assert resp.status_code == 422
+    refused = {tuple(e["loc"]): e["msg"] for e in resp.json()["errors"]}
+    assert "'power'" in refused[("body", "AssetIn", "category")]  # the request names the allowed categories
+    resp = await outcome.pipe.api.post(url, json={**bad, "category": "other"}, headers=outcome.tenant.auth)
+    assert resp.status_code == 422
+    assert {e["field"] for e in resp.json()["errors"]} == {"vendor", "product", "care_dependency"}
+    again = await outcome.pipe.api.post(url, json=REGISTERED[0], headers=outcome.tenant.auth)
+    assert again.status_code == 200  # the same equipment again: unchanged, no new asset
+    assert again.json()["name"] == "Entrance camera" and again.json()["category"] == "video"
