@@ -136,6 +136,20 @@ SAMPLES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/subscriptions/{subscription_id}"): {"target": "https://hooks.example.org/y"},
     ("POST", "/api/v1/subscriptions/{subscription_id}/rotate-secret"): {"overlap_hours": 1},
     ("POST", "/api/v1/subscriptions/{subscription_id}/disable"): {"reason": "maintenance"},
+    ("POST", "/api/v1/providers/{provider_id}/scope-approvals"): {
+        "kind": "network",
+        "value": "10.0.0.0/8",
+        "reason": "the whole campus network",
+    },
+    ("POST", "/api/v1/vendor-aliases"): {
+        "alias": "GE HC",
+        "brand": "GE Healthcare",
+        "group": "GE",
+        "note": "x",
+    },
+    ("POST", "/api/v1/vendor-aliases/import"): [
+        {"alias": "Philips HC", "brand": "Philips", "group": "Philips"}
+    ],
 }
 RAW_BODIES = {  # operations whose body is a document, not JSON for a model
     (
@@ -167,7 +181,13 @@ HOSTILE_DOCUMENTS = (
     "kind,name,value\ndomain,\ud800,a.example.org\n",
     "kind,name,value\ndomain," + "n" * 200_000 + ",a.example.org\n",
 )
-QUERY_SAMPLES = {"format": "csv", "feed_id": "push-x", "default_tlp": "green", "device": "x"}
+QUERY_SAMPLES = {
+    "format": "csv",
+    "feed_id": "push-x",
+    "default_tlp": "green",
+    "device": "x",
+    "alias": "GE HC",
+}
 
 
 def _write_operations() -> list[tuple[str, str]]:
