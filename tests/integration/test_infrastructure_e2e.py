@@ -21,6 +21,7 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,15 @@ import pytest
 from tests.support.pipeline import Harness, Tenant, harness
 from tests.support.receivers import WebhookReceiver
 
+from ewarn.inventory.validate import asset_from_mapping
 from ewarn.models.asset import EquipmentCategory
+from ewarn.models.provider import Provider
+from ewarn.status.equipment import equipment_by_category
 from ewarn.status.report import build_status
+from ewarn.store.db import SessionFactory
+from ewarn.store.repositories.assets import delete_assets, save_assets
+from ewarn.store.repositories.principals import upsert_provider
+from ewarn.store.tables import AlertRow
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -216,6 +224,13 @@ HBOM = {
             ],
         },
     ],
+}
+
+HBOM_UPS = {
+    "kind": "infrastructure",
+    "vendor": "Siemens",
+    "product": "SITOP UPS1600 20 A Ethernet/ PROFINET (6EP4136-3AB00-2AY0)",
+    "category": "power",
 }
 
 # (asset, advisory) → "alert" or "possibly"; every other pair of this inventory and these advisories stays silent.
@@ -539,3 +554,50 @@ async def test_api_names_every_invalid_equipment_field_and_keeps_a_registration_
     again = await outcome.pipe.api.post(url, json=REGISTERED[0], headers=outcome.tenant.auth)
     assert again.status_code == 200  # the same equipment again: unchanged, no new asset
     assert again.json()["name"] == "Entrance camera" and again.json()["category"] == "video"
+
+
+async def test_status_counts_equipment_in_the_database(sessions: SessionFactory) -> None:
+    """The per-category counts are grouped in SQL on SQLite and PostgreSQL: deleted equipment and closed alerts
+    do not count, other kinds never appear."""
+    now = datetime.now(UTC)
+    rows = [
+        asset_from_mapping({**REGISTERED[0]}, provider_id="st-status"),  # video
+        asset_from_mapping({**REGISTERED[2]}, provider_id="st-status"),  # video ("cctv")
+        asset_from_mapping({**HBOM_UPS, "name": "UPS A"}, provider_id="st-status"),
+        asset_from_mapping({**HBOM_UPS, "name": "UPS B"}, provider_id="st-status"),
+        asset_from_mapping(REGISTERED[-1], provider_id="st-status"),  # a medical device
+    ]
+    async with sessions() as session:
+        await upsert_provider(
+            session=session, provider=Provider(id="st-status", name="St Status", country="DE")
+        )
+        await save_assets(session=session, provider_id="st-status", assets=rows)
+        await delete_assets(session=session, provider_id="st-status", asset_ids=[rows[3].id])
+        for i, (asset, status) in enumerate(
+            [
+                (rows[0], "new"),
+                (rows[0], "resolved"),
+                (rows[2], "acknowledged"),
+                (rows[3], "new"),
+                (rows[4], "new"),
+            ]
+        ):
+            session.add(
+                AlertRow(
+                    id=f"alr_{i}",
+                    provider_id="st-status",
+                    indicator_key=f"vulnerability:X-{i}",
+                    asset_id=asset.id,
+                    revision=1,
+                    severity="high",
+                    score=60.0,
+                    status=status,
+                    data={},
+                    matched_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        await session.commit()
+        lines = await equipment_by_category(session=session)
+    assert [(x.category, x.assets, x.open_alerts) for x in lines] == [("power", 1, 1), ("video", 2, 1)]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.models.asset import AssetKind, EquipmentCategory
@@ -21,30 +19,27 @@ class EquipmentStatus(BaseModel):
 
 
 async def equipment_by_category(*, session: AsyncSession) -> list[EquipmentStatus]:
-    """One line per category that has live equipment, in the category enumeration's order."""
-    rows = (
-        await session.execute(
-            select(AssetRow.id, AssetRow.data).where(
-                AssetRow.kind == AssetKind.INFRASTRUCTURE.value, AssetRow.deleted.is_(False)
-            )
-        )
-    ).all()
-    category_of = {
-        asset_id: str((data or {}).get("category") or EquipmentCategory.OTHER) for asset_id, data in rows
-    }
-    if not category_of:
+    """One line per category that has live equipment, in the category enumeration's order.
+
+    Counted in the database (the category read from the stored asset JSON), so a page refreshed every few
+    seconds never loads the inventory.
+    """
+    category = AssetRow.data["category"].as_string()
+    live = (AssetRow.kind == AssetKind.INFRASTRUCTURE.value, AssetRow.deleted.is_(False))
+    rows = await session.execute(select(category, func.count()).where(*live).group_by(category))
+    assets: dict[str | None, int] = {c: n for c, n in rows.all()}
+    if not assets:
         return []
-    alerted = (
-        await session.scalars(
-            select(AlertRow.asset_id)
-            .join(AssetRow, AssetRow.id == AlertRow.asset_id)
-            .where(AssetRow.kind == AssetKind.INFRASTRUCTURE.value, AlertRow.status.in_(OPEN_STATUSES))
-        )
-    ).all()
-    assets = Counter(category_of.values())
-    alerts = Counter(category_of[a] for a in alerted if a in category_of)
+    rows = await session.execute(
+        select(category, func.count())
+        .select_from(AlertRow)
+        .join(AssetRow, AssetRow.id == AlertRow.asset_id)
+        .where(*live, AlertRow.status.in_(OPEN_STATUSES))
+        .group_by(category)
+    )
+    alerts: dict[str | None, int] = {c: n for c, n in rows.all()}
     return [
-        EquipmentStatus(category=c.value, assets=assets[c.value], open_alerts=alerts[c.value])
+        EquipmentStatus(category=c.value, assets=assets[c.value], open_alerts=alerts.get(c.value, 0))
         for c in EquipmentCategory
-        if assets[c.value]
+        if assets.get(c.value)
     ]
