@@ -92,7 +92,12 @@ def normalise_asset(raw: AssetIn, *, provider_id: str) -> Asset:
             problems.append(FieldProblem(field="value", message=f"required for kind {raw.kind.value}"))
         else:
             text["value"] = _apply(normaliser, text["value"], "value", problems)
-    checks = (("cpe", fields.cpe), ("purl", fields.purl), ("udi_di", fields.udi_di), ("serial", fields.serial))
+    checks = (
+        ("cpe", fields.cpe),
+        ("purl", fields.purl),
+        ("udi_di", fields.udi_di),
+        ("serial", fields.serial),
+    )
     for name, check in checks:
         given = text[name]
         if given is not None and name not in _NOT_FOR_KIND[raw.kind]:
