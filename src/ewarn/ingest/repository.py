@@ -11,11 +11,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.ids import stable_id
-from ewarn.ingest.merge import merge_batch
+from ewarn.ingest import exploited
+from ewarn.ingest.merge import is_news, merge_batch
 from ewarn.ingest.models import Feed, FeedHealth, FeedIn, FeedPatch
 from ewarn.ingest.sources.base import FeedSpec
 from ewarn.models.common import TLP, storable_text, utcnow
-from ewarn.models.indicator import Indicator, Rejection
+from ewarn.models.indicator import Indicator, IndicatorType, Rejection
 from ewarn.store.db import as_utc, upsert
 from ewarn.store.tables import FeedRow, IndicatorRow, RejectionRow
 
@@ -216,11 +217,19 @@ async def load_indicators(*, session: AsyncSession, keys: Sequence[str]) -> dict
 async def merge_indicators(
     *, session: AsyncSession, indicators: Sequence[Indicator], now: datetime
 ) -> tuple[list[Indicator], list[Indicator]]:
-    """Merge a page into the ``indicators`` table by key; returns (merged, the ones that changed)."""
+    """Merge a page into the ``indicators`` table by key; returns (merged, the ones that changed).
+
+    Advisories carry the KEV status of their CVEs, and stored advisories naming a CVE this page newly marks
+    known exploited come back enriched among the merged and the news (see ``ewarn.ingest.exploited``).
+    """
     if not indicators:
         return [], []
+    if any(i.type is IndicatorType.VULNERABILITY for i in indicators):
+        await exploited.take_turn(session=session)
     stored = await load_indicators(session=session, keys=[i.key for i in indicators])
-    merged, news = merge_batch(stored, indicators, now=now)
+    merged, _ = merge_batch(stored, indicators, now=now)
+    merged, before = await _with_kev_status(session=session, stored=stored, merged=merged, now=now)
+    news = [item for key, item in merged.items() if is_news(before.get(key), item)]
     rows = [
         {
             "key": item.key,
@@ -242,7 +251,33 @@ async def merge_indicators(
             conflict=["key"],
             update=["type", "data", "tlp", "revoked", "valid_until", "last_seen"],
         )
+    await exploited.save_advisory_cves(session=session, advisories=merged.values())
     return list(merged.values()), news
+
+
+async def _with_kev_status(
+    *, session: AsyncSession, stored: dict[str, Indicator], merged: dict[str, Indicator], now: datetime
+) -> tuple[dict[str, Indicator], dict[str, Indicator]]:
+    """The merged page with its advisories enriched, plus the stored advisories a new KEV status changes;
+    and what was stored before for each of them (to tell news)."""
+    flipped = exploited.newly_exploited(stored, merged)
+    reopened: dict[str, Indicator] = {}
+    if flipped:
+        naming = await exploited.advisories_naming(session=session, cves=flipped)
+        reopened = {key: item for key, item in naming.items() if key not in merged}
+    advisories = [i for i in (*merged.values(), *reopened.values()) if exploited.is_advisory(i)]
+    if not advisories:
+        return merged, stored
+    wanted = {exploited.cve_key(cve) for a in advisories for cve in exploited.advisory_cves(a)}
+    cves = await exploited.load_by_keys(session=session, keys=wanted - merged.keys())
+    cves.update({key: merged[key] for key in wanted & merged.keys()})  # this page's word is the newest
+    out = dict(merged)
+    for key, item in exploited.enrich_all(advisories, cves).items():
+        if key in merged:
+            out[key] = item
+        elif item != reopened[key]:
+            out[key] = item.model_copy(update={"ingested_at": now})
+    return out, {**reopened, **stored}
 
 
 async def get_indicator(*, session: AsyncSession, key: str) -> Indicator | None:

@@ -22,7 +22,7 @@ from ewarn.ingest.sources import payload_parser, source_for
 from ewarn.ingest.sources.base import FeedSpec, Page, SourceContext
 from ewarn.logging import get_logger
 from ewarn.models.common import TLP, utcnow
-from ewarn.models.indicator import Rejection
+from ewarn.models.indicator import IndicatorType, Rejection
 from ewarn.netguard import Resolver, SsrfGuard, SystemResolver
 from ewarn.settings import IngestSettings, Settings
 from ewarn.store.db import SessionFactory
@@ -52,6 +52,9 @@ class IngestService:
         self._fetcher = build_fetcher(settings.ingest, http, resolver=resolver)
         self._stopping = asyncio.Event()
         self._feed_locks: dict[str, asyncio.Lock] = {}
+        # pages with vulnerabilities take turns: an advisory and the KEV entry of one of its CVEs stored at
+        # once must each see the other committed (see ``ewarn.ingest.exploited``)
+        self._vulnerability_turn = asyncio.Lock()
 
     @property
     def fetcher(self) -> Fetcher:
@@ -161,7 +164,12 @@ class IngestService:
         """Store and publish one page, then its cursor, in one transaction: all of it or none of it."""
         now = utcnow()
         indicators = [i.model_copy(update={"ingested_at": now}) for i in page.indicators]
-        async with self._sessions() as session, session.begin():
+        turn: contextlib.AbstractAsyncContextManager[Any] = (
+            self._vulnerability_turn
+            if any(i.type is IndicatorType.VULNERABILITY for i in indicators)
+            else contextlib.nullcontext()
+        )
+        async with turn, self._sessions() as session, session.begin():
             _merged, news = await repository.merge_indicators(session=session, indicators=indicators, now=now)
             if news:
                 await self._bus.publish_many(

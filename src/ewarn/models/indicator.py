@@ -120,6 +120,7 @@ class CveDetail(Contract):
     title: str | None = None
     cvss_score: float | None = Field(default=None, ge=0, le=10)
     cvss_vector: str | None = None
+    known_exploited: bool = False  # listed in CISA KEV (set at ingest from the CVE's own indicator)
 
 
 class VulnerabilityInfo(Contract):

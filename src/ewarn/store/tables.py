@@ -324,3 +324,18 @@ class VendorAliasChangeRow(Base):
     alias_key: Mapped[str] = mapped_column(String(255), index=True)
     before: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+
+
+# --- advisories by CVE (ingest: KEV enrichment) ---------------------------------------------------------
+
+
+class IndicatorCveRow(Base):
+    """Which CVEs an advisory indicator (``vulnerability:<tracking id>``) names, to find it by CVE.
+
+    Ingest keeps it on every store of an advisory; a KEV entry that newly marks a CVE known exploited looks
+    up the advisories naming that CVE here and republishes them with the flag.
+    """
+
+    __tablename__ = "indicator_cves"
+    indicator_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    cve: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)

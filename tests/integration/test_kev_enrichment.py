@@ -1,0 +1,251 @@
+"""A CSAF advisory carries the KEV status of its CVEs, whichever of the two ingest stores first.
+
+Real data from ../shared/data: the CISA KEV catalogue of 2025-08-05 and the ICS medical advisories
+ICSMA-20-049-01 (Spacelabs, BlueKeep CVE-2019-0708: KEV-listed, ransomware use known), ICSMA-17-215-01
+(Siemens: CVE-2017-7269 KEV-listed, CVE-2008-4250 not) and ICSMA-22-174-01 (OFFIS DCMTK: no CVE in KEV).
+The real ingest service stores and publishes on the in-process bus; the real correlate worker handles what was
+published, in order, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, select
+
+from ewarn.bus.memory import MemoryBus
+from ewarn.bus.topics import Topics
+from ewarn.correlate.worker import CorrelateWorker
+from ewarn.ingest import repository
+from ewarn.ingest.models import IngestReport
+from ewarn.ingest.service import IngestService
+from ewarn.models import Alert, Asset, AssetKind, ClinicalCriticality, Indicator, NetworkExposure
+from ewarn.models.alert import Severity
+from ewarn.settings import Settings
+from ewarn.store.db import SessionFactory
+from ewarn.store.tables import AssetRow, IndicatorCveRow, ProviderRow
+
+TOPICS = Topics()
+NOW = datetime(2026, 1, 5, tzinfo=UTC)
+KEV = Path("kev") / "known_exploited_vulnerabilities_2025-08-05.json"
+SPACELABS = Path("csaf") / "cisa-icsma" / "icsma-20-049-01.json"
+SIEMENS = Path("csaf") / "cisa-icsma" / "icsma-17-215-01.json"
+DCMTK = Path("csaf") / "cisa-icsma" / "icsma-22-174-01.json"
+BLUEKEEP, IIS = "CVE-2019-0708", "CVE-2017-7269"
+
+INVENTORY = [
+    Asset(
+        id="xtr",
+        provider_id="st-elsewhere",
+        kind=AssetKind.MEDICAL_DEVICE,
+        name="Telemetry",
+        vendor="Spacelabs",
+        product="Xhibit Telemetry Receiver (XTR) Model number 96280",
+        version="1.0.2",
+        clinical_criticality=ClinicalCriticality.LIFE_SUSTAINING,
+        network_exposure=NetworkExposure.INTERNET,
+    ),
+    Asset(
+        id="spect",
+        provider_id="st-elsewhere",
+        kind=AssetKind.MEDICAL_DEVICE,
+        name="SPECT",
+        vendor="Siemens Healthineers",
+        product="SPECT Workplaces/Symbia.net Windows XP-Based",
+    ),
+    Asset(
+        id="pacs",
+        provider_id="st-elsewhere",
+        kind=AssetKind.SOFTWARE,
+        name="PACS gateway",
+        vendor="OFFIS",
+        product="DCMTK",
+        version="3.6.6",
+    ),
+]
+
+
+def kev_entries(data: Path, *cves: str) -> bytes:
+    """The real catalogue cut to ``cves`` (all of it without any)."""
+    catalogue = json.loads((data / KEV).read_bytes())
+    if not cves:
+        return json.dumps(catalogue).encode()
+    chosen = [v for v in catalogue["vulnerabilities"] if v["cveID"] in cves]
+    assert len(chosen) == len(cves)
+    return json.dumps({**catalogue, "count": len(chosen), "vulnerabilities": chosen}).encode()
+
+
+def kev_entry(data: Path, cve: str) -> dict[str, Any]:
+    entries: list[dict[str, Any]] = json.loads(kev_entries(data, cve))["vulnerabilities"]
+    return entries[0]
+
+
+class Rig:
+    """Ingest, then let the correlator handle every indicator published since the last call, in order."""
+
+    def __init__(self, sessions: SessionFactory, http: httpx.AsyncClient, data: Path) -> None:
+        self.sessions, self.data, self.bus = sessions, data, MemoryBus()
+        self.ingest_service = IngestService(
+            sessions=sessions, bus=self.bus, topics=TOPICS, settings=Settings(), http=http
+        )
+        self.worker = CorrelateWorker(self.bus, sessions, TOPICS)
+        self.handled = 0
+
+    async def start(self) -> None:
+        async with self.sessions() as session, session.begin():
+            session.add(ProviderRow(id="st-elsewhere", name="St Elsewhere", country="DE", created_at=NOW))
+            await session.flush()
+            for a in INVENTORY:
+                session.add(
+                    AssetRow(
+                        id=a.id,
+                        provider_id=a.provider_id,
+                        kind=a.kind.value,
+                        value=a.value,
+                        data=a.model_dump(mode="json"),
+                        deleted=False,
+                        created_at=NOW,
+                        updated_at=NOW,
+                    )
+                )
+        assert await self.worker.load_assets() == len(INVENTORY)
+
+    async def ingest(self, payload: bytes, kind: str) -> IngestReport:
+        feed = {"kev": "cisa-kev", "csaf": "cisa-csaf"}[kind]
+        return await self.ingest_service.ingest_bytes(payload=payload, kind=kind, feed_id=feed)
+
+    async def advisory(self, path: Path) -> IngestReport:
+        return await self.ingest((self.data / path).read_bytes(), "csaf")
+
+    def published_keys(self) -> list[str]:
+        return [str(r.key) for r in self.bus.records(TOPICS.indicators)]
+
+    async def correlate(self) -> dict[str, Alert]:
+        """The alerts (by asset) the correlator publishes for what ingest published since the last call."""
+        records = self.bus.records(TOPICS.indicators)[self.handled :]
+        self.handled += len(records)
+        out: dict[str, Alert] = {}
+        for record in records:
+            for alert in await self.worker.handle_indicator(Indicator.model_validate_json(record.value)):
+                out[alert.asset_id] = alert
+        return out
+
+    async def stored(self, key: str) -> Indicator:
+        async with self.sessions() as session:
+            found = await repository.get_indicator(session=session, key=key)
+        assert found is not None and found.vulnerability is not None
+        return found
+
+
+@pytest.fixture
+async def rig(sessions: SessionFactory, shared_data: Path) -> AsyncIterator[Rig]:
+    async with httpx.AsyncClient() as http:
+        built = Rig(sessions, http, shared_data)
+        await built.start()
+        yield built
+
+
+def flags(indicator: Indicator) -> tuple[bool, bool, str | None, dict[str, bool]]:
+    vuln = indicator.vulnerability
+    assert vuln is not None
+    per_cve = {d.id: d.known_exploited for d in vuln.cve_details}
+    return vuln.known_exploited, vuln.known_ransomware_use, vuln.kev_date_added, per_cve
+
+
+async def test_kev_first_then_advisory_alerts_known_exploited(rig: Rig) -> None:
+    kev = await rig.ingest(kev_entries(rig.data, BLUEKEEP, IIS), "kev")
+    assert (kev.accepted, kev.published) == (2, 2)
+    for path in (SPACELABS, SIEMENS):
+        report = await rig.advisory(path)
+        assert (report.accepted, report.published) == (1, 1)
+    spacelabs = await rig.stored("vulnerability:ICSMA-20-049-01")
+    bluekeep = kev_entry(rig.data, BLUEKEEP)
+    assert flags(spacelabs) == (True, True, bluekeep["dateAdded"], {BLUEKEEP: True})
+    assert spacelabs.labels == ["ransomware", "exploit"]
+    siemens = await rig.stored("vulnerability:ICSMA-17-215-01")  # ransomware use unknown for IIS
+    assert flags(siemens) == (
+        True,
+        False,
+        kev_entry(rig.data, IIS)["dateAdded"],
+        {IIS: True, "CVE-2008-4250": False},
+    )
+    alerts = await rig.correlate()
+    telemetry = alerts["xtr"]
+    assert (telemetry.revision, telemetry.known_exploited, telemetry.severity) == (1, True, Severity.CRITICAL)
+    assert alerts["spect"].known_exploited
+
+
+async def test_advisory_first_then_kev_revises_the_same_alert(rig: Rig) -> None:
+    await rig.advisory(SPACELABS)
+    first = (await rig.correlate())["xtr"]
+    assert (first.revision, first.known_exploited, first.severity) == (1, False, Severity.HIGH)
+    assert flags(await rig.stored("vulnerability:ICSMA-20-049-01"))[0] is False
+
+    kev = await rig.ingest(kev_entries(rig.data, BLUEKEEP), "kev")
+    # the KEV entry and the advisory it marks, republished in the same batch
+    assert kev.published == 2
+    assert rig.published_keys()[-2:] == ["vulnerability:CVE-2019-0708", "vulnerability:ICSMA-20-049-01"]
+    revised = (await rig.correlate())["xtr"]
+    assert revised.id == first.id
+    assert (revised.revision, revised.known_exploited, revised.severity) == (2, True, Severity.CRITICAL)
+    assert revised.score > first.score
+    assert flags(await rig.stored("vulnerability:ICSMA-20-049-01"))[:2] == (True, True)
+
+    # the same KEV again, then the same advisory again: nothing is news, no revision
+    before = len(rig.published_keys())
+    assert (await rig.ingest(kev_entries(rig.data, BLUEKEEP), "kev")).published == 0
+    assert (await rig.advisory(SPACELABS)).published == 0
+    assert len(rig.published_keys()) == before
+    assert await rig.correlate() == {}
+    assert flags(await rig.stored("vulnerability:ICSMA-20-049-01"))[:2] == (True, True)
+
+
+@pytest.mark.parametrize(
+    "kev_first", [pytest.param(True, id="kev-first"), pytest.param(False, id="csaf-first")]
+)
+async def test_advisory_without_a_kev_cve_stays_unflagged(rig: Rig, kev_first: bool) -> None:
+    catalogue = kev_entries(rig.data)  # the whole catalogue: none of DCMTK's CVEs is in it
+    if kev_first:
+        await rig.ingest(catalogue, "kev")
+    await rig.advisory(DCMTK)
+    if not kev_first:
+        await rig.ingest(catalogue, "kev")
+    dcmtk = await rig.stored("vulnerability:ICSMA-22-174-01")
+    assert flags(dcmtk) == (False, False, None, dict.fromkeys(dcmtk.cves, False))
+    assert rig.published_keys().count("vulnerability:ICSMA-22-174-01") == 1
+    alert = (await rig.correlate())["pacs"]
+    assert (alert.revision, alert.known_exploited) == (1, False)
+
+
+async def test_kev_batch_reads_advisories_once_not_per_cve(rig: Rig) -> None:
+    for path in (SPACELABS, SIEMENS, DCMTK):
+        await rig.advisory(path)
+    async with rig.sessions() as session:
+        engine = session.bind
+        named = sorted((r.indicator_key, r.cve) for r in await session.scalars(select(IndicatorCveRow)))
+    assert ("vulnerability:ICSMA-17-215-01", IIS) in named and len(named) == 6
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        kev = await rig.ingest(kev_entries(rig.data), "kev")  # the whole catalogue, ~1,400 entries
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)
+    assert kev.accepted > 1000
+    assert kev.published == kev.accepted + 2  # every entry, and the two advisories naming a KEV CVE
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "FROM indicator" in s]
+    by_cve = [s for s in reads if "FROM indicator_cves" in s]
+    assert len(by_cve) == 1, by_cve  # the advisories naming any of the ~1,400 CVEs: one read
+    # the batch by key (in chunks of 500, as before), the advisories by CVE, the CVEs they name
+    assert len(reads) == 3 + 1 + 1, reads
+    alerts = await rig.correlate()
+    assert {a for a, alert in alerts.items() if alert.known_exploited} == {"xtr", "spect"}
