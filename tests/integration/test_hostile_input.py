@@ -511,3 +511,62 @@ def test_pushed_documents_with_unstorable_text_are_answered_and_listed(
     listed = client.get("/api/v1/feeds/push-hostile/rejections", headers=served.headers("operator"))
     assert listed.status_code in (200, 404), listed.text[:500]
     listed.json()
+
+
+def _cyclonedx(name: str, version: str, vex_id: str = "CVE-2024-0001") -> str:
+    return json.dumps(
+        {
+            "bomFormat": "CycloneDX",
+            "specVersion": "1.5",
+            "components": [
+                {
+                    "type": "library",
+                    "bom-ref": "c1",
+                    "name": name,
+                    "version": version,
+                    "purl": f"pkg:npm/{name}@1",
+                }
+            ],
+            "vulnerabilities": [
+                {
+                    "id": vex_id,
+                    "analysis": {"state": "not_affected", "detail": name},
+                    "affects": [{"ref": "c1"}],
+                }
+            ],
+        },
+        ensure_ascii=True,
+    )
+
+
+@pytest.mark.parametrize("fmt", ["cyclonedx", "cyclonedx-vex", "csaf-vex"])
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param(_cyclonedx("lib\x00x", "1.0"), id="nul-name"),
+        pytest.param(_cyclonedx("lib\ud800", "1.0\ud800"), id="surrogate-name"),
+        pytest.param(_cyclonedx("libz", "1.0", vex_id="CVE-2024-0001\x00"), id="nul-cve"),
+        pytest.param(_cyclonedx("libz", "\x1b[2J" * 2000), id="escape-version"),
+        pytest.param(
+            '{"document": {"category": "csaf_vex", "title": "\\u0000"}, "vulnerabilities": []}', id="csaf-nul"
+        ),
+    ],
+)
+def test_hostile_inventory_documents_are_answered_and_leave_only_valid_rows(
+    served: ServedApi, client: httpx.Client, document: str, fmt: str
+) -> None:
+    before = served.snapshot()
+    response = client.post(
+        f"/api/v1/providers/{OWN}/assets/import?format={fmt}",
+        content=document.encode(),
+        headers={**served.headers("operator"), "Content-Type": "application/json"},
+    )
+    assert response.status_code < 500, response.text[:500]
+    if response.status_code >= 400:
+        assert served.snapshot() == before
+    else:
+        listed = client.get(f"/api/v1/providers/{OWN}/assets?limit=500", headers=served.headers("operator"))
+        assert listed.status_code == 200, listed.text[:300]
+        for asset in listed.json()["items"]:
+            for value in asset.values():
+                assert not (isinstance(value, str) and ("\x00" in value or "\x1b" in value)), asset

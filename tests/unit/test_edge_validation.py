@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from ewarn.api.routes.providers import CsirtIn, ProviderIn
 from ewarn.api.routes.subscriptions import _check_target
 from ewarn.hostaddress import NotAHost, host_addresses
+from ewarn.inventory.fields import purl_core
 from ewarn.inventory.importers import ImportRejected
 from ewarn.inventory.importers.csvfile import parse_csv
 from ewarn.inventory.models import AssetIn
@@ -266,3 +267,9 @@ def test_csv_limits_are_rejections_not_crashes(data: bytes) -> None:
     with pytest.raises(ImportRejected) as caught:
         parse_csv(data)
     assert len(str(caught.value)) < 1000  # the reason goes back in a response: never the whole header
+
+
+@pytest.mark.parametrize("value", ["pkg:npm/lib\ud800@1", "pkg:npm/\udfff", "pkg:npm/a%00b@1"])
+def test_purl_core_of_unencodable_text_is_none_or_clean(value: str) -> None:
+    core = purl_core(value)
+    assert core is None or text_problem(core) is None

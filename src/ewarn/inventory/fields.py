@@ -108,11 +108,12 @@ def purl_core(value: str) -> str | None:
     """A PURL without qualifiers and subpath, for matching statements that omit packaging details."""
     try:
         parsed = PackageURL.from_string(value.strip())
+        # inside the try: a lone surrogate in a name fails only when it is encoded (UnicodeEncodeError)
+        return PackageURL(
+            type=parsed.type, namespace=parsed.namespace, name=parsed.name, version=parsed.version
+        ).to_string()
     except ValueError:
         return None
-    return PackageURL(
-        type=parsed.type, namespace=parsed.namespace, name=parsed.name, version=parsed.version
-    ).to_string()
 
 
 def udi_di(value: str) -> str:
