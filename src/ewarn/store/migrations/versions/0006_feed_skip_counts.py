@@ -1,7 +1,7 @@
 """feed health: records skipped and counts by reason (ingest honesty)
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0004
 Create Date: 2026-12-03 09:10:00.000000
 
 What a parser leaves out on purpose (MISP context attributes, empty rows) or notes (version expressions it
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
