@@ -20,6 +20,7 @@ import pytest
 from ewarn.correlate.engine import build_alert, match
 from ewarn.correlate.index import AssetIndex
 from ewarn.ingest.csaf import parse_csaf
+from ewarn.ingest.exploited import enrich_all, is_advisory
 from ewarn.ingest.merge import merge
 from ewarn.ingest.records import FeedContext
 from ewarn.ingest.sources.cve5 import parse_cve_records
@@ -195,7 +196,7 @@ def load_indicators(data: Path) -> dict[str, Indicator]:
         result = parse_cve_records(_read(path), cve)
         assert result.rejections == []
         take(result.indicators)
-    named = {key.removeprefix("vulnerability:") for key in merged}
+    named = {cve for indicator in merged.values() for cve in indicator.cves}
     catalogue = json.loads(_read(data / "kev" / "known_exploited_vulnerabilities_2025-08-05.json"))
     others = frozenset(e["cveID"] for e in catalogue["vulnerabilities"] if e["cveID"] not in named)
     kev = parse_kev(
@@ -204,6 +205,8 @@ def load_indicators(data: Path) -> dict[str, Indicator]:
         seen=others,
     )
     take(kev.indicators)
+    # ingest gives each advisory the KEV status of the CVEs it names, whichever came first
+    merged.update(enrich_all([i for i in merged.values() if is_advisory(i)], merged))
     return merged
 
 
@@ -335,10 +338,21 @@ def test_explanations(
 
 
 def test_kev_marks_known_exploited_and_lifts_severity(alerts: dict[tuple[str, str], Alert]) -> None:
-    # KEV and CVE 5 describe one CVE and share its key; a CSAF advisory is its own document, so the KEV flag
-    # lands on the CVE's alerts (the Windows PC), not on the Spacelabs advisory that also names CVE-2019-0708.
+    # KEV and CVE 5 describe one CVE and share its key; a CSAF advisory is its own document and carries the
+    # KEV status of the CVEs it names: the Spacelabs advisory (CVE-2019-0708, like the Windows PC) and the
+    # Siemens one (CVE-2017-7269 listed, CVE-2008-4250 not).
     exploited = sorted(asset for (asset, _), a in alerts.items() if a.known_exploited)
-    assert exploited == ["log4j-2.14.1", "moveit-2022.0.3", "screenconnect-23.9.7", "win7"]
+    assert exploited == [
+        "log4j-2.14.1",
+        "moveit-2022.0.3",
+        "petct",
+        "screenconnect-23.9.7",
+        "spect",
+        "win7",
+        "xtr",
+    ]
+    telemetry = alerts[("xtr", "ICSMA-20-049-01")]
+    assert (telemetry.severity.value, telemetry.labels) == ("critical", ["exploit", "ransomware"])
     windows = alerts[("win7", "CVE-2019-0708")]
     assert windows.labels == ["exploit", "ransomware"]
     plain = alerts[("alaris-12.1.1", "CVE-2023-30563")]  # same criticality, CVSS 6.5, not exploited

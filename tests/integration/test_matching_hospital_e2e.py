@@ -52,7 +52,8 @@ ADVISORIES: list[tuple[str, str, Path]] = [
     ("CVE-2023-34362", "cve5", Path("cve") / "CVE-2023-34362.json"),  # MOVEit Transfer, CPEs from CISA's ADP
 ]
 KEV_FILE = Path("kev") / "known_exploited_vulnerabilities_2025-08-05.json"
-KEV_CVES = ("CVE-2024-1709", "CVE-2023-34362")
+# the KEV entries of the CVE 5 records above, and of a CVE the Siemens advisory names (ingested after it)
+KEV_CVES = ("CVE-2024-1709", "CVE-2023-34362", "CVE-2017-7269")
 
 
 def device(name: str, vendor: str, product: str, version: str | None, **more: Any) -> dict[str, Any]:
@@ -176,7 +177,13 @@ NEAR_MISSES = {
     ("ABC legacy", "2022-EVD-UC-07-001"): "known_not_affected",
     ("JKL server", "2022-EVD-UC-07-001"): "fixed",
 }
-KNOWN_EXPLOITED = {("Vendor remote access", "CVE-2024-1709"), ("File transfer", "CVE-2023-34362")}
+KNOWN_EXPLOITED = {
+    ("Vendor remote access", "CVE-2024-1709"),
+    ("File transfer", "CVE-2023-34362"),
+    # the advisory was alerted before KEV listed its CVE-2017-7269: ingest republishes it with the flag
+    ("SPECT workplace", "ICSMA-17-215-01"),
+    ("PET/CT", "ICSMA-17-215-01"),
+}
 
 
 @dataclass
@@ -202,7 +209,7 @@ def pairs(alerts: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[str, list
 
 
 def kev_subset(shared_data: Path) -> bytes:
-    """The real KEV catalogue cut to the CVEs of the CVE 5 records above (the whole one names thousands)."""
+    """The real KEV catalogue cut to ``KEV_CVES`` (the whole one names thousands)."""
     catalogue = json.loads((shared_data / KEV_FILE).read_bytes())
     chosen = [v for v in catalogue["vulnerabilities"] if v["cveID"] in KEV_CVES]
     assert len(chosen) == len(KEV_CVES)
@@ -293,6 +300,8 @@ def test_alerts_list_cves_worst_first_name_their_document_and_flag_review(outcom
             assert alert["reason"].startswith("Possibly affected")
     exploited = {(a["match"]["asset_name"], advisory_of(a)) for a in outcome.alerts if a["known_exploited"]}
     assert exploited == KNOWN_EXPLOITED
+    spect = next(a for a in outcome.alerts if a["match"]["asset_name"] == "SPECT workplace")
+    assert spect["revision"] == 2  # first without the flag, then revised when KEV listed CVE-2017-7269
     defib = next(a for a in outcome.alerts if a["match"]["asset_name"] == "Defibrillator clinic")
     assert 'the advisory says "distributed  < april 1, 2018"' in defib["reason"]
 
