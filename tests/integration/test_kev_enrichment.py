@@ -9,27 +9,33 @@ published, in order, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select
+from alembic import command
+from sqlalchemy import event, insert, select
 
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
 from ewarn.correlate.worker import CorrelateWorker
 from ewarn.ingest import repository
+from ewarn.ingest.csaf import parse_csaf
 from ewarn.ingest.models import IngestReport
+from ewarn.ingest.records import FeedContext
 from ewarn.ingest.service import IngestService
+from ewarn.ingest.sources.kev import parse_kev
 from ewarn.models import Alert, Asset, AssetKind, ClinicalCriticality, Indicator, NetworkExposure
 from ewarn.models.alert import Severity
 from ewarn.settings import Settings
-from ewarn.store.db import SessionFactory
-from ewarn.store.tables import AssetRow, IndicatorCveRow, ProviderRow
+from ewarn.store.db import SessionFactory, create_engine
+from ewarn.store.migrate import alembic_config
+from ewarn.store.tables import AssetRow, IndicatorCveRow, IndicatorRow, ProviderRow
 
 TOPICS = Topics()
 NOW = datetime(2026, 1, 5, tzinfo=UTC)
@@ -249,3 +255,111 @@ async def test_kev_batch_reads_advisories_once_not_per_cve(rig: Rig) -> None:
     assert len(reads) == 3 + 1 + 1, reads
     alerts = await rig.correlate()
     assert {a for a, alert in alerts.items() if alert.known_exploited} == {"xtr", "spect"}
+
+
+class HeldBus(MemoryBus):
+    """The in-process bus; while ``held`` is set, the next publish waits for ``release`` (a slow broker
+    keeping the ingest transaction open)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def publish_many(
+        self, topic: str, items: Sequence[tuple[str | None, bytes]], headers: dict[str, bytes] | None = None
+    ) -> None:
+        if self.held.is_set():
+            self.held.clear()
+            await self.release.wait()
+        await super().publish_many(topic, items, headers)
+
+
+async def _at_once(first: IngestService, second: IngestService, bus: HeldBus, data: Path) -> None:
+    """The KEV entry's transaction is held open at publish while the advisory is ingested."""
+    bus.held.set()
+    kev = asyncio.create_task(
+        first.ingest_bytes(payload=kev_entries(data, BLUEKEEP), kind="kev", feed_id="cisa-kev")
+    )
+    while bus.held.is_set():
+        await asyncio.sleep(0.01)
+    csaf = asyncio.create_task(
+        second.ingest_bytes(payload=(data / SPACELABS).read_bytes(), kind="csaf", feed_id="cisa-csaf")
+    )
+    await asyncio.sleep(0.3)  # time enough for the advisory to be stored, were it not waiting its turn
+    bus.release.set()
+    await asyncio.gather(kev, csaf)
+
+
+async def _stored_flag(sessions: SessionFactory) -> bool:
+    async with sessions() as session:
+        found = await repository.get_indicator(session=session, key="vulnerability:ICSMA-20-049-01")
+    assert found is not None and found.vulnerability is not None
+    return found.vulnerability.known_exploited
+
+
+async def test_advisory_and_kev_at_once_in_one_process(sessions: SessionFactory, shared_data: Path) -> None:
+    bus = HeldBus()
+    async with httpx.AsyncClient() as http:
+        service = IngestService(sessions=sessions, bus=bus, topics=TOPICS, settings=Settings(), http=http)
+        await _at_once(service, service, bus, shared_data)
+    assert await _stored_flag(sessions)
+
+
+async def test_advisory_and_kev_at_once_in_two_processes(
+    pg_sessions: SessionFactory, shared_data: Path
+) -> None:
+    # two ingest processes on one PostgreSQL: the transaction-level advisory lock makes them take turns
+    bus = HeldBus()
+    async with httpx.AsyncClient() as http:
+        one, two = (
+            IngestService(sessions=pg_sessions, bus=bus, topics=TOPICS, settings=Settings(), http=http)
+            for _ in range(2)
+        )
+        await _at_once(one, two, bus, shared_data)
+    assert await _stored_flag(pg_sessions)
+
+
+async def test_migration_0007_indexes_advisories_stored_before_it(tmp_path: Path, shared_data: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+
+    def upgrade(revision: str) -> Callable[[Any], None]:
+        def run(connection: Any) -> None:
+            cfg = alembic_config(str(engine.url))
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, revision)
+
+        return run
+
+    ctx = FeedContext(feed_id="cisa-csaf", feed_kind="csaf", now=NOW)
+    parsed = [parse_csaf((shared_data / path).read_bytes(), ctx).indicators[0] for path in (SIEMENS, DCMTK)]
+    kev = parse_kev(kev_entries(shared_data, IIS), FeedContext(feed_id="cisa-kev", feed_kind="kev", now=NOW))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade("0006"))
+            for item in [*parsed, *kev.indicators]:
+                await conn.execute(
+                    insert(IndicatorRow).values(
+                        key=item.key,
+                        type=item.type.value,
+                        data=item.model_dump(mode="json"),
+                        tlp=item.tlp.value,
+                        revoked=False,
+                        first_seen=NOW,
+                        last_seen=NOW,
+                    )
+                )
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade("head"))
+            named = sorted(
+                (await conn.execute(select(IndicatorCveRow.indicator_key, IndicatorCveRow.cve))).all()
+            )
+    finally:
+        await engine.dispose()
+    assert named == [
+        ("vulnerability:ICSMA-17-215-01", "CVE-2008-4250"),
+        ("vulnerability:ICSMA-17-215-01", IIS),
+        ("vulnerability:ICSMA-22-174-01", "CVE-2022-2119"),
+        ("vulnerability:ICSMA-22-174-01", "CVE-2022-2120"),
+        ("vulnerability:ICSMA-22-174-01", "CVE-2022-2121"),
+    ]
