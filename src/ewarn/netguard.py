@@ -20,6 +20,8 @@ from typing import Protocol
 
 import httpx
 
+from ewarn.hostaddress import NotAHost, legacy_ipv4
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -164,6 +166,10 @@ def _literal(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host)
     except ValueError:
+        pass
+    try:  # the spellings resolvers accept too (2130706433, 0x7f.0.0.1, 127.1): decided here, never resolved
+        return legacy_ipv4(host)
+    except NotAHost:
         return None
 
 

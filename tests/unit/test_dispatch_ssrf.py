@@ -78,6 +78,10 @@ async def test_non_default_port_kept_in_host_header() -> None:
         pytest.param("https://rebind.example.org/hook", id="one-private-answer-among-public"),
         pytest.param("ftp://hooks.example.org/", id="scheme"),
         pytest.param("http://0.0.0.0:80/", id="unspecified"),
+        pytest.param("http://2130706433/", id="loopback-as-one-number"),
+        pytest.param("http://0x7f.0.0.1/", id="loopback-hex-part"),
+        pytest.param("http://127.1/", id="loopback-two-parts"),
+        pytest.param("http://0xa9.254.169.254/", id="metadata-hex-part"),
     ],
 )
 async def test_refused(url: str) -> None:
