@@ -339,3 +339,26 @@ class IndicatorCveRow(Base):
     __tablename__ = "indicator_cves"
     indicator_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
     cve: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+# --- audit log (every write by API or CLI) ---------------------------------------------------------------
+
+
+class AuditLogRow(Base):
+    """One write by the API or the CLI: who, what, when, on which ids; a redacted summary, never a secret.
+
+    ``provider_id`` is the tenant the write concerns (None: a global write), so a provider reads its own rows
+    and a CSIRT those of its constituency.
+    """
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(TS, index=True)
+    actor: Mapped[str] = mapped_column(String(255), index=True)  # an API key id, or "cli:<os user>"
+    actor_role: Mapped[str] = mapped_column(String(16))  # operator, provider, csirt, cli
+    actor_name: Mapped[str] = mapped_column(String(255), default="")
+    action: Mapped[str] = mapped_column(String(32))
+    resource: Mapped[str] = mapped_column(String(32), index=True)
+    target_ids: Mapped[list[str]] = mapped_column(Json)
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    summary: Mapped[dict[str, Any]] = mapped_column(Json)
