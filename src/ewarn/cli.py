@@ -12,6 +12,9 @@ from rich.console import Console
 
 from ewarn import eventloop
 from ewarn.advisories.cli import app as advisories_app
+from ewarn.cli_keys import app as keys_app
+from ewarn.cli_providers import app as providers_app
+from ewarn.cli_subscriptions import app as subscriptions_app
 from ewarn.correlate.aliases_cli import app as aliases_app
 from ewarn.ingest.cli import feeds_app
 from ewarn.inventory.cli import app as assets_app
@@ -25,6 +28,9 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(assets_app, name="assets")
 app.add_typer(advisories_app, name="advisories")
 app.add_typer(aliases_app, name="aliases")
+app.add_typer(keys_app, name="keys")
+app.add_typer(providers_app, name="providers")
+app.add_typer(subscriptions_app, name="subscriptions")
 
 
 def _runtime() -> Runtime:
@@ -111,37 +117,6 @@ def db_upgrade() -> None:
 
     asyncio.run(_go())
     console.print("database is at the newest schema")
-
-
-keys_app = typer.Typer(help="API keys.")
-app.add_typer(keys_app, name="keys")
-
-
-@keys_app.command("create")
-def keys_create(
-    role: Annotated[str, typer.Option(help="operator | csirt | provider")],
-    provider_id: Annotated[str | None, typer.Option()] = None,
-    csirt_id: Annotated[str | None, typer.Option()] = None,
-    name: Annotated[str, typer.Option()] = "",
-) -> None:
-    """Create an API key and print it once."""
-    from ewarn.models.provider import Role
-    from ewarn.store.migrate import upgrade_to_head
-    from ewarn.store.repositories.principals import create_api_key
-
-    runtime = _runtime()
-
-    async def _go() -> str:
-        await upgrade_to_head(runtime.engine)
-        async with runtime.sessions() as session:
-            _, key = await create_api_key(
-                session=session, role=Role(role), provider_id=provider_id, csirt_id=csirt_id, name=name
-            )
-            await session.commit()
-        await runtime.engine.dispose()
-        return key
-
-    console.print(asyncio.run(_go()), soft_wrap=True)
 
 
 schemas_app = typer.Typer(help="JSON Schemas of messages and payloads.")

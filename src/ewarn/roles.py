@@ -11,16 +11,14 @@ from typing import Any, Protocol
 
 import httpx
 import uvicorn
-from sqlalchemy.exc import IntegrityError
 
 from ewarn.api.app import create_app
 from ewarn.api.server import EmbeddedServer
+from ewarn.bootstrapkey import install_bootstrap_key
 from ewarn.logging import get_logger
-from ewarn.models.provider import Role
 from ewarn.runtime import Runtime
 from ewarn.status.heartbeat import Heartbeat
 from ewarn.store.migrate import upgrade_to_head
-from ewarn.store.repositories.principals import create_api_key, principal_for_key
 
 log = get_logger(__name__)
 
@@ -54,21 +52,10 @@ class RoleSet:
 
 
 async def prepare(runtime: Runtime) -> None:
-    """Migrate the database, start the bus and create the bootstrap operator key if configured."""
+    """Migrate the database, start the bus and store the bootstrap operator key if no operator exists."""
     await upgrade_to_head(runtime.engine)
     await runtime.bus.start()
-    key = runtime.settings.bootstrap_operator_key
-    if key is not None:
-        async with runtime.sessions() as session:
-            if await principal_for_key(session=session, key=key.get_secret_value()) is None:
-                try:
-                    await create_api_key(
-                        session=session, role=Role.OPERATOR, name="bootstrap", key=key.get_secret_value()
-                    )
-                    await session.commit()
-                except IntegrityError:
-                    # Replicas started together with the same key race here; the unique key hash lets one win.
-                    await session.rollback()
+    await install_bootstrap_key(runtime.sessions, runtime.settings.bootstrap_operator_key)
 
 
 def build_roles(runtime: Runtime, roles: set[str], http: httpx.AsyncClient) -> RoleSet:
@@ -112,6 +99,11 @@ def build_roles(runtime: Runtime, roles: set[str], http: httpx.AsyncClient) -> R
     for name, worker in rs.workers.items():
         runtime.services[name] = worker
         rs.heartbeats.append(Heartbeat(sessions=runtime.sessions, role=name, stats=_stats_of(worker)))
+    if "dispatch" in roles and runtime.settings.retention.enabled:
+        from ewarn.retention.worker import RetentionWorker
+
+        # Added after the heartbeat loop: the pruner reports through its totals row, not a heartbeat.
+        rs.workers["retention"] = RetentionWorker(engine=runtime.engine, settings=runtime.settings.retention)
     if "api" in roles:
         config = uvicorn.Config(
             create_app(runtime),

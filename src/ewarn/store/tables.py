@@ -74,6 +74,12 @@ class ApiKeyRow(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(TS)
+    # Lifecycle (migration 0008): a key authenticates while not revoked and before expires_at.
+    expires_at: Mapped[datetime | None] = mapped_column(TS)
+    last_used_at: Mapped[datetime | None] = mapped_column(TS)
+    revoked_at: Mapped[datetime | None] = mapped_column(TS)
+    revoked_by: Mapped[str | None] = mapped_column(String(255))
+    rotated_from: Mapped[str | None] = mapped_column(String(64))
 
 
 # --- inventory ---------------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Throttling and authentication of every ``/api/`` request, before its body is read or parsed.
 
 In order: the source address's request rate; the API key (``Authorization: Bearer`` or ``X-API-Key``),
-looked up once, through the database gate; the key's request rate. A request that fails any of them is
-answered here (401, 429 with Retry-After, 503 with Retry-After) and never reaches its route, so an
-unauthenticated body is never read. The principal is left in the ASGI scope for ``deps.get_principal``.
+looked up once, through the database gate (its row is read on every request, so a revoked or expired key
+fails at once in every process; its last use is noted at most once a minute); the key's request rate. A
+request that fails any of them is answered here (401, 429 with Retry-After, 503 with Retry-After) and never
+reaches its route, so an unauthenticated body is never read. The principal is left in the ASGI scope for
+``deps.get_principal``.
 
 Failed authentications are logged (address, claimed key id, a short fingerprint; never the key) and counted
 in ``GuardStats``; the API role's heartbeat carries those counters to the status report.
@@ -18,17 +20,17 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ewarn.api.auth import hash_api_key
 from ewarn.api.limits.dbgate import DbGate, ServiceBusy
 from ewarn.api.limits.eventwatch import NewestEventWatch
 from ewarn.api.limits.responses import refusal, too_many, unauthorized
 from ewarn.api.limits.streams import StreamSlots
 from ewarn.api.limits.throttle import Throttle
+from ewarn.apikeys import hash_api_key
 from ewarn.logging import get_logger
 from ewarn.models.provider import Principal
 from ewarn.settings import ApiLimits
 from ewarn.store.db import SessionFactory
-from ewarn.store.repositories.principals import principal_for_key
+from ewarn.store.repositories.principals import authenticate_key, commit_key_use
 
 log = get_logger(__name__)
 
@@ -80,7 +82,9 @@ class ApiGuard:
     async def lookup(self, key: str) -> Principal | None:
         try:
             async with self.db.slot(), self.sessions() as session:
-                return await principal_for_key(session=session, key=key)
+                principal = await authenticate_key(session=session, key=key)
+                await commit_key_use(session)
+                return principal
         except PoolTimeoutError:
             self.db.refused += 1
             raise ServiceBusy(self.limits.retry_after_seconds) from None
