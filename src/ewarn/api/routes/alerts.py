@@ -14,6 +14,7 @@ from ewarn.api.params import CursorQuery, ResourceIdPath, ResourceIdQuery, TextQ
 from ewarn.models.alert import Alert, AlertStatus, Severity
 from ewarn.models.provider import Role
 from ewarn.store.repositories import alerts as repo
+from ewarn.store.repositories.audit import record_audit
 from ewarn.store.repositories.principals import visible_provider_ids
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -90,6 +91,10 @@ async def set_status(
     if principal.role is Role.CSIRT:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "CSIRT keys are read-only for provider data")
     alert = await repo.set_alert_status(session=session, alert_id=alert_id, status=body.status)
+    if alert is not None:
+        await record_audit(
+            session, principal, "set_status", "alert", [alert_id], body, provider_id=alert.provider_id
+        )
     await session.commit()
     assert alert is not None
     return alert

@@ -18,6 +18,7 @@ from ewarn.models.provider import Principal
 from ewarn.names import canonical_vendor, default_entries
 from ewarn.runtime import Runtime
 from ewarn.store.repositories import aliases as repo
+from ewarn.store.repositories.audit import record_audit
 
 router = APIRouter(prefix="/api/v1/vendor-aliases", tags=["vendor aliases"])
 
@@ -113,6 +114,7 @@ async def put_alias(
     [(action, stored)] = await repo.put_aliases(
         session=session, aliases=[body], actor=_actor(principal), now=utcnow()
     )
+    await record_audit(session, principal, action, "vendor_alias", [stored.alias_key], body)
     await session.commit()
     if action != "unchanged":
         await _announce(runtime)
@@ -129,6 +131,7 @@ async def remove_alias(
     """Remove the operator's alias of this spelling (the shipped table is not changed)."""
     if not await repo.remove_alias(session=session, alias=alias, actor=_actor(principal), now=utcnow()):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no operator alias for this spelling")
+    await record_audit(session, principal, "remove", "vendor_alias", [alias], {"alias": alias})
     await session.commit()
     await _announce(runtime)
 
@@ -147,6 +150,14 @@ async def import_aliases(
     except repo.AliasImportError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     written = await repo.put_aliases(session=session, aliases=aliases, actor=_actor(principal), now=utcnow())
+    await record_audit(
+        session,
+        principal,
+        "import",
+        "vendor_alias",
+        [s.alias_key for _, s in written],
+        {"format": fmt, "rows": len(written)},
+    )
     await session.commit()
     counts = {"add": 0, "update": 0, "unchanged": 0}
     for action, _ in written:

@@ -26,6 +26,7 @@ from ewarn.models.asset import Asset, AssetKind
 from ewarn.models.provider import Principal
 from ewarn.store.repositories import assets as repo
 from ewarn.store.repositories.assets import AssetPage, Outcome
+from ewarn.store.repositories.audit import record_audit
 from ewarn.store.repositories.principals import get_provider
 
 router = APIRouter(prefix="/api/v1/providers/{provider_id}/assets", tags=["assets"])
@@ -58,6 +59,9 @@ async def register_assets(
     """
     await _ensure_writable(session, principal, provider_id)
     items = body if isinstance(body, list) else [body]
+    await record_audit(
+        session, principal, "register", "asset", [provider_id], _summary(items), provider_id=provider_id
+    )
     try:
         saved = await service.register_assets(
             session=session,
@@ -117,6 +121,15 @@ async def import_assets(
     """
     await _ensure_writable(session, principal, provider_id)
     data = await request.body()
+    await record_audit(
+        session,
+        principal,
+        "import",
+        "asset",
+        [provider_id],
+        {"format": fmt, "bytes": len(data), "device": device},
+        provider_id=provider_id,
+    )
     try:
         return await service.import_file(
             session=session,
@@ -156,12 +169,18 @@ async def delete_asset(
 ) -> Response:
     """Soft-delete the asset and the components that belong to it."""
     await _ensure_writable(session, principal, provider_id)
+    await record_audit(session, principal, "delete", "asset", [asset_id], None, provider_id=provider_id)
     removed = await service.remove_asset(
         session=session, bus=runtime.bus, topics=runtime.topics, provider_id=provider_id, asset_id=asset_id
     )
     if not removed:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _summary(items: list[AssetIn]) -> dict[str, object]:
+    """What a registration sent, in short (the service commits, so the audit row goes in before it)."""
+    return {"count": len(items), "kinds": sorted({i.kind.value for i in items})}
 
 
 async def _ensure_writable(session: AsyncSession, principal: Principal, provider_id: str) -> None:

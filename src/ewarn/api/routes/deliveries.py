@@ -13,6 +13,7 @@ from ewarn.models.common import utcnow
 from ewarn.models.delivery import Delivery, DeliveryAttempt, DeliveryStatus
 from ewarn.store.repositories import deliveries as repo
 from ewarn.store.repositories import subscriptions as subs_repo
+from ewarn.store.repositories.audit import record_audit
 from ewarn.store.repositories.principals import visible_provider_ids
 
 router = APIRouter(prefix="/api/v1", tags=["deliveries"])
@@ -108,6 +109,15 @@ async def replay_delivery(
             status.HTTP_409_CONFLICT,
             f"only dead deliveries can be replayed (this one is {delivery.status.value})",
         )
+    await record_audit(
+        session,
+        principal,
+        "replay",
+        "delivery",
+        [delivery_id],
+        {"subscription_id": sub.id},
+        provider_id=sub.provider_id,
+    )
     await session.commit()
     refreshed = await repo.get_delivery(session=session, delivery_id=delivery_id)
     assert refreshed is not None

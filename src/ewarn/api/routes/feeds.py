@@ -15,6 +15,7 @@ from ewarn.ingest.models import Feed, FeedHealth, FeedIn, FeedPatch, IngestRepor
 from ewarn.ingest.service import ingest_service_for
 from ewarn.models.common import ONE_LINE, json_problem, text_limits
 from ewarn.models.indicator import Rejection
+from ewarn.store.repositories.audit import record_audit
 
 router = APIRouter(prefix="/api/v1/feeds", tags=["feeds"])
 
@@ -58,13 +59,14 @@ def _missing(feed_id: str) -> HTTPException:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_feed(body: NewFeed, session: SessionDep, _: OperatorDep) -> Feed:
+async def create_feed(body: NewFeed, session: SessionDep, principal: OperatorDep) -> Feed:
     """Register a feed; its credentials are stored and never returned."""
     _check_json(body)
     try:
         feed = await repository.create_feed(session=session, feed=body)
     except ValueError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    await record_audit(session, principal, "create", "feed", [feed.id], body)
     await session.commit()
     return feed
 
@@ -83,19 +85,23 @@ async def get_feed(feed_id: ResourceIdPath, session: SessionDep, _: OperatorDep)
 
 
 @router.patch("/{feed_id}")
-async def update_feed(feed_id: ResourceIdPath, body: FeedChange, session: SessionDep, _: OperatorDep) -> Feed:
+async def update_feed(
+    feed_id: ResourceIdPath, body: FeedChange, session: SessionDep, principal: OperatorDep
+) -> Feed:
     _check_json(body)
     feed = await repository.update_feed(session=session, feed_id=feed_id, patch=body)
     if feed is None:
         raise _missing(feed_id)
+    await record_audit(session, principal, "update", "feed", [feed_id], body)
     await session.commit()
     return feed
 
 
 @router.delete("/{feed_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_feed(feed_id: ResourceIdPath, session: SessionDep, _: OperatorDep) -> Response:
+async def delete_feed(feed_id: ResourceIdPath, session: SessionDep, principal: OperatorDep) -> Response:
     if not await repository.delete_feed(session=session, feed_id=feed_id):
         raise _missing(feed_id)
+    await record_audit(session, principal, "delete", "feed", [feed_id])
     await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

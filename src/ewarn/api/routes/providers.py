@@ -12,6 +12,7 @@ from ewarn.api.params import ResourceIdPath
 from ewarn.models.common import ONE_LINE, CountryCode, LanguageTag, Name, Slug, text_limits
 from ewarn.models.provider import Csirt, Provider
 from ewarn.store.repositories import principals as repo
+from ewarn.store.repositories.audit import record_audit
 
 router = APIRouter(prefix="/api/v1", tags=["providers"])
 
@@ -31,10 +32,11 @@ class ProviderIn(BaseModel):
 
 
 @router.post("/providers", status_code=status.HTTP_201_CREATED)
-async def create_provider(body: ProviderIn, session: SessionDep, _: OperatorDep) -> Provider:
+async def create_provider(body: ProviderIn, session: SessionDep, principal: OperatorDep) -> Provider:
     if body.csirt_id and body.csirt_id not in {c.id for c in await repo.list_csirts(session=session)}:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown csirt_id {body.csirt_id!r}")
     provider = await repo.upsert_provider(session=session, provider=Provider(**body.model_dump()))
+    await record_audit(session, principal, "upsert", "provider", [body.id], body, provider_id=body.id)
     await session.commit()
     return provider
 
@@ -63,8 +65,9 @@ class CsirtIn(BaseModel):
 
 
 @router.post("/csirts", status_code=status.HTTP_201_CREATED)
-async def create_csirt(body: CsirtIn, session: SessionDep, _: OperatorDep) -> Csirt:
+async def create_csirt(body: CsirtIn, session: SessionDep, principal: OperatorDep) -> Csirt:
     csirt = await repo.upsert_csirt(session=session, csirt=Csirt(**body.model_dump()))
+    await record_audit(session, principal, "upsert", "csirt", [body.id], body)
     await session.commit()
     return csirt
 

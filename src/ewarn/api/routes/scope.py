@@ -16,6 +16,7 @@ from ewarn.inventory.scope import ScopeApproval, approvable_value, approve_scope
 from ewarn.logging import get_logger
 from ewarn.models.asset import AssetKind
 from ewarn.models.common import utcnow
+from ewarn.store.repositories.audit import record_audit
 from ewarn.store.repositories.principals import get_provider
 
 log = get_logger(__name__)
@@ -64,6 +65,15 @@ async def approve(
         reason=body.reason,
         approved_by=approved_by[:255],
         now=utcnow(),
+    )
+    await record_audit(
+        session,
+        operator,
+        "approve",
+        "scope_approval",
+        [f"{body.kind.value}:{value}"],
+        body,
+        provider_id=provider_id,
     )
     await session.commit()
     log.warning(

@@ -25,6 +25,7 @@ from ewarn.models.subscription import Channel, Digest, Subscription, Subscriptio
 from ewarn.netguard import SsrfGuard, SsrfRefused, StaticResolver
 from ewarn.store.repositories import principals
 from ewarn.store.repositories import subscriptions as repo
+from ewarn.store.repositories.audit import record_audit
 
 router = APIRouter(prefix="/api/v1", tags=["subscriptions"])
 
@@ -171,6 +172,7 @@ async def create_subscription(
         payload_format=body.payload_format,
         digest=body.digest,
     )
+    await record_audit(session, principal, "create", "subscription", [sub.id], body, provider_id=provider_id)
     await session.commit()
     return SubscriptionCreated(**SubscriptionOut.of(sub).model_dump(), secret=secret)
 
@@ -220,6 +222,9 @@ async def update_subscription(
         digest=body.digest,
     )
     assert updated is not None
+    await record_audit(
+        session, principal, "update", "subscription", [subscription_id], body, provider_id=sub.provider_id
+    )
     await session.commit()
     return SubscriptionOut.of(updated)
 
@@ -228,8 +233,11 @@ async def update_subscription(
 async def delete_subscription(
     subscription_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep
 ) -> Response:
-    await _owned(session, principal, subscription_id, write=True)
+    sub = await _owned(session, principal, subscription_id, write=True)
     await repo.delete_subscription(session=session, subscription_id=subscription_id)
+    await record_audit(
+        session, principal, "delete", "subscription", [subscription_id], None, provider_id=sub.provider_id
+    )
     await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -247,6 +255,15 @@ async def rotate_secret(
     overlap = timedelta(hours=(body or RotateIn()).overlap_hours)
     rotated = await repo.rotate_secret(session=session, subscription_id=subscription_id, overlap=overlap)
     assert rotated is not None
+    await record_audit(
+        session,
+        principal,
+        "rotate_secret",
+        "subscription",
+        [subscription_id],
+        {"overlap_hours": overlap.total_seconds() / 3600},
+        provider_id=sub.provider_id,
+    )
     await session.commit()
     updated, secret = rotated
     return RotatedOut(secret=secret, rotation_ends_at=updated.previous_secret_expires_at)
@@ -259,6 +276,9 @@ async def enable_subscription(
     await _owned(session, principal, subscription_id, write=True)
     sub = await repo.set_enabled(session=session, subscription_id=subscription_id, enabled=True)
     assert sub is not None
+    await record_audit(
+        session, principal, "enable", "subscription", [subscription_id], None, provider_id=sub.provider_id
+    )
     await session.commit()
     return SubscriptionOut.of(sub)
 
@@ -276,5 +296,14 @@ async def disable_subscription(
         session=session, subscription_id=subscription_id, enabled=False, reason=reason
     )
     assert sub is not None
+    await record_audit(
+        session,
+        principal,
+        "disable",
+        "subscription",
+        [subscription_id],
+        {"reason": reason},
+        provider_id=sub.provider_id,
+    )
     await session.commit()
     return SubscriptionOut.of(sub)

@@ -34,6 +34,9 @@ _SECRET_NAME = re.compile(
 )
 # Our API keys (ewk_<id>_<random>), webhook secrets (whsec_<base64>) and bearer values, wherever they appear.
 _SECRET_VALUE = re.compile(r"ewk_[A-Za-z0-9_-]+|whsec_[A-Za-z0-9+/=]+|(?i:bearer)\s+\S+")
+# A URL's user:password and the values of its query parameters (webhook targets may carry tokens there).
+_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_URL_QUERY_VALUE = re.compile(r"(?<=[?&;])([^=&;#\s]+)=[^&;#\s]*")
 _MAX_TEXT = 200
 _MAX_ITEMS = 50
 _MAX_DEPTH = 4
@@ -76,7 +79,7 @@ def redact(value: Any, *, depth: int = 0) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, str):
-        return _SECRET_VALUE.sub(REDACTED, value[: _MAX_TEXT * 2])[:_MAX_TEXT]
+        return _redact_text(value[: _MAX_TEXT * 2])[:_MAX_TEXT]
     if depth >= _MAX_DEPTH:
         return "..."
     if isinstance(value, Mapping):
@@ -88,6 +91,15 @@ def redact(value: Any, *, depth: int = 0) -> Any:
     if isinstance(value, Sequence | set | frozenset) and not isinstance(value, bytes | bytearray):
         return [redact(item, depth=depth + 1) for item in list(value)[:_MAX_ITEMS]]
     return redact(str(value), depth=depth + 1)
+
+
+def _redact_text(text: str) -> str:
+    text = _SECRET_VALUE.sub(REDACTED, text)
+    if "://" in text:
+        text = _URL_QUERY_VALUE.sub(
+            lambda m: f"{m.group(1)}={REDACTED}", _URL_USERINFO.sub(REDACTED + "@", text)
+        )
+    return text
 
 
 async def record_audit(
