@@ -27,6 +27,7 @@ from ewarn.runtime import Runtime
 from ewarn.settings import load_settings
 from ewarn.store.migrate import upgrade_to_head
 from ewarn.store.repositories import aliases as repo
+from ewarn.store.repositories.audit import cli_actor, record_audit
 
 app = typer.Typer(help="Vendor aliases operators add on top of the shipped table.", no_args_is_help=True)
 console = Console()
@@ -102,9 +103,10 @@ def add(
 
     async def write(runtime: Runtime) -> str:
         async with runtime.sessions() as session:
-            [(action, _)] = await repo.put_aliases(
+            [(action, stored)] = await repo.put_aliases(
                 session=session, aliases=[entry], actor=_actor(actor), now=utcnow()
             )
+            await record_audit(session, cli_actor(), action, "vendor_alias", [stored.alias_key], entry)
             await session.commit()
         if action != "unchanged":
             await _announce(runtime)
@@ -120,6 +122,8 @@ def remove(alias: Annotated[str, typer.Argument(help="The spelling.")], actor: A
     async def write(runtime: Runtime) -> bool:
         async with runtime.sessions() as session:
             removed = await repo.remove_alias(session=session, alias=alias, actor=_actor(actor), now=utcnow())
+            if removed:
+                await record_audit(session, cli_actor(), "remove", "vendor_alias", [alias], {"alias": alias})
             await session.commit()
         if removed:
             await _announce(runtime)
@@ -153,6 +157,10 @@ def import_(
         async with runtime.sessions() as session:
             written = await repo.put_aliases(
                 session=session, aliases=aliases, actor=_actor(actor), now=utcnow()
+            )
+            keys = [s.alias_key for _, s in written]
+            await record_audit(
+                session, cli_actor(), "import", "vendor_alias", keys, {"format": kind, "rows": len(written)}
             )
             await session.commit()
         counts = {"add": 0, "update": 0, "unchanged": 0}

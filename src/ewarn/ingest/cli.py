@@ -19,6 +19,7 @@ from ewarn.models.common import TLP
 from ewarn.runtime import Runtime
 from ewarn.settings import load_settings
 from ewarn.store.migrate import upgrade_to_head
+from ewarn.store.repositories.audit import cli_actor, record_audit
 
 feeds_app = typer.Typer(name="feeds", help="Configure and poll threat feeds.", no_args_is_help=True)
 console = Console()
@@ -85,6 +86,7 @@ def add(
     async def work(runtime: Runtime) -> None:
         async with runtime.sessions() as session, session.begin():
             await repository.create_feed(session=session, feed=feed)
+            await record_audit(session, cli_actor(), "create", "feed", [feed_id], feed)
 
     try:
         _with_runtime(work)

@@ -27,6 +27,7 @@ from ewarn.runtime import Runtime
 from ewarn.settings import load_settings
 from ewarn.store.migrate import upgrade_to_head
 from ewarn.store.repositories.assets import AssetPage, list_assets
+from ewarn.store.repositories.audit import cli_actor, record_audit
 from ewarn.store.repositories.principals import get_provider
 
 app = typer.Typer(
@@ -103,6 +104,10 @@ async def _import(provider_id: str, data: bytes, fmt: ImportFormat, device: str 
             TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
         ) as bar:
             task = bar.add_task("import", total=None)
+            summary = {"format": fmt, "bytes": len(data), "device": device}
+            await record_audit(
+                session, cli_actor(), "import", "asset", [provider_id], summary, provider_id=provider_id
+            )
             return await service.import_file(
                 session=session,
                 bus=runtime.bus,
