@@ -19,6 +19,7 @@ from ewarn.correlate.aliases_cli import app as aliases_app
 from ewarn.ingest.cli import feeds_app
 from ewarn.inventory.cli import app as assets_app
 from ewarn.logging import configure_logging
+from ewarn.prune_cli import prune as prune_command
 from ewarn.runtime import Runtime
 from ewarn.settings import load_settings
 
@@ -28,6 +29,7 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(assets_app, name="assets")
 app.add_typer(advisories_app, name="advisories")
 app.add_typer(aliases_app, name="aliases")
+app.command("prune")(prune_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(providers_app, name="providers")
 app.add_typer(subscriptions_app, name="subscriptions")

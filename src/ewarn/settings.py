@@ -129,6 +129,24 @@ class InventorySettings(BaseModel):
     scope: AssetScopeSettings = Field(default_factory=AssetScopeSettings)
 
 
+class RetentionSettings(BaseModel):
+    """How long finished rows are kept (README, retention). An age of 0 keeps that table's rows forever.
+
+    ``EWARN_RETENTION__DELIVERED_DAYS=7`` etc.; the dispatch role prunes every ``interval_seconds``.
+    """
+
+    enabled: bool = True  # the background pass in the dispatch role (``ewarn prune`` runs one by hand)
+    interval_seconds: float = Field(default=3600.0, gt=0)
+    batch_size: int = Field(default=1000, ge=1, le=100_000)  # rows deleted per transaction
+    delivered_days: float = Field(default=7.0, ge=0)  # delivered and skipped outbox rows, with their attempts
+    dead_days: float = Field(default=30.0, ge=0)  # dead-lettered outbox rows (replayable until then)
+    alert_events_days: float = Field(default=30.0, ge=0)  # the SSE/polling window of superseded revisions
+    rejections_days: float = Field(default=30.0, ge=0)
+    indicators_days: float = Field(default=90.0, ge=0)  # after expiry or revocation, if no alert names them
+    heartbeats_days: float = Field(default=1.0, ge=0)  # instances that stopped beating
+    quarantine_days: float = Field(default=30.0, ge=0)  # since last seen, once nothing waits on the record
+
+
 class Settings(BaseSettings):
     """Every knob of ewarn. Nested sections use ``__``: ``EWARN_KAFKA__BOOTSTRAP=127.0.0.1:9092``."""
 
@@ -142,6 +160,7 @@ class Settings(BaseSettings):
     correlate: CorrelateSettings = Field(default_factory=CorrelateSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     inventory: InventorySettings = Field(default_factory=InventorySettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # Set once to create the first operator key at start-up (never logged, stored hashed).

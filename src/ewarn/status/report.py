@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.models.common import utcnow
 from ewarn.status.equipment import EquipmentStatus, equipment_by_category
+from ewarn.status.retention import RetentionStatus, retention_status
 from ewarn.store.db import as_utc
 from ewarn.store.repositories.quarantine import QuarantinedRecord, quarantine_summary
 from ewarn.store.tables import AlertRow, DeliveryRow, FeedRow, HeartbeatRow, IndicatorRow, RejectionRow
@@ -63,6 +64,7 @@ class StatusReport(BaseModel):
     ingest_to_delivery: LatencyStatus
     equipment: list[EquipmentStatus] = []  # infrastructure equipment per category
     quarantine: QuarantineStatus | None = None  # records set aside alone so the rest flowed
+    retention: RetentionStatus | None = None  # rows pruned (None before the first pass)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -102,7 +104,9 @@ async def build_status(
 ) -> StatusReport:
     now = utcnow()
     roles: list[RoleStatus] = []
-    for hb in (await session.scalars(select(HeartbeatRow).order_by(HeartbeatRow.role))).all():
+    # The retention totals live in a heartbeats row of their own (ewarn.retention.prune): not a role.
+    live = select(HeartbeatRow).where(HeartbeatRow.role != "retention").order_by(HeartbeatRow.role)
+    for hb in (await session.scalars(live)).all():
         beat = as_utc(hb.last_beat_at) or now
         roles.append(
             RoleStatus(
@@ -155,6 +159,7 @@ async def build_status(
         ),
         equipment=await equipment_by_category(session=session),
         quarantine=await _quarantine(session),
+        retention=await retention_status(session=session),
     )
 
 

@@ -1,0 +1,1 @@
+"""Retention of finished rows: configurable ages per table, pruned in bounded batches (``prune``, ``worker``)."""
