@@ -9,11 +9,15 @@ from pathlib import Path
 import pytest
 
 from ewarn.bus.memory import MemoryBus
+from ewarn.crypto.secretbox import generate_key
 from ewarn.store.db import SessionFactory, create_engine, create_schema, session_factory
 
 pytest_plugins = ["tests.plugins.services"]
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# One secrets key for the whole test run (PostgreSQL requires one); every ``ewarn`` child process inherits it.
+os.environ.setdefault("EWARN_SECRETS__KEYS", generate_key())
 
 
 @pytest.fixture(scope="session")

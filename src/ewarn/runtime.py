@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ewarn.bus.base import Bus
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
+from ewarn.crypto.keyring import secret_box_for
 from ewarn.settings import Settings
 from ewarn.store.db import SessionFactory, create_engine, session_factory
+from ewarn.store.repositories.secrets import SESSION_INFO_KEY as SECRET_BOX
 
 
 def build_bus(settings: Settings, topics: Topics) -> Bus:
@@ -38,10 +40,14 @@ class Runtime:
     def build(cls, settings: Settings, *, bus: Bus | None = None) -> Runtime:
         topics = Topics(prefix=settings.kafka.topic_prefix)
         engine = create_engine(settings.database_url)
+        sessions = session_factory(engine)
+        # Resolved now, so a missing key stops the start (PostgreSQL) and the embedded key file exists at once.
+        box = secret_box_for(keys=settings.secrets.keys, database_url=settings.database_url)
+        sessions.configure(info={SECRET_BOX: box})
         return cls(
             settings=settings,
             engine=engine,
-            sessions=session_factory(engine),
+            sessions=sessions,
             bus=bus if bus is not None else build_bus(settings, topics),
             topics=topics,
         )

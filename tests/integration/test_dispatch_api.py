@@ -23,6 +23,7 @@ from ewarn.models.provider import Csirt, Provider, Role
 from ewarn.runtime import Runtime
 from ewarn.store.db import create_schema
 from ewarn.store.repositories.principals import create_api_key, upsert_csirt, upsert_provider
+from ewarn.store.repositories.secrets import box_of
 from ewarn.store.tables import SubscriptionRow
 
 
@@ -97,7 +98,10 @@ async def test_secret_is_shown_once_and_never_again(api: Api, capsys: pytest.Cap
     assert after["rotation_ends_at"] is not None and new not in str(after) and secret not in str(after)
     async with api.runtime.sessions() as session:
         row = await session.get(SubscriptionRow, sub_id)
-        assert row is not None and (row.secret, row.previous_secret) == (new, secret)
+        assert row is not None and row.secret and row.previous_secret
+        box = box_of(session)  # stored sealed (secrets at rest); they open to the secrets the API showed
+        stored = (box.open(row.secret, row="s"), box.open(row.previous_secret, row="p"))
+        assert stored == (new, secret) and new not in row.secret and secret not in row.previous_secret
     out, err = capsys.readouterr()
     assert secret not in out + err and new not in out + err, "secrets are never logged"
 

@@ -37,8 +37,8 @@ def ewarn_command() -> list[str]:
 
 
 def child_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The runner's environment without any ``EWARN_*`` setting, plus ``env``."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("EWARN_")}
+    """The runner's environment without any ``EWARN_*`` setting (but the test run's secrets keys), plus ``env``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("EWARN_") or k == "EWARN_SECRETS__KEYS"}
     return {**base, "PYTHONUNBUFFERED": "1", **env}
 
 

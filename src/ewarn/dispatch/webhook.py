@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import secrets
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -13,19 +11,14 @@ import httpx
 from standardwebhooks import Webhook
 
 from ewarn import __version__
+from ewarn.crypto.secretbox import new_webhook_secret as new_secret  # noqa: F401 (dispatch's name for it)
 from ewarn.dispatch.result import SendResult
 from ewarn.dispatch.ssrf import PinnedTarget, ResolutionFailed, SsrfGuard, SsrfRefused
 from ewarn.dispatch.transport import PinnedHTTPTransport
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 (the format's prefix, not a secret)
 MAX_REDIRECTS = 3
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ERROR_EXCERPT = 300
-
-
-def new_secret() -> str:
-    """A fresh ``whsec_`` secret: 32 random bytes, base64 (the Standard Webhooks format)."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
 class Signer:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ewarn.crypto.secretbox import SecretBox
 from ewarn.ids import stable_id
 from ewarn.ingest import exploited
 from ewarn.ingest.merge import is_news, merge_batch
@@ -18,6 +19,7 @@ from ewarn.ingest.sources.base import FeedSpec
 from ewarn.models.common import TLP, storable_text, utcnow
 from ewarn.models.indicator import Indicator, IndicatorType, Rejection
 from ewarn.store.db import as_utc, upsert
+from ewarn.store.repositories.secrets import box_of
 from ewarn.store.tables import FeedRow, IndicatorRow, RejectionRow
 
 _KEY_CHUNK = 500
@@ -42,14 +44,15 @@ def _feed_from_row(row: FeedRow) -> Feed:
     )
 
 
-def spec_from_row(row: FeedRow) -> FeedSpec:
+def spec_from_row(row: FeedRow, box: SecretBox) -> FeedSpec:
+    """The feed as the poller needs it, credentials decrypted (``SecretUnreadable`` names the feed)."""
     return FeedSpec(
         id=row.id,
         kind=row.kind,
         location=row.location,
         name=row.name,
         config=dict(row.config or {}),
-        credentials=dict(row.credentials or {}),
+        credentials=box.open_json(row.credentials, row=f"feed {row.id} (credentials)"),
         default_tlp=TLP(row.default_tlp),
         cursor=dict(row.cursor or {}),
         etag=row.etag,
@@ -67,7 +70,7 @@ async def create_feed(*, session: AsyncSession, feed: FeedIn) -> Feed:
         name=feed.name or feed.id,
         location=feed.location,
         config=feed.config,
-        credentials=feed.credentials,
+        credentials=box_of(session).seal_json(feed.credentials),
         interval_seconds=feed.interval_seconds,
         default_tlp=feed.default_tlp.value,
         enabled=feed.enabled,
@@ -91,7 +94,7 @@ async def get_feed(*, session: AsyncSession, feed_id: str) -> Feed | None:
 async def get_feed_spec(*, session: AsyncSession, feed_id: str) -> FeedSpec | None:
     """The feed with its credentials and cursor, for the poller only."""
     row = await session.get(FeedRow, feed_id, populate_existing=True)
-    return spec_from_row(row) if row else None
+    return spec_from_row(row, box_of(session)) if row else None
 
 
 async def list_feeds(*, session: AsyncSession, enabled_only: bool = False) -> list[Feed]:
@@ -109,6 +112,8 @@ async def update_feed(*, session: AsyncSession, feed_id: str, patch: FeedPatch) 
     for name, value in changes.items():
         if name == "default_tlp" and value is not None:
             value = TLP(value).value
+        if name == "credentials" and value is not None:
+            value = box_of(session).seal_json(value)
         if value is not None:
             setattr(row, name, value)
     if "location" in changes:  # a new location starts from scratch

@@ -1,4 +1,9 @@
-"""Subscriptions: where a provider wants its alerts, and the signing secrets (shown once, at creation)."""
+"""Subscriptions: where a provider wants its alerts, and the signing secrets (shown once, at creation).
+
+Signing secrets are stored sealed (``ewarn.crypto.secretbox``) and opened as rows are read. A secret no configured
+key opens stays sealed in the ``Subscription``; ``signing_secrets`` then raises ``SecretUnreadable`` naming the
+subscription, so that subscription's deliveries fail with the reason and every other one goes out.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +15,32 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ewarn.dispatch.webhook import new_secret
+from ewarn.crypto.secretbox import SecretBox, SecretUnreadable, is_sealed, new_webhook_secret
 from ewarn.models.common import utcnow
 from ewarn.models.subscription import Channel, Digest, Subscription, SubscriptionFilters
 from ewarn.store.db import as_utc
+from ewarn.store.repositories.secrets import box_of
 from ewarn.store.tables import SubscriptionRow
 
 
-def subscription_from_row(row: SubscriptionRow) -> Subscription:
+def _opened(box: SecretBox, row: SubscriptionRow, column: str) -> SecretStr | None:
+    stored: str | None = getattr(row, column)
+    if not stored:
+        return None
+    try:
+        return SecretStr(box.open(stored, row=f"subscription {row.id} ({column})"))
+    except SecretUnreadable:
+        return SecretStr(stored)  # still sealed: signing_secrets refuses it with the reason
+
+
+def subscription_from_row(row: SubscriptionRow, box: SecretBox) -> Subscription:
     return Subscription(
         id=row.id,
         provider_id=row.provider_id,
         channel=Channel(row.channel),
         target=row.target,
-        secret=SecretStr(row.secret) if row.secret else None,
-        previous_secret=SecretStr(row.previous_secret) if row.previous_secret else None,
+        secret=_opened(box, row, "secret"),
+        previous_secret=_opened(box, row, "previous_secret"),
         previous_secret_expires_at=as_utc(row.previous_secret_expires_at),
         filters=SubscriptionFilters.model_validate(row.filters or {}),
         payload_format=row.payload_format,
@@ -36,11 +52,16 @@ def subscription_from_row(row: SubscriptionRow) -> Subscription:
 
 
 def signing_secrets(subscription: Subscription, *, now: datetime) -> list[str]:
-    """The current secret, and the previous one while its rotation overlap lasts."""
+    """The current secret, and the previous one while its rotation overlap lasts.
+
+    ``SecretUnreadable`` when a secret it needs could not be decrypted with the configured keys.
+    """
     out = [subscription.secret.get_secret_value()] if subscription.secret else []
     expires = subscription.previous_secret_expires_at
     if subscription.previous_secret is not None and expires is not None and now < expires:
         out.append(subscription.previous_secret.get_secret_value())
+    if any(is_sealed(secret) for secret in out):
+        raise SecretUnreadable(f"subscription {subscription.id} (signing secret)")
     return out
 
 
@@ -56,13 +77,14 @@ async def create_subscription(
     enabled: bool = True,
 ) -> tuple[Subscription, str | None]:
     """Create a subscription; webhooks get a fresh ``whsec_`` secret, returned here and never again."""
-    secret = new_secret() if channel is Channel.WEBHOOK else None
+    secret = new_webhook_secret() if channel is Channel.WEBHOOK else None
+    box = box_of(session)
     row = SubscriptionRow(
         id=f"sub_{_random.token_hex(12)}",
         provider_id=provider_id,
         channel=channel.value,
         target=target,
-        secret=secret,
+        secret=box.seal(secret) if secret is not None else None,
         previous_secret=None,
         previous_secret_expires_at=None,
         filters=(filters or SubscriptionFilters()).model_dump(mode="json"),
@@ -74,7 +96,7 @@ async def create_subscription(
     )
     session.add(row)
     await session.flush()
-    return subscription_from_row(row), secret
+    return subscription_from_row(row, box), secret
 
 
 async def _row(session: AsyncSession, subscription_id: str) -> SubscriptionRow | None:
@@ -84,7 +106,7 @@ async def _row(session: AsyncSession, subscription_id: str) -> SubscriptionRow |
 
 async def get_subscription(*, session: AsyncSession, subscription_id: str) -> Subscription | None:
     row = await _row(session, subscription_id)
-    return subscription_from_row(row) if row else None
+    return subscription_from_row(row, box_of(session)) if row else None
 
 
 async def list_subscriptions(
@@ -99,7 +121,8 @@ async def list_subscriptions(
     )
     if provider_ids is not None:
         stmt = stmt.where(SubscriptionRow.provider_id.in_(list(provider_ids)))
-    return [subscription_from_row(r) for r in (await session.scalars(stmt)).all()]
+    box = box_of(session)
+    return [subscription_from_row(r, box) for r in (await session.scalars(stmt)).all()]
 
 
 async def live_subscriptions_of(
@@ -107,6 +130,7 @@ async def live_subscriptions_of(
 ) -> list[Subscription]:
     """Every live subscription of these providers, however many: what routing needs (no page limit)."""
     ids = sorted(set(provider_ids))
+    box = box_of(session)
     out: list[Subscription] = []
     for start in range(0, len(ids), chunk):
         rows = await session.scalars(
@@ -117,7 +141,7 @@ async def live_subscriptions_of(
             )
             .order_by(SubscriptionRow.created_at, SubscriptionRow.id)
         )
-        out += [subscription_from_row(r) for r in rows.all()]
+        out += [subscription_from_row(r, box) for r in rows.all()]
     return out
 
 
@@ -132,7 +156,8 @@ async def subscriptions_by_id(
             SubscriptionRow.id.in_(list(subscription_ids)), SubscriptionRow.deleted_at.is_(None)
         )
     )
-    return {r.id: subscription_from_row(r) for r in rows.all()}
+    box = box_of(session)
+    return {r.id: subscription_from_row(r, box) for r in rows.all()}
 
 
 async def update_subscription(
@@ -156,7 +181,7 @@ async def update_subscription(
     if digest is not None:
         row.digest = digest.value
     await session.flush()
-    return subscription_from_row(row)
+    return subscription_from_row(row, box_of(session))
 
 
 async def delete_subscription(*, session: AsyncSession, subscription_id: str) -> bool:
@@ -180,12 +205,13 @@ async def rotate_secret(
     row = await _row(session, subscription_id)
     if row is None or row.channel != Channel.WEBHOOK.value:
         return None
-    secret = new_secret()
-    row.previous_secret = row.secret
+    secret = new_webhook_secret()
+    box = box_of(session)
+    row.previous_secret = row.secret  # stays sealed as it was
     row.previous_secret_expires_at = utcnow() + overlap
-    row.secret = secret
+    row.secret = box.seal(secret)
     await session.flush()
-    return subscription_from_row(row), secret
+    return subscription_from_row(row, box), secret
 
 
 async def set_enabled(
@@ -198,7 +224,7 @@ async def set_enabled(
     row.disabled_reason = None if enabled else (reason or "disabled by its owner")
     row.disabled_at = None if enabled else utcnow()
     await session.flush()
-    return subscription_from_row(row)
+    return subscription_from_row(row, box_of(session))
 
 
 async def disable_subscription(*, session: AsyncSession, subscription_id: str, reason: str) -> bool:

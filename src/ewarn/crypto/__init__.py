@@ -1,0 +1,1 @@
+"""Low-level cryptographic primitives shared by the store and the stages (no imports of higher layers)."""
