@@ -147,6 +147,14 @@ class RetentionSettings(BaseModel):
     quarantine_days: float = Field(default=30.0, ge=0)  # since last seen, once nothing waits on the record
 
 
+class SecretsSettings(BaseModel):
+    """Keys sealing stored secrets (webhook signing secrets, feed credentials): comma-separated Fernet keys,
+    newest first (``EWARN_SECRETS__KEYS``). Required with PostgreSQL; unset on SQLite, a key file beside the
+    database is used (created on first start). Never logged."""
+
+    keys: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """Every knob of ewarn. Nested sections use ``__``: ``EWARN_KAFKA__BOOTSTRAP=127.0.0.1:9092``."""
 
@@ -160,6 +168,7 @@ class Settings(BaseSettings):
     correlate: CorrelateSettings = Field(default_factory=CorrelateSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     inventory: InventorySettings = Field(default_factory=InventorySettings)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     api_host: str = "127.0.0.1"
     api_port: int = 8080
