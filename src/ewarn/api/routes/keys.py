@@ -24,6 +24,7 @@ from ewarn.models.apikey import ApiKeyInfo
 from ewarn.models.common import ShortText, Slug, UtcDatetime, utcnow
 from ewarn.models.provider import Principal, Role
 from ewarn.store.repositories import principals as repo
+from ewarn.store.repositories.audit import record_audit
 from ewarn.store.tables import ApiKeyRow
 
 router = APIRouter(prefix="/api/v1", tags=["keys"])
@@ -81,7 +82,7 @@ async def _managed(session: SessionDep, principal: Principal, key_id: str) -> Ap
 
 
 @router.post("/keys", status_code=status.HTTP_201_CREATED)
-async def create_key(body: KeyIn, session: SessionDep, _: OperatorDep) -> KeyOut:
+async def create_key(body: KeyIn, session: SessionDep, caller: OperatorDep) -> KeyOut:
     _future(body.expires_at)
     if body.provider_id and await repo.get_provider(session=session, provider_id=body.provider_id) is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown provider_id")
@@ -101,6 +102,7 @@ async def create_key(body: KeyIn, session: SessionDep, _: OperatorDep) -> KeyOut
     row = await session.get(ApiKeyRow, principal.key_id)
     assert row is not None
     info = repo.key_info(row)
+    await record_audit(session, caller, "create", "api_key", [info.id], body, provider_id=info.provider_id)
     await session.commit()
     return KeyOut(principal=principal, info=info, key=key)
 
@@ -124,6 +126,7 @@ async def revoke_key(key_id: ResourceIdPath, session: SessionDep, principal: Pri
     """Revoke at once: the next request with this key fails in every process. Revoking twice is harmless."""
     row = await _managed(session, principal, key_id)
     info = await repo.revoke_api_key(session=session, row=row, by=f"key:{principal.key_id}")
+    await record_audit(session, principal, "revoke", "api_key", [key_id], None, provider_id=info.provider_id)
     await session.commit()
     return info
 
@@ -147,6 +150,9 @@ async def rotate_key(
     except ValueError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     replaced = repo.key_info(row)
+    await record_audit(
+        session, principal, "rotate", "api_key", [key_id, info.id], body, provider_id=info.provider_id
+    )
     await session.commit()
     return RotateOut(replaced=replaced, info=info, key=key)
 
