@@ -21,6 +21,7 @@ from ewarn.inventory.cli import app as assets_app
 from ewarn.logging import configure_logging
 from ewarn.prune_cli import prune as prune_command
 from ewarn.runtime import Runtime
+from ewarn.secrets_cli import app as secrets_app
 from ewarn.settings import load_settings
 
 app = typer.Typer(help="ewarn: early warning of cyber threats for hospitals.", no_args_is_help=True)
@@ -29,6 +30,7 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(assets_app, name="assets")
 app.add_typer(advisories_app, name="advisories")
 app.add_typer(aliases_app, name="aliases")
+app.add_typer(secrets_app, name="secrets")
 app.command("prune")(prune_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(providers_app, name="providers")
