@@ -12,6 +12,7 @@ from ewarn import __version__
 from ewarn.api import routes
 from ewarn.api.limits import install_limits
 from ewarn.api.problems import PROBLEM, install_problem_handlers
+from ewarn.api.requestid import RequestIdMiddleware
 from ewarn.runtime import Runtime
 
 
@@ -38,6 +39,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_limits(app, runtime)
     for router in _route_modules():
         app.include_router(router, responses=LIMIT_RESPONSES if router.prefix.startswith("/api/") else None)
+    app.add_middleware(RequestIdMiddleware)  # added last: outermost, so the limits' log lines carry it too
     return app
 
 
