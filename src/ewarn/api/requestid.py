@@ -19,7 +19,7 @@ _PLAIN = re.compile(rb"^[A-Za-z0-9._:-]{8,64}$")
 def _incoming(scope: Scope) -> str | None:
     for name, value in scope.get("headers") or []:
         if name == HEADER and _PLAIN.match(value):
-            return value.decode("ascii")
+            return bytes(value).decode("ascii")
     return None
 
 
