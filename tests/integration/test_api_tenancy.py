@@ -91,6 +91,8 @@ async def world(database: str) -> AsyncIterator[World]:
             "b_alert": b_alert["id"],
             "a_delivery": a_delivery["id"],
             "b_delivery": b_delivery["id"],
+            "a_key": (await h.call("GET", "/api/v1/whoami", auth=a.auth))["key_id"],
+            "b_key": (await h.call("GET", "/api/v1/whoami", auth=b.auth))["key_id"],
         }
         yield World(h, a, b, await h.csirt_key("csirt-1"), ids, [a_sub["secret"], b_sub["secret"]])
     await good.down()
@@ -129,6 +131,10 @@ TENANT_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/alerts/{alert}/status", {"json": {"status": "false_positive"}}),
     ("GET", "/api/v1/deliveries/{delivery}", {}),
     ("POST", "/api/v1/deliveries/{delivery}/replay", {}),
+    # Keys: a provider manages its tenant's keys, a CSIRT reads its constituency's (test_api_keys_lifecycle.py).
+    ("GET", "/api/v1/keys/{key}", {}),
+    ("POST", "/api/v1/keys/{key}/revoke", {}),
+    ("POST", "/api/v1/keys/{key}/rotate", {"json": {}}),
 ]
 # Routes that list: every caller gets only what it may see (checked by content below).
 LIST_ROUTES = {
@@ -139,6 +145,7 @@ LIST_ROUTES = {
     ("GET", "/api/v1/subscriptions"),
     ("GET", "/api/v1/deliveries/dead"),
     ("GET", "/api/v1/whoami"),
+    ("GET", "/api/v1/keys"),  # content checked in tests/integration/test_api_keys_lifecycle.py
     ("GET", "/api/v1/vendor-aliases"),  # anyone authenticated reads the alias table
     ("GET", "/api/v1/vendor-aliases/resolve"),
     ("GET", "/api/v1/audit"),  # a provider its own rows, a CSIRT its constituency's, operators all
@@ -160,6 +167,7 @@ OPERATOR_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/ingest/stix", {"json": BUNDLE}),
     ("POST", "/api/v1/ingest/csaf", {"json": {}}),
     ("GET", "/api/v1/status", {}),
+    ("GET", "/metrics", {}),  # Prometheus scrapes with an operator key
     ("GET", "/api/v1/vendor-aliases/changes", {}),
     ("POST", "/api/v1/vendor-aliases", {"json": {"alias": "Acme", "brand": "Acme", "group": "Baxter"}}),
     ("DELETE", "/api/v1/vendor-aliases?alias=Acme", {}),
@@ -183,6 +191,7 @@ def _template(path: str) -> str:
         .replace("{alert}", "{alert_id}")
         .replace("{delivery}", "{delivery_id}")
         .replace("{feed}", "{feed_id}")
+        .replace("{key}", "{key_id}")
     )
 
 
@@ -194,6 +203,7 @@ def _fill(path: str, w: World, owner: str, feed: str = "test-feed") -> str:
         alert=w.ids[f"{owner}_alert"],
         delivery=w.ids[f"{owner}_delivery"],
         feed=feed,
+        key=w.ids[f"{owner}_key"],
     )
 
 
