@@ -18,6 +18,7 @@ from ewarn.bootstrapkey import install_bootstrap_key
 from ewarn.logging import get_logger
 from ewarn.runtime import Runtime
 from ewarn.status.heartbeat import Heartbeat
+from ewarn.status.metrics_export import exporting
 from ewarn.store.migrate import upgrade_to_head
 
 log = get_logger(__name__)
@@ -180,6 +181,7 @@ async def serve(runtime: Runtime, roles: set[str]) -> None:
         rs = build_roles(runtime, roles, http)
         log.info("roles_started", roles=sorted(roles), bus=type(runtime.bus).__name__)
         try:
-            await run_roles(rs)
+            async with exporting(runtime.settings.metrics, runtime.sessions):
+                await run_roles(rs)
         finally:
             await runtime.close()

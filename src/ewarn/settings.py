@@ -147,6 +147,17 @@ class RetentionSettings(BaseModel):
     quarantine_days: float = Field(default=30.0, ge=0)  # since last seen, once nothing waits on the record
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus exposition of a role process (``ewarn run ROLE``, ``ewarn serve``) on its own port.
+
+    Off unless ``port`` is set; unauthenticated, so bound to loopback unless the operator says otherwise.
+    The API role also serves ``/metrics`` to operator keys."""
+
+    port: int | None = Field(default=None, ge=0, le=65535)  # 0: any free port (tests)
+    host: str = "127.0.0.1"
+    sample_seconds: float = Field(default=15.0, gt=0)  # how often database gauges are refreshed
+
+
 class SecretsSettings(BaseModel):
     """Keys sealing stored secrets (webhook signing secrets, feed credentials): comma-separated Fernet keys,
     newest first (``EWARN_SECRETS__KEYS``). Required with PostgreSQL; unset on SQLite, a key file beside the
@@ -169,6 +180,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     inventory: InventorySettings = Field(default_factory=InventorySettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     api_host: str = "127.0.0.1"
     api_port: int = 8080

@@ -318,6 +318,14 @@ class KafkaConsumer:
         finally:
             await consumer.stop()
 
+    def highwater(self, topic: str, partition: int) -> int | None:
+        """The partition's end offset as of the last fetch (None before one): what consumer lag is measured
+        against, read from the fetch responses without another request to the broker."""
+        if self._consumer is None:
+            return None
+        end = self._consumer.highwater(TopicPartition(topic, partition))
+        return int(end) if end is not None else None
+
     def assignment(self) -> set[tuple[str, int]]:
         """The (topic, partition) pairs this member owns right now."""
         if self._consumer is None:

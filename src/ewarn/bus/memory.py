@@ -94,6 +94,10 @@ class MemoryConsumer:
             return []
         return self._pending(max_records)
 
+    def highwater(self, topic: str, partition: int) -> int | None:
+        """The end offset of ``topic`` (its one partition): what consumer lag is measured against."""
+        return self._bus.size(topic) if partition == 0 else None
+
     async def commit(self, records: Sequence[Record]) -> None:
         for record in records:
             key = (self._group, record.topic)

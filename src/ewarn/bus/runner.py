@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from ewarn.bus.base import Bus, Consumer, Record
 from ewarn.errors import PoisonRecordError, TransientError
 from ewarn.logging import get_logger
+from ewarn.status.metrics import DEAD_LETTERS, STAGE_RETRIES, observe_fetch
 
 log = get_logger(__name__)
 
@@ -108,6 +109,7 @@ class StageRunner:
         try:
             while not self._stopping.is_set():
                 batch = await consumer.fetch(max_records=self._batch_size, timeout=0.5)
+                observe_fetch(self._group, consumer, batch)
                 if not batch:
                     continue
                 for record in batch:
@@ -134,6 +136,7 @@ class StageRunner:
                     await self._dead_letter(record, exc, attempts=attempt)
                     return
                 self.stats.retries += 1
+                STAGE_RETRIES.labels(stage=self._stage).inc()
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 delay = min(self._backoff_max, self._backoff_base * (2 ** min(attempt, 16)))
                 delay = delay * (0.5 + random.random() / 2)
@@ -166,6 +169,7 @@ class StageRunner:
         )
         await self._bus.publish(self._dlq, key=record.key, value=record.value, headers=headers)
         self.stats.dead_lettered += 1
+        DEAD_LETTERS.labels(stage=self._stage).inc()
         log.error(
             "dead_lettered",
             stage=self._stage,

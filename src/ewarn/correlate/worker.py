@@ -34,6 +34,7 @@ from ewarn.logging import get_logger
 from ewarn.models import Alert, Asset, AssetChange, AssetKind, Indicator, IndicatorType
 from ewarn.models.common import utcnow
 from ewarn.settings import AssetScopeSettings
+from ewarn.status.metrics import count_alerts
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories.quarantine import Quarantined, quarantine
 
@@ -292,6 +293,7 @@ class CorrelateWorker:
         retry = [a for a in unchanged if published.get(a.id, 0) < a.revision]
         encoded += await self._encode_or_quarantine(retry, why="pending alert cannot be published")
         await self._publish(encoded)
+        count_alerts(rev.severity for _, rev in revisions)
         return [alert for alert, _ in encoded]
 
     async def _encode_or_quarantine(self, alerts: Sequence[Alert], *, why: str) -> list[tuple[Alert, bytes]]:

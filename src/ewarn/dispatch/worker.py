@@ -52,6 +52,7 @@ from ewarn.models.common import utcnow
 from ewarn.models.delivery import DeliveryStatus
 from ewarn.models.subscription import Channel, Subscription
 from ewarn.settings import Settings
+from ewarn.status.metrics import count_deliveries
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories import deliveries as outbox
 from ewarn.store.repositories import subscriptions as subs_repo
@@ -477,6 +478,7 @@ class DispatchWorker:
                 )
             )
         self.counters["dead"] += len(deliveries)
+        count_deliveries("dead", deliveries)
         self._outcomes_ready.set()
 
     # --- one job ----------------------------------------------------------------------------------------
@@ -624,6 +626,7 @@ class DispatchWorker:
                 )
             )
         self.counters[status.value] += len(job.deliveries)
+        count_deliveries(status.value, job.deliveries, finished=finished)
         if not result.ok:
             self.counters["failed_attempts"] += 1
         self._outcomes_ready.set()

@@ -25,6 +25,7 @@ from ewarn.models.common import TLP, utcnow
 from ewarn.models.indicator import IndicatorType, Rejection
 from ewarn.netguard import Resolver, SsrfGuard, SystemResolver
 from ewarn.settings import IngestSettings, Settings
+from ewarn.status.metrics import count_feed_page
 from ewarn.store.db import SessionFactory
 
 log = get_logger(__name__)
@@ -199,6 +200,13 @@ class IngestService:
         report.accepted += len(page.indicators)
         report.published += len(news)
         _count_rejections(report, page.rejections)
+        count_feed_page(
+            report.feed_id,
+            read=page.read,
+            accepted=len(page.indicators),
+            rejected=len(page.rejections),
+            skipped=page.skipped,
+        )
 
     # --- scheduler -------------------------------------------------------------------------------------
 

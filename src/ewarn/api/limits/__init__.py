@@ -11,6 +11,7 @@ from ewarn.api.limits.bodylimit import BodyCaps, BodyLimitMiddleware
 from ewarn.api.limits.guard import PRINCIPAL_SCOPE_KEY, ApiGuard, GuardMiddleware
 from ewarn.api.limits.responses import refusal
 from ewarn.runtime import Runtime
+from ewarn.status.metrics import watch_auth_failures
 
 __all__ = ["PRINCIPAL_SCOPE_KEY", "ApiGuard", "install_limits"]
 
@@ -33,5 +34,6 @@ def install_limits(app: FastAPI, runtime: Runtime) -> ApiGuard:
 
     app.add_exception_handler(PoolTimeoutError, _pool_exhausted)
     app.state.guard = guard
+    watch_auth_failures(guard.counters)  # ewarn_auth_failures_total on /metrics
     runtime.services["api_guard"] = guard
     return guard

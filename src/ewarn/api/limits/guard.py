@@ -36,6 +36,7 @@ log = get_logger(__name__)
 
 PRINCIPAL_SCOPE_KEY = "ewarn.principal"
 PROTECTED_PREFIX = "/api/"
+GUARDED_PATHS = frozenset({"/metrics"})  # outside /api/, yet for API keys only (Prometheus scrapes)
 _KEY_ID = re.compile(r"^ewk_([0-9a-f]{16})_")
 _MAX_KEY_CHARS = 512  # a longer credential is no key of ours; refused without a lookup
 EVENT_POLL_SECONDS = 0.25  # how often the open event streams of this process look for new alert events
@@ -112,7 +113,8 @@ class GuardMiddleware:
         self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+        path = scope["path"] if scope["type"] == "http" else ""
+        if not (path.startswith(PROTECTED_PREFIX) or path in GUARDED_PATHS):
             await self.app(scope, receive, send)
             return
         answer, principal = await self._admit(scope)
