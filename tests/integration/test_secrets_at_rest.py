@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
+from tests.support.processes import child_environment
 from tests.support.receivers import (
     WebhookReceiver,
     deliveries,
@@ -270,3 +273,56 @@ async def test_a_row_no_key_opens_fails_alone(
             "feed lost-feed (credentials)",
             f"subscription {lost_sub} (secret)",
         ]
+
+
+_LOGGING_PROGRAM = """
+import asyncio, logging, sys
+from ewarn.ingest import repository
+from ewarn.ingest.models import FeedIn
+from ewarn.logging import configure_logging
+from ewarn.models.provider import Provider
+from ewarn.models.subscription import Channel
+from ewarn.runtime import Runtime
+from ewarn.settings import load_settings
+from ewarn.store.migrate import upgrade_to_head
+from ewarn.store.repositories.principals import upsert_provider
+from ewarn.store.repositories.subscriptions import create_subscription
+
+async def main():
+    runtime = Runtime.build(load_settings())
+    await upgrade_to_head(runtime.engine)
+    async with runtime.sessions() as session:
+        await upsert_provider(session=session, provider=Provider(id="p1", name="p1", country="DE"))
+        _, secret = await create_subscription(
+            session=session, provider_id="p1", channel=Channel.WEBHOOK, target="https://soc.example/h"
+        )
+        await repository.create_feed(session=session, feed=FeedIn(
+            id="f1", kind="stix_bundle", location="https://feeds.example/b.json", credentials={"token": sys.argv[1]}
+        ))
+        await session.commit()
+    await runtime.close()
+    print(secret)
+
+configure_logging(level="DEBUG", json=True)
+logging.getLogger("sqlalchemy.engine").setLevel(logging.DEBUG)  # worse than any setting allows: parameters too
+asyncio.run(main())
+"""
+
+
+async def test_no_secret_in_the_log_even_when_sql_parameters_are_logged(tmp_path: Any) -> None:
+    env = child_environment(
+        {"EWARN_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'log.db'}", "EWARN_LOG_LEVEL": "DEBUG"}
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _LOGGING_PROGRAM, FEED_TOKEN],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    secret = done.stdout.strip().splitlines()[-1]
+    assert secret.startswith("whsec_")
+    assert "INSERT INTO subscriptions" in done.stderr and "fernet:" in done.stderr, "parameters were logged"
+    for needle in (secret, secret.removeprefix("whsec_"), FEED_TOKEN):
+        assert needle not in done.stderr
