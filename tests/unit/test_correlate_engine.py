@@ -847,3 +847,37 @@ def test_model_in_the_version_field_is_looked_up_alone(model_asset: str, matched
     )
     found = match(dahua, AssetIndex.build([recorder]))
     assert [(m.asset.id, m.relation) for m in found] == ([("nvr", Relation.ALL_VERSIONS)] if matched else [])
+
+
+def test_kev_flags_follow_the_cves_that_hit_the_asset(product_index: AssetIndex) -> None:
+    """An advisory whose other CVE is in KEV does not make this asset's alert known exploited."""
+    ind = multi_cve(
+        product("BD", "Alaris Infusion Pump", "< 13.0", cves=["CVE-2020-0001"]),
+        product("BD", "Alaris Infusion Pump", "< 12.1.1", cves=["CVE-2020-0002"]),
+    )
+    vuln = ind.vulnerability
+    assert vuln is not None
+    details = [
+        d.model_copy(update={"known_exploited": True, "known_ransomware_use": True})
+        if d.id == "CVE-2020-0002"
+        else d
+        for d in vuln.cve_details
+    ]
+    kev = vuln.model_copy(
+        update={"known_exploited": True, "known_ransomware_use": True, "cve_details": details}
+    )
+    flagged = ind.model_copy(update={"vulnerability": kev, "labels": ["exploit", "ransomware"]})
+    alerts = {
+        a.asset_id: a for a in (build_alert(flagged, m, now=NOW) for m in match(flagged, product_index))
+    }
+    both, one = alerts["pump-1210"], alerts["pump-1212"]  # 12.1.0 meets both CVEs; 12.1.2 only the first
+    assert both.known_exploited and set(both.labels) == {"exploit", "ransomware"}
+    assert [(c.id, c.known_exploited) for c in both.cve_details] == [
+        ("CVE-2020-0002", True),
+        ("CVE-2020-0001", False),
+    ]
+    assert not one.known_exploited and one.labels == []
+    assert [(c.id, c.known_exploited) for c in one.cve_details] == [("CVE-2020-0001", False)]
+    unflagged = {a.asset_id: a for a in (build_alert(ind, m, now=NOW) for m in match(ind, product_index))}
+    assert one.score == unflagged["pump-1212"].score
+    assert both.score > unflagged["pump-1210"].score

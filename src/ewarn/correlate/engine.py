@@ -282,32 +282,59 @@ def _alert_cves(indicator: Indicator, found: Match) -> list[AlertCve]:
                     cvss_score=detail.cvss_score,
                     cvss_vector=detail.cvss_vector,
                     title=detail.title,
+                    known_exploited=detail.known_exploited,
                 )
             )
         else:  # a CVE 5 record or KEV entry: the indicator's own score is the CVE's
             out.append(
-                AlertCve(id=cve, cvss_score=vuln.cvss_score, cvss_vector=vuln.cvss_vector, title=vuln.title)
+                AlertCve(
+                    id=cve,
+                    cvss_score=vuln.cvss_score,
+                    cvss_vector=vuln.cvss_vector,
+                    title=vuln.title,
+                    known_exploited=vuln.known_exploited,
+                )
             )
     return sorted(out, key=lambda c: (-(c.cvss_score if c.cvss_score is not None else -1.0), c.id))
 
 
-def _scored_as_worst(indicator: Indicator, cves: list[AlertCve]) -> Indicator:
-    """The indicator with the score of the worst CVE that hits (not the advisory's worst overall)."""
+_KEV_LABELS = frozenset({"exploit", "ransomware"})
+
+
+def _as_it_hits(indicator: Indicator, cves: list[AlertCve]) -> Indicator:
+    """The indicator as the asset meets it: the score of the worst CVE that hits (not the advisory's worst
+    overall), and KEV flags only when a CVE that hits is known exploited (an advisory's other CVE in KEV says
+    nothing about this asset)."""
     vuln = indicator.vulnerability
     worst = cves[0] if cves else None
-    if vuln is None or worst is None or worst.cvss_score == vuln.cvss_score:
+    if vuln is None or worst is None:
         return indicator
-    update = {"cvss_score": worst.cvss_score, "cvss_vector": worst.cvss_vector}
-    return indicator.model_copy(update={"vulnerability": vuln.model_copy(update=update)})
+    update: dict[str, object] = {"cvss_score": worst.cvss_score, "cvss_vector": worst.cvss_vector}
+    labels = indicator.labels
+    details = {d.id.upper(): d for d in vuln.cve_details}
+    if vuln.known_exploited and all(c.id.upper() in details for c in cves):
+        hit = [details[c.id.upper()] for c in cves]
+        exploited = any(d.known_exploited for d in hit)
+        ransomware = any(d.known_ransomware_use for d in hit) or (exploited and vuln.known_ransomware_use)
+        update |= {"known_exploited": exploited, "known_ransomware_use": ransomware}
+        kept = [label for label in labels if label not in _KEV_LABELS]
+        labels = kept + ["exploit"] * exploited + ["ransomware"] * ransomware
+    if (
+        update == {"cvss_score": vuln.cvss_score, "cvss_vector": vuln.cvss_vector}
+        and labels == indicator.labels
+    ):
+        return indicator
+    return indicator.model_copy(update={"vulnerability": vuln.model_copy(update=update), "labels": labels})
 
 
 def build_alert(indicator: Indicator, found: Match, *, now: datetime) -> Alert:
     """The first revision of the alert for one match; ``lifecycle`` decides what is actually stored."""
     asset = found.asset
-    vuln = indicator.vulnerability
     cve_details = _alert_cves(indicator, found) if indicator.type is IndicatorType.VULNERABILITY else []
+    indicator = _as_it_hits(indicator, cve_details)
+    vuln = indicator.vulnerability
     scored = score(
-        _scored_as_worst(indicator, cve_details),
+        indicator,
         asset,
         version_known=found.relation not in VERSION_NOT_COMPARED,
     )

@@ -64,6 +64,7 @@ class AlertCve(Contract):
     cvss_score: float | None = Field(default=None, ge=0, le=10)
     cvss_vector: str | None = None
     title: str | None = None
+    known_exploited: bool = False  # this CVE is in CISA KEV
 
 
 class Alert(Contract):

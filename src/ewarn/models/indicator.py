@@ -121,6 +121,7 @@ class CveDetail(Contract):
     cvss_score: float | None = Field(default=None, ge=0, le=10)
     cvss_vector: str | None = None
     known_exploited: bool = False  # listed in CISA KEV (set at ingest from the CVE's own indicator)
+    known_ransomware_use: bool = False  # KEV says ransomware campaigns use it
 
 
 class VulnerabilityInfo(Contract):
