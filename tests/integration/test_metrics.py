@@ -18,6 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.support.pipeline import Harness, harness
+from tests.support.promql import PROMETHEUS_OWN, referenced_series, scrape_series
 from tests.support.receivers import Reply, WebhookReceiver
 
 from ewarn.settings import MetricsSettings
@@ -75,11 +76,15 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
 
 
-async def scrape(h: Harness) -> Samples:
+async def scrape_text(h: Harness) -> str:
     resp = await h.api.get("/metrics", headers=h.op)
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"].startswith("text/plain")
-    return parse(resp.text)[0]
+    return resp.text
+
+
+async def scrape(h: Harness) -> Samples:
+    return parse(await scrape_text(h))[0]
 
 
 @pytest.fixture
@@ -175,6 +180,10 @@ async def test_metrics_after_a_run_with_known_counts(
     ) in after
     assert total(after, "ewarn_quarantined_records") == status["quarantine"]["total"]
     assert delta("ewarn_auth_failures_total", reason="unknown_key") == 2
+
+    # every series the Grafana dashboard and the alert rules read carries samples after this run
+    with_samples = scrape_series(await scrape_text(h), with_samples_only=True) | PROMETHEUS_OWN
+    assert set(referenced_series()) - with_samples == set()
 
 
 async def test_metrics_need_an_operator_key(pipe: Harness) -> None:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from ewarn.bus.base import Bus, Consumer, Record
 from ewarn.errors import PoisonRecordError, TransientError
 from ewarn.logging import get_logger
-from ewarn.status.metrics import DEAD_LETTERS, STAGE_RETRIES, observe_fetch
+from ewarn.status.metrics import DEAD_LETTERS, STAGE_RETRIES, observe_fetch, register_stage
 
 log = get_logger(__name__)
 
@@ -97,6 +97,7 @@ class StageRunner:
         self._stopping = asyncio.Event()
         self._consumer: Consumer | None = None
         self.stats = RunnerStats()
+        register_stage(stage)
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in flight, commit it and return."""

@@ -115,6 +115,7 @@ INGEST_TO_DELIVERY = Histogram(
     registry=REGISTRY,
 )
 
+QUARANTINE_KINDS = ("indicator", "alert", "asset")  # what the stages set aside (store: quarantine)
 DELIVERY_OUTCOMES = ("delivered", "retry_scheduled", "dead")
 
 # Bounded label sets exist from the start, so a rate() or an alert rule sees 0 rather than no series.
@@ -169,6 +170,12 @@ def watch_auth_failures(counts: _AuthCounts) -> None:
 
 # ---------------------------------------------------------------------------------------------------------
 # one-line hooks called by the stages
+
+
+def register_stage(stage: str) -> None:
+    """A stage runs in this process: its retry and dead-letter counters exist from now on, at 0."""
+    STAGE_RETRIES.labels(stage=stage)
+    DEAD_LETTERS.labels(stage=stage)
 
 
 def count_feed_page(feed: str, *, read: int, accepted: int, rejected: int, skipped: int) -> None:

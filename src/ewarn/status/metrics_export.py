@@ -23,6 +23,7 @@ from ewarn.status.metrics import (
     FEED_INTERVAL,
     FEED_LAST_SUCCESS_AGE,
     OUTBOX_DEPTH,
+    QUARANTINE_KINDS,
     QUARANTINED,
     REGISTRY,
 )
@@ -48,9 +49,8 @@ async def sample_database(session: AsyncSession) -> None:
     by_kind = dict(
         (await session.execute(select(QuarantineRow.kind, func.count()).group_by(QuarantineRow.kind))).all()
     )
-    QUARANTINED.clear()
-    for kind, count in by_kind.items():
-        QUARANTINED.labels(kind=str(kind)).set(int(count))
+    for kind in {*QUARANTINE_KINDS, *by_kind}:  # the stages' kinds always, at 0 when none is set aside
+        QUARANTINED.labels(kind=str(kind)).set(int(by_kind.get(kind, 0)))
     now = utcnow()
     feeds = (
         await session.execute(
