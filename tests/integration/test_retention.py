@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import subprocess
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.support.processes import child_environment, ewarn_command
 from tests.support.receivers import add_provider
 
 from ewarn.models.common import utcnow
 from ewarn.retention.prune import ADVISORY_LOCK_KEY, TARGET_NAMES, prune_once, retention_totals
 from ewarn.settings import RetentionSettings
 from ewarn.status.report import build_status
-from ewarn.store.db import SessionFactory
+from ewarn.store.db import SessionFactory, create_engine, session_factory
+from ewarn.store.migrate import upgrade_to_head
 from ewarn.store.tables import (
     AlertEventRow,
     AlertRow,
@@ -326,3 +331,28 @@ async def test_one_pruner_at_a_time_on_postgresql(pg_sessions: SessionFactory) -
         await holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
     ran = await prune_once(engine=engine, settings=RetentionSettings(), now=NOW)
     assert not ran.skipped and ran.total == 12
+
+
+async def test_prune_command_runs_one_pass_and_prints_the_counts(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ewarn.db'}"
+    engine = create_engine(url)
+    try:
+        await upgrade_to_head(engine)
+        await _seed(session_factory(engine))
+    finally:
+        await engine.dispose()
+    env = child_environment({"EWARN_DATABASE_URL": url, "EWARN_RETENTION__DEAD_DAYS": "0"})
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [*ewarn_command(), "prune"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = dict(line.split("\t")[:2] for line in done.stdout.splitlines())
+    assert counts["deliveries_delivered"] == "4"
+    assert counts["deliveries_dead"] == "0", "EWARN_RETENTION__DEAD_DAYS=0 keeps dead rows"
+    assert counts["total"] == "11"
