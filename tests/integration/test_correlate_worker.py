@@ -551,3 +551,37 @@ async def test_unreadable_stored_rows_are_quarantined_and_start_up_goes_on(
     held = await _quarantine(sessions)
     assert held[("alert", "alr-broken@1")].occurrences == 1
     assert held[("asset", "broken")].occurrences == 2
+
+
+async def test_an_indicator_matched_before_the_reload_is_caught_up_when_the_reload_comes(
+    worker: CorrelateWorker, sessions: SessionFactory, memory_bus: MemoryBus
+) -> None:
+    """The race of a bulk import: the retro-hunt read the indicators before this one was stored, and this
+    process matched it against its index before reloading the new asset. The reload catches it up."""
+    lab = asset("lab", AssetKind.NETWORK, "Lab", value="192.0.2.0/24")
+    await seed(sessions, [lab])  # the inventory change is stored; this process has not reloaded yet
+    change = AssetChange(provider_id="prov-a", changed_asset_ids=["lab"], changed_at=NOW)
+    assert (
+        await worker.retro_hunt(change) == []
+    )  # another process's retro-hunt: the indicator is not there yet
+    late = ip("192.0.2.77")
+    await seed(sessions, [], [late])
+    assert await worker.handle_indicator(late) == []  # matched against the index before the reload: a miss
+    record = Record(topic=Topics().assets, key="prov-a", value=change.model_dump_json().encode())
+    await worker._on_reload(record)  # the reload consumer's handler, as the runner calls it
+    assert [(a.asset_id, a.indicator_key, a.revision) for a in published(memory_bus, Topics())] == [
+        ("lab", "ipv4:192.0.2.77", 1)
+    ]
+    await worker._on_reload(record)  # a redelivered change repeats nothing
+    assert len(published(memory_bus, Topics())) == 1
+
+
+async def test_the_catch_up_reads_only_indicators_stored_since_the_change(
+    worker: CorrelateWorker, sessions: SessionFactory
+) -> None:
+    old = ip("192.0.2.78")
+    await seed(sessions, [asset("lab", AssetKind.NETWORK, "Lab", value="192.0.2.0/24")], [old])
+    later = AssetChange(provider_id="prov-a", changed_asset_ids=["lab"], changed_at=NOW + timedelta(hours=1))
+    assert await worker.reload_provider("prov-a") == 3
+    assert await worker.catch_up(later) == []  # stored an hour before the change: the retro-hunt's job
+    assert [a.asset_id for a in await worker.retro_hunt(later)] == ["lab"]

@@ -152,8 +152,9 @@ async def valid_indicators(
     now: datetime,
     batch: int = 1000,
     bad: list[Quarantined] | None = None,
+    seen_since: datetime | None = None,
 ) -> AsyncIterator[list[Indicator]]:
-    """Indicators of ``types`` neither revoked nor expired, in batches, for retro-hunting."""
+    """Indicators of ``types`` neither revoked nor expired (and stored since ``seen_since``), in batches."""
     stmt = (
         select(IndicatorRow.key, IndicatorRow.data)
         .where(
@@ -163,6 +164,8 @@ async def valid_indicators(
         )
         .execution_options(yield_per=batch)
     )
+    if seen_since is not None:
+        stmt = stmt.where(IndicatorRow.last_seen >= seen_since)
     result = await session.stream(stmt)
     async for part in result.partitions(batch):
         yield [i for r in part if (i := _indicator(r.key, r.data, bad)) is not None]

@@ -19,7 +19,7 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ewarn.bus.base import Bus, Record
 from ewarn.bus.runner import StageRunner
@@ -42,6 +42,9 @@ log = get_logger(__name__)
 
 INDICATOR_GROUP = "ewarn-correlate"
 RETROHUNT_GROUP = "ewarn-correlate-retrohunt"
+# How far before an inventory change a reload looks back for stored indicators: covers an ingest that stamped
+# an indicator just before the change and stored it just after (clock skew between processes included).
+CATCH_UP_MARGIN = timedelta(seconds=60)
 
 # Which indicator types can hit an asset of each kind (retro-hunt reads only these from the database).
 _TYPES_FOR_KIND: dict[AssetKind, tuple[IndicatorType, ...]] = {
@@ -216,6 +219,8 @@ class CorrelateWorker:
         change = AssetChange.model_validate_json(record.value)
         if not await aliases_sync.on_reload(change, self._sessions):
             await self.reload_provider(change.provider_id)
+            if change.changed_asset_ids:
+                await self.catch_up(change)
 
     async def _on_retrohunt(self, record: Record) -> None:
         change = AssetChange.model_validate_json(record.value)
@@ -356,8 +361,20 @@ class CorrelateWorker:
         self.index.replace_provider(provider_id, assets)
         return len(assets)
 
-    async def retro_hunt(self, change: AssetChange) -> list[Alert]:
-        """Match changed assets against valid indicators; resolve alerts of removed or cleared assets."""
+    async def catch_up(self, change: AssetChange) -> list[Alert]:
+        """Indicators stored since ``change``, matched against its assets once this process has reloaded them.
+
+        Until this process reloads, an indicator it matches misses the new assets, and the retro-hunt (run by
+        one process at its own time) may have read the indicators before that one was stored: matching what
+        was stored since the change closes the gap. Alert ids and revisions make a repeat change nothing.
+        """
+        return await self.retro_hunt(change, seen_since=change.changed_at - CATCH_UP_MARGIN)
+
+    async def retro_hunt(self, change: AssetChange, *, seen_since: datetime | None = None) -> list[Alert]:
+        """Match changed assets against valid indicators; resolve alerts of removed or cleared assets.
+
+        With ``seen_since`` only indicators stored since then are matched, and nothing is resolved.
+        """
         now = self._clock()
         bad: list[Quarantined] = []
         async with self._sessions() as session:
@@ -382,7 +399,12 @@ class CorrelateWorker:
             candidates: list[Alert] = []
             async with self._sessions() as session:
                 async for batch in repository.valid_indicators(
-                    session=session, types=types, now=now, batch=self._settings.retrohunt_batch, bad=bad
+                    session=session,
+                    types=types,
+                    now=now,
+                    batch=self._settings.retrohunt_batch,
+                    bad=bad,
+                    seen_since=seen_since,
                 ):
                     for indicator in batch:
                         candidates.extend(
@@ -393,6 +415,8 @@ class CorrelateWorker:
         else:
             candidates = []
         await self._quarantine(bad)
+        if seen_since is not None:
+            return await self._commit_candidates(candidates, [], why="", now=now)
         matched = {c.id for c in candidates}
         removed = set(change.removed_asset_ids)
         gone = [a for a in open_ if a.asset_id in removed]
