@@ -9,13 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
 from ewarn.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from ewarn.api.params import CursorQuery, ResourceIdQuery
@@ -25,8 +26,19 @@ from ewarn.store.repositories.principals import visible_provider_ids
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
-SinceQuery = Annotated[AwareDatetime | None, Query(description="From this time (inclusive)")]
-UntilQuery = Annotated[AwareDatetime | None, Query(description="Before this time (exclusive)")]
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_text(value: object) -> object:
+    """Only an RFC 3339 date-time (pydantic would also read ``0.5`` as seconds since the epoch)."""
+    if isinstance(value, str) and not _ISO_TIME.match(value):
+        raise ValueError("expected an RFC 3339 date-time with its offset, e.g. 2026-12-03T10:00:00Z")
+    return value
+
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+SinceQuery = Annotated[IsoTime | None, Query(description="From this time (inclusive)")]
+UntilQuery = Annotated[IsoTime | None, Query(description="Before this time (exclusive)")]
 _CSV_FIELDS = (
     "id",
     "at",
