@@ -167,6 +167,7 @@ OPERATOR_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/ingest/stix", {"json": BUNDLE}),
     ("POST", "/api/v1/ingest/csaf", {"json": {}}),
     ("GET", "/api/v1/status", {}),
+    ("GET", "/api/v1/status/stream", {}),  # SSE; content checked in tests/integration/test_status_stream.py
     ("GET", "/metrics", {}),  # Prometheus scrapes with an operator key
     ("GET", "/api/v1/vendor-aliases/changes", {}),
     ("POST", "/api/v1/vendor-aliases", {"json": {"alias": "Acme", "brand": "Acme", "group": "Baxter"}}),
