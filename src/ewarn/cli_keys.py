@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 from pydantic import SecretStr
-from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.apikeys import generate_strong_key
@@ -27,8 +26,14 @@ from ewarn.store.repositories import principals as repo
 from ewarn.store.tables import ApiKeyRow
 
 app = typer.Typer(help="API keys: create, list, revoke, rotate.", no_args_is_help=True)
-err = Console(stderr=True)
 EXIT_REFUSED = 1
+
+
+def _say(text: str) -> None:
+    """A message for the person at the terminal (standard error; standard output stays machine-readable)."""
+    typer.echo(text, err=True)
+
+
 _OPERATOR = Principal(key_id="cli", role=Role.OPERATOR, name="cli")  # the shell acts as an operator
 
 ExpiresOption = Annotated[
@@ -45,7 +50,7 @@ def _utc(value: datetime | None) -> datetime | None:
         return None
     value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     if value <= utcnow():
-        err.print("--expires-at must lie in the future")
+        _say("--expires-at must lie in the future")
         raise typer.Exit(EXIT_REFUSED)
     return value
 
@@ -60,7 +65,7 @@ def _row_line(info: ApiKeyInfo) -> str:
 async def _get(session: AsyncSession, key_id: str) -> ApiKeyRow:
     row = await repo.get_api_key(session=session, principal=_OPERATOR, key_id=key_id)
     if row is None:
-        err.print(f"no key {key_id!r}")
+        _say(f"no key {key_id!r}")
         raise typer.Exit(EXIT_REFUSED)
     return row
 
@@ -98,9 +103,9 @@ def create(
     try:
         info, key = run_in_session(work)
     except ValueError as exc:
-        err.print(str(exc))
+        _say(str(exc))
         raise typer.Exit(EXIT_REFUSED) from None
-    err.print(f"created key {info.id} ({info.role.value}); it is shown once:")
+    _say(f"created key {info.id} ({info.role.value}); it is shown once:")
     typer.echo(key)
 
 
@@ -154,9 +159,9 @@ def rotate(
     try:
         info, key = run_in_session(work)
     except ValueError as exc:
-        err.print(str(exc))
+        _say(str(exc))
         raise typer.Exit(EXIT_REFUSED) from None
-    err.print(f"key {key_id} replaced by {info.id}; the new key is shown once:")
+    _say(f"key {key_id} replaced by {info.id}; the new key is shown once:")
     typer.echo(key)
 
 
@@ -185,7 +190,7 @@ def rotate_bootstrap(
     try:
         info = run_in_session(work)
     except (ConfigurationError, ValueError) as exc:
-        err.print(str(exc))
+        _say(str(exc))
         raise typer.Exit(EXIT_REFUSED) from None
     replaced = f" (replacing {info.rotated_from})" if info.rotated_from else ""
-    err.print(f"bootstrap operator key is now {info.id}{replaced}")
+    _say(f"bootstrap operator key is now {info.id}{replaced}")

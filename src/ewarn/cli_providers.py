@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.api.routes.providers import ProviderIn
@@ -16,8 +15,12 @@ from ewarn.settings import Settings
 from ewarn.store.repositories import principals as repo
 
 app = typer.Typer(help="Providers (tenants): list and add.", no_args_is_help=True)
-err = Console(stderr=True)
 EXIT_REFUSED = 1
+
+
+def _say(text: str) -> None:
+    """A message for the person at the terminal (standard error; standard output stays machine-readable)."""
+    typer.echo(text, err=True)
 
 
 @app.command("list")
@@ -53,7 +56,7 @@ def add(
         )
     except ValidationError as exc:
         for problem in exc.errors():
-            err.print(f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}")
+            _say(f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}")
         raise typer.Exit(EXIT_REFUSED) from None
 
     async def work(session: AsyncSession, _: Settings) -> Provider:
@@ -66,6 +69,6 @@ def add(
     try:
         provider = run_in_session(work)
     except ValueError as exc:
-        err.print(str(exc))
+        _say(str(exc))
         raise typer.Exit(EXIT_REFUSED) from None
     typer.echo(f"{provider.id}\t{provider.country}\t{provider.csirt_id or '-'}\t{provider.name}")
