@@ -29,7 +29,7 @@ from ewarn.store.tables import AuditLogRow
 MAX_PAGE = 1000
 REDACTED = "[redacted]"
 _SECRET_NAME = re.compile(
-    r"secret|passw|token|credential|api_?key|key_hash|authori[sz]ation|cookie|private|^key$|bearer|signature",
+    r"secret|passw|token|credential|api_?key|key_hash|auth|cookie|session|private|^key$|bearer|signature",
     re.IGNORECASE,
 )
 # Our API keys (ewk_<id>_<random>), webhook secrets (whsec_<base64>) and bearer values, wherever they appear.
