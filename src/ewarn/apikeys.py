@@ -45,7 +45,9 @@ def key_strength_problem(key: str) -> str | None:
         return "it contains whitespace at its ends or unprintable characters"
     bits = estimated_bits(key)
     if bits < MIN_CONFIGURED_KEY_BITS:
-        return f"its estimated entropy is {bits:.0f} bits; at least {MIN_CONFIGURED_KEY_BITS:.0f} are required"
+        return (
+            f"its estimated entropy is {bits:.0f} bits; at least {MIN_CONFIGURED_KEY_BITS:.0f} are required"
+        )
     grams = [key[i : i + _QUADGRAM] for i in range(len(key) - _QUADGRAM + 1)]
     if len(set(grams)) / len(grams) < MIN_DISTINCT_QUADGRAM_SHARE:
         return "it repeats the same few characters"

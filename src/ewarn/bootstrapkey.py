@@ -46,7 +46,9 @@ async def install_bootstrap_key(sessions: SessionFactory, key: SecretStr | None)
             await session.rollback()
             outcome = "present"
     if outcome == "skipped":
-        log.info("bootstrap_key_not_added", reason="an operator key exists; use `ewarn keys rotate-bootstrap`")
+        log.info(
+            "bootstrap_key_not_added", reason="an operator key exists; use `ewarn keys rotate-bootstrap`"
+        )
     else:
         log.info("bootstrap_key", outcome=outcome)
     return outcome

@@ -166,7 +166,9 @@ async def _active_row(*, session: AsyncSession, key: str, now: datetime) -> ApiK
     )
 
 
-async def authenticate_key(*, session: AsyncSession, key: str, now: datetime | None = None) -> Principal | None:
+async def authenticate_key(
+    *, session: AsyncSession, key: str, now: datetime | None = None
+) -> Principal | None:
     """The principal of an active key, noting its use when the stored last use is over a minute old.
 
     No cache: every request reads the key's row, so a revocation or an expiry holds at once in every process.
