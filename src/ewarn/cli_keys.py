@@ -1,4 +1,4 @@
-"""``ewarn keys create|list|show|revoke|rotate|rotate-bootstrap``: API keys from the shell.
+"""``ewarn keys create|list|revoke|rotate|rotate-bootstrap``: API keys from the shell.
 
 A new key is printed once, alone on standard output (so ``KEY=$(ewarn keys create ...)`` works); its
 metadata goes to standard error. Revocation holds at once in every process: the API reads the key's row on
