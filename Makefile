@@ -29,10 +29,12 @@ bench: $(STAMP) services
 serve: $(STAMP)
 	$(BIN)/ewarn serve
 
-$(STAMP): pyproject.toml
+# Installs the pinned, tested versions (requirements-dev.lock, written by scripts/lock.py), then ewarn itself.
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 clean:
