@@ -22,6 +22,7 @@ from ewarn.models.apikey import ApiKeyInfo
 from ewarn.models.common import utcnow
 from ewarn.models.provider import Principal, Role
 from ewarn.settings import Settings
+from ewarn.store.repositories import audit
 from ewarn.store.repositories import principals as repo
 from ewarn.store.tables import ApiKeyRow
 
@@ -97,6 +98,10 @@ def create(
         row = await session.get(ApiKeyRow, principal.key_id)
         assert row is not None
         info = repo.key_info(row)
+        summary = {"role": role, "provider_id": provider_id, "csirt_id": csirt_id, "name": name}
+        await audit.record_audit(
+            session, audit.cli_actor(), "create", "api_key", [info.id], summary, provider_id=provider_id
+        )
         await session.commit()
         return info, key
 
@@ -129,6 +134,9 @@ def revoke(key_id: Annotated[str, typer.Argument()]) -> None:
 
     async def work(session: AsyncSession, _: Settings) -> ApiKeyInfo:
         info = await repo.revoke_api_key(session=session, row=await _get(session, key_id), by=cli_actor())
+        await audit.record_audit(
+            session, audit.cli_actor(), "revoke", "api_key", [key_id], None, provider_id=info.provider_id
+        )
         await session.commit()
         return info
 
@@ -152,6 +160,16 @@ def rotate(
             by=cli_actor(),
             expires_at=expiry,
             grace=timedelta(seconds=grace_seconds),
+        )
+        summary = {"grace_seconds": grace_seconds}
+        await audit.record_audit(
+            session,
+            audit.cli_actor(),
+            "rotate",
+            "api_key",
+            [key_id, info.id],
+            summary,
+            provider_id=info.provider_id,
         )
         await session.commit()
         return info, key
@@ -182,6 +200,9 @@ def rotate_bootstrap(
             key = settings.bootstrap_operator_key.get_secret_value()
         checked_bootstrap_key(SecretStr(key))
         info = await repo.rotate_bootstrap_key(session=session, key=key, by=cli_actor())
+        await audit.record_audit(
+            session, audit.cli_actor(), "rotate_bootstrap", "api_key", [info.id], {"generated": generate}
+        )
         await session.commit()
         if generate:
             typer.echo(key)

@@ -12,6 +12,7 @@ from ewarn.api.routes.providers import ProviderIn
 from ewarn.cli_support import run_in_session
 from ewarn.models.provider import Provider
 from ewarn.settings import Settings
+from ewarn.store.repositories import audit
 from ewarn.store.repositories import principals as repo
 
 app = typer.Typer(help="Providers (tenants): list and add.", no_args_is_help=True)
@@ -63,6 +64,9 @@ def add(
         if body.csirt_id and body.csirt_id not in {c.id for c in await repo.list_csirts(session=session)}:
             raise ValueError(f"unknown CSIRT {body.csirt_id!r}")
         provider = await repo.upsert_provider(session=session, provider=Provider(**body.model_dump()))
+        await audit.record_audit(
+            session, audit.cli_actor(), "upsert", "provider", [body.id], body, provider_id=body.id
+        )
         await session.commit()
         return provider
 

@@ -13,11 +13,13 @@ import csv
 import getpass
 import io
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import text
 from tests.support.pipeline import Harness, Tenant, harness
 from tests.support.postgres_server import temporary_database
@@ -416,19 +418,42 @@ def _raw_rows(url: str) -> list[dict[str, Any]]:
     return asyncio.run(read())
 
 
+def _drop_closed_log_handlers() -> None:
+    """A command that configures logging binds it to CliRunner's stream, closed once the command returns."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
+            root.removeHandler(handler)
+
+
+class _Runner(CliRunner):
+    def invoke(self, *args: Any, **kwargs: Any) -> Any:
+        _drop_closed_log_handlers()
+        try:
+            return super().invoke(*args, **kwargs)
+        finally:
+            _drop_closed_log_handlers()
+            structlog.reset_defaults()  # its print logger too was bound to the closed stream
+
+
 def test_cli_writes_record_the_os_user(cli_database: str) -> None:
-    runner = CliRunner()
+    runner = _Runner()
     commands = [
         (["feeds", "add", "cli-feed", "--kind", "stix_bundle", "--location", "/dev/null",
           "--credentials", json.dumps({"token": FEED_PASSWORD})], ("create", "feed", "cli-feed")),
         (["aliases", "add", "Flowtek GmbH", "--brand", "Flowtek", "--group", "Welch Allyn"],
          ("add", "vendor_alias", None)),
         (["aliases", "remove", "Flowtek GmbH"], ("remove", "vendor_alias", "Flowtek GmbH")),
+        (["providers", "add", "--id", "hosp-cli", "--name", "CLI Hospital", "--country", "FR"],
+         ("upsert", "provider", "hosp-cli")),
+        (["keys", "create", "--role", "provider", "--provider-id", "hosp-cli"], ("create", "api_key", None)),
     ]  # fmt: skip
+    printed = ""
     for args, (action, resource, target) in commands:
         before = len(_raw_rows(cli_database))
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
+        printed += result.stdout
         rows = _raw_rows(cli_database)
         assert len(rows) == before + 1, args
         row = rows[-1]
@@ -438,6 +463,10 @@ def test_cli_writes_record_the_os_user(cli_database: str) -> None:
     refused = runner.invoke(app, ["aliases", "remove", "Never Added"])
     assert refused.exit_code != 0
     assert len(_raw_rows(cli_database)) == len(commands)
-    assert FEED_PASSWORD not in json.dumps(
-        [{k: str(v) for k, v in r.items()} for r in _raw_rows(cli_database)]
-    )
+    key = next(word for word in printed.split() if word.startswith("ewk_"))
+    revoked = runner.invoke(app, ["keys", "revoke", key.split("_")[1]])
+    assert revoked.exit_code == 0, revoked.output
+    last = _raw_rows(cli_database)[-1]
+    assert (last["action"], last["resource"], _ids(last)) == ("revoke", "api_key", [key.split("_")[1]])
+    raw = json.dumps([{k: str(v) for k, v in r.items()} for r in _raw_rows(cli_database)])
+    assert FEED_PASSWORD not in raw and key not in raw
