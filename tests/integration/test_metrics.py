@@ -21,7 +21,10 @@ from tests.support.pipeline import Harness, harness
 from tests.support.promql import PROMETHEUS_OWN, referenced_series, scrape_series
 from tests.support.receivers import Reply, WebhookReceiver
 
+from ewarn.bus.base import Bus, Record
+from ewarn.bus.topics import Topics
 from ewarn.settings import MetricsSettings
+from ewarn.status.metrics import REGISTRY, observe_fetch
 from ewarn.status.metrics_export import exporting
 
 FEED = "metrics-feed"
@@ -210,3 +213,38 @@ async def test_role_port_serves_the_registry_on_loopback(pipe: Harness) -> None:
     async with httpx.AsyncClient() as client:
         with pytest.raises(httpx.ConnectError):
             await client.get(f"http://127.0.0.1:{port}/metrics")
+
+
+@pytest.fixture(params=["memory", "kafka"], ids=["memory", "kafka"])
+def lag_bus(request: pytest.FixtureRequest) -> Bus:
+    """The in-process bus and a real Kafka 3.9 broker (started by the test tooling)."""
+    bus: Bus = request.getfixturevalue(f"{request.param}_bus")
+    return bus
+
+
+async def test_consumer_lag_per_partition_after_a_fetch(lag_bus: Bus, topics: Topics) -> None:
+    """Five records on one partition, two fetched: lag 3 there, then 0 once the rest is fetched."""
+    bus, bus_fixture = lag_bus, type(lag_bus).__name__  # started by its fixture
+    for n in range(5):
+        await bus.publish(topics.indicators, key="one-partition", value=f"{n}".encode())
+    consumer = bus.consumer([topics.indicators], group=f"lag-{bus_fixture}")
+    await consumer.start()
+    try:
+        seen: list[Record] = []
+        while not seen:
+            seen = await consumer.fetch(max_records=2, timeout=5)
+        observe_fetch(f"lag-{bus_fixture}", consumer, seen)
+        labels = {
+            "group": f"lag-{bus_fixture}",
+            "topic": topics.indicators,
+            "partition": str(seen[0].partition),
+        }
+        reached = max(r.offset for r in seen) + 1
+        assert REGISTRY.get_sample_value("ewarn_consumer_lag_records", labels) == 5 - reached
+        while reached < 5:
+            batch = await consumer.fetch(max_records=10, timeout=5)
+            observe_fetch(f"lag-{bus_fixture}", consumer, batch)
+            reached = max([reached, *(r.offset + 1 for r in batch)])
+        assert REGISTRY.get_sample_value("ewarn_consumer_lag_records", labels) == 0
+    finally:
+        await consumer.stop()
