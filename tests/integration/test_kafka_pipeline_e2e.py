@@ -83,7 +83,7 @@ async def test_feed_to_signed_webhooks_across_role_processes(
         rig.fleet.spawn("correlate")
         rig.fleet.spawn("dispatch")
         rig.fleet.spawn("api", EWARN_API_PORT=str(api_port))
-        rig.fleet.spawn("ingest")
+        rig.fleet.spawn("ingest", EWARN_INGEST__FILE_ROOT=str(tmp_path))  # the feed is a local file
         took = await rig.wait_delivered(expected, timeout=DELIVERY_TIMEOUT)
 
         base = f"http://127.0.0.1:{api_port}"
