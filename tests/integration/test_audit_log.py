@@ -75,6 +75,7 @@ async def database(
 
 @pytest.fixture(scope="module")
 async def world(database: str) -> AsyncIterator[World]:
+    _unbind_logging_from_closed_streams()  # an earlier CLI test's CliRunner may have left them bound
     dead = WebhookReceiver(default=Reply(status=500))
     await dead.start()
     async with harness(database, max_attempts=1) as h:
@@ -418,6 +419,11 @@ def _raw_rows(url: str) -> list[dict[str, Any]]:
     return asyncio.run(read())
 
 
+def _unbind_logging_from_closed_streams() -> None:
+    _drop_closed_log_handlers()
+    structlog.reset_defaults()  # its print logger is bound to the stream it was configured with
+
+
 def _drop_closed_log_handlers() -> None:
     """A command that configures logging binds it to CliRunner's stream, closed once the command returns."""
     root = logging.getLogger()
@@ -428,12 +434,11 @@ def _drop_closed_log_handlers() -> None:
 
 class _Runner(CliRunner):
     def invoke(self, *args: Any, **kwargs: Any) -> Any:
-        _drop_closed_log_handlers()
+        _unbind_logging_from_closed_streams()
         try:
             return super().invoke(*args, **kwargs)
         finally:
-            _drop_closed_log_handlers()
-            structlog.reset_defaults()  # its print logger too was bound to the closed stream
+            _unbind_logging_from_closed_streams()
 
 
 def test_cli_writes_record_the_os_user(cli_database: str) -> None:
