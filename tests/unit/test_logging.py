@@ -70,3 +70,27 @@ def test_console_format_keeps_sql_parameters_out_too(json_output: bool, tmp_path
     lines = _run(json_output, tmp_path)
     assert any("Uvicorn running" in line for line in lines)
     assert SECRET not in "\n".join(lines)
+
+
+def test_loggers_write_to_the_current_stderr_after_a_harness_closed_its_own() -> None:
+    program = textwrap.dedent(
+        """
+        import io, logging, sys
+        from ewarn.logging import configure_logging, get_logger
+
+        harness = io.StringIO()
+        real, sys.stderr = sys.stderr, harness
+        configure_logging(level="INFO", json=True)   # as a CLI command run inside a test harness does
+        sys.stderr = real
+        harness.close()
+        get_logger("ewarn.test").info("after_harness")
+        logging.getLogger("uvicorn.error").info("stdlib_after_harness")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line)["event"] for line in done.stderr.splitlines() if line.startswith("{")]
+    assert events == ["after_harness", "stdlib_after_harness"]
+    assert "Logging error" not in done.stderr
