@@ -327,7 +327,7 @@ async def test_csaf_documents(shared_data: Path, service: IngestService, memory_
     keys = published(memory_bus)
     dcmtk = keys["vulnerability:ICSMA-22-174-01"]  # OFFIS DCMTK < 3.6.7, three CVEs, CVSS 7.5 at worst
     assert dcmtk.vulnerability is not None and dcmtk.vulnerability.cvss_score == 7.5
-    assert [d.id for d in dcmtk.vulnerability.cve_details][0] == "CVE-2022-2119"
+    assert dcmtk.vulnerability.cve_details[0].id == "CVE-2022-2119"
     product = dcmtk.vulnerability.affected[0]
     assert (product.vendor, product.product, product.versions[0].lt) == ("OFFIS", "DCMTK", "3.6.7")
     assert product.cves == ["CVE-2022-2119", "CVE-2022-2120", "CVE-2022-2121"]
