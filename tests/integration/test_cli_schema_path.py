@@ -1,4 +1,5 @@
-"""Migrations are the only schema path: CLI commands on a fresh database leave it where ``db upgrade`` expects.
+"""Migrations are the only schema path: CLI commands on a fresh database leave it where ``db upgrade`` and
+``ewarn serve`` expect it.
 
 A CLI command that created the tables without Alembic made the next ``ewarn db upgrade`` and ``ewarn serve``
 exit with ``table … already exists``.
@@ -6,13 +7,17 @@ exit with ``table … already exists``.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
+from tests.support.netutil import LOOPBACK, free_port
 from tests.support.postgres_server import temporary_database
 from tests.support.processes import child_environment, ewarn_command
 
@@ -55,9 +60,47 @@ async def test_cli_commands_first_then_db_upgrade(database_url: str, tmp_path: P
     for args in (
         ("feeds", "list"),
         ("feeds", "add", "fresh-feed", "--kind", "stix_bundle", "--location", str(bundle), "--disabled"),
+        ("providers", "list"),
+        ("providers", "add", "--id", "hosp-a", "--name", "Hospital A", "--country", "DE"),
+        ("assets", "list", "hosp-a"),
+        ("subscriptions", "list"),
+        ("keys", "list"),
+        ("aliases", "list"),
+        ("prune",),
+        ("secrets", "rotate"),
         ("db", "upgrade"),
         ("db", "upgrade"),
     ):
         done = _ewarn(database_url, *args)
         assert done.returncode == 0, f"ewarn {' '.join(args)}: {done.stdout}\n{done.stderr}"
         assert await _revision(database_url) == head, f"after ewarn {' '.join(args)}"
+    await _serve_starts_and_stops(database_url, tmp_path)
+
+
+async def _serve_starts_and_stops(url: str, tmp_path: Path) -> None:
+    """``ewarn serve`` on the database the commands above left: healthy, then exit 0 on SIGTERM."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = child_environment({"EWARN_DATABASE_URL": url, "EWARN_API_PORT": str(port)})
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*ewarn_command(), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://{LOOPBACK}:{port}", timeout=5) as client:
+            for _ in range(300):
+                assert proc.poll() is None, (
+                    f"ewarn serve exited {proc.returncode}:\n{log.read_text()[-3000:]}"
+                )
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail(f"ewarn serve never became healthy:\n{log.read_text()[-3000:]}")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
