@@ -99,6 +99,9 @@ class CorrelateWorker:
         self._runners: list[StageRunner] = []
         self._stopping = False
         self._stopped = asyncio.Event()
+        # The indicator, reload (catch-up) and retro-hunt runners of this process may raise the same new alert at
+        # once; taking turns on the read-decide-write of revisions keeps them from racing each other.
+        self._commit_turn = asyncio.Lock()
         self.expired_resolved = 0
         self.quarantined = 0
 
@@ -260,6 +263,12 @@ class CorrelateWorker:
     ) -> list[Alert]:
         if not candidates and not to_resolve:
             return []
+        async with self._commit_turn:
+            return await self._commit_candidates_in_turn(candidates, to_resolve, why=why, now=now)
+
+    async def _commit_candidates_in_turn(
+        self, candidates: Sequence[Alert], to_resolve: Sequence[Alert], *, why: str, now: datetime
+    ) -> list[Alert]:
         bad: list[Quarantined] = []
         async with self._sessions() as session:
             stored = await repository.stored_alerts(session=session, ids=[c.id for c in candidates], bad=bad)
