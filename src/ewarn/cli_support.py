@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,28 @@ from ewarn.settings import Settings, load_settings
 from ewarn.store.migrate import upgrade_to_head
 
 T = TypeVar("T")
+
+
+@asynccontextmanager
+async def bus_runtime() -> AsyncIterator[Runtime]:
+    """A runtime from the settings with the schema in place and the bus started (to announce changes)."""
+    runtime = Runtime.build(load_settings())
+    try:
+        await upgrade_to_head(runtime.engine)
+        await runtime.bus.start()
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+def run_with_bus(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run ``work`` against a :func:`bus_runtime` and release everything."""
+
+    async def go() -> T:
+        async with bus_runtime() as runtime:
+            return await work(runtime)
+
+    return asyncio.run(go())
 
 
 def cli_actor() -> str:

@@ -8,56 +8,31 @@ it at its next start or the next alias change made through its API.
 
 from __future__ import annotations
 
-import asyncio
-import getpass
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from ewarn import cli_support
 from ewarn.correlate import aliases_sync
 from ewarn.models.common import utcnow
 from ewarn.names import canonical_vendor, default_entries
 from ewarn.runtime import Runtime
-from ewarn.settings import load_settings
-from ewarn.store.migrate import upgrade_to_head
 from ewarn.store.repositories import aliases as repo
 from ewarn.store.repositories.audit import cli_actor, record_audit
 
 app = typer.Typer(help="Vendor aliases operators add on top of the shipped table.", no_args_is_help=True)
 console = Console()
-T = TypeVar("T")
 EXIT_REFUSED = 1
 
 ActorOption = Annotated[str | None, typer.Option(help="Who makes the change, for the audit trail.")]
 
 
-@asynccontextmanager
-async def _runtime() -> AsyncIterator[Runtime]:
-    runtime = Runtime.build(load_settings())
-    try:
-        await upgrade_to_head(runtime.engine)
-        await runtime.bus.start()
-        yield runtime
-    finally:
-        await runtime.close()
-
-
-def _run(work: Callable[[Runtime], Awaitable[T]]) -> T:
-    async def go() -> T:
-        async with _runtime() as runtime:
-            return await work(runtime)
-
-    return asyncio.run(go())
-
-
 def _actor(actor: str | None) -> str:
-    return actor or f"cli:{getpass.getuser()}"
+    return actor or cli_support.cli_actor()
 
 
 async def _announce(runtime: Runtime) -> None:
@@ -79,7 +54,7 @@ def list_(
             async with runtime.sessions() as session:
                 return await repo.list_aliases(session=session)
 
-        for alias in _run(read):
+        for alias in cli_support.run_with_bus(read):
             table.add_row(
                 alias.alias, alias.brand, alias.group, alias.note, alias.updated_by, str(alias.updated_at)
             )
@@ -112,7 +87,9 @@ def add(
             await _announce(runtime)
         return action
 
-    console.print(f"{_run(write)}: {alias} → brand {brand}, group {canonical_vendor(alias).group}")
+    console.print(
+        f"{cli_support.run_with_bus(write)}: {alias} → brand {brand}, group {canonical_vendor(alias).group}"
+    )
 
 
 @app.command("remove")
@@ -129,7 +106,7 @@ def remove(alias: Annotated[str, typer.Argument(help="The spelling.")], actor: A
             await _announce(runtime)
         return removed
 
-    if not _run(write):
+    if not cli_support.run_with_bus(write):
         console.print(f"[red]no operator alias for[/red] {alias}")
         raise typer.Exit(EXIT_REFUSED)
     console.print(f"removed: {alias}")
@@ -170,7 +147,7 @@ def import_(
             await _announce(runtime)
         return counts
 
-    counts = _run(write)
+    counts = cli_support.run_with_bus(write)
     console.print(f"added {counts['add']}, updated {counts['update']}, unchanged {counts['unchanged']}")
 
 
@@ -186,7 +163,7 @@ def export(
         async with runtime.sessions() as session:
             return await repo.list_aliases(session=session)
 
-    text = repo.export_json(_run(read))
+    text = repo.export_json(cli_support.run_with_bus(read))
     if file is None:
         typer.echo(text, nl=False)
     else:
@@ -203,7 +180,7 @@ def resolve(
     async def load(runtime: Runtime) -> None:
         await aliases_sync.apply_from_database(runtime.sessions)
 
-    _run(load)
+    cli_support.run_with_bus(load)
     for name in names:
         found = canonical_vendor(name)
         extra = f" (also {', '.join(found.others)})" if found.others else ""

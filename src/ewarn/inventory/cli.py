@@ -9,8 +9,6 @@ its API instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -19,13 +17,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
+from ewarn.cli_support import bus_runtime
 from ewarn.inventory import service
 from ewarn.inventory.importers import ImportFormat, ImportRejected
 from ewarn.inventory.models import ImportReport
 from ewarn.models.asset import AssetKind
-from ewarn.runtime import Runtime
-from ewarn.settings import load_settings
-from ewarn.store.migrate import upgrade_to_head
 from ewarn.store.repositories.assets import AssetPage, list_assets
 from ewarn.store.repositories.audit import cli_actor, record_audit
 from ewarn.store.repositories.principals import get_provider
@@ -37,18 +33,6 @@ console = Console()
 MAX_ERRORS_SHOWN = 50
 EXIT_REJECTED = 1
 EXIT_ROW_ERRORS = 2
-
-
-@asynccontextmanager
-async def inventory_runtime() -> AsyncIterator[Runtime]:
-    """A runtime from the settings with the schema in place and the bus started; closed on exit."""
-    runtime = Runtime.build(load_settings())
-    try:
-        await upgrade_to_head(runtime.engine)
-        await runtime.bus.start()
-        yield runtime
-    finally:
-        await runtime.close()
 
 
 @app.command("import")
@@ -97,7 +81,7 @@ def list_(
 
 
 async def _import(provider_id: str, data: bytes, fmt: ImportFormat, device: str | None) -> ImportReport:
-    async with inventory_runtime() as runtime, runtime.sessions() as session:
+    async with bus_runtime() as runtime, runtime.sessions() as session:
         if await get_provider(session=session, provider_id=provider_id) is None:
             raise ImportRejected(f"no provider {provider_id!r}")
         with Progress(
@@ -122,7 +106,7 @@ async def _import(provider_id: str, data: bytes, fmt: ImportFormat, device: str 
 
 
 async def _list(provider_id: str, kind: AssetKind | None, limit: int, cursor: str | None) -> AssetPage:
-    async with inventory_runtime() as runtime, runtime.sessions() as session:
+    async with bus_runtime() as runtime, runtime.sessions() as session:
         return await list_assets(
             session=session, provider_ids={provider_id}, kind=kind, limit=limit, cursor=cursor
         )
