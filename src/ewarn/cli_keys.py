@@ -7,8 +7,9 @@ every request.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from pydantic import SecretStr
@@ -28,6 +29,7 @@ from ewarn.store.tables import ApiKeyRow
 
 app = typer.Typer(help="API keys: create, list, revoke, rotate.", no_args_is_help=True)
 EXIT_REFUSED = 1
+T = TypeVar("T")
 
 
 def _say(text: str) -> None:
@@ -61,6 +63,15 @@ def _row_line(info: ApiKeyInfo) -> str:
     stamp = [info.created_at, info.expires_at, info.last_used_at, info.revoked_at]
     when = [s.isoformat(timespec="seconds") if s else "-" for s in stamp]
     return "\t".join([info.id, info.role.value, tenant, info.state.value, info.name or "-", *when])
+
+
+def _run_or_refuse(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
+    """Run ``work``; a refusal (unknown tenant, missing setting) is said on standard error, exit code 1."""
+    try:
+        return run_in_session(work)
+    except (ConfigurationError, ValueError) as exc:
+        _say(str(exc))
+        raise typer.Exit(EXIT_REFUSED) from None
 
 
 async def _get(session: AsyncSession, key_id: str) -> ApiKeyRow:
@@ -105,11 +116,7 @@ def create(
         await session.commit()
         return info, key
 
-    try:
-        info, key = run_in_session(work)
-    except ValueError as exc:
-        _say(str(exc))
-        raise typer.Exit(EXIT_REFUSED) from None
+    info, key = _run_or_refuse(work)
     _say(f"created key {info.id} ({info.role.value}); it is shown once:")
     typer.echo(key)
 
@@ -174,11 +181,7 @@ def rotate(
         await session.commit()
         return info, key
 
-    try:
-        info, key = run_in_session(work)
-    except ValueError as exc:
-        _say(str(exc))
-        raise typer.Exit(EXIT_REFUSED) from None
+    info, key = _run_or_refuse(work)
     _say(f"key {key_id} replaced by {info.id}; the new key is shown once:")
     typer.echo(key)
 
@@ -208,10 +211,6 @@ def rotate_bootstrap(
             typer.echo(key)
         return info
 
-    try:
-        info = run_in_session(work)
-    except (ConfigurationError, ValueError) as exc:
-        _say(str(exc))
-        raise typer.Exit(EXIT_REFUSED) from None
+    info = _run_or_refuse(work)
     replaced = f" (replacing {info.rotated_from})" if info.rotated_from else ""
     _say(f"bootstrap operator key is now {info.id}{replaced}")
