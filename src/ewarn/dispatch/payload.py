@@ -14,9 +14,19 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import Field, TypeAdapter
 
-from ewarn.models.alert import Alert, AlertCve, AlertStatus, MatchDetail, Severity
+from ewarn.models.alert import (
+    Alert,
+    AlertCve,
+    AlertStatus,
+    AssetContact,
+    ExploitationFlags,
+    MatchDetail,
+    NextStep,
+    PlaybookLink,
+    Severity,
+)
 from ewarn.models.common import TLP, Contract, UtcDatetime
-from ewarn.models.indicator import IndicatorType
+from ewarn.models.indicator import IndicatorType, Reference, Remediation
 
 SCHEMA_VERSION: Literal[1] = 1
 JSON_CONTENT_TYPE = "application/json"
@@ -52,6 +62,38 @@ class AlertData(Contract):
     )
     advisory: str | None = Field(
         default=None, description="The document that raised it (CSAF tracking id, CVE)"
+    )
+    remediations: list[Remediation] = Field(
+        default_factory=list,
+        description="What the source recommends for the CVEs and product that hit, verbatim: CSAF "
+        "remediations (vendor_fix with fixed_versions, mitigation, workaround, no_fix_planned, none_available) "
+        "and the CISA KEV required_action with its due_date; vendor fixes first",
+    )
+    next_steps: list[NextStep] = Field(
+        default_factory=list,
+        description="Concrete steps for this kind of match: block, search logs for the past N days, isolate, "
+        "patch, verify the version",
+    )
+    advisory_url: str | None = Field(default=None, description="The advisory's own page")
+    references: list[Reference] = Field(
+        default_factory=list, description="The advisory, the CVE records and further reading"
+    )
+    asset_contact: AssetContact | None = Field(
+        default=None,
+        description="The affected asset's name, location and owner as the inventory records them",
+    )
+    exploitation: ExploitationFlags = Field(
+        default_factory=ExploitationFlags,
+        description="Known exploited and ransomware use (CISA KEV) for the CVEs that hit",
+    )
+    indicator_first_seen: UtcDatetime | None = Field(
+        default=None, description="When the indicator was first seen by its sources"
+    )
+    indicator_last_seen: UtcDatetime | None = Field(
+        default=None, description="When the indicator was last seen by its sources"
+    )
+    playbook: PlaybookLink | None = Field(
+        default=None, description="The operator's response playbook for this kind and severity"
     )
     source_feeds: list[str] = Field(default_factory=list)
     seen_at_source: UtcDatetime | None = None

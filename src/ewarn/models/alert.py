@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from ewarn.models.common import TLP, Contract, UtcDatetime
-from ewarn.models.indicator import IndicatorType
+from ewarn.models.indicator import IndicatorType, Reference, Remediation
 
 
 class Severity(StrEnum):
@@ -39,6 +39,7 @@ _SEVERITY_RANK = {
 class AlertStatus(StrEnum):
     NEW = "new"
     ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
     RESOLVED = "resolved"
     FALSE_POSITIVE = "false_positive"
     ACCEPTED_RISK = "accepted_risk"
@@ -67,6 +68,51 @@ class AlertCve(Contract):
     known_exploited: bool = False  # this CVE is in CISA KEV
 
 
+class AssetContact(Contract):
+    """The affected asset as the on-call analyst needs it: what it is called, where it is, who owns it."""
+
+    name: str
+    kind: str
+    location: str | None = None
+    owner: str | None = None  # the inventory's owner field: a team, a person, a phone or an e-mail address
+    part_of: str | None = None  # the device or application an SBOM component belongs to
+    supports: str | None = None  # the care that depends on infrastructure equipment ('UPS feeding ICU')
+
+
+class ExploitationFlags(Contract):
+    """Is it being exploited, and by ransomware? From CISA KEV for the CVEs that hit the asset."""
+
+    known_exploited: bool = False
+    known_ransomware_use: bool = False  # KEV ``knownRansomwareCampaignUse`` is "Known"
+    exploited_cves: list[str] = Field(default_factory=list)
+    kev_date_added: str | None = None
+    kev_due_date: str | None = None
+
+
+class NextStepKind(StrEnum):
+    BLOCK = "block"
+    SEARCH_LOGS = "search_logs"
+    ISOLATE = "isolate"
+    PATCH = "patch"
+    VERIFY_VERSION = "verify_version"
+
+
+class NextStep(Contract):
+    """A concrete step ewarn recommends for the kind of match (the source's own actions are ``remediations``)."""
+
+    kind: NextStepKind
+    text: str
+    lookback_days: int | None = Field(default=None, ge=1)  # search logs for the past N days
+    since: UtcDatetime | None = None  # …from this moment (the indicator's first sighting, or N days back)
+
+
+class PlaybookLink(Contract):
+    """The operator's response playbook for this kind and severity of alert."""
+
+    url: str
+    title: str | None = None
+
+
 class Alert(Contract):
     schema_version: Literal[1] = 1
     id: str
@@ -92,9 +138,23 @@ class Alert(Contract):
     possibly_affected: bool = False
     cve_details: list[AlertCve] = Field(default_factory=list)  # the CVEs that hit the asset, worst first
     advisory: str | None = None  # the document that raised it: CSAF tracking id, CVE id, …
+    # What to do: the source's actions for the CVEs and product that hit (verbatim), ewarn's next steps,
+    # where to read more, who owns the asset, and the operator's playbook. Optional: older alerts parse.
+    remediations: list[Remediation] = Field(default_factory=list)
+    next_steps: list[NextStep] = Field(default_factory=list)
+    advisory_url: str | None = None
+    references: list[Reference] = Field(default_factory=list)
+    asset_contact: AssetContact | None = None
+    exploitation: ExploitationFlags = Field(default_factory=ExploitationFlags)
+    indicator_first_seen: UtcDatetime | None = None
+    indicator_last_seen: UtcDatetime | None = None
+    playbook: PlaybookLink | None = None
     source_feeds: list[str] = Field(default_factory=list)
     seen_at_source: UtcDatetime | None = None
     ingested_at: UtcDatetime | None = None
     matched_at: UtcDatetime
     created_at: UtcDatetime | None = None
     updated_at: UtcDatetime | None = None
+    # When the alert last became new (first match, a material revision, matching again after resolution):
+    # the workflow's deadlines run from here. None on alerts stored before the workflow: ``created_at``.
+    raised_at: UtcDatetime | None = None

@@ -113,6 +113,51 @@ class AffectedProduct(Contract):
     note: str | None = None
 
 
+class RemediationCategory(StrEnum):
+    """What kind of action a source recommends: the CSAF 2.0 remediation categories, and CISA KEV's."""
+
+    VENDOR_FIX = "vendor_fix"  # an update, patch or fixed version from the vendor
+    MITIGATION = "mitigation"  # reduces the risk without fixing (network controls, configuration)
+    WORKAROUND = "workaround"  # avoids the vulnerable function
+    NO_FIX_PLANNED = "no_fix_planned"  # the vendor will not fix it (end of life)
+    NONE_AVAILABLE = "none_available"  # no fix exists yet
+    REQUIRED_ACTION = "required_action"  # CISA KEV's "required action", due by ``due_date``
+
+
+class Remediation(Contract):
+    """One recommended action as the source wrote it (``text`` and ``url`` verbatim).
+
+    ``fixed_versions`` are the versions that fix it: the advisory's ``fixed``/``first_fixed`` products, or the
+    version a vendor fix names (``Connex Spot Monitor (CSM): v1.52`` → ``1.52``); ``fixed_products`` the full
+    product names the advisory gives them.
+    """
+
+    category: RemediationCategory
+    text: str
+    url: str | None = None
+    source: str = "csaf"  # csaf, kev
+    cves: list[str] = Field(default_factory=list)  # the CVEs it addresses; empty: every CVE of the source
+    fixed_versions: list[str] = Field(default_factory=list)
+    fixed_products: list[str] = Field(default_factory=list)
+    due_date: str | None = None  # KEV: the date (YYYY-MM-DD) federal agencies must act by
+    date: str | None = None  # CSAF: when the remediation was published
+
+
+class SourceRemediation(Remediation):
+    """A remediation as an indicator stores it: with the advisory's product ids it is scoped to."""
+
+    product_ids: list[str] = Field(default_factory=list)  # empty: every product of the advisory
+
+
+class Reference(Contract):
+    """A link a SOC follows: the advisory itself, a CVE record, the vendor's page."""
+
+    url: str
+    kind: str = "other"  # advisory, cve, kev, vendor, other
+    id: str | None = None  # the advisory's tracking id or the CVE id the link is about
+    title: str | None = None
+
+
 class CveDetail(Contract):
     """One CVE of an advisory with its own score, vector and title (an advisory carries several)."""
 
@@ -142,6 +187,11 @@ class VulnerabilityInfo(Contract):
     remediations: list[str] = Field(default_factory=list)
     references: list[str] = Field(default_factory=list)
     cve_details: list[CveDetail] = Field(default_factory=list)
+    # the recommended actions by category, verbatim from the source (CSAF remediations, KEV required action)
+    actions: list[SourceRemediation] = Field(default_factory=list)
+    advisory_url: str | None = None  # the advisory's own page (CSAF ``self`` reference, web version first)
+    links: list[Reference] = Field(default_factory=list)  # references with their kind and title
+    kev_due_date: str | None = None  # the earliest KEV due date of its CVEs
 
 
 class SourceRef(Contract):
