@@ -166,6 +166,39 @@ class SecretsSettings(BaseModel):
     keys: SecretStr | None = None
 
 
+class DeadlineSettings(BaseModel):
+    """How long a provider has, from an alert being raised, to acknowledge and to resolve it (hours)."""
+
+    acknowledge_hours: float | None = Field(default=None, gt=0)  # None: no deadline
+    resolve_hours: float | None = Field(default=None, gt=0)
+
+
+def _default_deadlines() -> dict[str, DeadlineSettings]:
+    return {
+        "critical": DeadlineSettings(acknowledge_hours=48, resolve_hours=14 * 24),
+        "high": DeadlineSettings(acknowledge_hours=7 * 24, resolve_hours=30 * 24),
+    }
+
+
+class WorkflowSettings(BaseModel):
+    """Alert deadlines per severity, reminders and escalation (README, alert workflow).
+
+    ``EWARN_WORKFLOW__DEADLINES='{"critical": {"acknowledge_hours": 48, "resolve_hours": 336}}'``; severities
+    left out have no deadline. A reminder goes to the provider's subscriptions ``remind_before_hours`` before
+    the acknowledgement deadline; past it, an escalation to the provider's escalation contact, then
+    ``escalate_to_csirt_after_hours`` later to its CSIRT's. Nothing once the alert is acknowledged.
+    """
+
+    deadlines: dict[Literal["info", "low", "medium", "high", "critical"], DeadlineSettings] = Field(
+        default_factory=_default_deadlines
+    )
+    remind_before_hours: float = Field(default=12.0, ge=0)
+    escalate_to_csirt_after_hours: float = Field(default=24.0, ge=0)
+    scheduler_enabled: bool = True  # the loop in the dispatch role
+    scheduler_interval_seconds: float = Field(default=60.0, gt=0)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+
+
 class Settings(BaseSettings):
     """Every knob of ewarn. Nested sections use ``__``: ``EWARN_KAFKA__BOOTSTRAP=127.0.0.1:9092``."""
 
@@ -182,6 +215,7 @@ class Settings(BaseSettings):
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # Set once to create the first operator key at start-up (never logged, stored hashed).

@@ -51,6 +51,7 @@ class CsirtRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     country: Mapped[str] = mapped_column(String(2))
+    escalation_contact: Mapped[str | None] = mapped_column(String(320))  # 0011: e-mail for overdue alerts
 
 
 class ProviderRow(Base):
@@ -62,6 +63,7 @@ class ProviderRow(Base):
     contacts: Mapped[list[str]] = mapped_column(Json, default=list)
     language: Mapped[str] = mapped_column(String(8), default="en")
     created_at: Mapped[datetime] = mapped_column(TS)
+    escalation_contact: Mapped[str | None] = mapped_column(String(320))  # 0011: e-mail for overdue alerts
 
 
 class ApiKeyRow(Base):
@@ -205,6 +207,8 @@ class SubscriptionRow(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(TS)
     # Soft delete: the delivery log of a deleted subscription stays readable for operators.
     deleted_at: Mapped[datetime | None] = mapped_column(TS)
+    # 0011: "alerts" (routed by filters) or "escalation" (the workflow's overdue notices to a contact only).
+    purpose: Mapped[str] = mapped_column(String(16), default="alerts", server_default="alerts")
 
 
 class DeliveryRow(Base):
@@ -368,3 +372,65 @@ class AuditLogRow(Base):
     target_ids: Mapped[list[str]] = mapped_column(Json)
     provider_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
     summary: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+# --- alert workflow (0011) ---------------------------------------------------------------------------------
+
+
+class AlertTransitionRow(Base):
+    """One change of an alert's workflow state, with who made it, when and why (the history)."""
+
+    __tablename__ = "alert_transitions"
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(String(64), index=True)
+    provider_id: Mapped[str] = mapped_column(String(64), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    from_status: Mapped[str] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(255))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    actor_name: Mapped[str] = mapped_column(String(255), default="")
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(TS)
+
+
+class AlertWorkflowRow(Base):
+    """An alert's deadlines and the notices sent about them; kept in step with the alert by its revision."""
+
+    __tablename__ = "alert_workflow"
+    alert_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(64), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
+    raised_at: Mapped[datetime] = mapped_column(TS)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(TS)
+    resolved_at: Mapped[datetime | None] = mapped_column(TS)
+    acknowledge_due_at: Mapped[datetime | None] = mapped_column(TS)
+    resolve_due_at: Mapped[datetime | None] = mapped_column(TS)
+    next_notice: Mapped[str | None] = mapped_column(String(32))  # reminder, escalation_contact, escalation_csirt
+    next_notice_at: Mapped[datetime | None] = mapped_column(TS, index=True)
+    notices: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)  # sent: kind, at, delivery ids
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class SuppressionRuleRow(Base):
+    """A provider's rule that turns future matches into counted, suppressed ones (asset+indicator, product+CVE)."""
+
+    __tablename__ = "suppression_rules"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id"), index=True)
+    asset_id: Mapped[str | None] = mapped_column(String(255))
+    indicator_key: Mapped[str | None] = mapped_column(String(1024))
+    vendor: Mapped[str | None] = mapped_column(String(255))
+    product: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(255))
+    cve: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(TS)
+    expires_at: Mapped[datetime | None] = mapped_column(TS)
+    source_alert_id: Mapped[str | None] = mapped_column(String(64))
+    hits: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hit_at: Mapped[datetime | None] = mapped_column(TS)
+    deleted_at: Mapped[datetime | None] = mapped_column(TS)
