@@ -7,7 +7,6 @@ published until it is added here, and the schema drift test makes every publishe
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -27,6 +26,7 @@ from ewarn.models.alert import (
 )
 from ewarn.models.common import TLP, Contract, UtcDatetime
 from ewarn.models.indicator import IndicatorType, Reference, Remediation
+from ewarn.stixmap import TLP_MARKINGS, alert_bundle, indicator_value, stix_pattern
 
 SCHEMA_VERSION: Literal[1] = 1
 JSON_CONTENT_TYPE = "application/json"
@@ -182,147 +182,13 @@ def digest_event(
 
 
 # --- STIX 2.1 -----------------------------------------------------------------------------------------------
-
-# Deterministic STIX ids: the same alert revision always yields the same objects, so receivers can dedupe.
-_STIX_NAMESPACE = uuid.UUID("5b7e4b8e-0f2b-4f4e-9a55-6f0d7c1c2a11")
-# The TLP 2.0 marking definitions published by FIRST/OASIS (well-known ids).
-TLP_MARKINGS = {
-    TLP.CLEAR: "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
-    TLP.GREEN: "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
-    TLP.AMBER: "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
-    TLP.AMBER_STRICT: "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
-    TLP.RED: "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
-}
-_PATTERN_PATHS = {
-    IndicatorType.IPV4: "ipv4-addr:value",
-    IndicatorType.IPV6: "ipv6-addr:value",
-    IndicatorType.DOMAIN: "domain-name:value",
-    IndicatorType.URL: "url:value",
-    IndicatorType.EMAIL: "email-addr:value",
-    IndicatorType.MD5: "file:hashes.MD5",
-    IndicatorType.SHA1: "file:hashes.'SHA-1'",
-    IndicatorType.SHA256: "file:hashes.'SHA-256'",
-    IndicatorType.SHA512: "file:hashes.'SHA-512'",
-}
-
-
-def _stix_id(kind: str, *parts: str) -> str:
-    return f"{kind}--{uuid.uuid5(_STIX_NAMESPACE, chr(31).join((kind, *parts)))}"
-
-
-def _stix_time(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-def indicator_value(data: AlertData) -> str:
-    prefix = f"{data.indicator_type.value}:"
-    key = data.indicator_key
-    return key[len(prefix) :] if key.startswith(prefix) else key
-
-
-def stix_pattern(data: AlertData) -> str | None:
-    """A STIX pattern for the alert's indicator; None for kinds without an observable (vulnerabilities)."""
-    value = indicator_value(data)
-    if data.indicator_type is IndicatorType.ASN:
-        digits = value.upper().removeprefix("AS")
-        return f"[autonomous-system:number = {int(digits)}]" if digits.isdigit() else None
-    path = _PATTERN_PATHS.get(data.indicator_type)
-    if path is None:
-        return None
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-    return f"[{path} = '{escaped}']"
+# Built in ``ewarn.stixmap`` (shared with the TAXII server and the exports); re-exported for receivers' tests.
+__all__ = ["TLP_MARKINGS", "indicator_value", "stix_bundle", "stix_pattern"]
 
 
 def stix_bundle(alert: Alert | dict[str, Any]) -> dict[str, Any]:
-    """A STIX 2.1 bundle for SOC tools that take STIX: the threat, its sighting at the provider, and a note.
-
-    The threat is an ``indicator`` (observable patterns) or a ``vulnerability`` (CVEs); the ``sighting``
-    records that it was seen at the provider's asset; the ``note`` carries the plain-language reason.
-    """
-    data = AlertData.from_alert(alert)
-    rev = str(data.revision)
-    created = _stix_time(data.created_at or data.matched_at)
-    modified = _stix_time(data.updated_at or data.matched_at)
-    marking = [TLP_MARKINGS[data.tlp]]
-    producer = _stix_id("identity", "ewarn")
-    victim = _stix_id("identity", "provider", data.provider_id)
-    common = {"spec_version": "2.1", "created": created, "modified": modified, "created_by_ref": producer}
-    objects: list[dict[str, Any]] = [
-        {
-            "type": "identity",
-            "id": producer,
-            "spec_version": "2.1",
-            "created": created,
-            "modified": created,
-            "name": "ewarn",
-            "identity_class": "system",
-        },
-        {
-            **common,
-            "type": "identity",
-            "id": victim,
-            "name": data.provider_id,
-            "identity_class": "organization",
-            "sectors": ["healthcare"],
-            "object_marking_refs": marking,
-        },
-    ]
-    pattern = stix_pattern(data)
-    if pattern is not None:
-        threat: dict[str, Any] = {
-            **common,
-            "type": "indicator",
-            "id": _stix_id("indicator", data.id, rev),
-            "name": data.title,
-            "pattern": pattern,
-            "pattern_type": "stix",
-            "valid_from": _stix_time(data.seen_at_source or data.matched_at),
-            "labels": data.labels,
-            "object_marking_refs": marking,
-        }
-    else:
-        cves = data.cves or [indicator_value(data)]
-        threat = {
-            **common,
-            "type": "vulnerability",
-            "id": _stix_id("vulnerability", data.id, rev),
-            "name": cves[0],
-            "description": data.title,
-            "object_marking_refs": marking,
-            "external_references": [
-                {"source_name": "cve", "external_id": c} for c in cves if c.upper().startswith("CVE-")
-            ],
-        }
-    if not threat.get("labels"):
-        threat.pop("labels", None)
-    if not threat.get("external_references"):
-        threat.pop("external_references", None)
-    sighting = {
-        **common,
-        "type": "sighting",
-        "id": _stix_id("sighting", data.id, rev),
-        "sighting_of_ref": threat["id"],
-        "where_sighted_refs": [victim],
-        "first_seen": _stix_time(data.matched_at),
-        "count": 1,
-        "description": data.reason,
-        "object_marking_refs": marking,
-        "external_references": [{"source_name": "ewarn", "external_id": data.id}],
-    }
-    note = {
-        **common,
-        "type": "note",
-        "id": _stix_id("note", data.id, rev),
-        "abstract": f"[{data.severity.value.upper()}] {data.title}",
-        "content": f"{data.reason}\n\nSeverity {data.severity.value} (score {data.score:g}), "
-        f"TLP:{data.tlp.value.upper()}, ewarn alert {data.id} revision {data.revision}.",
-        "object_refs": [sighting["id"], threat["id"]],
-        "object_marking_refs": marking,
-    }
-    objects += [threat, sighting, note]
-    return {"type": "bundle", "id": _stix_id("bundle", data.id, rev), "objects": objects}
+    """A STIX 2.1 bundle for SOC tools that take STIX: the threat, its sighting at the provider, and a note."""
+    return alert_bundle(alert if isinstance(alert, Alert) else Alert.model_validate(alert))
 
 
 def _event_json(raw: dict[str, Any]) -> bytes | None:

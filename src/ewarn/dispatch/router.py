@@ -6,14 +6,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from ewarn.models.alert import Alert, Severity
-from ewarn.models.common import TLP
-from ewarn.models.subscription import Channel, Digest, Subscription
+from ewarn.models.subscription import Digest, Subscription
+from ewarn.models.tlp_access import CHANNEL_TLP_LIMIT  # one TLP policy for channels and reads
 
 # Digests collect the low end only: a high or critical warning never waits for the end of an hour.
 DIGEST_MAX_SEVERITY = Severity.MEDIUM
-# The most restricted TLP each channel can ever carry, whatever a subscription asks for. E-mail leaves our
-# control once sent (forwarding, mailing lists), so TLP:RED never goes by e-mail.
-CHANNEL_TLP_LIMIT = {Channel.WEBHOOK: TLP.RED, Channel.EMAIL: TLP.AMBER_STRICT}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from ewarn.api.deps import PrincipalDep, SessionDep, ensure_provider_visible
 from ewarn.api.params import CursorQuery, ResourceIdPath, ResourceIdQuery, TextQuery
 from ewarn.models.alert import Alert, AlertStatus, Severity
 from ewarn.models.provider import Role
+from ewarn.models.tlp_access import may_read, readable_tlps
 from ewarn.store.repositories import alerts as repo
 from ewarn.store.repositories.audit import record_audit
 from ewarn.store.repositories.principals import visible_provider_ids
@@ -61,6 +62,7 @@ async def list_alerts(
         indicator_key=indicator_key,
         after=_decode_cursor(cursor) if cursor else None,
         limit=limit,
+        tlps=readable_tlps(principal.role),
     )
     return AlertPage(items=items, next_cursor=_encode_cursor(items[-1]) if len(items) == limit else None)
 
@@ -70,6 +72,8 @@ async def _visible_alert(session: SessionDep, principal: PrincipalDep, alert_id:
     if alert is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     await ensure_provider_visible(session=session, principal=principal, provider_id=alert.provider_id)
+    if not may_read(principal.role, alert.tlp):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")  # as if absent: its TLP is not for you
     return alert
 
 

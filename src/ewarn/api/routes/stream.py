@@ -2,7 +2,8 @@
 
 The stream is the ``alert_events`` table (one row per alert revision, ``seq`` ascending), so a client that
 reconnects with the last ``seq`` it saw gets exactly what it missed. A provider key sees its tenant, a CSIRT
-key its constituency, an operator key everything; visibility is re-read on every poll.
+key its constituency, an operator key everything; visibility is re-read on every poll, and each event is
+sent only if its alert's TLP is readable by the caller's role (``ewarn.models.tlp_access``).
 
 The paths are ``/api/v1/alert-events`` and ``/api/v1/alert-events/stream``: under ``/api/v1/alerts/`` they
 would be shadowed by ``GET /api/v1/alerts/{alert_id}``, whose router is mounted first.
@@ -33,6 +34,7 @@ from ewarn.api.limits import ApiGuard
 from ewarn.api.limits.dbgate import ServiceBusy
 from ewarn.api.limits.streams import StreamSlot
 from ewarn.models.provider import Principal
+from ewarn.models.tlp_access import readable_tlps
 from ewarn.runtime import Runtime
 from ewarn.store.repositories.deliveries import AlertEventRecord, alert_events_after, last_alert_event_seq
 from ewarn.store.repositories.principals import visible_provider_ids
@@ -88,7 +90,13 @@ async def poll_alert_events(
 ) -> AlertEventPage:
     """Alert events after the cursor, oldest first; keep calling with ``next_after``."""
     visible = await visible_provider_ids(session=session, principal=principal)
-    events = await alert_events_after(session=session, provider_ids=visible, after=after, limit=limit)
+    events = await alert_events_after(
+        session=session,
+        provider_ids=visible,
+        after=after,
+        limit=limit,
+        tlps=readable_tlps(principal.role),
+    )
     return AlertEventPage(
         events=[AlertEventOut.of(e) for e in events], next_after=events[-1].seq if events else after
     )
@@ -100,7 +108,13 @@ async def _poll(
     """One poll in its own short session; the connection goes back to the pool before the events go out."""
     async with guard.db.slot(), runtime.sessions() as session:
         visible = await visible_provider_ids(session=session, principal=principal)
-        return await alert_events_after(session=session, provider_ids=visible, after=cursor, limit=BATCH)
+        return await alert_events_after(
+            session=session,
+            provider_ids=visible,
+            after=cursor,
+            limit=BATCH,
+            tlps=readable_tlps(principal.role),
+        )
 
 
 def _retrieve(task: asyncio.Task[list[AlertEventRecord]]) -> None:

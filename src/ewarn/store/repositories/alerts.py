@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.logging import get_logger
 from ewarn.models.alert import Alert, AlertStatus, Severity
-from ewarn.models.common import utcnow
+from ewarn.models.common import TLP, utcnow
 from ewarn.store.tables import AlertRow
 from ewarn.textsafe import repair
 
@@ -43,8 +43,12 @@ async def list_alerts(
     indicator_key: str | None = None,
     after: tuple[datetime, str] | None = None,
     limit: int = 100,
+    tlps: Collection[TLP] | None = None,
 ) -> list[Alert]:
-    """Newest first; ``after`` is the (updated_at, id) of the last alert of the previous page."""
+    """Newest first; ``after`` is the (updated_at, id) of the last alert of the previous page.
+
+    ``tlps``: only alerts marked with one of these (None: any), see ``ewarn.models.tlp_access``.
+    """
     stmt = select(AlertRow).order_by(AlertRow.updated_at.desc(), AlertRow.id.desc()).limit(limit)
     if provider_ids is not None:
         stmt = stmt.where(AlertRow.provider_id.in_(provider_ids))
@@ -59,7 +63,15 @@ async def list_alerts(
         stmt = stmt.where(
             or_(AlertRow.updated_at < ts, and_(AlertRow.updated_at == ts, AlertRow.id < last_id))
         )
+    if tlps is not None:
+        stmt = stmt.where(alert_tlp_in(tlps))
     return _readable((await session.scalars(stmt)).all())
+
+
+def alert_tlp_in(tlps: Collection[TLP]) -> ColumnElement[bool]:
+    """SQL: the stored alert's TLP is one of ``tlps`` (no TLP column: read from the JSON on both databases)."""
+    tlp: ColumnElement[str] = AlertRow.data["tlp"].as_string()
+    return tlp.in_(sorted(t.value for t in tlps))
 
 
 async def get_alert(*, session: AsyncSession, alert_id: str) -> Alert | None:

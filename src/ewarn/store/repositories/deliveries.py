@@ -16,8 +16,10 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ewarn.models.common import TLP
 from ewarn.models.delivery import Delivery, DeliveryAttempt, DeliveryStatus
 from ewarn.store.db import as_utc, insert_for
+from ewarn.store.repositories.alerts import alert_tlp_in
 from ewarn.store.tables import AlertEventRow, AlertRow, DeliveryAttemptRow, DeliveryRow, SubscriptionRow
 from ewarn.textsafe import repair
 
@@ -343,9 +345,17 @@ class AlertEventRecord:
 
 
 async def alert_events_after(
-    *, session: AsyncSession, provider_ids: Collection[str] | None, after: int, limit: int
+    *,
+    session: AsyncSession,
+    provider_ids: Collection[str] | None,
+    after: int,
+    limit: int,
+    tlps: Collection[TLP] | None = None,
 ) -> list[AlertEventRecord]:
-    """Events with ``seq > after`` for these providers (None: all), oldest first."""
+    """Events with ``seq > after`` for these providers (None: all), oldest first.
+
+    ``tlps``: only events whose alert is stored and marked with one of these (None: any).
+    """
     stmt = (
         select(AlertEventRow, AlertRow.data)
         .outerjoin(AlertRow, AlertRow.id == AlertEventRow.alert_id)
@@ -355,6 +365,8 @@ async def alert_events_after(
     )
     if provider_ids is not None:
         stmt = stmt.where(AlertEventRow.provider_id.in_(list(provider_ids)))
+    if tlps is not None:
+        stmt = stmt.where(alert_tlp_in(tlps))
     out = []
     for event, data in (await session.execute(stmt)).all():
         created = event.created_at if event.created_at.tzinfo else event.created_at.replace(tzinfo=UTC)
