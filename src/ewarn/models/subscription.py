@@ -16,6 +16,33 @@ MAX_FILTER_ITEMS = 100
 class Channel(StrEnum):
     WEBHOOK = "webhook"
     EMAIL = "email"
+    SYSLOG = "syslog"  # RFC 5424 + CEF to a SIEM: syslog+tcp://host:port (RFC 6587) or syslog+tls:// (RFC 5425)
+
+
+class PayloadFormat(StrEnum):
+    """How an alert is written for the receiving tool (at most 16 characters: the column's width)."""
+
+    JSON = "json"  # the Standard Webhooks JSON payload (schemas/webhook-payload.v1.json)
+    STIX = "stix"  # a STIX 2.1 bundle
+    TEAMS = "teams"  # a Microsoft Teams message with an Adaptive Card (incoming webhook or Workflows URL)
+    SLACK = "slack"  # a Slack Block Kit message (incoming webhook URL)
+    THEHIVE = "thehive"  # a TheHive 5 alert (POST /api/v1/alert), authenticated with the stored API key
+    CEF = "cef"  # an ArcSight CEF line inside an RFC 5424 syslog message (the syslog channel)
+
+
+# Which formats each channel can carry; the first is the channel's default. E-mail renders its own text and
+# ignores the format (json and stix are kept accepted there, as before).
+CHANNEL_FORMATS: dict[Channel, tuple[PayloadFormat, ...]] = {
+    Channel.WEBHOOK: (
+        PayloadFormat.JSON,
+        PayloadFormat.STIX,
+        PayloadFormat.TEAMS,
+        PayloadFormat.SLACK,
+        PayloadFormat.THEHIVE,
+    ),
+    Channel.EMAIL: (PayloadFormat.JSON, PayloadFormat.STIX),
+    Channel.SYSLOG: (PayloadFormat.CEF,),
+}
 
 
 class Digest(StrEnum):
@@ -38,12 +65,13 @@ class Subscription(Contract):
     id: str
     provider_id: str
     channel: Channel
-    target: str  # webhook URL or e-mail address
-    secret: SecretStr | None = None  # whsec_… for webhooks; never returned by the API
+    target: str  # webhook URL, e-mail address, or syslog+tcp:// / syslog+tls:// host:port
+    # whsec_… for webhooks; the TheHive API key for the thehive format; never returned by the API
+    secret: SecretStr | None = None
     previous_secret: SecretStr | None = None  # still signed with during rotation
     previous_secret_expires_at: UtcDatetime | None = None
     filters: SubscriptionFilters = Field(default_factory=SubscriptionFilters)
-    payload_format: str = "json"  # json | stix
+    payload_format: PayloadFormat = PayloadFormat.JSON
     digest: Digest = Digest.NONE
     enabled: bool = True
     disabled_reason: str | None = None

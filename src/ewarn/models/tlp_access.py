@@ -26,7 +26,11 @@ ROLE_TLP_CEILING: dict[Role, TLP] = {
 }
 
 # The most restricted TLP each channel can ever carry, whatever a subscription asks for.
-CHANNEL_TLP_LIMIT: dict[Channel, TLP] = {Channel.WEBHOOK: TLP.RED, Channel.EMAIL: TLP.AMBER_STRICT}
+CHANNEL_TLP_LIMIT: dict[Channel, TLP] = {
+    Channel.WEBHOOK: TLP.RED,
+    Channel.EMAIL: TLP.AMBER_STRICT,
+    Channel.SYSLOG: TLP.AMBER_STRICT,  # the provider's own SIEM: its organisation, not named people
+}
 
 
 def role_tlp_ceiling(role: Role) -> TLP:
