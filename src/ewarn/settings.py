@@ -199,6 +199,27 @@ class WorkflowSettings(BaseModel):
     batch_size: int = Field(default=500, ge=1, le=10_000)
 
 
+class SightingSettings(BaseModel):
+    """The sighting relay (issue 15): quotas, poisoning guards, decay. See ``ewarn.sightings``."""
+
+    quota_per_hour: int = Field(default=120, ge=1)  # sightings one provider may submit per hour
+    ttl_hours: float = Field(default=168.0, gt=0)  # a sighting (and a confirmation) counts this long, then expires
+    max_clock_skew_seconds: float = Field(default=300.0, ge=0)  # last_seen may lie this far in the future
+    min_ipv4_prefix: int = Field(default=24, ge=1, le=32)  # wider networks are never blocklist entries
+    min_ipv6_prefix: int = Field(default=48, ge=1, le=128)
+    # Never blocklist entries: addresses/networks, or domains (with their subdomains). Add the sector's own.
+    allow_list: list[str] = Field(
+        default_factory=lambda: [
+            "1.1.1.1", "1.0.0.1", "8.8.8.8", "8.8.4.4", "9.9.9.9", "149.112.112.112",
+            "208.67.222.222", "208.67.220.220", "2606:4700:4700::1111", "2606:4700:4700::1001",
+            "2001:4860:4860::8888", "2001:4860:4860::8844", "2620:fe::fe", "2620:fe::9",
+            "dns.google", "one.one.one.one", "cloudflare-dns.com", "dns.quad9.net", "opendns.com",
+        ]
+    )  # fmt: skip
+    # Providers the operator lets share sightings as TLP:CLEAR or GREEN (everyone else: AMBER or stricter).
+    clear_tlp_providers: list[str] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     """Every knob of ewarn. Nested sections use ``__``: ``EWARN_KAFKA__BOOTSTRAP=127.0.0.1:9092``."""
 
@@ -215,6 +236,7 @@ class Settings(BaseSettings):
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    sightings: SightingSettings = Field(default_factory=SightingSettings)
     workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
     api_host: str = "127.0.0.1"
     api_port: int = 8080

@@ -17,7 +17,8 @@ from ewarn.correlate.score import score
 from ewarn.correlate.vulnerability import asset_display, indicator_cves, match_vulnerability
 from ewarn.ids import alert_id
 from ewarn.models import Alert, AssetKind, Indicator, IndicatorType, MatchDetail
-from ewarn.models.alert import AlertCve
+from ewarn.models.alert import AlertCve, Severity
+from ewarn.models.sighting import SIGHTING_FEED, sighted_in_range
 
 __all__ = ["Match", "Relation", "build_alert", "explain", "indicator_cves", "is_active", "match"]
 
@@ -346,8 +347,11 @@ def build_alert(indicator: Indicator, found: Match, *, now: datetime) -> Alert:
         indicator_key=indicator.key,
         indicator_type=indicator.type,
         asset_id=asset.id,
-        title=_title(indicator),
-        severity=scored.severity,
+        # a sighting relayed from another hospital inside this provider's range: it may be compromised
+        title=sighted_in_range(indicator.value) if SIGHTING_FEED in indicator.sources else _title(indicator),
+        severity=scored.severity
+        if SIGHTING_FEED not in indicator.sources
+        else max(scored.severity, Severity.HIGH, key=lambda s: s.rank),
         score=scored.value,
         reason=explain(indicator, found),
         match=MatchDetail(

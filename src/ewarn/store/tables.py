@@ -434,3 +434,26 @@ class SuppressionRuleRow(Base):
     hits: Mapped[int] = mapped_column(BigInteger, default=0)
     last_hit_at: Mapped[datetime | None] = mapped_column(TS)
     deleted_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+# --- sighting relay (migration 0012) -------------------------------------------------------------------------
+
+
+class SightingRow(Base):
+    """One provider's sighting of one observable; blocklist entries are the live relayed rows per key."""
+
+    __tablename__ = "sightings"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id"), index=True)
+    indicator_key: Mapped[str] = mapped_column(String(1024))
+    indicator_type: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    tlp: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # relayed, held
+    held_reason: Mapped[str | None] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(Json)  # the Sighting
+    received_at: Mapped[datetime] = mapped_column(TS, index=True)
+    expires_at: Mapped[datetime] = mapped_column(TS, index=True)
+    confirmed_by: Mapped[str | None] = mapped_column(String(64))
+    confirmed_at: Mapped[datetime | None] = mapped_column(TS)
+    __table_args__ = (Index("ix_sightings_key_expires", "indicator_key", "expires_at"),)

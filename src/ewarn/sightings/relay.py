@@ -1,0 +1,316 @@
+"""The relay: a sighting is stored, published as a sector indicator and told to every other hospital.
+
+``submit`` validates a provider's sightings (all or none), counts them against its quota, holds back what the
+poisoning guards refuse, stores them, publishes each observable that is not held back for good on the
+indicators topic (the correlator matches it against every provider's assets: a sighted address inside a
+hospital's range tells that hospital it may be compromised), and raises or revises the relay alert of every
+provider that did not report it. ``confirm`` records a CSIRT's confirmation, which raises the severity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ewarn.bus.base import Bus
+from ewarn.bus.topics import Topics
+from ewarn.correlate import repository as alert_store
+from ewarn.correlate.containment import encode_alerts
+from ewarn.correlate.lifecycle import next_revision
+from ewarn.errors import TransientError
+from ewarn.ingest import repository as indicator_store
+from ewarn.ingest.normalise import Observable
+from ewarn.logging import get_logger
+from ewarn.models import Alert, Indicator
+from ewarn.models.common import TLP, utcnow
+from ewarn.models.indicator import SourceRef
+from ewarn.models.sighting import (
+    SIGHTING_FEED,
+    SIGHTING_FEED_KIND,
+    HeldReason,
+    Sighting,
+    SightingIn,
+    SightingReceipt,
+    SightingStatus,
+)
+from ewarn.settings import SightingSettings
+from ewarn.sightings.alerts import relay_alert
+from ewarn.sightings.corroboration import Entry, entries
+from ewarn.sightings.guards import PROTECTED_KINDS, Guards, ProtectedAssets
+from ewarn.sightings.observables import InvalidSighting, read_observable
+from ewarn.sightings.quota import SightingQuota
+from ewarn.store.db import SessionFactory
+from ewarn.store.repositories import sightings as store
+from ewarn.store.repositories.quarantine import quarantine
+
+log = get_logger(__name__)
+
+# Held back from blocklists, yet still correlated: the owner of the range must learn it may be compromised.
+_CORRELATED_WHEN_HELD = frozenset({HeldReason.PROVIDER_ASSET})
+_RELAY_ATTEMPTS = 3
+
+
+class QuotaExceeded(Exception):
+    """The provider submitted more sightings this hour than its quota allows."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"sighting quota exceeded; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class _Checked:
+    incoming: SightingIn
+    observed: Observable
+
+
+class SightingRelay:
+    """Intake, protection and relay of sightings; one per process (``relay_for(runtime)``)."""
+
+    def __init__(
+        self,
+        *,
+        sessions: SessionFactory,
+        bus: Bus,
+        topics: Topics,
+        settings: SightingSettings,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._topics = topics
+        self._settings = settings
+        self._clock = clock
+        self._guards = Guards.from_settings(settings)
+        self._quota = SightingQuota(settings.quota_per_hour)
+        self._protected = ProtectedAssets()
+        self._protected_at: tuple[int, Any] | None = None
+        self._relay_turn = asyncio.Lock()
+
+    @property
+    def ttl(self) -> timedelta:
+        return timedelta(hours=self._settings.ttl_hours)
+
+    # --- intake --------------------------------------------------------------------------------------------
+
+    def check(self, provider_id: str, incoming: SightingIn, *, now: datetime) -> Observable:
+        """The normalised observable of a valid sighting; ``InvalidSighting`` with the reason otherwise."""
+        observed = read_observable(incoming.type, incoming.observable)
+        if incoming.last_seen > now + timedelta(seconds=self._settings.max_clock_skew_seconds):
+            raise InvalidSighting("last_seen is in the future")
+        if incoming.last_seen < now - self.ttl:
+            raise InvalidSighting(
+                f"last_seen is older than the relay keeps sightings ({self._settings.ttl_hours} h)"
+            )
+        if incoming.tlp.rank < TLP.AMBER.rank and provider_id not in self._settings.clear_tlp_providers:
+            raise InvalidSighting(
+                "TLP:CLEAR and TLP:GREEN sightings need the operator's decision; send AMBER"
+            )
+        return observed
+
+    async def submit(self, *, provider_id: str, sightings: Sequence[SightingIn]) -> list[SightingReceipt]:
+        """Validate all, count against the quota, store, publish and relay; returns one receipt each."""
+        now = self._clock()
+        checked = [_Checked(s, self.check(provider_id, s, now=now)) for s in sightings]
+        if not checked:
+            return []
+        if not await self._quota.take(provider_id, cost=len(checked)):
+            raise QuotaExceeded(await self._quota.retry_after(provider_id))
+        async with self._sessions() as session, session.begin():
+            protected = await self._protected_assets(session)
+            stored = [self._sighting(provider_id, c, protected, now=now) for c in checked]
+            for sighting in stored:
+                await store.insert_sighting(session=session, sighting=sighting)
+            await self._publish_indicators(
+                session, [(s, c.observed) for s, c in zip(stored, checked, strict=True)]
+            )
+        relayed = [s.indicator_key for s in stored if s.status is SightingStatus.RELAYED]
+        told = await self.relay(relayed) if relayed else {}
+        async with self._sessions() as session:
+            live = await store.live_sightings(session=session, now=self._clock(), keys=relayed)
+        by_key = {e.indicator_key: e for e in entries(live, now=self._clock())}
+        return [_receipt(s, by_key.get(s.indicator_key), told.get(s.indicator_key, 0)) for s in stored]
+
+    def _sighting(
+        self, provider_id: str, checked: _Checked, protected: ProtectedAssets, *, now: datetime
+    ) -> Sighting:
+        incoming, observed = checked.incoming, checked.observed
+        held = self._guards.held_reason(observed, protected)
+        if held is None and incoming.tlp is TLP.RED:
+            held = HeldReason.TLP_RED
+        return Sighting(
+            id=f"sgt_{uuid.uuid4().hex}",
+            provider_id=provider_id,
+            indicator_key=observed.key,
+            indicator_type=observed.type.value,
+            value=observed.value,
+            kind=incoming.kind,
+            first_seen=incoming.first_seen,
+            last_seen=incoming.last_seen,
+            count=incoming.count,
+            confidence=incoming.confidence,
+            context=incoming.context,
+            tlp=incoming.tlp,
+            share_identity=incoming.share_identity,
+            status=SightingStatus.RELAYED if held is None else SightingStatus.HELD,
+            held_reason=held,
+            received_at=now,
+            expires_at=now + self.ttl,
+        )
+
+    async def _protected_assets(self, session: Any) -> ProtectedAssets:
+        """Every provider's networks and names, rebuilt only when the inventory changed."""
+        kinds = [k.value for k in PROTECTED_KINDS]
+        fingerprint = await store.protected_fingerprint(session=session, kinds=kinds)
+        if fingerprint != self._protected_at:
+            self._protected = ProtectedAssets.build(
+                await store.protected_assets(session=session, kinds=kinds)
+            )
+            self._protected_at = fingerprint
+        return self._protected
+
+    async def _publish_indicators(self, session: Any, items: Sequence[tuple[Sighting, Observable]]) -> None:
+        """Store and publish the sector indicator of each sighting that the correlator must see."""
+        indicators = [
+            _indicator(s, observed)
+            for s, observed in items
+            if s.status is SightingStatus.RELAYED or s.held_reason in _CORRELATED_WHEN_HELD
+        ]
+        if not indicators:
+            return
+        now = self._clock()
+        _merged, news = await indicator_store.merge_indicators(
+            session=session, indicators=indicators, now=now
+        )
+        if news:
+            await self._bus.publish_many(
+                self._topics.indicators,
+                [(item.key, item.model_dump_json().encode("utf-8")) for item in news],
+                headers={"ewarn-stage": b"sightings"},
+            )
+
+    # --- confirmation --------------------------------------------------------------------------------------
+
+    async def confirm(self, *, sighting: Sighting, csirt_id: str) -> SightingReceipt:
+        """A CSIRT confirms a sighting: it stays live ``ttl`` longer and its entry's severity rises."""
+        async with self._sessions() as session, session.begin():
+            confirmed = await store.confirm_sighting(
+                session=session, sighting=sighting, csirt_id=csirt_id, now=self._clock(), ttl=self.ttl
+            )
+        told = (
+            await self.relay([confirmed.indicator_key]) if confirmed.status is SightingStatus.RELAYED else {}
+        )
+        async with self._sessions() as session:
+            live = await store.live_sightings(
+                session=session, now=self._clock(), keys=[confirmed.indicator_key]
+            )
+        entry = next(iter(entries(live, now=self._clock())), None)
+        return _receipt(confirmed, entry, told.get(confirmed.indicator_key, 0))
+
+    # --- relay alerts --------------------------------------------------------------------------------------
+
+    async def relay(self, keys: Sequence[str]) -> dict[str, int]:
+        """Raise or revise the relay alert of every provider that did not report these observables; returns
+        how many providers got a new revision, per key. Retried when another writer moved an alert meanwhile."""
+        async with self._relay_turn:
+            for attempt in range(_RELAY_ATTEMPTS):
+                try:
+                    return await self._relay_once(keys)
+                except TransientError:
+                    if attempt == _RELAY_ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(0.05 * (attempt + 1))
+        return {}
+
+    async def _relay_once(self, keys: Sequence[str]) -> dict[str, int]:
+        now = self._clock()
+        async with self._sessions() as session:
+            live = await store.live_sightings(session=session, now=now, keys=keys)
+            recipients = await store.relay_recipients(session=session)
+        providers = {p.id: p for p in recipients}
+        candidates: list[tuple[Entry, Alert]] = [
+            (entry, relay_alert(entry, p.id, providers, now=now))
+            for entry in entries(live, now=now)
+            for p in recipients
+            if p.id not in entry.providers
+        ]
+        async with self._sessions() as session:
+            stored = await alert_store.stored_alerts(session=session, ids=[a.id for _, a in candidates])
+        changes = [
+            (stored.get(a.id), new, e) for e, a in candidates if (new := next_revision(stored.get(a.id), a))
+        ]
+        encoded, bad = encode_alerts([new for _, new, _ in changes], why="relay alert cannot be serialised")
+        good = {a.id for a, _ in encoded}
+        async with self._sessions() as session, session.begin():
+            if bad:
+                await quarantine(session=session, records=bad, now=now)
+            await alert_store.write_revisions(
+                session=session, revisions=[(old, new) for old, new, _ in changes if new.id in good]
+            )
+        if encoded:
+            await self._bus.publish_many(
+                self._topics.alerts, [(a.provider_id, value) for a, value in encoded]
+            )
+            async with self._sessions() as session, session.begin():
+                await alert_store.mark_published(session=session, alerts=[a for a, _ in encoded], now=now)
+        told: dict[str, int] = {}
+        for _, new, entry in changes:
+            if new.id in good:
+                told[entry.indicator_key] = told.get(entry.indicator_key, 0) + 1
+        log.info("sightings_relayed", keys=len(keys), revisions=len(encoded))
+        return told
+
+
+def _indicator(sighting: Sighting, observed: Observable) -> Indicator:
+    """The sector indicator of a sighting: it names the relay, never the reporter."""
+    return Indicator(
+        key=observed.key,
+        type=observed.type,
+        value=observed.value,
+        url_host=observed.url_host,
+        confidence=sighting.confidence,
+        tlp=sighting.tlp,
+        valid_from=sighting.first_seen,
+        valid_until=sighting.expires_at,
+        labels=["sighting"],
+        source=SourceRef(
+            feed_id=SIGHTING_FEED,
+            feed_kind=SIGHTING_FEED_KIND,
+            record=sighting.id,
+            seen_at=sighting.last_seen,
+        ),
+        sources=[SIGHTING_FEED],
+        first_seen=sighting.first_seen,
+        last_seen=sighting.last_seen,
+    )
+
+
+def _receipt(sighting: Sighting, entry: Entry | None, told: int) -> SightingReceipt:
+    return SightingReceipt(
+        id=sighting.id,
+        indicator_key=sighting.indicator_key,
+        status=sighting.status,
+        held_reason=sighting.held_reason,
+        severity=entry.severity if entry is not None and sighting.status is SightingStatus.RELAYED else None,
+        providers=len(entry.providers) if entry is not None else 0,
+        confirmed=entry.confirmed if entry is not None else False,
+        relayed_to=told,
+    )
+
+
+def relay_for(runtime: Any) -> SightingRelay:
+    """The runtime's relay (``runtime.services["sightings"]``), created on first use."""
+    relay = runtime.services.get("sightings")
+    if not isinstance(relay, SightingRelay):
+        relay = SightingRelay(
+            sessions=runtime.sessions,
+            bus=runtime.bus,
+            topics=runtime.topics,
+            settings=runtime.settings.sightings,
+        )
+        runtime.services["sightings"] = relay
+    return relay
