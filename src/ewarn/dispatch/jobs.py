@@ -14,6 +14,8 @@ import httpx
 
 from ewarn.dispatch.digest import digest_message_id, period_of, window_from_key
 from ewarn.dispatch.email import alert_email, digest_email
+from ewarn.dispatch.notices import is_notice, notice_body, notice_email
+from ewarn.dispatch.formats import render_integration_digest
 from ewarn.dispatch.payload import STIX_CONTENT_TYPE, digest_event, render_body, stix_bundle
 from ewarn.models.subscription import Channel, Subscription
 from ewarn.store.repositories.deliveries import ClaimedDelivery
@@ -79,6 +81,8 @@ def group_jobs(
 def webhook_body(job: Job) -> tuple[bytes, str]:
     """The body and content type for a webhook job, in the subscription's payload format."""
     fmt = job.subscription.payload_format
+    if job.digest_key is None and is_notice(job.deliveries[0].payload):  # a workflow reminder/escalation
+        return notice_body(job.deliveries[0].payload)
     if job.digest_key is None:
         return render_body(job.deliveries[0].payload, payload_format=fmt)
     payloads = [d.payload for d in job.deliveries]
@@ -91,6 +95,8 @@ def webhook_body(job: Job) -> tuple[bytes, str]:
         bundle = {"type": "bundle", "id": bundle_id, "objects": list(objects.values())}
         return json.dumps(bundle, separators=(",", ":")).encode(), STIX_CONTENT_TYPE
     key = job.digest_key
+    if fmt not in ("json", "stix"):  # one Teams card or Slack message for the window
+        return render_integration_digest(payloads, payload_format=fmt, window=key)
     event = digest_event(
         subscription_id=job.subscription.id,
         period=cast(Literal["hourly", "daily"], period_of(key)),
@@ -102,6 +108,9 @@ def webhook_body(job: Job) -> tuple[bytes, str]:
 
 
 def email_for(job: Job, *, sender: str, language: str | None) -> EmailMessage:
+    if job.digest_key is None and is_notice(job.deliveries[0].payload):  # a workflow reminder/escalation
+        first = job.deliveries[0]
+        return notice_email(first.payload, to=job.subscription.target, sender=sender, message_id=first.id)
     if job.digest_key is None:
         return alert_email(
             alert=job.deliveries[0].payload,

@@ -211,9 +211,13 @@ def _event_json(raw: dict[str, Any]) -> bytes | None:
 
 
 def render_body(alert: Alert | dict[str, Any], *, payload_format: str) -> tuple[bytes, str]:
-    """The body and content type a subscription asked for (``json`` or ``stix``)."""
+    """The body and content type a subscription asked for (``json``, ``stix`` or an integration format)."""
     if payload_format == "stix":
         return json.dumps(stix_bundle(alert), separators=(",", ":")).encode(), STIX_CONTENT_TYPE
+    if payload_format != "json":  # Teams, Slack, TheHive, CEF (imported here: those modules build on AlertData)
+        from ewarn.dispatch.formats import render_integration
+
+        return render_integration(alert, payload_format=payload_format)
     fast = _event_json(alert) if isinstance(alert, dict) else None
     if fast is not None:
         return fast, JSON_CONTENT_TYPE

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import httpx
@@ -99,11 +99,18 @@ class WebhookSender:
         content_type: str,
         secrets: Sequence[str],
         timestamp: datetime | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> SendResult:
+        """POST ``body`` signed with ``secrets`` (none: unsigned, e.g. TheHive, authenticated by a header in
+        ``extra_headers`` instead; the webhook-id still goes along for deduplication)."""
         started = time.perf_counter()
-        headers = self._signer.headers(
-            msg_id=msg_id, timestamp=timestamp or datetime.now(UTC), body=body, secrets=secrets
-        )
+        if secrets:
+            headers = self._signer.headers(
+                msg_id=msg_id, timestamp=timestamp or datetime.now(UTC), body=body, secrets=secrets
+            )
+        else:
+            headers = {"webhook-id": msg_id}
+        headers.update(extra_headers or {})
         headers["content-type"] = content_type
         headers["user-agent"] = f"ewarn/{__version__} (+webhook)"
         headers["accept-encoding"] = "identity"  # raw bytes only: the size cap must not meet a zip bomb
