@@ -21,6 +21,7 @@ from typing import Any
 
 from ewarn.ingest import normalise
 from ewarn.ingest.csaf_products import Expression, Product, expressions, read_tree
+from ewarn.ingest.csaf_remediations import advisory_links, merge_remediations, read_remediations
 from ewarn.ingest.normalise import Observable
 from ewarn.ingest.records import (
     RECORD_ERRORS,
@@ -40,6 +41,7 @@ from ewarn.models.indicator import (
     IndicatorType,
     ProductStatus,
     RangeKind,
+    SourceRemediation,
     VersionRange,
     VulnerabilityInfo,
 )
@@ -70,6 +72,7 @@ class _Vulnerability:
     remediations: list[str]
     references: list[str]
     scoped_texts: dict[str, list[str]]  # product id → remediation texts that name it
+    actions: list[SourceRemediation]  # the remediations by category, verbatim
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ def _parse_document(
         result.note(UNSTATED_COUNT, unstated)
     details = sorted((v.detail for v in read if v.detail), key=_worst_first)
     worst = details[0] if details and details[0].cvss_score is not None else None
+    advisory_url, links = advisory_links(meta, tracking_id)
     info = VulnerabilityInfo(
         cves=sorted(d.id for d in details),
         title=str(meta["title"]),
@@ -150,6 +154,9 @@ def _parse_document(
         remediations=list(dict.fromkeys(r for v in read for r in v.remediations)),
         references=list(dict.fromkeys([r for v in read for r in v.references] + references))[:50],
         cve_details=details,
+        actions=merge_remediations(a for v in read for a in v.actions),
+        advisory_url=advisory_url,
+        links=links,
     )
     result.indicators.append(
         ctx.indicator(
@@ -225,7 +232,8 @@ def _read_vulnerability(vulnerability: Any, products: dict[str, Product]) -> _Vu
         for r in as_list(vulnerability.get("references"))
         if isinstance(r, dict) and r.get("url")
     ]
-    return _Vulnerability(detail, statuses, remediations, own_refs, scoped)
+    actions = read_remediations(vulnerability, detail.id if detail else None, products)
+    return _Vulnerability(detail, statuses, remediations, own_refs, scoped, actions)
 
 
 def _affected(products: dict[str, Product], read: list[_Vulnerability]) -> list[AffectedProduct]:

@@ -57,6 +57,7 @@ class Product:
     text: str | None = None  # the raw version text
     verdict: str = "no version given"
     note: str | None = None
+    full_name: str | None = None  # the tree's full product name ("Connex Spot Monitor v1.52"), as written
 
 
 def verdict_of(ranges: list[VersionRange]) -> str:
@@ -173,6 +174,7 @@ def read_tree(tree: dict[str, Any]) -> dict[str, Product]:
                 replace(
                     here,
                     name=here.name or normalise.product_name(product.get("name")),
+                    full_name=_text(product.get("name")),
                     cpe=helper.get("cpe") if isinstance(helper.get("cpe"), str) else None,
                     purl=helper.get("purl") if isinstance(helper.get("purl"), str) else None,
                 )
@@ -189,7 +191,7 @@ def read_tree(tree: dict[str, Any]) -> dict[str, Product]:
             and full["product_id"] not in found
         ):
             found[full["product_id"]] = _hint_from_name(
-                Product(name=normalise.product_name(full.get("name")))
+                Product(name=normalise.product_name(full.get("name")), full_name=_text(full.get("name")))
             )
     for relation in tree.get("relationships") or []:
         full = relation.get("full_product_name") if isinstance(relation, dict) else None
@@ -201,8 +203,13 @@ def read_tree(tree: dict[str, Any]) -> dict[str, Product]:
                 vendor=component.vendor or platform.vendor,
                 name=normalise.product_name(full.get("name")) or component.name,
                 versions=list(component.versions),
+                full_name=_text(full.get("name")) or component.full_name,
             )
     return found
+
+
+def _text(value: Any) -> str | None:
+    return (value.strip() or None) if isinstance(value, str) else None
 
 
 def expressions(products: dict[str, Product]) -> list[Expression]:

@@ -51,6 +51,10 @@ def _merge_vulnerability(
         affected=affected,
         remediations=_union(old.remediations, new.remediations),
         references=_union(old.references, new.references),
+        actions=_union(old.actions, new.actions),
+        advisory_url=old.advisory_url or new.advisory_url,
+        links=_union(old.links, new.links),
+        kev_due_date=old.kev_due_date or new.kev_due_date,
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ewarn.ingest import normalise
+from ewarn.ingest.exploited import kev_action
 from ewarn.ingest.normalise import Observable
 from ewarn.ingest.records import RECORD_ERRORS, FeedContext, ParseResult, describe, load_json, parse_timestamp
 from ewarn.ingest.sources import register
@@ -69,6 +70,8 @@ def _indicator(entry: Any, ctx: FeedContext) -> Any:
         ],
         remediations=[remediation] if remediation else [],
         references=[n.strip() for n in notes.split(" ; ") if n.strip().startswith("http")],
+        actions=kev_action(cve_id, entry),
+        kev_due_date=str(entry.get("dueDate") or "").strip() or None,
     )
     return ctx.indicator(
         Observable(IndicatorType.VULNERABILITY, cve_id),
