@@ -3,20 +3,19 @@
 A SIGTERM'd dispatcher once hung (killed after 30 s in the SIGTERM hand-over test): the end of the delivery
 loop woke the outcome writer while it was still writing an earlier batch; the writer then took that wake-up
 for the last outcome's, wrote it, and waited for a wake-up that never came. The interleaving is forced here
-by holding the worker's write lock, so the test fails every time the bug is present.
+by holding the dispatch process's write lock, so the test fails every time the bug is present.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 
-import httpx
 from sqlalchemy import select
 from tests.support.receivers import add_provider, add_subscription, dispatch_settings
 
-from ewarn.bus.memory import MemoryBus
-from ewarn.bus.topics import Topics
-from ewarn.dispatch.worker import DispatchWorker
+from ewarn.dispatch.context import DispatchContext
+from ewarn.dispatch.outcomes import OutcomeRecorder
 from ewarn.models.common import utcnow
 from ewarn.models.delivery import DeliveryStatus
 from ewarn.store.db import SessionFactory
@@ -74,25 +73,18 @@ async def test_the_outcome_writer_ends_after_a_stop_that_lands_mid_write(
     sqlite_sessions: SessionFactory,
 ) -> None:
     await _seed(sqlite_sessions, ["msg_first", "msg_last"])
-    async with httpx.AsyncClient() as http:
-        worker = DispatchWorker(
-            sessions=sqlite_sessions,
-            bus=MemoryBus(),
-            topics=Topics(prefix="t-shutdown"),
-            settings=dispatch_settings(),
-            http=http,
-        )
-        worker._stopping.set()  # stopping: the writer writes at once, without gathering
-        writer = asyncio.create_task(worker._recorder_loop())
-        async with worker._writes.hold():  # the writer's first write waits here: "a write in progress"
-            worker._outcomes.append(_outcome("msg_first"))
-            worker._outcomes_ready.set()
-            await asyncio.sleep(0.05)  # the writer has taken the first batch and waits for the lock
-            worker._outcomes.append(_outcome("msg_last"))  # the last send finishes...
-            worker._outcomes_ready.set()
-            worker._deliveries_finished = True  # ...and the delivery loop ends, as run() then signals
-            worker._outcomes_ready.set()
-        await asyncio.wait_for(writer, 5)  # waited forever before the fix
+    ctx = DispatchContext(
+        sessions=sqlite_sessions, settings=dispatch_settings(), clock=utcnow, rand=random.random
+    )
+    recorder = OutcomeRecorder(ctx)
+    ctx.stopping.set()  # stopping: the writer writes at once, without gathering
+    writer = asyncio.create_task(recorder.run())
+    async with ctx.writes.hold():  # the writer's first write waits here: "a write in progress"
+        recorder.add([_outcome("msg_first")])
+        await asyncio.sleep(0.05)  # the writer has taken the first batch and waits for the lock
+        recorder.add([_outcome("msg_last")])  # the last send finishes...
+        recorder.deliveries_finished()  # ...and the delivery loop ends, as the worker's run() then signals
+    await asyncio.wait_for(writer, 5)  # waited forever before the fix
     async with sqlite_sessions() as session:
         logged = set((await session.scalars(select(DeliveryAttemptRow.delivery_id))).all())
         statuses = set((await session.scalars(select(DeliveryRow.status))).all())

@@ -1,0 +1,80 @@
+"""The send step: one job out through its subscription's channel (signed webhook or e-mail).
+
+A new channel adds a branch to ``ChannelSender.send`` (and to ``check_renderable`` when its rendering can
+fail on a stored payload); everything around a send (slots, breaker, retries, recording) is channel-blind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import aiosmtplib
+
+from ewarn.dispatch.email import EmailSender, TlpRefused
+from ewarn.dispatch.jobs import Job, email_for, webhook_body
+from ewarn.dispatch.result import SendResult
+from ewarn.dispatch.webhook import WebhookSender
+from ewarn.models.subscription import Channel
+from ewarn.settings import Settings
+from ewarn.store.repositories import subscriptions as subs_repo
+
+SMTP_ERRORS = (aiosmtplib.SMTPException, OSError, TimeoutError)
+
+
+class ChannelSender:
+    """Sends one job through the channel of its subscription and says what came of it."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        webhooks: WebhookSender,
+        email: EmailSender,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._webhooks = webhooks
+        self._email = email
+        self._clock = clock
+
+    def check_renderable(self, job: Job, language: str | None) -> None:
+        """Render ``job`` as its channel would, raising what rendering raises (``TlpRefused`` included)."""
+        if job.subscription.channel is Channel.EMAIL:
+            email_for(job, sender=self._settings.smtp.sender, language=language)
+        else:
+            webhook_body(job)
+
+    async def send(self, job: Job, language: str | None) -> SendResult:
+        """One attempt for ``job``; transport failures are results, not exceptions."""
+        if job.subscription.channel is Channel.EMAIL:
+            return await self._send_email(job, language)
+        return await self._send_webhook(job)
+
+    async def _send_webhook(self, job: Job) -> SendResult:
+        sub = job.subscription
+        secrets = subs_repo.signing_secrets(sub, now=self._clock())
+        if not secrets:
+            return SendResult(None, 0.0, "refused: the subscription has no signing secret", refused=True)
+        body, content_type = webhook_body(job)
+        return await self._webhooks.send(
+            url=sub.target, msg_id=job.message_id, body=body, content_type=content_type, secrets=secrets
+        )
+
+    async def _send_email(self, job: Job, language: str | None) -> SendResult:
+        began = time.perf_counter()
+        try:
+            message = email_for(job, sender=self._settings.smtp.sender, language=language)
+        except TlpRefused as exc:
+            return SendResult(None, 0.0, f"refused: {exc}", refused=True)
+        try:
+            await self._email.send(message)
+        except SMTP_ERRORS as exc:
+            code = getattr(exc, "code", None)
+            return SendResult(
+                code if isinstance(code, int) else None,
+                (time.perf_counter() - began) * 1000,
+                f"smtp: {type(exc).__name__}: {exc}"[:300],
+            )
+        return SendResult(250, (time.perf_counter() - began) * 1000, None, ok=True)
