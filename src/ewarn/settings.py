@@ -173,7 +173,10 @@ class DeadlineSettings(BaseModel):
     resolve_hours: float | None = Field(default=None, gt=0)
 
 
-def _default_deadlines() -> dict[str, DeadlineSettings]:
+SeverityName = Literal["info", "low", "medium", "high", "critical"]
+
+
+def _default_deadlines() -> dict[SeverityName, DeadlineSettings]:
     return {
         "critical": DeadlineSettings(acknowledge_hours=48, resolve_hours=14 * 24),
         "high": DeadlineSettings(acknowledge_hours=7 * 24, resolve_hours=30 * 24),
@@ -189,9 +192,7 @@ class WorkflowSettings(BaseModel):
     ``escalate_to_csirt_after_hours`` later to its CSIRT's. Nothing once the alert is acknowledged.
     """
 
-    deadlines: dict[Literal["info", "low", "medium", "high", "critical"], DeadlineSettings] = Field(
-        default_factory=_default_deadlines
-    )
+    deadlines: dict[SeverityName, DeadlineSettings] = Field(default_factory=_default_deadlines)
     remind_before_hours: float = Field(default=12.0, ge=0)
     escalate_to_csirt_after_hours: float = Field(default=24.0, ge=0)
     scheduler_enabled: bool = True  # the loop in the dispatch role

@@ -106,10 +106,39 @@ def alert(**fields: Any) -> Alert:
         ),
         pytest.param(
             {"status": AlertStatus.ACKNOWLEDGED, "revision": 2},
-            {"score": 90.0, "severity": Severity.CRITICAL},
+            {"score": 70.0},
             3,
             AlertStatus.ACKNOWLEDGED,
             id="acknowledged-persists",
+        ),
+        # issue 14: a material revision (severity up, newly exploited, new asset match) reopens the alert
+        pytest.param(
+            {"status": AlertStatus.ACKNOWLEDGED, "revision": 2},
+            {"score": 90.0, "severity": Severity.CRITICAL},
+            3,
+            AlertStatus.NEW,
+            id="acknowledged-reopened-by-severity-up",
+        ),
+        pytest.param(
+            {"status": AlertStatus.IN_PROGRESS},
+            {"known_exploited": True},
+            2,
+            AlertStatus.NEW,
+            id="in-progress-reopened-by-exploitation",
+        ),
+        pytest.param(
+            {"status": AlertStatus.IN_PROGRESS},
+            {"score": 40.0, "severity": Severity.MEDIUM},
+            2,
+            AlertStatus.IN_PROGRESS,
+            id="in-progress-kept-on-severity-down",
+        ),
+        pytest.param(
+            {"status": AlertStatus.FALSE_POSITIVE, "possibly_affected": True},
+            {"possibly_affected": False},
+            2,
+            AlertStatus.NEW,
+            id="false-positive-reopened-by-confirmed-match",
         ),
     ],
 )

@@ -10,8 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from ewarn.models import Alert, AlertStatus
+from ewarn.workflow.states import state_for_revision
 
-FEEDBACK = frozenset({AlertStatus.ACKNOWLEDGED, AlertStatus.FALSE_POSITIVE, AlertStatus.ACCEPTED_RISK})
+FEEDBACK = frozenset(
+    {AlertStatus.ACKNOWLEDGED, AlertStatus.IN_PROGRESS, AlertStatus.FALSE_POSITIVE, AlertStatus.ACCEPTED_RISK}
+)
 # The provider has ruled on these; resolving them would only repeat what they already decided.
 _VERDICTS = frozenset({AlertStatus.FALSE_POSITIVE, AlertStatus.ACCEPTED_RISK})
 # Confidence drifting by a few points between polls is noise, not news.
@@ -42,14 +45,16 @@ def changes(stored: Alert, candidate: Alert) -> list[str]:
 def next_revision(stored: Alert | None, candidate: Alert) -> Alert | None:
     """The revision to store and publish for a fresh match, or None when nothing material changed."""
     if stored is None:
-        return candidate.model_copy(update={"revision": 1})
+        return candidate.model_copy(update={"revision": 1, "raised_at": candidate.matched_at})
     if not changes(stored, candidate):
         return None
-    status = stored.status if stored.status in FEEDBACK else AlertStatus.NEW
+    # the workflow's state survives unless the change is material (ewarn.workflow.states)
+    status, raised_at, _ = state_for_revision(stored, candidate)
     return candidate.model_copy(
         update={
             "revision": stored.revision + 1,
             "status": status,
+            "raised_at": raised_at,
             "created_at": stored.created_at,
             "fix_available": candidate.fix_available or stored.fix_available,
         }

@@ -9,13 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
-from ewarn.api.deps import PrincipalDep, SessionDep, ensure_provider_visible
+from ewarn.api.deps import PrincipalDep, RuntimeDep, SessionDep, ensure_provider_visible
 from ewarn.api.params import CursorQuery, ResourceIdPath, ResourceIdQuery, TextQuery
+from ewarn.api.routes.workflow import change_alert_status
 from ewarn.models.alert import Alert, AlertStatus, Severity
 from ewarn.models.provider import Role
 from ewarn.models.tlp_access import may_read, readable_tlps
+from ewarn.models.workflow import StatusChange
 from ewarn.store.repositories import alerts as repo
-from ewarn.store.repositories.audit import record_audit
 from ewarn.store.repositories.principals import visible_provider_ids
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -82,23 +83,20 @@ async def get_alert(alert_id: ResourceIdPath, session: SessionDep, principal: Pr
     return await _visible_alert(session, principal, alert_id)
 
 
-class StatusIn(BaseModel):
-    status: AlertStatus
-
-
 @router.post("/alerts/{alert_id}/status")
 async def set_status(
-    alert_id: ResourceIdPath, body: StatusIn, session: SessionDep, principal: PrincipalDep
+    alert_id: ResourceIdPath,
+    body: StatusChange,
+    session: SessionDep,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
 ) -> Alert:
-    """Feedback from the provider's SOC (or an operator); kept across later revisions of the alert."""
+    """Move the alert through the workflow (new → acknowledged → in_progress → resolved, or false_positive /
+    accepted_risk) with an optional comment; 409 with the reason when the move is not allowed. A
+    false_positive may propose a suppression rule. Every change is in ``GET /alerts/{id}/history``."""
     await _visible_alert(session, principal, alert_id)
     if principal.role is Role.CSIRT:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "CSIRT keys are read-only for provider data")
-    alert = await repo.set_alert_status(session=session, alert_id=alert_id, status=body.status)
-    if alert is not None:
-        await record_audit(
-            session, principal, "set_status", "alert", [alert_id], body, provider_id=alert.provider_id
-        )
-    await session.commit()
-    assert alert is not None
-    return alert
+    return await change_alert_status(
+        session=session, principal=principal, alert_id=alert_id, body=body, settings=runtime.settings.workflow
+    )

@@ -23,6 +23,10 @@ from ewarn.store.repositories.secrets import box_of
 from ewarn.store.tables import SubscriptionRow
 
 
+# The workflow's own escalation rows (purpose "escalation") carry notices only: never routed, never listed.
+ROUTED = "alerts"
+
+
 def _opened(box: SecretBox, row: SubscriptionRow, column: str) -> SecretStr | None:
     stored: str | None = getattr(row, column)
     if not stored:
@@ -101,7 +105,7 @@ async def create_subscription(
 
 async def _row(session: AsyncSession, subscription_id: str) -> SubscriptionRow | None:
     row = await session.get(SubscriptionRow, subscription_id, populate_existing=True)
-    return row if row is not None and row.deleted_at is None else None
+    return row if row is not None and row.deleted_at is None and row.purpose == ROUTED else None
 
 
 async def get_subscription(*, session: AsyncSession, subscription_id: str) -> Subscription | None:
@@ -115,7 +119,7 @@ async def list_subscriptions(
     """Subscriptions of these providers (None: all), oldest first."""
     stmt = (
         select(SubscriptionRow)
-        .where(SubscriptionRow.deleted_at.is_(None))
+        .where(SubscriptionRow.deleted_at.is_(None), SubscriptionRow.purpose == ROUTED)
         .order_by(SubscriptionRow.created_at, SubscriptionRow.id)
         .limit(limit)
     )
@@ -138,6 +142,7 @@ async def live_subscriptions_of(
             .where(
                 SubscriptionRow.provider_id.in_(ids[start : start + chunk]),
                 SubscriptionRow.deleted_at.is_(None),
+                SubscriptionRow.purpose == ROUTED,
             )
             .order_by(SubscriptionRow.created_at, SubscriptionRow.id)
         )

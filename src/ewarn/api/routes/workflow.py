@@ -1,0 +1,337 @@
+"""The alert workflow over HTTP: status changes with history, overdue alerts, response times, escalation contacts.
+
+``POST /alerts/{id}/status`` itself stays in ``alerts.py`` and calls ``change_alert_status`` here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import Field
+
+from ewarn.api.deps import PrincipalDep, SessionDep, ensure_provider_visible
+from ewarn.api.params import ResourceIdPath, ResourceIdQuery
+from ewarn.models.alert import Alert, AlertStatus, Severity
+from ewarn.models.common import Contract, UtcDatetime, text_limits, utcnow
+from ewarn.models.provider import Principal, Role
+from ewarn.models.workflow import (
+    AlertHistory,
+    OverdueAlert,
+    ResponseTimeReport,
+    ResponseTimes,
+    StatusChange,
+    SuppressionRuleIn,
+    SuppressionScope,
+)
+from ewarn.settings import WorkflowSettings
+from ewarn.store.db import as_utc
+from ewarn.store.repositories import alerts as alerts_repo
+from ewarn.store.repositories import suppressions as rules_repo
+from ewarn.store.repositories import workflow as repo
+from ewarn.store.repositories.audit import actor_of, record_audit
+from ewarn.store.repositories.principals import visible_provider_ids
+from ewarn.store.tables import AlertWorkflowRow, AssetRow, CsirtRow, ProviderRow
+from ewarn.workflow.deadlines import overdue
+from ewarn.workflow.service import TransitionRefused, change_status
+
+router = APIRouter(prefix="/api/v1", tags=["workflow"])
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_REPORT_ALERTS = 100_000
+
+
+async def _rule_proposal(
+    session: SessionDep, alert: Alert, body: StatusChange, actor: str
+) -> SuppressionRuleIn:
+    proposal = body.suppress
+    assert proposal is not None
+    reason = body.comment or f"false positive verdict on alert {alert.id}"
+    if proposal.scope is SuppressionScope.ASSET_INDICATOR:
+        return SuppressionRuleIn(
+            provider_id=alert.provider_id,
+            asset_id=alert.asset_id,
+            indicator_key=alert.indicator_key,
+            reason=reason,
+            expires_at=proposal.expires_at,
+        )
+    asset = await session.get(AssetRow, alert.asset_id)
+    data = asset.data if asset is not None else {}
+    cve = proposal.cve or (alert.cves[0] if alert.cves else None)
+    if not data.get("vendor") or not data.get("product") or cve is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "a product rule needs the asset's vendor and product and a CVE of the alert",
+        )
+    if cve.upper() not in {c.upper() for c in alert.cves}:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{cve} is not a CVE of this alert")
+    return SuppressionRuleIn(
+        provider_id=alert.provider_id,
+        vendor=str(data["vendor"])[:255],
+        product=str(data["product"])[:255],
+        version=proposal.version,
+        cve=cve,
+        reason=reason,
+        expires_at=proposal.expires_at,
+    )
+
+
+async def change_alert_status(
+    *,
+    session: SessionDep,
+    principal: Principal,
+    alert_id: str,
+    body: StatusChange,
+    settings: WorkflowSettings,
+) -> Alert:
+    """Move one alert through the workflow (the alert is already known to be visible to ``principal``)."""
+    if body.suppress is not None and body.status is not AlertStatus.FALSE_POSITIVE:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "a suppression rule is proposed only with false_positive"
+        )
+    now = utcnow()
+    actor = actor_of(principal)
+    try:
+        alert = await change_status(
+            session=session,
+            alert_id=alert_id,
+            target=body.status,
+            actor=actor,
+            comment=body.comment,
+            settings=settings,
+            now=now,
+        )
+    except TransitionRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    if alert is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    await record_audit(
+        session, principal, "set_status", "alert", [alert_id], body, provider_id=alert.provider_id
+    )
+    if body.suppress is not None:
+        proposal = await _rule_proposal(session, alert, body, actor.id)
+        rule = await rules_repo.create_rule(
+            session=session, rule=proposal, created_by=actor.id, now=now, source_alert_id=alert.id
+        )
+        await record_audit(
+            session, principal, "create", "suppression", [rule.id], proposal, provider_id=alert.provider_id
+        )
+    await session.commit()
+    return alert
+
+
+@router.get("/alerts/{alert_id}/history")
+async def alert_history(
+    alert_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep
+) -> AlertHistory:
+    """Every workflow transition of the alert, oldest first: who, when, from, to and the comment."""
+    alert = await alerts_repo.get_alert(session=session, alert_id=alert_id)
+    if alert is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    await ensure_provider_visible(session=session, principal=principal, provider_id=alert.provider_id)
+    transitions = await repo.transitions_of(session=session, alert_id=alert_id)
+    return AlertHistory(alert_id=alert_id, status=alert.status, transitions=transitions)
+
+
+class OverduePage(Contract):
+    items: list[OverdueAlert]
+
+
+@router.get("/workflow/overdue")
+async def overdue_alerts(
+    session: SessionDep,
+    principal: PrincipalDep,
+    provider_id: ResourceIdQuery = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> OverduePage:
+    """Open alerts past their acknowledgement or resolution deadline, in the caller's scope."""
+    visible = await visible_provider_ids(session=session, principal=principal)
+    if provider_id is not None:
+        await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
+        visible = {provider_id}
+    return OverduePage(items=await overdue_items(session=session, provider_ids=visible, limit=limit))
+
+
+async def overdue_items(
+    *, session: SessionDep, provider_ids: set[str] | None, limit: int
+) -> list[OverdueAlert]:
+    now = utcnow()
+    out: list[OverdueAlert] = []
+    for row in await repo.overdue_rows(session=session, now=now, provider_ids=provider_ids, limit=limit):
+        state = AlertStatus(row.status)
+        late = overdue(
+            status=state,
+            acknowledge_due_at=as_utc(row.acknowledge_due_at),
+            resolve_due_at=as_utc(row.resolve_due_at),
+            now=now,
+        )
+        if late is None:
+            continue
+        due, due_at = late
+        out.append(
+            OverdueAlert(
+                alert_id=row.alert_id,
+                provider_id=row.provider_id,
+                severity=Severity(row.severity),
+                status=state,
+                raised_at=as_utc(row.raised_at) or now,
+                due=due,
+                due_at=due_at,
+                overdue_seconds=round((now - due_at).total_seconds(), 3),
+            )
+        )
+    return out
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile (p50, p90) of ``values``; None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return round(ordered[rank - 1], 3)
+
+
+@router.get("/reports/response-times")
+async def response_times(
+    session: SessionDep,
+    principal: PrincipalDep,
+    since: UtcDatetime | None = None,
+    until: UtcDatetime | None = None,
+    provider_id: ResourceIdQuery = None,
+) -> ResponseTimeReport:
+    """Per provider: time to acknowledge and to resolve (p50, p90) of alerts raised in [since, until).
+
+    For CSIRTs (their constituency) and operators; default window: the last 30 days.
+    """
+    if principal.role is Role.PROVIDER:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "CSIRT or operator role required")
+    now = utcnow()
+    until = until or now
+    since = since or until - timedelta(days=30)
+    if since >= until:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since must be before until")
+    visible = await visible_provider_ids(session=session, principal=principal)
+    if provider_id is not None:
+        await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
+        visible = {provider_id}
+    rows = await repo.raised_between(
+        session=session, since=since, until=until, provider_ids=visible, limit=MAX_REPORT_ALERTS
+    )
+    by_provider: dict[str, list[AlertWorkflowRow]] = {}
+    for row in rows:
+        by_provider.setdefault(row.provider_id, []).append(row)
+    report: list[ResponseTimes] = []
+    for pid, items in sorted(by_provider.items()):
+        ack = [
+            (a - r).total_seconds()
+            for row in items
+            if (a := as_utc(row.acknowledged_at)) is not None and (r := as_utc(row.raised_at)) is not None
+        ]
+        res = [
+            (d - r).total_seconds()
+            for row in items
+            if (d := as_utc(row.resolved_at)) is not None and (r := as_utc(row.raised_at)) is not None
+        ]
+        late = sum(
+            1
+            for row in items
+            if overdue(
+                status=AlertStatus(row.status),
+                acknowledge_due_at=as_utc(row.acknowledge_due_at),
+                resolve_due_at=as_utc(row.resolve_due_at),
+                now=now,
+            )
+            is not None
+        )
+        report.append(
+            ResponseTimes(
+                provider_id=pid,
+                alerts=len(items),
+                acknowledged=len(ack),
+                resolved=len(res),
+                acknowledge_p50_seconds=percentile(ack, 0.5),
+                acknowledge_p90_seconds=percentile(ack, 0.9),
+                resolve_p50_seconds=percentile(res, 0.5),
+                resolve_p90_seconds=percentile(res, 0.9),
+                open_overdue=late,
+            )
+        )
+    return ResponseTimeReport(since=since, until=until, providers=report)
+
+
+# --- escalation contacts -----------------------------------------------------------------------------------
+
+
+class EscalationContact(Contract):
+    email: Annotated[str, text_limits(320, min_length=3)] | None = Field(
+        default=None, description="Where overdue alerts escalate to (None: nobody)"
+    )
+
+
+def _checked(body: EscalationContact) -> str | None:
+    if body.email is not None and not _EMAIL.match(body.email):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "email must be an e-mail address")
+    return body.email
+
+
+@router.get("/providers/{provider_id}/escalation-contact")
+async def get_provider_escalation_contact(
+    provider_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep
+) -> EscalationContact:
+    await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
+    row = await session.get(ProviderRow, provider_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    return EscalationContact(email=row.escalation_contact)
+
+
+@router.put("/providers/{provider_id}/escalation-contact")
+async def set_provider_escalation_contact(
+    provider_id: ResourceIdPath, body: EscalationContact, session: SessionDep, principal: PrincipalDep
+) -> EscalationContact:
+    """The provider's own escalation contact (its key or an operator)."""
+    await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
+    if principal.role is Role.CSIRT:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "CSIRT keys are read-only for provider data")
+    row = await session.get(ProviderRow, provider_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    row.escalation_contact = _checked(body)
+    await record_audit(
+        session, principal, "set_escalation_contact", "provider", [provider_id], body, provider_id=provider_id
+    )
+    await session.commit()
+    return EscalationContact(email=row.escalation_contact)
+
+
+async def _csirt_row(session: SessionDep, principal: Principal, csirt_id: str) -> CsirtRow:
+    if principal.role is Role.PROVIDER or (principal.role is Role.CSIRT and principal.csirt_id != csirt_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    row = await session.get(CsirtRow, csirt_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    return row
+
+
+@router.get("/csirts/{csirt_id}/escalation-contact")
+async def get_csirt_escalation_contact(
+    csirt_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep
+) -> EscalationContact:
+    row = await _csirt_row(session, principal, csirt_id)
+    return EscalationContact(email=row.escalation_contact)
+
+
+@router.put("/csirts/{csirt_id}/escalation-contact")
+async def set_csirt_escalation_contact(
+    csirt_id: ResourceIdPath, body: EscalationContact, session: SessionDep, principal: PrincipalDep
+) -> EscalationContact:
+    """The CSIRT's escalation contact (that CSIRT's key or an operator)."""
+    row = await _csirt_row(session, principal, csirt_id)
+    row.escalation_contact = _checked(body)
+    await record_audit(session, principal, "set_escalation_contact", "csirt", [csirt_id], body)
+    await session.commit()
+    return EscalationContact(email=row.escalation_contact)
