@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ewarn.ingest.normalise import Observable
 from ewarn.models import Asset, AssetKind, IndicatorType
 from ewarn.models.alert import Severity
 from ewarn.models.common import TLP
@@ -41,7 +40,9 @@ SCAN, BLOCKED, COMPROMISED = SightingKind.SCAN, SightingKind.BLOCKED, SightingKi
         pytest.param([], 0, False, Severity.INFO, id="nothing-live"),
     ],
 )
-def test_corroboration_rule(kinds: list[SightingKind], providers: int, confirmed: bool, expected: Severity) -> None:
+def test_corroboration_rule(
+    kinds: list[SightingKind], providers: int, confirmed: bool, expected: Severity
+) -> None:
     assert severity_for(kinds, providers, confirmed=confirmed) is expected
 
 
@@ -52,7 +53,12 @@ def test_corroboration_rule(kinds: list[SightingKind], providers: int, confirmed
         pytest.param(ObservableType.IP, "2a02:0c7f::1", "ipv6:2a02:c7f::1", id="ipv6-compressed"),
         pytest.param(ObservableType.CIDR, "185.220.101.0/24", "ipv4:185.220.101.0/24", id="cidr"),
         pytest.param(ObservableType.DOMAIN, "Evil.Example.COM.", "domain:evil.example.com", id="domain"),
-        pytest.param(ObservableType.URL, "HTTPS://Evil.example.com/x?y=1", "url:https://evil.example.com/x?y=1", id="url"),
+        pytest.param(
+            ObservableType.URL,
+            "HTTPS://Evil.example.com/x?y=1",
+            "url:https://evil.example.com/x?y=1",
+            id="url",
+        ),
     ],
 )
 def test_observables_are_normalised(type_: ObservableType, value: str, key: str) -> None:
@@ -88,7 +94,9 @@ PROTECTED = ProtectedAssets.build(
         _asset("hosp-c", AssetKind.HOSTNAME, "vpn.care.nhs.example.org"),
     ]
 )
-GUARDS = Guards.from_settings(SightingSettings(allow_list=[*SightingSettings().allow_list, "sector.example.net"]))
+GUARDS = Guards.from_settings(
+    SightingSettings(allow_list=[*SightingSettings().allow_list, "sector.example.net"])
+)
 
 
 @pytest.mark.parametrize(
@@ -101,21 +109,33 @@ GUARDS = Guards.from_settings(SightingSettings(allow_list=[*SightingSettings().a
         pytest.param(ObservableType.IP, "203.0.113.7", HeldReason.PRIVATE_OR_RESERVED, id="documentation"),
         pytest.param(ObservableType.IP, "fe80::1", HeldReason.PRIVATE_OR_RESERVED, id="link-local-v6"),
         pytest.param(ObservableType.IP, "::ffff:10.0.0.1", HeldReason.PRIVATE_OR_RESERVED, id="v4-mapped"),
-        pytest.param(ObservableType.CIDR, "192.168.0.0/24", HeldReason.PRIVATE_OR_RESERVED, id="private-cidr"),
+        pytest.param(
+            ObservableType.CIDR, "192.168.0.0/24", HeldReason.PRIVATE_OR_RESERVED, id="private-cidr"
+        ),
         pytest.param(ObservableType.IP, "8.8.8.8", HeldReason.ALLOW_LISTED, id="google-resolver"),
         pytest.param(ObservableType.IP, "1.1.1.1", HeldReason.ALLOW_LISTED, id="cloudflare-resolver"),
         pytest.param(ObservableType.IP, "9.9.9.9", HeldReason.ALLOW_LISTED, id="quad9-resolver"),
         pytest.param(ObservableType.CIDR, "8.8.8.0/24", HeldReason.ALLOW_LISTED, id="network-over-resolver"),
         pytest.param(ObservableType.URL, "https://8.8.8.8/x", HeldReason.ALLOW_LISTED, id="url-on-resolver"),
         pytest.param(ObservableType.DOMAIN, "dns.google", HeldReason.ALLOW_LISTED, id="resolver-name"),
-        pytest.param(ObservableType.DOMAIN, "api.sector.example.net", HeldReason.ALLOW_LISTED, id="sector-service"),
+        pytest.param(
+            ObservableType.DOMAIN, "api.sector.example.net", HeldReason.ALLOW_LISTED, id="sector-service"
+        ),
         pytest.param(ObservableType.CIDR, "185.0.0.0/16", HeldReason.TOO_WIDE, id="too-wide"),
         pytest.param(ObservableType.IP, "185.100.86.20", HeldReason.PROVIDER_ASSET, id="in-hospital-range"),
         pytest.param(ObservableType.CIDR, "185.100.86.128/25", HeldReason.PROVIDER_ASSET, id="cidr-in-range"),
-        pytest.param(ObservableType.URL, "http://185.100.86.9/a", HeldReason.PROVIDER_ASSET, id="url-on-range"),
-        pytest.param(ObservableType.DOMAIN, "mail.klinikum-b.de", HeldReason.PROVIDER_ASSET, id="hospital-sub"),
-        pytest.param(ObservableType.DOMAIN, "nhs.example.org", HeldReason.PROVIDER_ASSET, id="parent-of-host"),
-        pytest.param(ObservableType.URL, "https://klinikum-b.de/login", HeldReason.PROVIDER_ASSET, id="url-host"),
+        pytest.param(
+            ObservableType.URL, "http://185.100.86.9/a", HeldReason.PROVIDER_ASSET, id="url-on-range"
+        ),
+        pytest.param(
+            ObservableType.DOMAIN, "mail.klinikum-b.de", HeldReason.PROVIDER_ASSET, id="hospital-sub"
+        ),
+        pytest.param(
+            ObservableType.DOMAIN, "nhs.example.org", HeldReason.PROVIDER_ASSET, id="parent-of-host"
+        ),
+        pytest.param(
+            ObservableType.URL, "https://klinikum-b.de/login", HeldReason.PROVIDER_ASSET, id="url-host"
+        ),
         pytest.param(ObservableType.DOMAIN, "klinikum-b.de.evil.example", None, id="lookalike-relayed"),
     ],
 )
@@ -169,10 +189,23 @@ SIGHTINGS = [
     _sighting(5, "hosp-a", "evil.example.com", IndicatorType.DOMAIN),
     _sighting(6, "hosp-a", "https://evil.example.com/pay load?x=ü", IndicatorType.URL),
     _sighting(7, "hosp-a", "185.220.103.9", IndicatorType.IPV4, expires_at=NOW - timedelta(seconds=1)),
-    _sighting(8, "hosp-a", "185.220.104.9", IndicatorType.IPV4, tlp=TLP.RED, status=SightingStatus.HELD,
-              held_reason=HeldReason.TLP_RED),  # fmt: skip
-    _sighting(9, "hosp-a", "185.220.105.9", IndicatorType.IPV4, status=SightingStatus.HELD,
-              held_reason=HeldReason.ALLOW_LISTED),  # fmt: skip
+    _sighting(
+        8,
+        "hosp-a",
+        "185.220.104.9",
+        IndicatorType.IPV4,
+        tlp=TLP.RED,
+        status=SightingStatus.HELD,
+        held_reason=HeldReason.TLP_RED,
+    ),
+    _sighting(
+        9,
+        "hosp-a",
+        "185.220.105.9",
+        IndicatorType.IPV4,
+        status=SightingStatus.HELD,
+        held_reason=HeldReason.ALLOW_LISTED,
+    ),
     _sighting(10, "hosp-a", "185.220.106.9", IndicatorType.IPV4, tlp=TLP.AMBER_STRICT),
 ]
 B = Principal(key_id="k-b", role=Role.PROVIDER, provider_id="hosp-b")
@@ -180,7 +213,9 @@ A = Principal(key_id="k-a", role=Role.PROVIDER, provider_id="hosp-a")
 CSIRT = Principal(key_id="k-c", role=Role.CSIRT, csirt_id="csirt-1")
 
 
-def _lines(principal: Principal, own: set[str] | None, types: set[IndicatorType], **filters: object) -> list[str]:
+def _lines(
+    principal: Principal, own: set[str] | None, types: set[IndicatorType], **filters: object
+) -> list[str]:
     chosen = [s for s in SIGHTINGS if IndicatorType(s.indicator_type) in types]
     body = render(select_entries(chosen, principal, own, now=NOW, filters=Filters(**filters)))  # type: ignore[arg-type]
     assert body == b"" or body.endswith(b"\n")

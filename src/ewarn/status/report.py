@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ewarn.models.common import utcnow
 from ewarn.status.equipment import EquipmentStatus, equipment_by_category
 from ewarn.status.retention import RetentionStatus, retention_status
+from ewarn.status.sightings import SightingsStatus, sightings_status
 from ewarn.store.db import as_utc
 from ewarn.store.repositories.quarantine import QuarantinedRecord, quarantine_summary
 from ewarn.store.tables import AlertRow, DeliveryRow, FeedRow, HeartbeatRow, IndicatorRow, RejectionRow
@@ -65,6 +66,7 @@ class StatusReport(BaseModel):
     equipment: list[EquipmentStatus] = []  # infrastructure equipment per category
     quarantine: QuarantineStatus | None = None  # records set aside alone so the rest flowed
     retention: RetentionStatus | None = None  # rows pruned (None before the first pass)
+    sightings: SightingsStatus | None = None  # the sighting relay: in, relayed, held back and why
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -160,6 +162,7 @@ async def build_status(
         equipment=await equipment_by_category(session=session),
         quarantine=await _quarantine(session),
         retention=await retention_status(session=session),
+        sightings=await sightings_status(session=session, now=now),
     )
 
 

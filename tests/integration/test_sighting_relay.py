@@ -1,0 +1,268 @@
+"""The sighting relay end to end on the embedded pipeline (SQLite, in-process bus, real webhook receivers).
+
+Hospital A reports; hospital B's verified webhook and blocklist get it without A's name; the poisoning guards
+keep hospitals' own addresses, private ranges and public resolvers off every blocklist; quotas hold;
+corroboration and a CSIRT's confirmation raise the severity exactly as ``ewarn.sightings.corroboration`` says.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.pipeline import Harness, Tenant, harness
+from tests.support.receivers import WebhookReceiver
+
+from ewarn.models.common import utcnow
+from ewarn.settings import SightingSettings
+
+
+@dataclass
+class World:
+    h: Harness
+    a: Tenant
+    b: Tenant
+    c: Tenant
+    csirt: dict[str, str]
+    b_hook: WebhookReceiver
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    hook = WebhookReceiver()
+    await hook.start()
+    async with harness(f"sqlite+aiosqlite:///{tmp_path / 's.db'}") as h:
+        h.runtime.settings.sightings = SightingSettings(quota_per_hour=6)
+        await h.add_csirt("csirt-de", country="DE")
+        a = await h.add_tenant("hosp-a", csirt_id="csirt-de", country="DE")
+        b = await h.add_tenant("hosp-b", country="DE")
+        c = await h.add_tenant("hosp-c", country="AT")
+        await h.add_assets(b, [{"kind": "network", "name": "B VPN", "value": "185.100.86.0/24"}])
+        sub = await h.subscribe_webhook(b, hook.url())
+        hook.secrets = [sub["secret"]]
+        yield World(h, a, b, c, await h.csirt_key("csirt-de"), hook)
+    await hook.down()
+
+
+def _body(observable: str, type_: str = "ip", kind: str = "scan", **extra: Any) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "observable": observable,
+        "type": type_,
+        "first_seen": (now - timedelta(minutes=6)).isoformat(),
+        "last_seen": (now - timedelta(minutes=4)).isoformat(),
+        "count": 12,
+        "confidence": 80,
+        "kind": kind,
+        "context": "VPN brute force",
+        **extra,
+    }
+
+
+async def _submit(w: World, tenant: Tenant, body: dict[str, Any], expect: int = 201) -> dict[str, Any]:
+    resp = await w.h.api.post("/api/v1/sightings", json=body, headers=tenant.auth)
+    assert resp.status_code == expect, resp.text
+    out: dict[str, Any] = resp.json()
+    return out
+
+
+async def _blocklist(w: World, tenant: Tenant | dict[str, str], name: str = "ip", **params: Any) -> list[str]:
+    auth = tenant.auth if isinstance(tenant, Tenant) else tenant
+    resp = await w.h.api.get(f"/api/v1/blocklists/{name}.txt", headers=auth, params=params)
+    assert resp.status_code == 200, resp.text
+    return resp.text.splitlines()
+
+
+async def test_a_sighting_reaches_b_by_webhook_and_blocklist_without_naming_a(world: World) -> None:
+    w = world
+    receipt = await _submit(w, w.a, _body("185.220.101.4"))
+    assert receipt["status"] == "relayed" and receipt["severity"] == "low" and receipt["relayed_to"] == 2
+    await w.h.drained()
+    await w.b_hook.wait_for(lambda r: len(r.accepted) >= 1)
+    (delivery,) = w.b_hook.accepted
+    payload = delivery.json()
+    assert delivery.verified
+    text = json.dumps(payload)
+    assert "185.220.101.4 seen scanning another hospital in DE 4 minutes ago" in text
+    assert "185.220.101.4" in await _blocklist(w, w.b)
+    # A's identity is absent from everything B reads
+    reads = [
+        text,
+        (await w.h.api.get("/api/v1/alerts", headers=w.b.auth)).text,
+        (await w.h.api.get("/api/v1/alert-events", headers=w.b.auth)).text,
+        (await w.h.api.get("/api/v1/blocklists/ip.txt", headers=w.b.auth)).text,
+        (await w.h.api.get("/api/v1/sightings", headers=w.b.auth)).text,
+        (await w.h.api.get(f"/api/v1/sightings/{receipt['id']}", headers=w.b.auth)).text,
+    ]
+    for read in reads:
+        assert "hosp-a" not in read
+    # the reporter gets no relay alert of its own sighting, and sees its sighting
+    assert not [a for a in await w.h.alerts(w.a.auth) if a["indicator_key"] == "ipv4:185.220.101.4"]
+    assert (await w.h.api.get(f"/api/v1/sightings/{receipt['id']}", headers=w.a.auth)).status_code == 200
+
+
+async def test_share_identity_names_the_reporter(world: World) -> None:
+    await _submit(world, world.a, _body("185.220.101.5", share_identity=True))
+    (alert,) = [a for a in await world.h.alerts(world.b.auth) if a["indicator_key"] == "ipv4:185.220.101.5"]
+    assert alert["title"].startswith("185.220.101.5 seen scanning hosp-a hospital in DE")
+
+
+@pytest.mark.parametrize(
+    ("observable", "type_", "reason"),
+    [
+        pytest.param("185.100.86.20", "ip", "provider_asset", id="another-hospitals-address"),
+        pytest.param("192.168.1.10", "ip", "private_or_reserved", id="private-range"),
+        pytest.param("8.8.8.8", "ip", "allow_listed", id="allow-listed-resolver"),
+        pytest.param("185.0.0.0/16", "cidr", "too_wide", id="too-wide"),
+    ],
+)
+async def test_poisoning_never_reaches_a_blocklist(
+    world: World, observable: str, type_: str, reason: str
+) -> None:
+    w = world
+    receipt = await _submit(w, w.a, _body(observable, type_=type_, kind="compromised"))
+    assert receipt["status"] == "held" and receipt["held_reason"] == reason
+    assert receipt["relayed_to"] == 0
+    await w.h.drained()
+    for reader in (w.a, w.b, w.c, w.csirt, w.h.op):
+        assert await _blocklist(w, reader) == []
+    relay_alerts = [a for a in await w.h.alerts(w.h.op) if a["asset_id"] == "sector-sighting-relay"]
+    assert relay_alerts == []
+    status = (await w.h.api.get("/api/v1/status", headers=w.h.op)).json()
+    assert status["sightings"]["held_by_reason"] == {reason: 1}
+
+
+async def test_a_sighted_address_in_bs_range_tells_b_it_may_be_compromised(world: World) -> None:
+    w = world
+    await _submit(w, w.a, _body("185.100.86.20", kind="compromised"))
+    await w.h.drained()
+    (alert,) = [a for a in await w.h.alerts(w.b.auth) if a["indicator_key"] == "ipv4:185.100.86.20"]
+    assert alert["severity"] in ("high", "critical")
+    assert "possible compromise" in alert["title"] and "hosp-a" not in json.dumps(alert)
+    assert not [a for a in await w.h.alerts(w.c.auth) if a["indicator_key"] == "ipv4:185.100.86.20"]
+
+
+async def test_corroboration_and_confirmation_raise_severity_as_documented(world: World) -> None:
+    w = world
+    first = await _submit(w, w.a, _body("185.220.101.6"))
+    assert first["severity"] == "low"
+    again = await _submit(w, w.a, _body("185.220.101.6"))  # the same provider never corroborates itself
+    assert again["severity"] == "low" and again["providers"] == 1
+    second = await _submit(w, w.c, _body("185.220.101.6"))
+    assert second["severity"] == "medium" and second["providers"] == 2
+    (b_alert,) = [a for a in await w.h.alerts(w.b.auth) if a["indicator_key"] == "ipv4:185.220.101.6"]
+    assert b_alert["severity"] == "medium" and b_alert["revision"] == 2
+    assert "(2 hospitals reported it)" in b_alert["title"]
+    # B is no CSIRT; the CSIRT of A's constituency confirms A's sighting
+    url = f"/api/v1/sightings/{first['id']}/confirm"
+    assert (await w.h.api.post(url, headers=w.a.auth)).status_code == 403
+    confirmed = (await w.h.api.post(url, headers=w.csirt)).json()
+    assert confirmed["severity"] == "high" and confirmed["confirmed"] is True
+    (b_alert,) = [a for a in await w.h.alerts(w.b.auth) if a["indicator_key"] == "ipv4:185.220.101.6"]
+    assert b_alert["severity"] == "high"
+    assert await _blocklist(w, w.b, min_corroboration=3) == ["185.220.101.6"]
+    assert await _blocklist(w, w.b, min_severity="critical") == []
+
+
+async def test_quota_holds_per_provider(world: World) -> None:
+    w = world
+    for n in range(6):
+        await _submit(w, w.a, _body(f"185.220.110.{n}"))
+    resp = await w.h.api.post("/api/v1/sightings", json=_body("185.220.110.99"), headers=w.a.auth)
+    assert resp.status_code == 429 and int(resp.headers["retry-after"]) >= 1
+    assert "185.220.110.99" not in await _blocklist(w, w.b)
+    await _submit(w, w.c, _body("185.220.110.99"))  # another provider's quota is its own
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        pytest.param({"observable": "not an address"}, "not a valid ip", id="bad-address"),
+        pytest.param({"type": "cidr"}, "network", id="address-as-cidr"),
+        pytest.param({"tlp": "clear"}, "operator", id="clear-needs-operator"),
+        pytest.param(
+            {"last_seen": "2000-01-01T00:00:00Z", "first_seen": "2000-01-01T00:00:00Z"}, "older", id="old"
+        ),
+        pytest.param({"last_seen": "2099-01-01T00:00:00Z"}, "future", id="future"),
+        pytest.param({"kind": "rumour"}, "kind", id="unknown-kind"),
+        pytest.param({"context": "a\x00b"}, "NUL", id="nul-in-context"),
+        pytest.param({"confidence": 101}, "confidence", id="confidence-range"),
+    ],
+)
+async def test_invalid_sightings_are_refused_with_a_reason_and_nothing_stored(
+    world: World, change: dict[str, Any], why: str
+) -> None:
+    w = world
+    resp = await w.h.api.post(
+        "/api/v1/sightings", json={**_body("185.220.101.7"), **change}, headers=w.a.auth
+    )
+    assert resp.status_code == 422
+    assert why.lower() in resp.text.lower()
+    assert (await w.h.api.get("/api/v1/sightings", headers=w.a.auth)).json() == []
+
+
+async def test_only_providers_submit(world: World) -> None:
+    for auth in (world.csirt, world.h.op):
+        resp = await world.h.api.post("/api/v1/sightings", json=_body("185.220.101.8"), headers=auth)
+        assert resp.status_code == 403
+
+
+async def test_blocklist_etag_and_tlp_red(world: World) -> None:
+    w = world
+    first = await w.h.api.get("/api/v1/blocklists/ip.txt", headers=w.b.auth)
+    tag = first.headers["etag"]
+    again = await w.h.api.get("/api/v1/blocklists/ip.txt", headers={**w.b.auth, "If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+    await _submit(w, w.a, _body("185.220.101.9", tlp="red"))
+    assert "185.220.101.9" in await _blocklist(w, w.a)  # RED: the reporter's own list only
+    unchanged = await w.h.api.get("/api/v1/blocklists/ip.txt", headers={**w.b.auth, "If-None-Match": tag})
+    assert unchanged.status_code == 304
+    await _submit(w, w.a, _body("185.220.101.10"))
+    changed = await w.h.api.get("/api/v1/blocklists/ip.txt", headers={**w.b.auth, "If-None-Match": tag})
+    assert changed.status_code == 200 and changed.text == "185.220.101.10\n"
+    assert first.headers["content-type"].startswith("text/plain")
+
+
+async def test_stix_sightings_are_relayed(world: World) -> None:
+    w = world
+    bundle = {
+        "type": "bundle",
+        "id": "bundle--00000000-0000-4000-8000-000000000001",
+        "objects": [
+            {
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": "indicator--00000000-0000-4000-8000-000000000002",
+                "created": "2026-12-01T00:00:00Z",
+                "modified": "2026-12-01T00:00:00Z",
+                "pattern": "[domain-name:value = 'evil-c2.example.com']",
+                "pattern_type": "stix",
+                "valid_from": "2026-12-01T00:00:00Z",
+            },
+            {
+                "type": "sighting",
+                "spec_version": "2.1",
+                "id": "sighting--00000000-0000-4000-8000-000000000003",
+                "created": utcnow().isoformat(),
+                "modified": utcnow().isoformat(),
+                "first_seen": (utcnow() - timedelta(minutes=3)).isoformat(),
+                "last_seen": (utcnow() - timedelta(minutes=2)).isoformat(),
+                "count": 3,
+                "sighting_of_ref": "indicator--00000000-0000-4000-8000-000000000002",
+                "x_ewarn_kind": "blocked",
+            },
+        ],
+    }
+    resp = await w.h.api.post("/api/v1/sightings/stix", json=bundle, headers=w.a.auth)
+    assert resp.status_code == 201, resp.text
+    report = resp.json()
+    assert report["ignored"] == 1 and report["receipts"][0]["severity"] == "medium"
+    assert await _blocklist(w, w.b, "domain") == ["evil-c2.example.com"]
+    broken = {**bundle, "objects": [bundle["objects"][1]]}  # the sighting's indicator is missing
+    resp = await w.h.api.post("/api/v1/sightings/stix", json=broken, headers=w.a.auth)
+    assert resp.status_code == 422 and "sighting--00000000" in resp.text
