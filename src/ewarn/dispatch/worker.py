@@ -33,6 +33,7 @@ from ewarn.dispatch.job_runner import JobRunner
 from ewarn.dispatch.outcomes import OutcomeRecorder
 from ewarn.dispatch.send import ChannelSender
 from ewarn.dispatch.ssrf import Resolver, SsrfGuard, SystemResolver
+from ewarn.dispatch.syslog import SyslogSender
 from ewarn.dispatch.webhook import WebhookSender
 from ewarn.models.common import utcnow
 from ewarn.settings import Settings
@@ -65,6 +66,7 @@ class DispatchWorker:
         rand: Callable[[], float] = random.random,
         breaker: CircuitBreaker | None = None,
         per_endpoint_limit: int | None = None,
+        syslog: SyslogSender | None = None,
     ) -> None:
         cfg = settings.dispatch
         self._ctx = ctx = DispatchContext(
@@ -84,7 +86,13 @@ class DispatchWorker:
         jobs = JobRunner(
             ctx,
             breaker=self._breaker,
-            sender=ChannelSender(settings=settings, webhooks=webhooks, email=email, clock=ctx.clock),
+            sender=ChannelSender(
+                settings=settings,
+                webhooks=webhooks,
+                email=email,
+                clock=ctx.clock,
+                syslog=syslog or SyslogSender(guard=guard, timeout_seconds=cfg.request_timeout_seconds),
+            ),
             recorder=self._recorder,
             gone=GoneSubscriptions(ctx, email),
         )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ewarn.api.deps import (
     PrincipalDep,
@@ -18,14 +18,17 @@ from ewarn.api.deps import (
     ensure_provider_writable,
 )
 from ewarn.api.params import ResourceIdPath
+from ewarn.dispatch.formats.rules import API_KEY_FORMATS, default_format, format_refusal
+from ewarn.dispatch.syslog import parse_target
 from ewarn.hostaddress import NotAHost, host_addresses
 from ewarn.models.common import ONE_LINE, text_limits, utcnow
 from ewarn.models.provider import Principal
-from ewarn.models.subscription import Channel, Digest, Subscription, SubscriptionFilters
+from ewarn.models.subscription import Channel, Digest, PayloadFormat, Subscription, SubscriptionFilters
 from ewarn.netguard import SsrfGuard, SsrfRefused, StaticResolver
 from ewarn.store.repositories import principals
 from ewarn.store.repositories import subscriptions as repo
 from ewarn.store.repositories.audit import record_audit
+from ewarn.store.repositories.subscription_api_keys import store_api_key
 
 router = APIRouter(prefix="/api/v1", tags=["subscriptions"])
 
@@ -40,7 +43,7 @@ class SubscriptionOut(BaseModel):
     channel: Channel
     target: str
     filters: SubscriptionFilters
-    payload_format: str
+    payload_format: PayloadFormat
     digest: Digest
     enabled: bool
     disabled_reason: str | None = None
@@ -74,6 +77,23 @@ class SubscriptionCreated(SubscriptionOut):
 
 
 Target = Annotated[str, text_limits(2000, min_length=3), ONE_LINE]
+_API_KEY_CHARS = re.compile(r"^[!-~]+$")  # printable ASCII, no spaces: it goes into a request header
+
+
+def _api_key_shape(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and not _API_KEY_CHARS.match(value.get_secret_value()):
+        raise ValueError("api_key must be printable ASCII without spaces")
+    return value
+
+
+ApiKey = Annotated[
+    SecretStr,
+    Field(
+        min_length=8,
+        max_length=100,  # sealed, it must fit the 256-character secret column
+        description="The key an integration authenticates with (TheHive); stored sealed, never shown",
+    ),
+]
 
 
 class SubscriptionIn(BaseModel):
@@ -82,8 +102,13 @@ class SubscriptionIn(BaseModel):
     channel: Channel
     target: Target
     filters: SubscriptionFilters = Field(default_factory=SubscriptionFilters)
-    payload_format: Literal["json", "stix"] = "json"
+    payload_format: PayloadFormat | None = Field(
+        default=None, description="Default: json for webhook and email, cef for syslog"
+    )
     digest: Digest = Digest.NONE
+    api_key: ApiKey | None = None
+
+    _check_api_key = field_validator("api_key")(_api_key_shape)
 
 
 class SubscriptionPatch(BaseModel):
@@ -91,8 +116,11 @@ class SubscriptionPatch(BaseModel):
 
     target: Target | None = None
     filters: SubscriptionFilters | None = None
-    payload_format: Literal["json", "stix"] | None = None
+    payload_format: PayloadFormat | None = None
     digest: Digest | None = None
+    api_key: ApiKey | None = None
+
+    _check_api_key = field_validator("api_key")(_api_key_shape)
 
 
 class RotateIn(BaseModel):
@@ -122,14 +150,23 @@ def _check_target(channel: Channel, target: str, allowed_networks: list[str]) ->
         if not _EMAIL.match(target):
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "target must be an e-mail address")
         return
+    if channel is Channel.SYSLOG:
+        try:
+            host = parse_target(target).host
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target: {exc}") from exc
+    else:
+        try:
+            url = httpx.URL(target)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "target must be an http(s) URL"
+            ) from exc
+        if url.scheme not in ("http", "https") or not url.host:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "target must be an http(s) URL")
+        host = url.host
     try:
-        url = httpx.URL(target)
-    except (httpx.InvalidURL, ValueError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "target must be an http(s) URL") from exc
-    if url.scheme not in ("http", "https") or not url.host:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "target must be an http(s) URL")
-    try:
-        addresses = host_addresses(url.host)
+        addresses = host_addresses(host)
     except NotAHost as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target host: {exc}") from exc
     guard = SsrfGuard(resolver=StaticResolver({}), allowed_networks=allowed_networks)
@@ -138,6 +175,26 @@ def _check_target(channel: Channel, target: str, allowed_networks: list[str]) ->
             guard.check_address(address)
     except SsrfRefused as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target not allowed: {exc}") from exc
+
+
+def _check_format(
+    channel: Channel,
+    payload_format: PayloadFormat,
+    digest: Digest,
+    filters: SubscriptionFilters,
+    *,
+    has_api_key: bool,
+) -> None:
+    """422 with the reason when the channel cannot carry the format or the format cannot work this way."""
+    reason = format_refusal(
+        channel=channel,
+        payload_format=payload_format,
+        digest=digest,
+        tlp_ceiling=filters.tlp_ceiling,
+        has_api_key=has_api_key,
+    )
+    if reason is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, reason)
 
 
 async def _owned(
@@ -163,15 +220,25 @@ async def create_subscription(
     if await principals.get_provider(session=session, provider_id=provider_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     _check_target(body.channel, body.target, runtime.settings.dispatch.allowed_networks)
+    payload_format = body.payload_format or default_format(body.channel)
+    _check_format(
+        body.channel, payload_format, body.digest, body.filters, has_api_key=body.api_key is not None
+    )
     sub, secret = await repo.create_subscription(
         session=session,
         provider_id=provider_id,
         channel=body.channel,
         target=body.target,
         filters=body.filters,
-        payload_format=body.payload_format,
+        payload_format=payload_format.value,
         digest=body.digest,
     )
+    if body.api_key is not None:  # the integration's key takes the secret's place; no whsec_ to show
+        stored = await store_api_key(
+            session=session, subscription_id=sub.id, api_key=body.api_key.get_secret_value()
+        )
+        assert stored is not None
+        sub, secret = stored, None
     await record_audit(session, principal, "create", "subscription", [sub.id], body, provider_id=provider_id)
     await session.commit()
     return SubscriptionCreated(**SubscriptionOut.of(sub).model_dump(), secret=secret)
@@ -213,14 +280,32 @@ async def update_subscription(
     sub = await _owned(session, principal, subscription_id, write=True)
     if body.target is not None:
         _check_target(sub.channel, body.target, runtime.settings.dispatch.allowed_networks)
+    new_format = body.payload_format or sub.payload_format
+    if (new_format in API_KEY_FORMATS) != (sub.payload_format in API_KEY_FORMATS):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"a subscription cannot switch between {sub.payload_format.value} and {new_format.value} "
+            "(one authenticates with an API key, the other signs): create a new subscription",
+        )
+    _check_format(
+        sub.channel,
+        new_format,
+        body.digest or sub.digest,
+        body.filters or sub.filters,
+        has_api_key=new_format in API_KEY_FORMATS or body.api_key is not None,
+    )
     updated = await repo.update_subscription(
         session=session,
         subscription_id=subscription_id,
         target=body.target,
         filters=body.filters,
-        payload_format=body.payload_format,
+        payload_format=body.payload_format.value if body.payload_format else None,
         digest=body.digest,
     )
+    if body.api_key is not None:
+        updated = await store_api_key(
+            session=session, subscription_id=subscription_id, api_key=body.api_key.get_secret_value()
+        )
     assert updated is not None
     await record_audit(
         session, principal, "update", "subscription", [subscription_id], body, provider_id=sub.provider_id
@@ -252,6 +337,11 @@ async def rotate_secret(
     sub = await _owned(session, principal, subscription_id, write=True)
     if sub.channel is not Channel.WEBHOOK:
         raise HTTPException(status.HTTP_409_CONFLICT, "only webhook subscriptions have a signing secret")
+    if sub.payload_format in API_KEY_FORMATS:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"a {sub.payload_format.value} subscription signs nothing: set a new api_key with PATCH instead",
+        )
     overlap = timedelta(hours=(body or RotateIn()).overlap_hours)
     rotated = await repo.rotate_secret(session=session, subscription_id=subscription_id, overlap=overlap)
     assert rotated is not None

@@ -63,7 +63,6 @@ def card(summary: AlertSummary) -> dict[str, Any]:
         "version": CARD_VERSION,
         "fallbackText": clip(f"{summary.headline}: {summary.data.reason}", MAX_TEXT),
         "body": body,
-        "msteams": {"width": "Full"},
     }
     actions = [
         {"type": "Action.OpenUrl", "title": clip(link.title, 60), "url": link.url}
@@ -94,7 +93,6 @@ def digest_card(summaries: Sequence[AlertSummary], *, window: str) -> dict[str, 
         "version": CARD_VERSION,
         "fallbackText": f"ewarn digest: {len(ordered)} alerts ({window})",
         "body": body,
-        "msteams": {"width": "Full"},
     }
 
 
