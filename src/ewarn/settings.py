@@ -14,6 +14,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from ewarn.actions.playbooks import PlaybookRule
+
 
 class KafkaSettings(BaseModel):
     """Kafka is used when ``bootstrap`` is set; otherwise the in-process bus."""
@@ -76,6 +78,9 @@ class CorrelateSettings(BaseModel):
     batch_size: int = 500
     retrohunt_batch: int = 1000
     expiry_sweep_seconds: float = 60.0
+    # the response playbook linked from each alert, by indicator kind and severity; first matching rule wins
+    # (EWARN_CORRELATE__PLAYBOOKS='[{"kinds": ["vulnerability"], "min_severity": "high", "url": "https://…"}]')
+    playbooks: list[PlaybookRule] = Field(default_factory=list, max_length=100)
 
 
 class IngestSettings(BaseModel):

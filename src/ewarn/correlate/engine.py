@@ -5,11 +5,13 @@ No I/O here: ``match`` reads the in-memory index, ``build_alert`` turns one matc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from ewarn.actions import next_steps, references, remediations
+from ewarn.actions.playbooks import PlaybookRule, playbook_for
 from ewarn.correlate.addresses import Network, normalise_host, parse_address, parse_asn, parse_network
 from ewarn.correlate.index import AssetIndex, AssetRef, Entry, records
 from ewarn.correlate.matches import VERSION_NOT_COMPARED, Match, Relation
@@ -17,7 +19,7 @@ from ewarn.correlate.score import score
 from ewarn.correlate.vulnerability import asset_display, indicator_cves, match_vulnerability
 from ewarn.ids import alert_id
 from ewarn.models import Alert, AssetKind, Indicator, IndicatorType, MatchDetail
-from ewarn.models.alert import AlertCve, Severity
+from ewarn.models.alert import AlertCve, AssetContact, ExploitationFlags, Severity
 from ewarn.models.sighting import SIGHTING_FEED, sighted_in_range
 
 __all__ = ["Match", "Relation", "build_alert", "explain", "indicator_cves", "is_active", "match"]
@@ -328,8 +330,38 @@ def _as_it_hits(indicator: Indicator, cves: list[AlertCve]) -> Indicator:
     return indicator.model_copy(update={"vulnerability": vuln.model_copy(update=update), "labels": labels})
 
 
-def build_alert(indicator: Indicator, found: Match, *, now: datetime) -> Alert:
-    """The first revision of the alert for one match; ``lifecycle`` decides what is actually stored."""
+def _contact(asset: AssetRef) -> AssetContact:
+    return AssetContact(
+        name=asset.name,
+        kind=asset.kind.value,
+        location=asset.location,
+        owner=asset.owner,
+        part_of=asset.parent_name,
+        supports=asset.supports,
+    )
+
+
+def _exploitation(indicator: Indicator, cve_details: list[AlertCve]) -> ExploitationFlags:
+    vuln = indicator.vulnerability
+    if vuln is None or not vuln.known_exploited:
+        return ExploitationFlags()
+    return ExploitationFlags(
+        known_exploited=True,
+        known_ransomware_use=vuln.known_ransomware_use,
+        exploited_cves=[c.id for c in cve_details if c.known_exploited],
+        kev_date_added=vuln.kev_date_added,
+        kev_due_date=vuln.kev_due_date,
+    )
+
+
+def build_alert(
+    indicator: Indicator, found: Match, *, now: datetime, playbooks: Sequence[PlaybookRule] = ()
+) -> Alert:
+    """The first revision of the alert for one match; ``lifecycle`` decides what is actually stored.
+
+    It carries what to do: the source's remediations for the products and CVEs that hit, next steps, the
+    advisory and CVE links, the asset's owner and location, and the operator's playbook (``playbooks``).
+    """
     asset = found.asset
     cve_details = _alert_cves(indicator, found) if indicator.type is IndicatorType.VULNERABILITY else []
     indicator = _as_it_hits(indicator, cve_details)
@@ -340,6 +372,20 @@ def build_alert(indicator: Indicator, found: Match, *, now: datetime) -> Alert:
         version_known=found.relation not in VERSION_NOT_COMPARED,
     )
     cves = [c.id for c in cve_details] if cve_details else sorted(indicator_cves(indicator))
+    exploitation = _exploitation(indicator, cve_details)
+    if indicator.type is IndicatorType.VULNERABILITY:
+        to_do = remediations.for_alert(indicator, product_ids=found.product_ids, cves=cves)
+        steps = next_steps.for_vulnerability(
+            asset_name=asset.name,
+            remediations=to_do,
+            possibly_affected=found.possibly_affected,
+            exploited=exploitation.known_exploited,
+        )
+    else:
+        to_do = []
+        steps = next_steps.for_observable(
+            indicator, relation=found.relation.value, asset_name=asset.name, now=now
+        )
     return Alert(
         id=alert_id(provider_id=asset.provider_id, indicator_key=indicator.key, asset_id=asset.id),
         revision=1,
@@ -372,6 +418,15 @@ def build_alert(indicator: Indicator, found: Match, *, now: datetime) -> Alert:
         possibly_affected=found.possibly_affected,
         cve_details=cve_details,
         advisory=indicator.source.record if indicator.type is IndicatorType.VULNERABILITY else None,
+        remediations=to_do,
+        next_steps=steps,
+        advisory_url=vuln.advisory_url if vuln is not None else None,
+        references=references.for_alert(indicator, cves=cves, exploited=exploitation.known_exploited),
+        asset_contact=_contact(asset),
+        exploitation=exploitation,
+        indicator_first_seen=next_steps.first_sighting(indicator),
+        indicator_last_seen=indicator.last_seen,
+        playbook=playbook_for(playbooks, indicator.type, scored.severity),
         source_feeds=sorted(set(indicator.sources) or {indicator.source.feed_id}),
         seen_at_source=indicator.source.seen_at or indicator.first_seen,
         ingested_at=indicator.ingested_at,

@@ -104,6 +104,7 @@ class AssetRef:
     category: EquipmentCategory | None = None  # infrastructure equipment (inherited by its components)
     care_dependency: CareDependency | None = None  # how much care depends on the equipment
     supports: str | None = None  # which care, in the operator's words: 'UPS feeding ICU'
+    owner: str | None = None  # who owns it (the inventory's owner field), for the alert's contact
 
     @property
     def version_scheme(self) -> str:
@@ -425,6 +426,7 @@ class AssetIndex:
                 _CATEGORY_CODE[category],
                 _CARE_CODE[care],
                 supports,
+                asset.owner or (parent.owner if parent is not None else None),
             )
         )
 
@@ -567,6 +569,7 @@ class AssetIndex:
             category=None if f[16] is None else _CATEGORIES[f[16]],
             care_dependency=None if f[17] is None else _CARE[f[17]],
             supports=f[18],
+            owner=f[19],
         )
 
     def __len__(self) -> int:

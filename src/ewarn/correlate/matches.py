@@ -51,6 +51,7 @@ class Match:
     cves: tuple[str, ...] = ()
     quote: str | None = None  # the version text as the advisory wrote it, when it could not be compared
     note: str | None = None  # how the reader interpreted the advisory's entry (model, name, text)
+    product_ids: tuple[str, ...] = ()  # the advisory's products that matched the asset (its remediations')
 
     @property
     def possibly_affected(self) -> bool:

@@ -67,7 +67,7 @@ def read_remediations(
         fixed_names: list[str] = []
         if category is RemediationCategory.VENDOR_FIX:
             fixed = _fixed_products(vulnerability, products, scoped)
-            fixed_names = list(dict.fromkeys(p.full_name or p.name for p in fixed if p.full_name or p.name))
+            fixed_names = list(dict.fromkeys(name for p in fixed if (name := p.full_name or p.name)))
             fixed_versions = list(dict.fromkeys([p.text for p in fixed if p.text] + versions_named(text)))
         url = remediation.get("url")
         date = remediation.get("date")
@@ -118,7 +118,7 @@ def advisory_links(meta: Mapping[str, Any], tracking_id: str) -> tuple[str | Non
         )
     own_pages = [link.url for link in links if link.kind == "advisory"]
     web = [url for url in own_pages if not url.lower().endswith(".json")]
-    advisory_url = (web or own_pages or [None])[0]
+    advisory_url = next(iter(web or own_pages), None)
     unique: dict[str, Reference] = {}
     for link in links:
         unique.setdefault(link.url, link)  # the first mention wins: the advisory's own before a citation

@@ -1,0 +1,123 @@
+"""Concrete next steps for the kind of match: block, search the logs since it was first seen, isolate, patch.
+
+The source's own remediations say what the vendor or CISA recommends; these say what an on-call analyst does
+first with what ewarn matched. The text is English; ``kind`` and the numbers let a channel word it in the
+reader's language (the e-mail does).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from ewarn.models.alert import NextStep, NextStepKind
+from ewarn.models.indicator import Indicator, IndicatorType, Remediation, RemediationCategory
+
+DEFAULT_LOOKBACK_DAYS = 30  # when no source says since when the indicator is seen
+MIN_LOOKBACK_DAYS = 7
+MAX_LOOKBACK_DAYS = 365
+# Where each kind of observable is blocked and which logs show it.
+_BLOCK_AT = {
+    IndicatorType.IPV4: "the perimeter firewall",
+    IndicatorType.IPV6: "the perimeter firewall",
+    IndicatorType.DOMAIN: "the DNS resolver and web proxy",
+    IndicatorType.URL: "the web proxy",
+    IndicatorType.EMAIL: "the mail gateway",
+    IndicatorType.ASN: "the perimeter firewall (its announced prefixes)",
+}
+_LOGS = {
+    IndicatorType.IPV4: "firewall, NetFlow and proxy logs",
+    IndicatorType.IPV6: "firewall, NetFlow and proxy logs",
+    IndicatorType.DOMAIN: "DNS, proxy and mail logs",
+    IndicatorType.URL: "proxy logs",
+    IndicatorType.EMAIL: "mail gateway logs",
+    IndicatorType.ASN: "firewall and NetFlow logs",
+}
+# A listed address or host inside the provider's own range: that host may be compromised.
+OWN_HOST_RELATIONS = frozenset({"address_in_range", "range_in_range", "range_covers", "hostname"})
+
+
+def first_sighting(indicator: Indicator) -> datetime | None:
+    """The earliest moment any source says the indicator was seen or valid."""
+    moments = [m for m in (indicator.valid_from, indicator.first_seen, indicator.source.seen_at) if m]
+    return min(moments) if moments else None
+
+
+def lookback(indicator: Indicator, now: datetime) -> tuple[int, datetime]:
+    """How many days of logs to search, and from when: since the first sighting (a week at least)."""
+    since = first_sighting(indicator)
+    if since is None or since > now:
+        days = DEFAULT_LOOKBACK_DAYS
+    else:
+        days = math.ceil((now - since) / timedelta(days=1))
+    days = max(MIN_LOOKBACK_DAYS, min(MAX_LOOKBACK_DAYS, days))
+    return days, now - timedelta(days=days)
+
+
+def for_observable(indicator: Indicator, *, relation: str, asset_name: str, now: datetime) -> list[NextStep]:
+    """Block it, search the logs for it since its first sighting, isolate an own host it names."""
+    value = indicator.value
+    days, since = lookback(indicator, now)
+    steps = [
+        NextStep(
+            kind=NextStepKind.BLOCK,
+            text=f"Block {value} at {_BLOCK_AT.get(indicator.type, 'your security controls')}.",
+        ),
+        NextStep(
+            kind=NextStepKind.SEARCH_LOGS,
+            text=f"Search {_LOGS.get(indicator.type, 'your logs')} for {value} over the past {days} days "
+            f"(since {since:%Y-%m-%d}).",
+            lookback_days=days,
+            since=since,
+        ),
+    ]
+    if relation in OWN_HOST_RELATIONS:
+        steps.append(
+            NextStep(
+                kind=NextStepKind.ISOLATE,
+                text=f"Isolate the host behind {value} in '{asset_name}' from the network and examine it "
+                "for compromise.",
+            )
+        )
+    return steps
+
+
+def fixed_versions(remediations: Sequence[Remediation]) -> list[str]:
+    """The fixed versions the vendor fixes name, in order."""
+    return list(
+        dict.fromkeys(
+            v for r in remediations if r.category is RemediationCategory.VENDOR_FIX for v in r.fixed_versions
+        )
+    )
+
+
+def for_vulnerability(
+    *, asset_name: str, remediations: Sequence[Remediation], possibly_affected: bool, exploited: bool
+) -> list[NextStep]:
+    """Verify the version when unsure, update to a fixed version, restrict access while it is exploited."""
+    steps: list[NextStep] = []
+    if possibly_affected:
+        steps.append(
+            NextStep(
+                kind=NextStepKind.VERIFY_VERSION,
+                text=f"Check the version installed on '{asset_name}' against the advisory.",
+            )
+        )
+    versions = fixed_versions(remediations)
+    if versions:
+        steps.append(
+            NextStep(
+                kind=NextStepKind.PATCH,
+                text=f"Update '{asset_name}' to a fixed version ({', '.join(versions)}).",
+            )
+        )
+    if exploited:
+        steps.append(
+            NextStep(
+                kind=NextStepKind.ISOLATE,
+                text=f"Until '{asset_name}' is fixed, restrict its network access: the vulnerability is "
+                "known to be exploited.",
+            )
+        )
+    return steps
