@@ -59,8 +59,9 @@ class JobRunner:
             started = clock()
             result = await self._sender.send(job, language)
             finished = clock()
-            healthy = result.ok or result.refused or not endpoint_unhealthy(result.status_code)
-            self._breaker.record(endpoint, healthy=healthy)
+            if not result.endpoint_untried:
+                healthy = result.ok or result.refused or not endpoint_unhealthy(result.status_code)
+                self._breaker.record(endpoint, healthy=healthy)
         except Exception as exc:  # a bug in a channel must not kill the loop; the attempt is logged as failed
             log.exception("dispatch_job_crashed", subscription=job.subscription.id)
             started = finished = clock()

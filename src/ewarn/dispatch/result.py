@@ -15,3 +15,5 @@ class SendResult:
     retry_after: str | None = None  # the raw Retry-After header
     refused: bool = False  # we will not send there (SSRF guard, TLP): retrying cannot help
     ok: bool = False
+    # failed here before reaching the endpoint (e.g. its secret cannot be decrypted): not the endpoint's health
+    endpoint_untried: bool = False
