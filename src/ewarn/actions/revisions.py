@@ -32,8 +32,14 @@ def _fixed(alert: Alert) -> set[str]:
 
 
 def remediation_changes(stored: Alert, candidate: Alert) -> list[str]:
-    """Why the candidate's actions are news compared with the stored revision (empty: they are not)."""
+    """Why the candidate's actions are news compared with the stored revision (empty: they are not).
+
+    A revision stored before alerts carried actions (no asset contact) is not compared: an upgrade must not
+    re-send every open alert.
+    """
     why: list[str] = []
+    if stored.asset_contact is None:
+        return why
     before, after = _due_dates(stored), _due_dates(candidate)
     if after and after != before:
         why.append(f"required action due {', '.join(sorted(after))}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ewarn.actions.revisions import remediation_changes
 from ewarn.models import Alert, AlertStatus
 from ewarn.workflow.states import state_for_revision
 
@@ -39,6 +40,7 @@ def changes(stored: Alert, candidate: Alert) -> list[str]:
         why.append(f"more CVEs: {', '.join(added)}")
     if stored.possibly_affected and not candidate.possibly_affected:
         why.append("confirmed affected")
+    why += remediation_changes(stored, candidate)  # a new due date, fixed version or kind of action
     return why
 
 
