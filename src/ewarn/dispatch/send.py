@@ -13,7 +13,6 @@ from datetime import datetime
 import aiosmtplib
 
 from ewarn.crypto.secretbox import SecretUnreadable
-from ewarn.crypto.secretbox import SecretUnreadable
 from ewarn.dispatch.email import EmailSender, TlpRefused
 from ewarn.dispatch.formats import request_auth
 from ewarn.dispatch.jobs import Job, email_for, webhook_body
@@ -21,30 +20,13 @@ from ewarn.dispatch.result import SendResult
 from ewarn.dispatch.syslog import SyslogSender, messages_for
 from ewarn.dispatch.webhook import WebhookSender
 from ewarn.logging import get_logger
-from ewarn.logging import get_logger
 from ewarn.models.subscription import Channel
 from ewarn.settings import Settings
 from ewarn.store.repositories import subscriptions as subs_repo
 
 log = get_logger(__name__)
 
-log = get_logger(__name__)
-
 SMTP_ERRORS = (aiosmtplib.SMTPException, OSError, TimeoutError)
-
-
-def secret_unreadable(job: Job, exc: SecretUnreadable) -> SendResult:
-    """The attempt fails here, retried later (the operator may restore the key): named, never the secret."""
-    sub = job.subscription
-    # the message names the row and the setting only (SecretUnreadable never carries a value)
-    log.error(
-        "delivery_secret_unreadable",
-        subscription=sub.id,
-        provider=sub.provider_id,
-        deliveries=[d.id for d in job.deliveries][:20],
-        reason=str(exc),
-    )
-    return SendResult(None, 0.0, f"secret unreadable: {exc}", endpoint_untried=True)
 
 
 def secret_unreadable(job: Job, exc: SecretUnreadable) -> SendResult:
