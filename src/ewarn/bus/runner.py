@@ -1,7 +1,13 @@
 """The one loop that consumes a topic for a stage: decode, handle, dead-letter or retry, then commit.
 
-Stages never touch the bus themselves: they get a record and return; the runner commits offsets only after
-the handler returned, i.e. after the stage's output is durably stored or acknowledged (at-least-once).
+Stages never touch the bus themselves: they get a record (or a batch) and return; the runner commits offsets
+only after the handler returned, i.e. after the stage's output is durably stored or acknowledged (at-least-once).
+
+Batches adapt to load by themselves: a fetch returns what is available now, up to ``batch_size``, and never
+waits for more once one record is there. An idle stage gets batches of one (no added latency); under load the
+records that arrived while a batch was handled make up the next, larger batch. A stage with a batch handler
+does its reads, writes and publishes once per batch; if the batch fails, that batch is handled again record by
+record, so one poison record is dead-lettered alone and the others still go through.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ class RunnerStats:
 
 
 class StageRunner:
-    """Runs ``handler`` for every record of ``topics`` in consumer group ``group``.
+    """Runs ``handler`` for every record (or ``batch_handler`` per batch) of ``topics`` in group ``group``.
 
     - ``PoisonRecordError`` / ``ValidationError`` / undecodable bytes: the record goes to the dead-letter topic
       with the original bytes and headers naming stage, error and source offset; the stage moves on.
@@ -82,12 +88,14 @@ class StageRunner:
         backoff_max: float = 10.0,
         after_batch: Callable[[], Awaitable[None]] | None = None,
         deterministic_attempts: int = 5,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self._bus = bus
         self._topics = list(topics)
         self._group = group
         self._stage = stage
         self._handler = handler
+        self._batch_handler = batch_handler
         self._dlq = dlq_topic
         self._batch_size = batch_size
         self._backoff_base = backoff_base
@@ -113,13 +121,30 @@ class StageRunner:
                 observe_fetch(self._group, consumer, batch)
                 if not batch:
                     continue
-                for record in batch:
-                    await self._handle_with_retry(record)
+                await self._handle_batch(batch)
                 if self._after_batch is not None:
                     await self._after_batch()
                 await consumer.commit(batch)
         finally:
             await consumer.stop()
+
+    async def _handle_batch(self, batch: Sequence[Record]) -> None:
+        """The batch handler once for the whole batch; on any error, every record of it alone (with retries)."""
+        if self._batch_handler is not None and len(batch) > 1:
+            try:
+                await self._batch_handler(batch)
+            except Exception as exc:  # a poison record or an outage: the per-record path sorts out which
+                log.warning(
+                    "stage_batch_fallback",
+                    stage=self._stage,
+                    records=len(batch),
+                    error=f"{type(exc).__name__}: {str(exc)[:500]}",
+                )
+            else:
+                self.stats.processed += len(batch)
+                return
+        for record in batch:
+            await self._handle_with_retry(record)
 
     async def _handle_with_retry(self, record: Record) -> None:
         attempt = 0

@@ -1,8 +1,10 @@
 """The correlator's reads and writes: live assets, valid indicators, alert revisions and their publish marks.
 
 An alert revision is written with optimistic concurrency (the row must still hold the revision and status that
-were read), so a provider's feedback arriving through the API, or a second correlator, is never overwritten:
-the loser gets ``TransientError`` and its runner retries with fresh data.
+were read), so a provider's feedback arriving through the API, or a second correlator, is never overwritten. A
+new alert is inserted with ON CONFLICT DO NOTHING (SQLite and PostgreSQL alike): when another writer (the
+retro-hunt, a second process) created it first, nothing fails; the ids that lost either way are handed back
+for the caller to read again and decide afresh.
 
 A revision counts as published once its ``alert_events`` row exists; that row is written only after the bus
 acknowledged the publish, which makes ``alert_events`` the outbox mark as well as the per-tenant stream.
@@ -20,12 +22,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import String, and_, cast, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ewarn.errors import TransientError
 from ewarn.models import Alert, AlertStatus, Asset, Indicator
-from ewarn.store.db import upsert
+from ewarn.store.db import insert_for
 from ewarn.store.repositories.alerts import alert_from_row
 from ewarn.store.repositories.quarantine import Quarantined
 from ewarn.store.tables import AlertEventRow, AlertRow, AssetRow, IndicatorRow, QuarantineRow
@@ -191,16 +191,23 @@ async def open_alerts(
     provider_id: str | None = None,
     asset_ids: Sequence[str] | None = None,
     bad: list[Quarantined] | None = None,
+    indicator_keys: Sequence[str] | None = None,
 ) -> list[Alert]:
-    """Alerts not yet resolved, for one indicator or for some assets of one provider."""
+    """Alerts not yet resolved, for one indicator (or several) or for some assets of one provider."""
     stmt = select(AlertRow).where(AlertRow.status != AlertStatus.RESOLVED.value)
     if indicator_key is not None:
         stmt = stmt.where(AlertRow.indicator_key == indicator_key)
+    if indicator_keys is not None:
+        out: list[Alert] = []
+        for chunk in _chunks(indicator_keys):
+            rows = await session.scalars(stmt.where(AlertRow.indicator_key.in_(chunk)))
+            out.extend(a for r in rows if (a := _alert(r, bad)) is not None)
+        return out
     if provider_id is not None:
         stmt = stmt.where(AlertRow.provider_id == provider_id)
     if asset_ids is None:
         return [a for r in await session.scalars(stmt) if (a := _alert(r, bad)) is not None]
-    out: list[Alert] = []
+    out = []
     for chunk in _chunks(asset_ids):
         rows = await session.scalars(stmt.where(AlertRow.asset_id.in_(chunk)))
         out.extend(a for r in rows if (a := _alert(r, bad)) is not None)
@@ -223,15 +230,26 @@ def _columns(alert: Alert) -> dict[str, Any]:
     }
 
 
-async def write_revisions(*, session: AsyncSession, revisions: Sequence[tuple[Alert | None, Alert]]) -> None:
-    """Store each (previously stored, new revision); raise ``TransientError`` if a row moved meanwhile."""
+async def write_revisions(
+    *, session: AsyncSession, revisions: Sequence[tuple[Alert | None, Alert]]
+) -> set[str]:
+    """Store each (previously stored, new revision); returns the ids another writer moved first (not written).
+
+    New alerts go in one multi-row INSERT per chunk that skips ids already present; a later revision updates
+    its row only if the row still holds the revision and status that were read.
+    """
+    lost: set[str] = set()
+    fresh = [alert for stored, alert in revisions if stored is None]
+    if fresh:
+        # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs of one cached statement
+        stmt: Any = insert_for(session, AlertRow).on_conflict_do_nothing(index_elements=["id"])
+        result = await session.execute(
+            stmt.returning(AlertRow.id), [{"id": a.id, **_columns(a)} for a in fresh]
+        )
+        written = set(result.scalars())
+        lost.update(a.id for a in fresh if a.id not in written)
     for stored, alert in revisions:
         if stored is None:
-            try:
-                async with session.begin_nested():
-                    session.add(AlertRow(id=alert.id, **_columns(alert)))
-            except IntegrityError as exc:
-                raise TransientError(f"alert {alert.id} was created concurrently") from exc
             continue
         result = await session.execute(
             update(AlertRow)
@@ -243,7 +261,8 @@ async def write_revisions(*, session: AsyncSession, revisions: Sequence[tuple[Al
             .values(**_columns(alert))
         )
         if getattr(result, "rowcount", 0) != 1:
-            raise TransientError(f"alert {alert.id} changed while revision {alert.revision} was prepared")
+            lost.add(alert.id)
+    return lost
 
 
 async def published_revisions(*, session: AsyncSession, ids: Sequence[str]) -> dict[str, int]:
@@ -261,11 +280,17 @@ async def published_revisions(*, session: AsyncSession, ids: Sequence[str]) -> d
 
 async def mark_published(*, session: AsyncSession, alerts: Sequence[Alert], now: datetime) -> None:
     """Record that these revisions reached the alerts topic (idempotent)."""
+    if not alerts:
+        return
     rows = [
         {"provider_id": a.provider_id, "alert_id": a.id, "revision": a.revision, "created_at": now}
         for a in alerts
     ]
-    await upsert(session, AlertEventRow, rows, conflict=["alert_id", "revision"])
+    # executemany (one cached statement) rather than one VALUES list compiled anew for every batch size
+    stmt: Any = insert_for(session, AlertEventRow).on_conflict_do_nothing(
+        index_elements=["alert_id", "revision"]
+    )
+    await session.execute(stmt, rows)
 
 
 async def unpublished_alerts(

@@ -7,9 +7,14 @@ Three consumers, each in its own ``StageRunner``:
   assets against the indicators still valid in the database. Retro-hunting in every replica would only
   multiply the same database writes and race on the same revisions.
 
+The indicator runner hands the stage a batch (what is available, up to ``batch_size``): matching for the whole
+batch, then one read of stored revisions, one write transaction, one publish and one publish mark for it
+(``revisions.RevisionWriter``); the retro-hunt and the expiry sweep commit their alerts the same way.
+
 Poison stays alone: every alert revision is serialised on its own before it is stored or published, and a
 stored row that no longer parses is skipped; either goes to the quarantine table with its reason while the
-rest of the indicator's alerts (other providers' included) flow, and a start-up never fails on one of them.
+rest of the batch's alerts (other providers' included) flow, and a start-up never fails on one of them. A
+record that fails its batch makes the runner handle that batch record by record, so it is dead-lettered alone.
 """
 
 from __future__ import annotations
@@ -25,16 +30,15 @@ from ewarn.bus.base import Bus, Record
 from ewarn.bus.runner import StageRunner
 from ewarn.bus.topics import Topics
 from ewarn.correlate import aliases_sync, repository
-from ewarn.correlate.containment import encode_alerts, out_of_scope
+from ewarn.correlate.containment import out_of_scope
 from ewarn.correlate.engine import build_alert, is_active, match
 from ewarn.correlate.index import AssetIndex
-from ewarn.correlate.lifecycle import next_revision, resolve
+from ewarn.correlate.revisions import RevisionWriter
 from ewarn.inventory.scope import all_approved_scopes, approved_scopes, scope_refusal
 from ewarn.logging import get_logger
 from ewarn.models import Alert, Asset, AssetChange, AssetKind, Indicator, IndicatorType
 from ewarn.models.common import utcnow
 from ewarn.settings import AssetScopeSettings
-from ewarn.status.metrics import count_alerts
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories.quarantine import Quarantined, quarantine
 
@@ -99,9 +103,9 @@ class CorrelateWorker:
         self._runners: list[StageRunner] = []
         self._stopping = False
         self._stopped = asyncio.Event()
-        # The indicator, reload (catch-up) and retro-hunt runners of this process may raise the same new alert at
-        # once; taking turns on the read-decide-write of revisions keeps them from racing each other.
-        self._commit_turn = asyncio.Lock()
+        self._writer = RevisionWriter(
+            bus=bus, sessions=sessions, alerts_topic=topics.alerts, quarantine=self._quarantine, clock=clock
+        )
         self.expired_resolved = 0
         self.quarantined = 0
 
@@ -142,8 +146,8 @@ class CorrelateWorker:
         async with self._sessions() as session:
             pending = await repository.unpublished_alerts(session=session, bad=bad)
         await self._quarantine(bad)
-        encoded = await self._encode_or_quarantine(pending, why="pending alert cannot be published")
-        await self._publish(encoded)
+        encoded = await self._writer.encode(pending, why="pending alert cannot be published")
+        await self._writer.publish(encoded)
         return [alert for alert, _ in encoded]
 
     async def run(self) -> None:
@@ -152,7 +156,13 @@ class CorrelateWorker:
         await self.republish_pending()
         s = self._settings
         self._runners = [
-            self._runner([self._topics.indicators], s.indicator_group, "correlate", self._on_indicator),
+            self._runner(
+                [self._topics.indicators],
+                s.indicator_group,
+                "correlate",
+                self._on_indicator,
+                batch_handler=self._on_indicators,
+            ),
             self._runner([self._topics.assets], s.reload_group, "correlate-reload", self._on_reload),
             self._runner([self._topics.assets], s.retrohunt_group, "correlate-retrohunt", self._on_retrohunt),
         ]
@@ -166,9 +176,7 @@ class CorrelateWorker:
         async with self._sessions() as session:
             expired = await repository.expired_with_open_alerts(session=session, now=self._clock(), bad=bad)
         await self._quarantine(bad)
-        published: list[Alert] = []
-        for indicator in expired:
-            published += await self.handle_indicator(indicator)
+        published = await self.handle_indicators(expired)
         self.expired_resolved += len(published)
         return published
 
@@ -203,7 +211,13 @@ class CorrelateWorker:
             runner.stop()
 
     def _runner(
-        self, topics: list[str], group: str, stage: str, handler: Callable[[Record], Awaitable[None]]
+        self,
+        topics: list[str],
+        group: str,
+        stage: str,
+        handler: Callable[[Record], Awaitable[None]],
+        *,
+        batch_handler: Callable[[Sequence[Record]], Awaitable[None]] | None = None,
     ) -> StageRunner:
         return StageRunner(
             bus=self._bus,
@@ -213,10 +227,14 @@ class CorrelateWorker:
             handler=handler,
             dlq_topic=self._topics.dlq,
             batch_size=self._settings.batch_size,
+            batch_handler=batch_handler,
         )
 
     async def _on_indicator(self, record: Record) -> None:
-        await self.handle_indicator(Indicator.model_validate_json(record.value))
+        await self.handle_indicators([Indicator.model_validate_json(record.value)])
+
+    async def _on_indicators(self, records: Sequence[Record]) -> None:
+        await self.handle_indicators([Indicator.model_validate_json(r.value) for r in records])
 
     async def _on_reload(self, record: Record) -> None:
         change = AssetChange.model_validate_json(record.value)
@@ -234,87 +252,44 @@ class CorrelateWorker:
 
     async def handle_indicator(self, indicator: Indicator) -> list[Alert]:
         """Match one indicator; store and publish the revisions it causes. Returns what was published."""
+        return await self.handle_indicators([indicator])
+
+    async def handle_indicators(self, indicators: Sequence[Indicator]) -> list[Alert]:
+        """Match a batch of indicators; store and publish the revisions they cause, once per batch.
+
+        An indicator key that comes again in the batch waits for the next round (its first record's revisions
+        are stored first), so each key's records still apply in order. Returns what was published.
+        """
+        published: list[Alert] = []
+        for round_ in _rounds(indicators):
+            published += await self._handle_round(round_)
+        return published
+
+    async def _handle_round(self, indicators: Sequence[Indicator]) -> list[Alert]:
         now = self._clock()
-        if not is_active(indicator, now):
-            why = "the source revoked the indicator" if indicator.revoked else "the indicator expired"
+        candidates: list[Alert] = []
+        # indicator key -> why its open alerts that no longer match are resolved
+        closing_why: dict[str, str] = {}
+        for indicator in indicators:
+            if not is_active(indicator, now):
+                revoked = "the source revoked the indicator" if indicator.revoked else "the indicator expired"
+                closing_why[indicator.key] = revoked
+                continue
+            candidates += [build_alert(indicator, found, now=now) for found in match(indicator, self.index)]
+            if indicator.type is IndicatorType.VULNERABILITY:
+                # an updated advisory can mark versions fixed or not affected: close what no longer matches
+                closing_why[indicator.key] = "the advisory no longer lists this version as affected"
+        closing: list[tuple[str, str]] = []
+        if closing_why:
             bad: list[Quarantined] = []
             async with self._sessions() as session:
-                stale = await repository.open_alerts(session=session, indicator_key=indicator.key, bad=bad)
+                open_ = await repository.open_alerts(
+                    session=session, indicator_keys=sorted(closing_why), bad=bad
+                )
             await self._quarantine(bad)
-            return await self._commit([(a, resolve(a, why=why, now=now)) for a in stale], [])
-        candidates = [build_alert(indicator, found, now=now) for found in match(indicator, self.index)]
-        if not candidates and indicator.type is not IndicatorType.VULNERABILITY:
-            return []
-        resolutions: list[Alert] = []
-        if indicator.type is IndicatorType.VULNERABILITY:
-            # an updated advisory can mark versions fixed or not affected: close what no longer matches
             matched = {c.id for c in candidates}
-            bad = []
-            async with self._sessions() as session:
-                open_ = await repository.open_alerts(session=session, indicator_key=indicator.key, bad=bad)
-            await self._quarantine(bad)
-            resolutions = [a for a in open_ if a.id not in matched]
-        return await self._commit_candidates(
-            candidates, resolutions, why="the advisory no longer lists this version as affected", now=now
-        )
-
-    async def _commit_candidates(
-        self, candidates: Sequence[Alert], to_resolve: Sequence[Alert], *, why: str, now: datetime
-    ) -> list[Alert]:
-        if not candidates and not to_resolve:
-            return []
-        async with self._commit_turn:
-            return await self._commit_candidates_in_turn(candidates, to_resolve, why=why, now=now)
-
-    async def _commit_candidates_in_turn(
-        self, candidates: Sequence[Alert], to_resolve: Sequence[Alert], *, why: str, now: datetime
-    ) -> list[Alert]:
-        bad: list[Quarantined] = []
-        async with self._sessions() as session:
-            stored = await repository.stored_alerts(session=session, ids=[c.id for c in candidates], bad=bad)
-        if bad:
-            # an unreadable stored row must not be overwritten blindly (nor inserted again): leave it alone
-            await self._quarantine(bad)
-            unreadable = {q.key.rsplit("@", 1)[0] for q in bad}
-            candidates = [c for c in candidates if c.id not in unreadable]
-        changes: list[tuple[Alert | None, Alert | None]] = []
-        unchanged: list[Alert] = []
-        for candidate in candidates:
-            old = stored.get(candidate.id)
-            new = next_revision(old, candidate)
-            if new is None and old is not None:
-                unchanged.append(old)
-            else:
-                changes.append((old, new))
-        changes += [(a, resolve(a, why=why, now=now)) for a in to_resolve]
-        return await self._commit(changes, unchanged)
-
-    async def _commit(
-        self, changes: Sequence[tuple[Alert | None, Alert | None]], unchanged: Sequence[Alert]
-    ) -> list[Alert]:
-        """Write new revisions, then publish them and any unchanged revision whose publish never landed.
-
-        Each new revision is serialised first, alone: one that cannot be (text that is no valid UTF-8, or
-        that PostgreSQL cannot store) is quarantined and neither stored nor published; the others go on.
-        """
-        new = [rev for _, rev in changes if rev is not None]
-        encoded = await self._encode_or_quarantine(new, why="alert revision cannot be serialised")
-        good = {alert.id for alert, _ in encoded}
-        revisions = [(old, rev) for old, rev in changes if rev is not None and rev.id in good]
-        async with self._sessions() as session, session.begin():
-            await repository.write_revisions(session=session, revisions=revisions)
-            published = await repository.published_revisions(session=session, ids=[a.id for a in unchanged])
-        retry = [a for a in unchanged if published.get(a.id, 0) < a.revision]
-        encoded += await self._encode_or_quarantine(retry, why="pending alert cannot be published")
-        await self._publish(encoded)
-        count_alerts(rev.severity for _, rev in revisions)
-        return [alert for alert, _ in encoded]
-
-    async def _encode_or_quarantine(self, alerts: Sequence[Alert], *, why: str) -> list[tuple[Alert, bytes]]:
-        """Each alert with its message bytes; those that cannot be encoded are quarantined and left out."""
-        out, bad = encode_alerts(alerts, why=why)
-        await self._quarantine(bad)
-        return out
+            closing = [(a.id, closing_why[a.indicator_key]) for a in open_ if a.id not in matched]
+        return await self._writer.commit(candidates, closing, now=now)
 
     def _in_scope(self, asset: Asset, approved: Collection[tuple[str, str]], bad: list[Quarantined]) -> bool:
         """False (and the asset set aside) when it is wider than the scope rules allow without approval."""
@@ -346,16 +321,6 @@ class CorrelateWorker:
                 key=record.key,
                 provider_id=record.provider_id,
                 reason=record.reason[:500],
-            )
-
-    async def _publish(self, encoded: Sequence[tuple[Alert, bytes]]) -> None:
-        """Publish after the database commit; mark published only after the bus acknowledged."""
-        if not encoded:
-            return
-        await self._bus.publish_many(self._topics.alerts, [(a.provider_id, value) for a, value in encoded])
-        async with self._sessions() as session, session.begin():
-            await repository.mark_published(
-                session=session, alerts=[a for a, _ in encoded], now=self._clock()
             )
 
     # --- inventory changes ---------------------------------------------------------------------------------
@@ -425,15 +390,32 @@ class CorrelateWorker:
             candidates = []
         await self._quarantine(bad)
         if seen_since is not None:
-            return await self._commit_candidates(candidates, [], why="", now=now)
+            return await self._writer.commit(candidates, now=now)
         matched = {c.id for c in candidates}
         removed = set(change.removed_asset_ids)
-        gone = [a for a in open_ if a.asset_id in removed]
-        cleared = [a for a in open_ if a.asset_id not in removed and a.id not in matched]
-        out = await self._commit_candidates(candidates, [], why="", now=now)
-        out += await self._commit_candidates(
-            [], gone, why="the asset was removed from the inventory", now=now
-        )
-        out += await self._commit_candidates([], cleared, why="the asset no longer matches", now=now)
+        closing = [
+            (
+                a.id,
+                "the asset was removed from the inventory"
+                if a.asset_id in removed
+                else "the asset no longer matches",
+            )
+            for a in open_
+            if a.asset_id in removed or a.id not in matched
+        ]
+        out = await self._writer.commit(candidates, closing, now=now)
         log.info("retro_hunt", provider_id=change.provider_id, assets=len(assets), published=len(out))
         return out
+
+
+def _rounds(indicators: Sequence[Indicator]) -> list[list[Indicator]]:
+    """The batch in rounds where no indicator key comes twice; a key's n-th record goes to round n."""
+    rounds: list[list[Indicator]] = []
+    seen: dict[str, int] = {}
+    for indicator in indicators:
+        n = seen.get(indicator.key, 0)
+        seen[indicator.key] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(indicator)
+    return rounds
