@@ -108,6 +108,7 @@ def webhook_body(job: Job) -> tuple[bytes, str]:
 
 
 def email_for(job: Job, *, sender: str, language: str | None) -> EmailMessage:
+    language = job.subscription.filters.language or language  # the subscription's, else the provider's
     if job.digest_key is None and is_notice(job.deliveries[0].payload):  # a workflow reminder/escalation
         first = job.deliveries[0]
         return notice_email(first.payload, to=job.subscription.target, sender=sender, message_id=first.id)

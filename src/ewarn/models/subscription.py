@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr
 
 from ewarn.models.alert import Severity
 from ewarn.models.asset import EquipmentCategory
-from ewarn.models.common import TLP, Contract, Label, UtcDatetime
+from ewarn.models.common import TLP, Contract, Label, LanguageTag, UtcDatetime
 
 MAX_FILTER_ITEMS = 100
 
@@ -59,6 +59,8 @@ class SubscriptionFilters(Contract):
         default_factory=list, max_length=MAX_FILTER_ITEMS
     )  # empty: all
     tlp_ceiling: TLP = TLP.AMBER  # the most restricted TLP this channel may carry
+    # the e-mail's language ("de", "fr-CH"); unset: the provider's language
+    language: LanguageTag | None = None
 
 
 class Subscription(Contract):
