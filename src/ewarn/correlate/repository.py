@@ -242,7 +242,8 @@ async def write_revisions(
     fresh = [alert for stored, alert in revisions if stored is None]
     if fresh:
         # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs of one cached statement
-        stmt: Any = insert_for(session, AlertRow).on_conflict_do_nothing(index_elements=["id"])
+        insert: Any = insert_for(session, AlertRow)  # the dialect's Insert, which has ON CONFLICT
+        stmt = insert.on_conflict_do_nothing(index_elements=["id"])
         result = await session.execute(
             stmt.returning(AlertRow.id), [{"id": a.id, **_columns(a)} for a in fresh]
         )
@@ -287,9 +288,8 @@ async def mark_published(*, session: AsyncSession, alerts: Sequence[Alert], now:
         for a in alerts
     ]
     # executemany (one cached statement) rather than one VALUES list compiled anew for every batch size
-    stmt: Any = insert_for(session, AlertEventRow).on_conflict_do_nothing(
-        index_elements=["alert_id", "revision"]
-    )
+    insert: Any = insert_for(session, AlertEventRow)
+    stmt = insert.on_conflict_do_nothing(index_elements=["alert_id", "revision"])
     await session.execute(stmt, rows)
 
 
