@@ -1,4 +1,4 @@
-"""TAXII 2.1 and 2.0 collections, through taxii2-client (synchronous: each request runs in a worker thread).
+"""TAXII 2.1 and 2.0 collections over ``requests`` (synchronous: each request runs in a worker thread).
 
 Feed config: ``version`` ("2.1" default, or "2.0"), ``api_root`` (URL; default: every API root the discovery
 lists), ``collections`` (ids or titles; default: every readable collection), ``page_size`` (default 100).
@@ -14,28 +14,25 @@ objects that share a timestamp across a page break nor repeats the ones already 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import requests
 from requests.adapters import HTTPAdapter
-from taxii2client import v20, v21
-from taxii2client.common import _HTTPConnection
-from taxii2client.exceptions import TAXIIServiceException
 from urllib3.util.retry import Retry
 
-from ewarn.ingest.fetch import Fetcher, FetchError, feed_ssl_context
+from ewarn.ingest.fetch import USER_AGENT, Fetcher, FetchError, feed_ssl_context
 from ewarn.ingest.records import parse_timestamp
 from ewarn.ingest.sources import register
 from ewarn.ingest.sources.base import FeedSpec, Page, SourceContext
+from ewarn.ingest.sources.taxii_protocol import TAXII_MEDIA, TaxiiClient, TaxiiCollection, TaxiiProtocolError
 from ewarn.ingest.stix import parse_bundle
 from ewarn.netguard import PinnedTarget, ResolutionFailed, SsrfRefused
 
 MAX_BOUNDARY_IDS = 10_000
-_STIX_ACCEPT = {"2.1": v21.MEDIA_TYPE_TAXII_V21, "2.0": v20.MEDIA_TYPE_STIX_V20}
 
 
 class _Bearer(requests.auth.AuthBase):
@@ -53,8 +50,8 @@ class _Refused(requests.exceptions.ConnectionError):
 
 class _GuardedAdapter(HTTPAdapter):
     """Every request (each redirect hop too) is checked by the feed fetcher's SSRF guard and sent to the
-    checked address with the original Host header and TLS name; TLS is always verified. taxii2-client sets
-    no timeout: every request gets ours; 429/5xx are retried, Retry-After honoured."""
+    checked address with the original Host header and TLS name; TLS is always verified. Every request gets
+    our timeout; 429/5xx are retried, Retry-After honoured."""
 
     def __init__(
         self, timeout: float, fetcher: Fetcher, loop: asyncio.AbstractEventLoop, location: str
@@ -112,72 +109,38 @@ class _GuardedAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
 
-@dataclass
-class _Client:
-    """One feed's TAXII connection and the headers of its last response."""
+def _session(
+    feed: FeedSpec, timeout: float, fetcher: Fetcher, loop: asyncio.AbstractEventLoop
+) -> requests.Session:
+    """One feed's ``requests`` session: its credentials, and every request through the guarded adapter."""
+    session = requests.Session()
+    creds = feed.credentials
+    if creds.get("username") and creds.get("password"):
+        session.auth = requests.auth.HTTPBasicAuth(str(creds["username"]), str(creds["password"]))
+    elif creds.get("token"):
+        session.auth = _Bearer(str(creds["token"]))
+    session.headers["User-Agent"] = USER_AGENT
+    # No proxies or .netrc from the environment: a proxy would bypass the pinned address, and netrc
+    # would hand credentials to a redirect's host (requests already drops ours across hosts).
+    session.trust_env = False
+    session.max_redirects = fetcher.max_redirects
+    adapter = _GuardedAdapter(timeout, fetcher, loop, feed.location)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
-    feed: FeedSpec
-    timeout: float
-    fetcher: Fetcher
-    loop: asyncio.AbstractEventLoop
-    version: str = "2.1"
-    last_headers: dict[str, str] = field(default_factory=dict)
-    conn: Any = None
 
-    def __post_init__(self) -> None:
-        creds = self.feed.credentials
-        auth = _Bearer(str(creds["token"])) if creds.get("token") else None
-        self.conn = _HTTPConnection(
-            user=creds.get("username"), password=creds.get("password"), version=self.version, auth=auth
-        )
-        session = self.conn.session
-        # No proxies or .netrc from the environment: a proxy would bypass the pinned address, and netrc
-        # would hand credentials to a redirect's host (requests already drops ours across hosts).
-        session.trust_env = False
-        session.max_redirects = self.fetcher.max_redirects
-        adapter = _GuardedAdapter(self.timeout, self.fetcher, self.loop, self.feed.location)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        self.conn.session.hooks["response"].append(self._keep_headers)
-
-    def _keep_headers(self, response: requests.Response, *_: Any, **__: Any) -> None:
-        self.last_headers = dict(response.headers)
-
-    def collections(self) -> list[Any]:
-        """The readable collections this feed is configured for."""
-        module: Any = v21 if self.version == "2.1" else v20
-        config = self.feed.config
-        if config.get("api_root"):
-            urls = [str(config["api_root"])]
-        else:
-            # Server hands its API roots a fresh connection without our auth: rebuild them on ours.
-            urls = [root.url for root in module.Server(self.feed.location, conn=self.conn).api_roots]
-        roots = [module.ApiRoot(url, conn=self.conn) for url in urls]
-        wanted = {str(c) for c in config.get("collections") or []}
-        found = []
-        for root in roots:
-            for collection in root.collections:
-                if not collection.can_read:
-                    continue
-                if wanted and not wanted & {
-                    collection.id,
-                    collection.title,
-                    getattr(collection, "alias", None),
-                }:
-                    continue
-                found.append(collection)
-        return found
-
-    def envelopes(self, collection: Any, added_after: str | None, page_size: int) -> Iterator[dict[str, Any]]:
-        """Pages of a collection's objects, oldest first, using ``more``/``next`` (2.1) or ranges (2.0)."""
-        filters = {"added_after": added_after} if added_after else {}
-        if self.version == "2.1":
-            yield from v21.as_pages(collection.get_objects, per_request=page_size, **filters)
-        else:
-            yield from v20.as_pages(collection.get_objects, per_request=page_size, **filters)
-
-    def close(self) -> None:
-        self.conn.close()
+def _readable_collections(client: TaxiiClient, feed: FeedSpec) -> list[TaxiiCollection]:
+    """The readable collections this feed is configured for (every API root unless ``api_root`` is set)."""
+    config = feed.config
+    roots = [str(config["api_root"])] if config.get("api_root") else client.api_roots(feed.location)
+    wanted = {str(c) for c in config.get("collections") or []}
+    return [
+        collection
+        for root in roots
+        for collection in client.collections(root)
+        if collection.can_read and (not wanted or wanted & collection.names())
+    ]
 
 
 def _resume_after(timestamp: str | None) -> str | None:
@@ -200,27 +163,35 @@ class TaxiiSource:
 
     async def pages(self, feed: FeedSpec, ctx: SourceContext) -> AsyncIterator[Page]:
         version = str(feed.config.get("version", "2.1"))
-        if version not in _STIX_ACCEPT:
+        if version not in TAXII_MEDIA:
             raise FetchError(feed.location, f"unsupported TAXII version {version!r} (2.0 or 2.1)")
-        client = _Client(feed, ctx.request_timeout, ctx.fetcher, asyncio.get_running_loop(), version)
+        session = _session(feed, ctx.request_timeout, ctx.fetcher, asyncio.get_running_loop())
+        client = TaxiiClient(session, version)
         page_size = int(feed.config.get("page_size", 100))
         state: dict[str, Any] = {k: dict(v) for k, v in (feed.cursor.get("collections") or {}).items()}
         try:
-            collections = await _call(feed, client.collections)
+            collections = await _call(feed, lambda: _readable_collections(client, feed))
             for collection in collections:
                 async for page in self._collection_pages(feed, client, collection, state, page_size):
                     yield page
         finally:
-            client.close()
+            session.close()
 
     async def _collection_pages(
-        self, feed: FeedSpec, client: _Client, collection: Any, state: dict[str, Any], page_size: int
+        self,
+        feed: FeedSpec,
+        client: TaxiiClient,
+        collection: TaxiiCollection,
+        state: dict[str, Any],
+        page_size: int,
     ) -> AsyncIterator[Page]:
         ctx = feed.context()
         mine = state.get(collection.id, {})
         boundary_time: str | None = mine.get("added_after")
         boundary = set(mine.get("boundary") or [])
-        envelopes = client.envelopes(collection, _resume_after(boundary_time), page_size)
+        envelopes = client.object_pages(
+            collection, added_after=_resume_after(boundary_time), page_size=page_size
+        )
         while True:
             envelope = await _call(feed, lambda: next(envelopes, None))
             if envelope is None:
@@ -253,7 +224,7 @@ async def _call(feed: FeedSpec, func: Any) -> Any:
         raise FetchError(feed.location, "TAXII request failed: too many redirects") from exc
     except requests.RequestException as exc:
         raise FetchError(feed.location, f"TAXII request failed: {type(exc).__name__}") from exc
-    except (TAXIIServiceException, ValueError) as exc:
+    except (TaxiiProtocolError, ValueError) as exc:
         raise FetchError(feed.location, f"TAXII protocol error: {str(exc)[:300]}") from exc
 
 
