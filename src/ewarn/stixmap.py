@@ -2,7 +2,7 @@
 
 The threat is an ``indicator`` (observable pattern) or a ``vulnerability`` (CVEs); a ``sighting`` records that
 it was seen at the provider (an ``identity``, sector healthcare); a ``note`` carries the plain-language
-explanation. Every object but ewarn's own identity carries the alert's TLP 2.0 marking.
+explanation. The threat, the sighting and the note carry the alert's TLP 2.0 marking.
 
 Ids are deterministic (UUIDv5 of the alert id and revision), so a retried delivery, a TAXII page read twice
 and an export all name the same objects. The two identities do not depend on any alert (fixed timestamps):
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -96,17 +97,25 @@ def producer_identity() -> stix2.Identity:
     )
 
 
-def provider_identity(provider_id: str, tlp: TLP) -> stix2.Identity:
-    """The provider whose asset is hit (the sighting's place), marked with the alert's TLP."""
+def provider_identity_id(provider_id: str) -> str:
+    return stix_id("identity", "provider", provider_id)
+
+
+def provider_identity(provider_id: str) -> stix2.Identity:
+    """The provider whose asset is hit (the sighting's place).
+
+    Unmarked on purpose: one object for every alert of the provider, whatever their TLPs (a marking per alert
+    would give one id several contents). It names only the provider id, which everyone who may read any of
+    its alerts knows; what is sensitive (the sighting, the note) carries the alert's TLP.
+    """
     return stix2.Identity(
-        id=stix_id("identity", "provider", provider_id),
+        id=provider_identity_id(provider_id),
         created=IDENTITY_EPOCH,
         modified=IDENTITY_EPOCH,
         created_by_ref=PRODUCER_ID,
         name=provider_id,
         identity_class="organization",
         sectors=["healthcare"],
-        object_marking_refs=[TLP_MARKINGS[tlp]],
     )
 
 
@@ -143,7 +152,7 @@ def alert_objects(alert: Alert) -> list[stix2.base._STIXBase]:
         "created_by_ref": PRODUCER_ID,
         "object_marking_refs": [TLP_MARKINGS[alert.tlp]],
     }
-    victim = provider_identity(alert.provider_id, alert.tlp)
+    victim = provider_identity(alert.provider_id)
     threat = _threat(alert, common)
     sighting = stix2.Sighting(
         id=stix_id("sighting", alert.id, rev),
@@ -172,9 +181,27 @@ def as_dict(obj: stix2.base._STIXBase) -> dict[str, Any]:
     return data
 
 
+_CACHE_SIZE = 4096
+_cache: OrderedDict[tuple[str, int, datetime | None, TLP], list[dict[str, Any]]] = OrderedDict()
+
+
 def alert_object_dicts(alert: Alert) -> list[dict[str, Any]]:
-    """``alert_objects`` as JSON data."""
-    return [as_dict(o) for o in alert_objects(alert)]
+    """``alert_objects`` as JSON data.
+
+    Cached per stored alert state (id, revision, last update, TLP): building and validating the objects
+    with ``stix2`` costs tens of milliseconds an alert (its pattern parser most), and TAXII clients and
+    exports read the same alerts again and again.
+    """
+    key = (alert.id, alert.revision, alert.updated_at, alert.tlp)
+    cached = _cache.get(key)
+    if cached is None:
+        cached = [as_dict(o) for o in alert_objects(alert)]
+        _cache[key] = cached
+        if len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    else:
+        _cache.move_to_end(key)
+    return [dict(o) for o in cached]
 
 
 def alert_bundle(alert: Alert) -> dict[str, Any]:

@@ -180,6 +180,17 @@ OPERATOR_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ),
 ]
 PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz")}
+# TAXII 2.1: a collection holds what the key may read (per role: tests/integration/test_taxii_server.py).
+TAXII_ROUTES = {
+    ("GET", "/taxii2/"),
+    ("GET", "/taxii2/ewarn/"),
+    ("GET", "/taxii2/ewarn/collections/"),
+    ("GET", "/taxii2/ewarn/collections/{collection_id}/"),
+    ("GET", "/taxii2/ewarn/collections/{collection_id}/objects/"),
+    ("GET", "/taxii2/ewarn/collections/{collection_id}/objects/{object_id}/"),
+    ("GET", "/taxii2/ewarn/collections/{collection_id}/objects/{object_id}/versions/"),
+    ("GET", "/taxii2/ewarn/collections/{collection_id}/manifest/"),
+}
 
 
 def _template(path: str) -> str:
@@ -216,6 +227,7 @@ async def test_every_route_is_classified(world: World) -> None:
         | LIST_ROUTES
         | {(m, _template(p)) for m, p, _ in OPERATOR_ROUTES}
         | PUBLIC_ROUTES
+        | TAXII_ROUTES
     )
     assert in_app - classified == set(), "routes without a tenancy decision"
     assert classified - in_app == set(), "classified routes that no longer exist"
@@ -332,3 +344,24 @@ async def test_secrets_are_never_returned_after_creation(world: World) -> None:
             for secret in world.secrets:
                 assert secret not in text, url
                 assert secret.removeprefix("whsec_") not in text, url
+
+
+async def test_taxii_refuses_unauthenticated_and_other_tenants(world: World) -> None:
+    from ewarn.api.taxii.collections import COLLECTIONS
+    from ewarn.stixmap import stix_id
+
+    h, collection = world.h, COLLECTIONS[0].id
+    b_alert = await h.call("GET", f"/api/v1/alerts/{world.ids['b_alert']}", auth=world.b.auth)
+    b_sighting = stix_id("sighting", b_alert["id"], str(b_alert["revision"]))
+    for _, template in sorted(TAXII_ROUTES):
+        url = template.format(collection_id=collection, object_id=b_sighting)
+        for headers in ({}, {"Authorization": "Bearer ewk_not_a_key"}, {"Authorization": "Basic eDp5"}):
+            assert (await h.api.get(url, headers=headers)).status_code == 401, url
+        for auth in (world.a.auth, world.csirt1):  # hosp-b is neither A's tenant nor csirt-1's constituency
+            resp = await h.api.get(url, headers=auth)
+            assert b_alert["id"] not in resp.text, url
+            if "{object_id}" in template:
+                assert resp.status_code == 404, url
+            else:
+                assert resp.status_code == 200 and b_sighting not in resp.text, url
+        assert (await h.api.get(url, headers=world.b.auth)).status_code == 200, url

@@ -102,6 +102,8 @@ def _document(operation: dict[str, Any], *, api: bool, write: bool) -> None:
             statuses.update(_WRITE_PROBLEMS)
     for status in sorted(statuses):
         entry = responses.setdefault(str(status), {"description": _title(status)})
+        if set(entry.get("content", {})) - {"application/json", PROBLEM}:
+            continue  # a route with its own error format (TAXII's error message) keeps it
         entry["content"] = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 

@@ -1,6 +1,7 @@
 """Throttling and authentication of every ``/api/`` request, before its body is read or parsed.
 
-In order: the source address's request rate; the API key (``Authorization: Bearer`` or ``X-API-Key``),
+In order: the source address's request rate; the API key (``Authorization: Bearer``, ``X-API-Key``, or
+HTTP Basic with the key as password, as TAXII clients send it),
 looked up once, through the database gate (its row is read on every request, so a revoked or expired key
 fails at once in every process; its last use is noted at most once a minute); the key's request rate. A
 request that fails any of them is answered here (401, 429 with Retry-After, 503 with Retry-After) and never
@@ -13,6 +14,7 @@ in ``GuardStats``; the API role's heartbeat carries those counters to the status
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 
@@ -36,6 +38,7 @@ log = get_logger(__name__)
 
 PRINCIPAL_SCOPE_KEY = "ewarn.principal"
 PROTECTED_PREFIX = "/api/"
+TAXII_PREFIX = "/taxii2/"  # the TAXII 2.1 server: the same keys, limits and tenancy as /api/
 GUARDED_PATHS = frozenset({"/metrics"})  # outside /api/, yet for API keys only (Prometheus scrapes)
 _KEY_ID = re.compile(r"^ewk_([0-9a-f]{16})_")
 _MAX_KEY_CHARS = 512  # a longer credential is no key of ours; refused without a lookup
@@ -97,7 +100,19 @@ def presented_key(scope: Scope) -> str | None:
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
+    if scheme.lower() == "basic" and credentials.strip():
+        return _basic_password(credentials.strip())
     return headers.get("x-api-key") or None
+
+
+def _basic_password(credentials: str) -> str | None:
+    """HTTP Basic as TAXII clients send it: any user name, the API key as the password."""
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    _, sep, password = decoded.partition(":")
+    return password if sep and password else None
 
 
 def client_address(scope: Scope) -> str:
@@ -114,7 +129,7 @@ class GuardMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
-        if not (path.startswith(PROTECTED_PREFIX) or path in GUARDED_PATHS):
+        if not (path.startswith((PROTECTED_PREFIX, TAXII_PREFIX)) or path in GUARDED_PATHS):
             await self.app(scope, receive, send)
             return
         answer, principal = await self._admit(scope)
