@@ -17,6 +17,8 @@ from tests.support.pipeline import Harness, Tenant, harness
 from tests.support.postgres_server import temporary_database
 from tests.support.receivers import Reply, WebhookReceiver
 
+from ewarn.models.common import utcnow
+
 BUNDLE = {
     "type": "bundle",
     "id": "bundle--4d0f3c1e-0000-4000-8000-000000000001",
@@ -180,6 +182,17 @@ OPERATOR_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ),
 ]
 PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz")}
+# Sighting relay: a provider submits its own sightings and reads them (a CSIRT its constituency's); a CSIRT confirms
+# within its constituency; blocklists are per principal. Checked by ``test_sighting_routes_keep_tenants_apart``
+# here and by content in tests/integration/test_sighting_relay.py.
+SIGHTING_ROUTES = {
+    ("POST", "/api/v1/sightings"),
+    ("POST", "/api/v1/sightings/stix"),
+    ("GET", "/api/v1/sightings"),
+    ("GET", "/api/v1/sightings/{sighting_id}"),
+    ("POST", "/api/v1/sightings/{sighting_id}/confirm"),
+    ("GET", "/api/v1/blocklists/{name}.txt"),
+}
 # TAXII 2.1: a collection holds what the key may read (per role: tests/integration/test_taxii_server.py).
 TAXII_ROUTES = {
     ("GET", "/taxii2/"),
@@ -228,6 +241,7 @@ async def test_every_route_is_classified(world: World) -> None:
         | {(m, _template(p)) for m, p, _ in OPERATOR_ROUTES}
         | PUBLIC_ROUTES
         | TAXII_ROUTES
+        | SIGHTING_ROUTES
     )
     assert in_app - classified == set(), "routes without a tenancy decision"
     assert classified - in_app == set(), "classified routes that no longer exist"
@@ -365,3 +379,48 @@ async def test_taxii_refuses_unauthenticated_and_other_tenants(world: World) -> 
             else:
                 assert resp.status_code == 200 and b_sighting not in resp.text, url
         assert (await h.api.get(url, headers=world.b.auth)).status_code == 200, url
+
+
+async def test_sighting_routes_keep_tenants_apart(world: World) -> None:
+    """TLP:RED sightings (held back: no relay, no alerts), so the rest of the module's world is unchanged."""
+    h, a, b = world.h, world.a, world.b
+    now = utcnow().isoformat()
+    body = {"type": "ip", "kind": "scan", "tlp": "red", "first_seen": now, "last_seen": now}
+    a_s = await h.call(
+        "POST", "/api/v1/sightings", auth=a.auth, json={**body, "observable": "185.220.101.77"}
+    )
+    b_s = await h.call(
+        "POST", "/api/v1/sightings", auth=b.auth, json={**body, "observable": "185.220.101.78"}
+    )
+    urls = [
+        ("POST", "/api/v1/sightings", {"json": body}),
+        ("POST", "/api/v1/sightings/stix", {"json": {}}),
+        ("GET", "/api/v1/sightings", {}),
+        ("GET", f"/api/v1/sightings/{a_s['id']}", {}),
+        ("POST", f"/api/v1/sightings/{a_s['id']}/confirm", {}),
+        ("GET", "/api/v1/blocklists/ip.txt", {}),
+    ]
+    for method, url, kw in urls:
+        for headers in ({}, {"Authorization": "Bearer ewk_not_a_key"}):
+            assert (await h.api.request(method, url, headers=headers, **kw)).status_code == 401, url
+    for method, url in (("GET", ""), ("POST", "/confirm")):
+        resp = await h.api.request(method, f"/api/v1/sightings/{b_s['id']}{url}", headers=a.auth)
+        assert resp.status_code == 404 and b.provider_id not in resp.text
+        resp = await h.api.request(method, f"/api/v1/sightings/{b_s['id']}{url}", headers=world.csirt1)
+        assert resp.status_code == 404
+    assert (await h.api.get(f"/api/v1/sightings/{a_s['id']}", headers=world.csirt1)).status_code == 200
+    assert (await h.api.post(f"/api/v1/sightings/{a_s['id']}/confirm", headers=a.auth)).status_code == 403
+    assert (
+        await h.api.post(f"/api/v1/sightings/{a_s['id']}/confirm", headers=world.csirt1)
+    ).status_code == 200
+    for auth in (world.csirt1, h.op):
+        assert (
+            await h.api.post("/api/v1/sightings", headers=auth, json={**body, "observable": "185.220.101.79"})
+        ).status_code == 403
+    a_list = (await h.api.get("/api/v1/sightings", headers=a.auth)).text
+    assert a_s["id"] in a_list and b_s["id"] not in a_list and b.provider_id not in a_list
+    assert b_s["id"] not in (await h.api.get("/api/v1/sightings", headers=world.csirt1)).text
+    assert b_s["id"] in (await h.api.get("/api/v1/sightings", headers=h.op)).text
+    assert (await h.api.get("/api/v1/blocklists/ip.txt", headers=a.auth)).text == "185.220.101.77\n"
+    assert (await h.api.get("/api/v1/blocklists/ip.txt", headers=b.auth)).text == "185.220.101.78\n"
+    assert (await h.api.get("/api/v1/blocklists/ip.txt", headers=world.csirt1)).text == ""
