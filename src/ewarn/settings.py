@@ -150,6 +150,7 @@ class RetentionSettings(BaseModel):
     indicators_days: float = Field(default=90.0, ge=0)  # after expiry or revocation, if no alert names them
     heartbeats_days: float = Field(default=1.0, ge=0)  # instances that stopped beating
     quarantine_days: float = Field(default=30.0, ge=0)  # since last seen, once nothing waits on the record
+    audit_days: float = Field(default=365.0, ge=0)  # audit log rows by their time (0: keep the trail forever)
 
 
 class MetricsSettings(BaseModel):

@@ -24,6 +24,7 @@ from ewarn.store.migrate import upgrade_to_head
 from ewarn.store.tables import (
     AlertEventRow,
     AlertRow,
+    AuditLogRow,
     DeliveryAttemptRow,
     DeliveryRow,
     HeartbeatRow,
@@ -137,7 +138,22 @@ KEPT = {
     "rejections": {"rej-old": False, "rej-young": True},
     "heartbeats": {"hb-old": False, "hb-young": True},
     "quarantine": {"asset:old": False, "alert:al_1@1": False, "alert:al_1@2": True, "asset:young": True},
+    "audit_log": {"cli:old-operator": False, "cli:young-operator": True},
 }
+
+
+def _audit(actor: str, at: datetime) -> dict[str, Any]:
+    return {
+        "at": at,
+        "actor": actor,
+        "actor_role": "cli",
+        "actor_name": "",
+        "action": "create",
+        "resource": "feed",
+        "target_ids": ["kev"],
+        "provider_id": None,
+        "summary": {},
+    }
 
 
 async def _seed(sessions: SessionFactory) -> None:
@@ -219,6 +235,9 @@ async def _seed(sessions: SessionFactory) -> None:
                 _quarantine("asset", "young", YOUNG),
             ],
         )
+        await session.execute(
+            insert(AuditLogRow), [_audit("cli:old-operator", OLD), _audit("cli:young-operator", YOUNG)]
+        )
         await session.commit()
 
 
@@ -237,6 +256,7 @@ async def _present(sessions: SessionFactory) -> dict[str, set[str]]:
                 )
             ),
             "quarantine": {f"{k}:{v}" for k, v in held},
+            "audit_log": set(await session.scalars(select(AuditLogRow.actor))),
             "attempts_of": set(await session.scalars(select(DeliveryAttemptRow.delivery_id))),
             "cves_of": set(await session.scalars(select(IndicatorCveRow.indicator_key))),
         }
@@ -263,6 +283,7 @@ async def test_old_finished_rows_go_and_needed_rows_stay(sessions: SessionFactor
         "indicators": 2,
         "heartbeats": 1,
         "quarantine": 2,
+        "audit_log": 1,
     }
 
 
@@ -270,14 +291,15 @@ async def test_second_pass_prunes_nothing_and_totals_add_up(sessions: SessionFac
     await _seed(sessions)
     first = await prune_once(engine=_engine(sessions), settings=RetentionSettings(), now=NOW)
     second = await prune_once(engine=_engine(sessions), settings=RetentionSettings(), now=NOW)
-    assert first.total == 12 and second.total == 0
+    assert first.total == 13 and second.total == 0
     async with sessions() as session:
         totals = await retention_totals(conn_or_session=session)
         status = await build_status(session=session)
     assert totals is not None and totals.passes == 2
     assert totals.total == first.pruned and totals.last_run == dict.fromkeys(TARGET_NAMES, 0)
     assert status.retention is not None
-    assert (status.retention.total, status.retention.last_run) == (12, 0)
+    assert (status.retention.total, status.retention.last_run) == (13, 0)
+    assert status.retention.total_by_table["audit_log"] == 1, "audit rows counted like the other tables"
     assert all(r.role != "retention" for r in status.roles), "the totals row is not a role"
 
 
@@ -311,6 +333,23 @@ async def test_age_zero_keeps_a_table_forever(sessions: SessionFactory) -> None:
     assert (await _present(sessions))["deliveries"] == set(KEPT["deliveries"])
 
 
+@pytest.mark.parametrize(
+    ("audit_days", "kept"),
+    [
+        pytest.param(0, {"cli:old-operator", "cli:young-operator"}, id="zero-keeps-the-trail-forever"),
+        pytest.param(500, {"cli:old-operator", "cli:young-operator"}, id="longer-than-the-oldest-row"),
+        pytest.param(30 / 1440, set(), id="thirty-minutes"),
+    ],
+)
+async def test_audit_age_is_configurable(sessions: SessionFactory, audit_days: float, kept: set[str]) -> None:
+    await _seed(sessions)
+    report = await prune_once(
+        engine=_engine(sessions), settings=RetentionSettings(audit_days=audit_days), now=NOW
+    )
+    assert (await _present(sessions))["audit_log"] == kept
+    assert report.pruned["audit_log"] == 2 - len(kept)
+
+
 async def test_young_rows_stay_under_a_short_age(sessions: SessionFactory) -> None:
     """With a 30-minute age the one-hour-old delivered row goes too, the pending one still stays."""
     await _seed(sessions)
@@ -330,7 +369,7 @@ async def test_one_pruner_at_a_time_on_postgresql(pg_sessions: SessionFactory) -
         assert (await _present(pg_sessions))["deliveries"] == set(KEPT["deliveries"])
         await holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
     ran = await prune_once(engine=engine, settings=RetentionSettings(), now=NOW)
-    assert not ran.skipped and ran.total == 12
+    assert not ran.skipped and ran.total == 13
 
 
 async def test_prune_command_runs_one_pass_and_prints_the_counts(tmp_path: Path) -> None:
@@ -355,4 +394,5 @@ async def test_prune_command_runs_one_pass_and_prints_the_counts(tmp_path: Path)
     counts = dict(line.split("\t")[:2] for line in done.stdout.splitlines())
     assert counts["deliveries_delivered"] == "4"
     assert counts["deliveries_dead"] == "0", "EWARN_RETENTION__DEAD_DAYS=0 keeps dead rows"
-    assert counts["total"] == "11"
+    assert counts["audit_log"] == "1"
+    assert counts["total"] == "12"

@@ -4,7 +4,8 @@ What is never deleted, whatever its age: an outbox row still pending (only deliv
 go); the ``alert_events`` row of an alert's current revision (correlate reads it as "published": without it
 the revision would be published again), so only superseded revisions' events leave the SSE/polling window; an
 indicator any alert still names; a quarantined alert revision that is still the alert's current one (correlate
-skips it because of that record); the retention totals themselves.
+skips it because of that record); the retention totals themselves. Audit rows go by their time alone
+(``audit_days``, a year by default; 0 keeps the trail forever).
 
 Each batch is its own short transaction (``batch_size`` rows), so writers wait for one batch at most. On
 PostgreSQL a session advisory lock lets only one process prune at a time; the others skip the pass.
@@ -45,6 +46,7 @@ from ewarn.store.db import as_utc
 from ewarn.store.tables import (
     AlertEventRow,
     AlertRow,
+    AuditLogRow,
     DeliveryAttemptRow,
     DeliveryRow,
     HeartbeatRow,
@@ -118,6 +120,10 @@ def _settled_quarantine(cutoff: datetime, _now: datetime) -> ColumnElement[bool]
     )
 
 
+def _old_audit(cutoff: datetime, _now: datetime) -> ColumnElement[bool]:
+    return AuditLogRow.at < cutoff
+
+
 TARGETS: tuple[Target, ...] = (
     Target(
         "deliveries_delivered",
@@ -144,6 +150,7 @@ TARGETS: tuple[Target, ...] = (
     ),
     Target("heartbeats", "heartbeats_days", HeartbeatRow.instance_id, _stale_heartbeat),
     Target("quarantine", "quarantine_days", QuarantineRow.id, _settled_quarantine),
+    Target("audit_log", "audit_days", AuditLogRow.id, _old_audit),
 )
 TARGET_NAMES = tuple(t.name for t in TARGETS)
 
