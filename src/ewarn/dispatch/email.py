@@ -1,8 +1,11 @@
-"""E-mail channel: a message a SOC can filter (subject and headers), text and HTML parts, sent over SMTP."""
+"""E-mail channel: a message a SOC can filter (subject and headers), text and HTML parts, sent over SMTP.
+
+The bodies come from the Jinja2 templates in ``email_templates/`` (``ewarn.dispatch.templates``), in the
+subscription's or the provider's language; subjects keep fixed English tokens first for SOC mail rules.
+"""
 
 from __future__ import annotations
 
-import html
 import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
@@ -12,11 +15,11 @@ from typing import Any
 import aiosmtplib
 
 from ewarn.dispatch.payload import AlertData
-from ewarn.dispatch.router import CHANNEL_TLP_LIMIT
 from ewarn.dispatch.smime import load_signer
-from ewarn.dispatch.templates import Phrases, phrases_for
+from ewarn.dispatch.templates import gettext_for, render
 from ewarn.models.common import TLP, utcnow
 from ewarn.models.subscription import Channel
+from ewarn.models.tlp_access import CHANNEL_TLP_LIMIT
 from ewarn.settings import SmtpSettings
 
 
@@ -33,68 +36,6 @@ def alert_subject(data: AlertData) -> str:
     return (
         f"[ewarn][{data.severity.value.upper()}][{data.provider_id}] {data.title} "
         f"(alert {data.id}) [{tlp_label(data.tlp)}]"
-    )
-
-
-def _cve_text(cve: str, cvss: float | None) -> str:
-    return f"{cve} (CVSS {cvss:g})" if cvss is not None else cve
-
-
-def _asset_text(data: AlertData) -> str:
-    """The asset, and the category of infrastructure equipment ('UPS ICU-1 (...), power')."""
-    text = f"{data.match.asset_name} ({data.match.asset_value})"
-    category = data.match.asset_category
-    return f"{text}, {category.replace('_', ' ')}" if category else text
-
-
-def _fields(data: AlertData, words: Phrases) -> list[tuple[str, str]]:
-    rows = [
-        (words.severity, data.severity.value.upper()),
-        (words.score, f"{data.score:g}"),
-        (words.tlp, tlp_label(data.tlp)),
-        (words.asset, _asset_text(data)),
-        (words.indicator, data.indicator_key),
-        (words.why, data.reason),
-    ]
-    if data.possibly_affected:
-        rows.insert(0, (words.possibly_affected, "yes"))
-    if data.advisory and data.advisory not in data.cves:
-        rows.append((words.advisory, data.advisory))
-    if data.cve_details:
-        rows.append((words.cves, ", ".join(_cve_text(c.id, c.cvss_score) for c in data.cve_details)))
-    elif data.cves:
-        rows.append((words.cves, ", ".join(data.cves)))
-    if data.known_exploited:
-        rows.append((words.known_exploited, "yes"))
-    rows += [
-        (words.matched_at, data.matched_at.isoformat()),
-        (words.alert_id, f"{data.id} rev {data.revision}"),
-    ]
-    return rows
-
-
-def _text(title: str, intro: str, blocks: Sequence[list[tuple[str, str]]], tlp: TLP, words: Phrases) -> str:
-    lines = [tlp_label(tlp), "", title, "", intro, ""]
-    for rows in blocks:
-        width = max(len(k) for k, _ in rows)
-        lines += [f"{k + ':':<{width + 1}} {v}" for k, v in rows]
-        lines.append("")
-    lines += [words.tlp_rules[tlp], "", "-- ", words.footer, ""]
-    return "\n".join(lines)
-
-
-def _html(title: str, intro: str, blocks: Sequence[list[tuple[str, str]]], tlp: TLP, words: Phrases) -> str:
-    e = html.escape
-    tables = "".join(
-        "<table>"
-        + "".join(f"<tr><th align='left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
-        + "</table><hr>"
-        for rows in blocks
-    )
-    return (
-        f"<!doctype html><html><body><p><strong>{e(tlp_label(tlp))}</strong></p>"
-        f"<h2>{e(title)}</h2><p>{e(intro)}</p>{tables}"
-        f"<p><em>{e(words.tlp_rules[tlp])}</em></p><p><small>{e(words.footer)}</small></p></body></html>"
     )
 
 
@@ -130,17 +71,15 @@ def _guard_tlp(tlp: TLP) -> None:
 def alert_email(
     *, alert: AlertData | dict[str, Any], to: str, sender: str, language: str | None, message_id: str
 ) -> EmailMessage:
-    """One alert; ``message_id`` is the delivery id, so a re-sent message keeps its Message-ID."""
+    """One alert, what to do first; ``message_id`` is the delivery id, so a re-sent message keeps it."""
     data = alert if isinstance(alert, AlertData) else AlertData.from_alert(alert)
     _guard_tlp(data.tlp)
-    words = phrases_for(language)
-    blocks = [_fields(data, words)]
     return _message(
         sender=sender,
         to=[to],
         subject=alert_subject(data),
-        text=_text(data.title, words.intro, blocks, data.tlp, words),
-        html_body=_html(data.title, words.intro, blocks, data.tlp, words),
+        text=render("alert.txt.j2", language=language, alert=data),
+        html_body=render("alert.html.j2", language=language, alert=data),
         message_id=message_id,
         headers={
             "X-Ewarn-Alert-Id": data.id,
@@ -165,17 +104,17 @@ def digest_email(
     items = [AlertData.from_alert(a) for a in alerts]
     tlp = max((d.tlp for d in items), key=lambda t: t.rank)
     _guard_tlp(tlp)
-    words = phrases_for(language)
-    period = window.split(":", 1)[0]
-    title = words.digest_subject.format(count=len(items), period=period)
-    intro = words.digest_intro.format(count=len(items), window=window.split(":", 1)[-1])
-    blocks = [_fields(d, words) for d in items]
+    period, _, stamp = window.partition(":")
+    title = gettext_for(
+        language, "%(count)s low-severity alerts (%(period)s digest)", count=len(items), period=period
+    )
+    context = {"alerts": items, "tlp": tlp, "title": title, "window": stamp or window}
     return _message(
         sender=sender,
         to=[to],
         subject=f"[ewarn][DIGEST][{provider_id}] {title} [{tlp_label(tlp)}]",
-        text=_text(title, intro, blocks, tlp, words),
-        html_body=_html(title, intro, blocks, tlp, words),
+        text=render("digest.txt.j2", language=language, **context),
+        html_body=render("digest.html.j2", language=language, **context),
         message_id=message_id,
         headers={"X-Ewarn-Digest": window, "X-Ewarn-TLP": tlp_label(tlp), "X-Ewarn-Provider": provider_id},
     )
@@ -192,14 +131,14 @@ def disabled_notice(
     reason: str,
 ) -> EmailMessage:
     """Tells a provider's contacts that a subscription was switched off, and how to recover."""
-    words = phrases_for(language)
-    body = words.disabled_body.format(subscription_id=subscription_id, target=target, reason=reason)
+    context = {"subscription_id": subscription_id, "target": target, "reason": reason}
+    subject = gettext_for(language, "webhook subscription disabled")
     return _message(
         sender=sender,
         to=to,
-        subject=f"[ewarn][NOTICE][{provider_id}] {words.disabled_subject} ({subscription_id})",
-        text=f"{body}\n\n-- \n{words.footer}\n",
-        html_body=f"<!doctype html><html><body><p>{html.escape(body)}</p></body></html>",
+        subject=f"[ewarn][NOTICE][{provider_id}] {subject} ({subscription_id})",
+        text=render("disabled.txt.j2", language=language, **context),
+        html_body=render("disabled.html.j2", language=language, **context),
         message_id=None,
         headers={"X-Ewarn-Provider": provider_id, "X-Ewarn-Subscription-Id": subscription_id},
     )

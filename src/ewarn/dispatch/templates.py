@@ -1,105 +1,77 @@
-"""E-mail wording per language: add one ``Phrases`` to ``LANGUAGES``; English is the fallback.
+"""E-mail templates (Jinja2, autoescaped HTML and plain text) and their translations (gettext catalogues).
 
-Only words live here; layout is shared (``ewarn.dispatch.email``), so every language gets the same fields.
+Templates live in ``email_templates/``; every word in them goes through ``_()``. The catalogues are
+``ewarn/locale/<lang>/LC_MESSAGES/ewarn.po``, read with Babel when a language is first used and compiled in
+memory: no generated ``.mo`` files in the tree or a build step to forget, and a translator's edit is live on the
+next start. English is the source language (the msgids); a language without a catalogue falls back to it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import gettext
+import io
+from importlib import resources
+from typing import Any
 
-from ewarn.models.common import TLP
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-
-@dataclass(frozen=True)
-class Phrases:
-    intro: str
-    severity: str
-    score: str
-    tlp: str
-    asset: str
-    indicator: str
-    why: str
-    cves: str
-    known_exploited: str
-    possibly_affected: str
-    advisory: str
-    matched_at: str
-    alert_id: str
-    digest_subject: str  # {count} {period}
-    digest_intro: str  # {count} {window}
-    disabled_subject: str
-    disabled_body: str  # {subscription_id} {target} {reason}
-    footer: str
-    tlp_rules: dict[TLP, str]
+SOURCE_LANGUAGE = "en"
+DOMAIN = "ewarn"
+# Every language with a catalogue; a test keeps each complete (no msgid without a translation).
+LANGUAGES = ("en", "de", "fr", "es", "it")
 
 
-ENGLISH = Phrases(
-    intro="ewarn matched a threat against your registered assets.",
-    severity="Severity",
-    score="Score",
-    tlp="TLP",
-    asset="Asset",
-    indicator="Indicator",
-    why="Why",
-    cves="CVEs",
-    known_exploited="Known exploited",
-    possibly_affected="Possibly affected — review: the match could not be confirmed from the version",
-    advisory="Advisory",
-    matched_at="Matched at",
-    alert_id="Alert",
-    digest_subject="{count} low-severity alerts ({period} digest)",
-    digest_intro="{count} alerts of low severity were matched in {window}.",
-    disabled_subject="webhook subscription disabled",
-    disabled_body=(
-        "Your webhook subscription {subscription_id} to {target} was disabled: {reason}.\n"
-        "Alerts are kept as dead letters; fix the endpoint, re-enable the subscription and replay them."
-    ),
-    footer="Sent by ewarn, the early-warning service for hospitals. Do not reply to this message.",
-    tlp_rules={
-        TLP.CLEAR: "TLP:CLEAR — may be shared without restriction.",
-        TLP.GREEN: "TLP:GREEN — may be shared within your community, not publicly.",
-        TLP.AMBER: "TLP:AMBER — share only within your organisation and its clients, need-to-know.",
-        TLP.AMBER_STRICT: "TLP:AMBER+STRICT — share only within your organisation, need-to-know.",
-        TLP.RED: "TLP:RED — for the named recipients only.",
-    },
-)
-
-GERMAN = Phrases(
-    intro="ewarn hat eine Bedrohung für Ihre registrierten Systeme erkannt.",
-    severity="Schweregrad",
-    score="Bewertung",
-    tlp="TLP",
-    asset="System",
-    indicator="Indikator",
-    why="Begründung",
-    cves="CVEs",
-    known_exploited="Bekannt ausgenutzt",
-    possibly_affected="Möglicherweise betroffen — bitte prüfen: die Version ließ sich nicht bestätigen",
-    advisory="Sicherheitshinweis",
-    matched_at="Erkannt am",
-    alert_id="Warnung",
-    digest_subject="{count} Warnungen niedriger Schwere (Zusammenfassung {period})",
-    digest_intro="{count} Warnungen niedriger Schwere wurden im Zeitraum {window} erkannt.",
-    disabled_subject="Webhook-Abonnement deaktiviert",
-    disabled_body=(
-        "Ihr Webhook-Abonnement {subscription_id} an {target} wurde deaktiviert: {reason}.\n"
-        "Die Warnungen bleiben als unzustellbar erhalten; beheben Sie den Endpunkt, aktivieren Sie das "
-        "Abonnement wieder und stellen Sie sie erneut zu."
-    ),
-    footer="Gesendet von ewarn, dem Frühwarndienst für Krankenhäuser. Bitte nicht antworten.",
-    tlp_rules={
-        TLP.CLEAR: "TLP:CLEAR — darf ohne Einschränkung weitergegeben werden.",
-        TLP.GREEN: "TLP:GREEN — Weitergabe innerhalb Ihrer Community, nicht öffentlich.",
-        TLP.AMBER: "TLP:AMBER — Weitergabe nur in Ihrer Organisation und an deren Kunden, wenn nötig.",
-        TLP.AMBER_STRICT: "TLP:AMBER+STRICT — Weitergabe nur innerhalb Ihrer Organisation, wenn nötig.",
-        TLP.RED: "TLP:RED — nur für die genannten Empfänger.",
-    },
-)
-
-LANGUAGES: dict[str, Phrases] = {"en": ENGLISH, "de": GERMAN}
+def language_code(language: str | None) -> str:
+    """``de-AT`` → ``de``; a language without a catalogue → English."""
+    code = (language or SOURCE_LANGUAGE).lower().replace("_", "-").split("-", 1)[0]
+    return code if code in LANGUAGES else SOURCE_LANGUAGE
 
 
-def phrases_for(language: str | None) -> Phrases:
-    """The provider's language ("de", "de-AT" → German), English when we have no wording for it."""
-    code = (language or "en").lower().split("-", 1)[0].split("_", 1)[0]
-    return LANGUAGES.get(code, ENGLISH)
+def catalogue_path(code: str) -> Any:
+    """The ``.po`` file of one language (a package resource)."""
+    return resources.files("ewarn").joinpath("locale", code, "LC_MESSAGES", f"{DOMAIN}.po")
+
+
+@functools.cache
+def translations(language: str | None) -> gettext.NullTranslations:
+    """The gettext translations of a language, compiled from its catalogue once per process."""
+    code = language_code(language)
+    path = catalogue_path(code)
+    if code == SOURCE_LANGUAGE or not path.is_file():
+        return gettext.NullTranslations()
+    with path.open("rb") as po:
+        catalog = read_po(po, locale=code, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog, use_fuzzy=False)  # a fuzzy entry is not a translation yet
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+@functools.cache
+def environment(language: str | None) -> Environment:
+    """The template environment of one language: HTML autoescaped, plain text not, undefined names an error."""
+    env = Environment(
+        loader=PackageLoader("ewarn.dispatch", "email_templates"),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        extensions=["jinja2.ext.i18n", "jinja2.ext.do"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=StrictUndefined,
+    )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def render(template: str, *, language: str | None, **context: Any) -> str:
+    """One template rendered in ``language`` (``alert.txt.j2``, ``alert.html.j2``, …)."""
+    return environment(language_code(language)).get_template(template).render(**context)
+
+
+def gettext_for(language: str | None, message: str, **values: Any) -> str:
+    """One message of the catalogue in ``language``, with ``%(name)s`` values filled in (e-mail subjects)."""
+    text = translations(language_code(language)).gettext(message)
+    return text % values if values else text
