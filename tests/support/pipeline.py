@@ -16,7 +16,7 @@ from ewarn.models.provider import Role
 from ewarn.pipeline import running_stages, wait_until_drained
 from ewarn.roles import ingest_service, prepare
 from ewarn.runtime import Runtime
-from ewarn.settings import DispatchSettings, Settings
+from ewarn.settings import ApiLimits, ApiSettings, DispatchSettings, Settings
 from ewarn.store.db import create_engine, session_factory
 from ewarn.store.repositories.principals import create_api_key
 
@@ -121,16 +121,27 @@ class Harness:
 
 @asynccontextmanager
 async def harness(
-    db_url: str, *, bus: Bus | None = None, topics: Topics | None = None, **dispatch: Any
+    db_url: str,
+    *,
+    bus: Bus | None = None,
+    topics: Topics | None = None,
+    api_limits: dict[str, Any] | None = None,
+    **dispatch: Any,
 ) -> AsyncIterator[Harness]:
-    """Runtime on ``db_url`` (migrated), the API over ASGI, and correlate + dispatch running."""
+    """Runtime on ``db_url`` (migrated), the API over ASGI, and correlate + dispatch running.
+
+    ``api_limits`` overrides ``ApiLimits`` fields (a test calling every route with wrong keys needs room)."""
     dispatch_settings: dict[str, Any] = {
         "allowed_networks": ["127.0.0.0/8"],
         "backoff_base_seconds": 0.05,
         "backoff_max_seconds": 0.5,
         **dispatch,
     }
-    settings = Settings(database_url=db_url, dispatch=DispatchSettings(**dispatch_settings))
+    settings = Settings(
+        database_url=db_url,
+        dispatch=DispatchSettings(**dispatch_settings),
+        api=ApiSettings(limits=ApiLimits(**(api_limits or {}))),
+    )
     engine = create_engine(db_url)
     from ewarn.bus.memory import MemoryBus
 

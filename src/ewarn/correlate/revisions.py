@@ -23,6 +23,7 @@ from ewarn.bus.base import Bus
 from ewarn.correlate import repository
 from ewarn.correlate.containment import encode_alerts
 from ewarn.correlate.lifecycle import next_revision, resolve
+from ewarn.correlate.suppression import apply_suppressions
 from ewarn.errors import TransientError
 from ewarn.logging import get_logger
 from ewarn.models import Alert
@@ -68,6 +69,7 @@ class RevisionWriter:
         """Store and publish what ``candidates`` (fresh matches) and ``closing`` ((alert id, why) to resolve)
         change; returns the revisions published (including stored ones whose publish had never landed).
         """
+        candidates, _ = await apply_suppressions(self._sessions, candidates, now=now)  # counted, not stored
         fresh = {c.id: c for c in candidates}  # one candidate per alert: the last match of the batch wins
         why = {alert_id: reason for alert_id, reason in closing if alert_id not in fresh}
         if not fresh and not why:

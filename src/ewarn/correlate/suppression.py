@@ -13,14 +13,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from prometheus_client import Counter as PromCounter
+
 from ewarn.correlate import repository
 from ewarn.logging import get_logger
 from ewarn.models import Alert, Asset
 from ewarn.models.workflow import SuppressionRule
+from ewarn.status.metrics import REGISTRY
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories.suppressions import active_rules, add_hits
 
 log = get_logger(__name__)
+
+SUPPRESSED = PromCounter(
+    "ewarn_alerts_suppressed_total",
+    "Matches a suppression rule kept from becoming an alert revision, by the rule's kind",
+    ["rule"],
+    registry=REGISTRY,
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,7 @@ class Suppressed:
     alert: Alert
     rule_id: str
     reason: str
+    asset_rule: bool
 
 
 def _fold(text: str | None) -> str:
@@ -62,7 +73,7 @@ def split(
         if rule is None:
             kept.append(alert)
         else:
-            suppressed.append(Suppressed(alert, rule.id, rule.reason))
+            suppressed.append(Suppressed(alert, rule.id, rule.reason, rule.asset_id is not None))
     return kept, suppressed
 
 
@@ -95,6 +106,7 @@ async def apply_suppressions(
         async with sessions() as session, session.begin():
             await add_hits(session=session, hits=Counter(s.rule_id for s in suppressed), now=now)
         for s in suppressed:
+            SUPPRESSED.labels(rule="asset_indicator" if s.asset_rule else "product_cve").inc()
             log.info(
                 "match_suppressed",
                 alert_id=s.alert.id,
