@@ -17,6 +17,8 @@ from tests.support.pipeline import Harness, Tenant, harness
 from tests.support.postgres_server import temporary_database
 from tests.support.receivers import Reply, WebhookReceiver
 
+from ewarn.models.common import utcnow
+
 BUNDLE = {
     "type": "bundle",
     "id": "bundle--4d0f3c1e-0000-4000-8000-000000000001",
@@ -64,7 +66,10 @@ async def world(database: str) -> AsyncIterator[World]:
     good, dead = WebhookReceiver(), WebhookReceiver(default=Reply(status=500))
     await good.start()
     await dead.start()
-    async with harness(database, max_attempts=2) as h:
+    # every route is called with wrong keys below: room for them all in the per-address auth-failure budget
+    async with harness(
+        database, max_attempts=2, api_limits={"auth_failures_per_address": "1000/minute"}
+    ) as h:
         await h.add_csirt("csirt-1")
         await h.add_csirt("csirt-2")
         a = await h.add_tenant("hosp-a", csirt_id="csirt-1")
@@ -94,6 +99,14 @@ async def world(database: str) -> AsyncIterator[World]:
             "a_key": (await h.call("GET", "/api/v1/whoami", auth=a.auth))["key_id"],
             "b_key": (await h.call("GET", "/api/v1/whoami", auth=b.auth))["key_id"],
         }
+        for owner, tenant in (("a", a), ("b", b)):  # suppression rules (issue 14) that match nothing
+            rule = {
+                "provider_id": tenant.provider_id,
+                "asset_id": "ast_none",
+                "indicator_key": "ipv4:192.0.2.1",
+            }
+            made = await h.call("POST", "/api/v1/suppressions", auth=h.op, json={**rule, "reason": "tenancy"})
+            ids[f"{owner}_rule"] = made["id"]
         yield World(h, a, b, await h.csirt_key("csirt-1"), ids, [a_sub["secret"], b_sub["secret"]])
     await good.down()
     await dead.down()
@@ -129,6 +142,12 @@ TENANT_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/subscriptions/{sub}/rotate-secret", {}),
     ("GET", "/api/v1/alerts/{alert}", {}),
     ("POST", "/api/v1/alerts/{alert}/status", {"json": {"status": "false_positive"}}),
+    ("GET", "/api/v1/alerts/{alert}/history", {}),
+    ("GET", "/api/v1/providers/{P}/escalation-contact", {}),
+    ("PUT", "/api/v1/providers/{P}/escalation-contact", {"json": {"email": None}}),
+    ("GET", "/api/v1/suppressions/{rule}", {}),
+    ("PATCH", "/api/v1/suppressions/{rule}", {"json": {}}),
+    ("DELETE", "/api/v1/suppressions/{rule}", {}),
     ("GET", "/api/v1/deliveries/{delivery}", {}),
     ("POST", "/api/v1/deliveries/{delivery}/replay", {}),
     # Keys: a provider manages its tenant's keys, a CSIRT reads its constituency's (test_api_keys_lifecycle.py).
@@ -151,6 +170,11 @@ LIST_ROUTES = {
     ("GET", "/api/v1/audit"),  # a provider its own rows, a CSIRT its constituency's, operators all
     ("GET", "/api/v1/audit/export"),
     ("GET", "/api/v1/exports/alerts"),  # per role and TLP: tests/integration/test_exports.py
+    ("GET", "/api/v1/suppressions"),  # a provider its own rules, a CSIRT its constituency's, operators all
+    (
+        "GET",
+        "/api/v1/workflow/overdue",
+    ),  # same scope; content checked in tests/integration/test_workflow_api.py
 }
 OPERATOR_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/api/v1/csirts", {}),
@@ -181,6 +205,26 @@ OPERATOR_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ),
 ]
 PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz")}
+# Alert workflow (issue 14): a rule is created for a provider named in the body; the response-time report is for
+# CSIRTs (their constituency) and operators; a CSIRT's escalation contact is that CSIRT's or an operator's.
+# Checked by ``test_workflow_routes_keep_tenants_apart``.
+WORKFLOW_ROUTES = {
+    ("POST", "/api/v1/suppressions"),
+    ("GET", "/api/v1/reports/response-times"),
+    ("GET", "/api/v1/csirts/{csirt_id}/escalation-contact"),
+    ("PUT", "/api/v1/csirts/{csirt_id}/escalation-contact"),
+}
+# Sighting relay: a provider submits its own sightings and reads them (a CSIRT its constituency's); a CSIRT confirms
+# within its constituency; blocklists are per principal. Checked by ``test_sighting_routes_keep_tenants_apart``
+# here and by content in tests/integration/test_sighting_relay.py.
+SIGHTING_ROUTES = {
+    ("POST", "/api/v1/sightings"),
+    ("POST", "/api/v1/sightings/stix"),
+    ("GET", "/api/v1/sightings"),
+    ("GET", "/api/v1/sightings/{sighting_id}"),
+    ("POST", "/api/v1/sightings/{sighting_id}/confirm"),
+    ("GET", "/api/v1/blocklists/{name}.txt"),
+}
 # TAXII 2.1: a collection holds what the key may read (per role: tests/integration/test_taxii_server.py).
 TAXII_ROUTES = {
     ("GET", "/taxii2/"),
@@ -205,6 +249,7 @@ def _template(path: str) -> str:
         .replace("{delivery}", "{delivery_id}")
         .replace("{feed}", "{feed_id}")
         .replace("{key}", "{key_id}")
+        .replace("{rule}", "{rule_id}")
     )
 
 
@@ -217,6 +262,7 @@ def _fill(path: str, w: World, owner: str, feed: str = "test-feed") -> str:
         delivery=w.ids[f"{owner}_delivery"],
         feed=feed,
         key=w.ids[f"{owner}_key"],
+        rule=w.ids[f"{owner}_rule"],
     )
 
 
@@ -228,7 +274,9 @@ async def test_every_route_is_classified(world: World) -> None:
         | LIST_ROUTES
         | {(m, _template(p)) for m, p, _ in OPERATOR_ROUTES}
         | PUBLIC_ROUTES
+        | WORKFLOW_ROUTES
         | TAXII_ROUTES
+        | SIGHTING_ROUTES
     )
     assert in_app - classified == set(), "routes without a tenancy decision"
     assert classified - in_app == set(), "classified routes that no longer exist"
@@ -310,7 +358,13 @@ async def test_lists_show_only_what_the_caller_may_see(world: World) -> None:
         assert resp.status_code == 200, f"{url} -> {resp.status_code}"
         return resp.text
 
-    lists = ("/api/v1/providers", "/api/v1/alerts", "/api/v1/alert-events", "/api/v1/subscriptions")
+    lists = (
+        "/api/v1/providers",
+        "/api/v1/alerts",
+        "/api/v1/alert-events",
+        "/api/v1/subscriptions",
+        "/api/v1/suppressions",
+    )
     for url in (*lists, "/api/v1/audit", "/api/v1/audit/export?format=jsonl"):
         as_a = await get(url, world.a.auth)
         as_csirt = await get(url, world.csirt1)
@@ -318,6 +372,7 @@ async def test_lists_show_only_what_the_caller_may_see(world: World) -> None:
         for text in (as_a, as_csirt):
             assert world.b.provider_id not in text, url
             assert ids["b_alert"] not in text and ids["b_sub"] not in text, url
+            assert ids["b_rule"] not in text, url
         assert world.b.provider_id in as_op, url
     assert ids["a_alert"] in await get("/api/v1/alerts", world.a.auth)
     assert ids["b_delivery"] not in await get("/api/v1/deliveries/dead", world.a.auth)
@@ -366,3 +421,88 @@ async def test_taxii_refuses_unauthenticated_and_other_tenants(world: World) -> 
             else:
                 assert resp.status_code == 200 and b_sighting not in resp.text, url
         assert (await h.api.get(url, headers=world.b.auth)).status_code == 200, url
+
+
+async def test_sighting_routes_keep_tenants_apart(world: World) -> None:
+    """TLP:RED sightings (held back: no relay, no alerts), so the rest of the module's world is unchanged."""
+    h, a, b = world.h, world.a, world.b
+    now = utcnow().isoformat()
+    body = {"type": "ip", "kind": "scan", "tlp": "red", "first_seen": now, "last_seen": now}
+    a_s = await h.call(
+        "POST", "/api/v1/sightings", auth=a.auth, json={**body, "observable": "185.220.101.77"}
+    )
+    b_s = await h.call(
+        "POST", "/api/v1/sightings", auth=b.auth, json={**body, "observable": "185.220.101.78"}
+    )
+    urls = [
+        ("POST", "/api/v1/sightings", {"json": body}),
+        ("POST", "/api/v1/sightings/stix", {"json": {}}),
+        ("GET", "/api/v1/sightings", {}),
+        ("GET", f"/api/v1/sightings/{a_s['id']}", {}),
+        ("POST", f"/api/v1/sightings/{a_s['id']}/confirm", {}),
+        ("GET", "/api/v1/blocklists/ip.txt", {}),
+    ]
+    for method, url, kw in urls:
+        for headers in ({}, {"Authorization": "Bearer ewk_not_a_key"}):
+            assert (await h.api.request(method, url, headers=headers, **kw)).status_code == 401, url
+    for method, url in (("GET", ""), ("POST", "/confirm")):
+        resp = await h.api.request(method, f"/api/v1/sightings/{b_s['id']}{url}", headers=a.auth)
+        assert resp.status_code == 404 and b.provider_id not in resp.text
+        resp = await h.api.request(method, f"/api/v1/sightings/{b_s['id']}{url}", headers=world.csirt1)
+        assert resp.status_code == 404
+    assert (await h.api.get(f"/api/v1/sightings/{a_s['id']}", headers=world.csirt1)).status_code == 200
+    assert (await h.api.post(f"/api/v1/sightings/{a_s['id']}/confirm", headers=a.auth)).status_code == 403
+    assert (
+        await h.api.post(f"/api/v1/sightings/{a_s['id']}/confirm", headers=world.csirt1)
+    ).status_code == 200
+    for auth in (world.csirt1, h.op):
+        assert (
+            await h.api.post("/api/v1/sightings", headers=auth, json={**body, "observable": "185.220.101.79"})
+        ).status_code == 403
+    a_list = (await h.api.get("/api/v1/sightings", headers=a.auth)).text
+    assert a_s["id"] in a_list and b_s["id"] not in a_list and b.provider_id not in a_list
+    assert b_s["id"] not in (await h.api.get("/api/v1/sightings", headers=world.csirt1)).text
+    assert b_s["id"] in (await h.api.get("/api/v1/sightings", headers=h.op)).text
+    assert (await h.api.get("/api/v1/blocklists/ip.txt", headers=a.auth)).text == "185.220.101.77\n"
+    assert (await h.api.get("/api/v1/blocklists/ip.txt", headers=b.auth)).text == "185.220.101.78\n"
+    assert (await h.api.get("/api/v1/blocklists/ip.txt", headers=world.csirt1)).text == ""
+
+
+async def test_workflow_routes_keep_tenants_apart(world: World) -> None:
+    h, a, b = world.h, world.a, world.b
+    rule = {"asset_id": "ast_none", "indicator_key": "ipv4:192.0.2.9", "reason": "tenancy"}
+    report, contact = "/api/v1/reports/response-times", "/api/v1/csirts/{}/escalation-contact"
+    calls = [
+        ("POST", "/api/v1/suppressions", {"json": {**rule, "provider_id": a.provider_id}}),
+        ("GET", report, {}),
+        ("GET", contact.format("csirt-1"), {}),
+        ("PUT", contact.format("csirt-1"), {"json": {"email": None}}),
+    ]
+    for method, url, kw in calls:
+        for headers in ({}, {"Authorization": "Bearer ewk_not_a_key"}):
+            assert (await h.api.request(method, url, headers=headers, **kw)).status_code == 401, url
+    for auth, code in ((a.auth, 404), (world.csirt1, 404)):  # B's tenant, outside A and csirt-1
+        resp = await h.api.post(
+            "/api/v1/suppressions", headers=auth, json={**rule, "provider_id": b.provider_id}
+        )
+        assert resp.status_code == code and b.provider_id not in resp.text
+    inside = await h.api.post(
+        "/api/v1/suppressions", headers=world.csirt1, json={**rule, "provider_id": a.provider_id}
+    )
+    assert inside.status_code == 403, "CSIRT keys do not write provider data"
+    assert (await h.api.get(report, headers=a.auth)).status_code == 403, (
+        "the report is for CSIRTs and operators"
+    )
+    as_csirt = await h.api.get(report, headers=world.csirt1)
+    assert as_csirt.status_code == 200 and b.provider_id not in as_csirt.text
+    assert (await h.api.get(f"{report}?provider_id={b.provider_id}", headers=world.csirt1)).status_code == 404
+    for method, kw in (("GET", {}), ("PUT", {"json": {"email": None}})):
+        for auth in (a.auth, world.csirt1):  # a provider never, a CSIRT only its own
+            assert (
+                await h.api.request(method, contact.format("csirt-2"), headers=auth, **kw)
+            ).status_code == 404
+        assert (
+            await h.api.request(method, contact.format("csirt-1"), headers=a.auth, **kw)
+        ).status_code == 404
+    assert (await h.api.get(contact.format("csirt-1"), headers=world.csirt1)).status_code == 200
+    assert (await h.api.get(contact.format("csirt-2"), headers=h.op)).status_code == 200
