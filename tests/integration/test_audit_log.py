@@ -158,6 +158,16 @@ STEPS = [
     Step("sub-delete", "DELETE", "/api/v1/subscriptions/{sub2}", "a", "delete", "subscription", "{sub2}"),
     Step("alert-status", "POST", "/api/v1/alerts/{alert}/status", "a", "set_status", "alert", "{alert}",
          {"json": {"status": "acknowledged"}}),
+    Step("suppression-create", "POST", "/api/v1/suppressions", "a", "create", "suppression", "{rule}",
+         {"json": {"provider_id": "hosp-a", "asset_id": "ast_x", "indicator_key": "ipv4:192.0.2.1",
+                   "reason": "our scanner"}}, ("rule", "id")),
+    Step("suppression-update", "PATCH", "/api/v1/suppressions/{rule}", "a", "update", "suppression", "{rule}",
+         {"json": {"reason": "our own scanner"}}),
+    Step("suppression-delete", "DELETE", "/api/v1/suppressions/{rule}", "a", "delete", "suppression", "{rule}"),
+    Step("escalation-provider", "PUT", "/api/v1/providers/hosp-a/escalation-contact", "a",
+         "set_escalation_contact", "provider", "hosp-a", {"json": {"email": "duty@hosp-a.example"}}),
+    Step("escalation-csirt", "PUT", "/api/v1/csirts/csirt-1/escalation-contact", "csirt1",
+         "set_escalation_contact", "csirt", "csirt-1", {"json": {"email": "oncall@csirt-1.example"}}),
     Step("delivery-replay", "POST", "/api/v1/deliveries/{delivery}/replay", "a", "replay", "delivery",
          "{delivery}"),
     Step("feed-create", "POST", "/api/v1/feeds", "op", "create", "feed", "audit-feed",
@@ -165,7 +175,12 @@ STEPS = [
                    "credentials": {"password": FEED_PASSWORD}, "config": {"headers": {"X-Auth": URL_TOKEN}}}}),
     Step("feed-update", "PATCH", "/api/v1/feeds/audit-feed", "op", "update", "feed", "audit-feed",
          {"json": {"credentials": {"token": FEED_PASSWORD}}}),
+    Step("feed-poll", "POST", "/api/v1/feeds/audit-feed/poll", "op", "poll", "feed", "audit-feed"),
     Step("feed-delete", "DELETE", "/api/v1/feeds/audit-feed", "op", "delete", "feed", "audit-feed"),
+    Step("push-stix", "POST", "/api/v1/ingest/stix?feed_id=audit-push", "op", "push", "feed", "audit-push",
+         {"content": json.dumps(BUNDLE)}),
+    Step("push-csaf", "POST", "/api/v1/ingest/csaf?feed_id=audit-csaf", "op", "push", "feed", "audit-csaf",
+         {"content": json.dumps({"document": {"category": "csaf_security_advisory"}})}),
     Step("alias-put", "POST", "/api/v1/vendor-aliases", "op", "add", "vendor_alias", "acmemed",
          {"json": {"alias": "AcmeMed", "brand": "AcmeMed", "group": "Baxter"}}),
     Step("alias-import", "POST", "/api/v1/vendor-aliases/import", "op", "import", "vendor_alias", "acmemed",
@@ -243,12 +258,7 @@ def _write_routes(w: World) -> set[tuple[str, str]]:
     }
 
 
-# Writes that are not configuration changes: pushed threat data (recorded by ingest) and a poll trigger.
-NOT_AUDITED = {
-    ("POST", "/api/v1/ingest/stix"),
-    ("POST", "/api/v1/ingest/csaf"),
-    ("POST", "/api/v1/feeds/{feed_id}/poll"),
-}
+NOT_AUDITED: set[tuple[str, str]] = set()  # every write route is audited, ingest pushes and polls too
 
 
 def _template(path: str) -> str:
@@ -262,9 +272,25 @@ def _template(path: str) -> str:
         ("audit-feed", "{feed_id}"),
         ("{newkey}", "{key_id}"),
         ("{rotated}", "{key_id}"),
+        ("{rule}", "{rule_id}"),
+        ("csirt-1", "{csirt_id}"),
     ):
         out = out.replace(concrete, name)
     return out
+
+
+async def test_ingest_rows_carry_the_counts(world: World, written: list[Outcome]) -> None:
+    rows = {out.step.name: out.new_rows[0] for out in written if out.new_rows}
+    pushed = rows["push-stix"]["summary"]
+    pushed = json.loads(pushed) if isinstance(pushed, str) else pushed
+    assert (pushed["kind"], pushed["accepted"], pushed["rejected"]) == ("stix_bundle", 1, 0)
+    assert pushed["bytes"] == len(json.dumps(BUNDLE)) and pushed["default_tlp"] == "clear"
+    csaf = rows["push-csaf"]["summary"]
+    csaf = json.loads(csaf) if isinstance(csaf, str) else csaf
+    assert csaf["kind"] == "csaf" and csaf["accepted"] == 0
+    polled = rows["feed-poll"]["summary"]
+    polled = json.loads(polled) if isinstance(polled, str) else polled
+    assert polled["kind"] == "stix_bundle" and polled["accepted"] == 0 and polled["error"], polled
 
 
 async def test_every_write_route_is_in_the_table(world: World) -> None:
