@@ -1,4 +1,4 @@
-"""JSON Schema of every message that crosses a stage boundary, and of the webhook payload."""
+"""JSON Schema of every message that crosses a stage boundary and of the webhook payload; the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -28,7 +28,15 @@ def all_schemas() -> dict[str, dict[str, Any]]:
 
     out = {name: model.model_json_schema(mode="serialization") for name, model in MESSAGES.items()}
     out["webhook-payload.v1.json"] = webhook_payload_schema()
+    out["openapi.json"] = _openapi()
     return out
+
+
+def _openapi() -> dict[str, Any]:
+    """The API's OpenAPI document (imported late: the API is a higher layer than the message contracts)."""
+    from ewarn.api.openapi_doc import openapi_document
+
+    return openapi_document()
 
 
 def render(schema: dict[str, Any]) -> str:
