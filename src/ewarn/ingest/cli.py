@@ -1,4 +1,7 @@
-"""``ewarn feeds add|list|poll``: a typer sub-app the ``ewarn`` command mounts as ``feeds``."""
+"""``ewarn feeds add|list|poll``: a typer sub-app the ``ewarn`` command mounts as ``feeds``.
+
+``poll`` shows its progress on stderr (``ewarn.cli_progress``) and, like ``add``, leaves an audit row.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ewarn.cli_progress import ProgressSink, cli_progress
 from ewarn.errors import ConfigurationError
 from ewarn.ingest import repository
-from ewarn.ingest.models import FeedIn
+from ewarn.ingest.audit import audit_ingest
+from ewarn.ingest.models import FeedIn, IngestReport
 from ewarn.ingest.service import ingest_service_for
 from ewarn.models.common import TLP
 from ewarn.runtime import Runtime
@@ -133,12 +138,33 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     console.print(table)
 
 
+def _show_page(progress: ProgressSink) -> Callable[[IngestReport], None]:
+    def show(report: IngestReport) -> None:
+        progress.update(done=report.pages, accepted=report.accepted, rejected=report.rejected)
+
+    return show
+
+
 @feeds_app.command("poll")
-def poll(feed_id: Annotated[str, typer.Argument()]) -> None:
-    """Poll one feed now, from its cursor, and print the report."""
+def poll(
+    feed_id: Annotated[str, typer.Argument()],
+    from_start: Annotated[
+        bool, typer.Option("--from-start", help="backfill: forget the cursor and read the whole feed again")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress on stderr")] = False,
+) -> None:
+    """Poll one feed now, from its cursor (or from the start), and print the report."""
 
     async def work(runtime: Runtime) -> dict[str, Any]:
-        report = await ingest_service_for(runtime).poll_feed(feed_id)
+        actor = cli_actor()
+        if from_start:
+            async with runtime.sessions() as session, session.begin():
+                if await repository.reset_feed_cursor(session=session, feed_id=feed_id):
+                    await record_audit(session, actor, "backfill", "feed", [feed_id])
+        what = f"{'backfill' if from_start else 'poll'} {feed_id}"
+        with cli_progress(what, unit="pages", quiet=quiet) as progress:
+            report = await ingest_service_for(runtime).poll_feed(feed_id, on_page=_show_page(progress))
+        await audit_ingest(runtime.sessions, actor, "poll", report, from_start=from_start)
         return report.model_dump(mode="json", exclude={"rejections"}) | {
             "rejections": [r.reason for r in report.rejections[:20]]
         }

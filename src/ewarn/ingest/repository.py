@@ -190,6 +190,17 @@ async def save_progress(
     row.last_success_at = now
 
 
+async def reset_feed_cursor(*, session: AsyncSession, feed_id: str) -> bool:
+    """Forget where the feed's polls got to (cursor, ETag, Last-Modified): the next poll reads it all again."""
+    row = await session.get(FeedRow, feed_id)
+    if row is None:
+        return False
+    row.cursor = {}
+    row.etag = None
+    row.last_modified = None
+    return True
+
+
 async def record_feed_error(*, session: AsyncSession, feed_id: str, error: str, now: datetime) -> None:
     row = await session.get(FeedRow, feed_id)
     if row is None:

@@ -112,17 +112,28 @@ class IngestService:
 
     # --- feeds -----------------------------------------------------------------------------------------
 
-    async def poll_feed(self, feed_id: str) -> IngestReport:
-        """Poll one stored feed from its cursor to the end; a failure is recorded in its health."""
+    async def poll_feed(
+        self, feed_id: str, *, on_page: Callable[[IngestReport], None] | None = None
+    ) -> IngestReport:
+        """Poll one stored feed from its cursor to the end; a failure is recorded in its health.
+
+        ``on_page`` sees the report so far after each stored page (CLI progress)."""
         lock = self._feed_locks.setdefault(feed_id, asyncio.Lock())
         async with lock:
             async with self._sessions() as session:
                 spec = await repository.get_feed_spec(session=session, feed_id=feed_id)
             if spec is None:
                 raise ConfigurationError(f"no feed {feed_id!r}")
-            return await self._run(spec, persisted=True)
+            return await self._run(spec, persisted=True, on_page=on_page)
 
-    async def _run(self, spec: FeedSpec, *, persisted: bool, fetcher: Fetcher | None = None) -> IngestReport:
+    async def _run(
+        self,
+        spec: FeedSpec,
+        *,
+        persisted: bool,
+        fetcher: Fetcher | None = None,
+        on_page: Callable[[IngestReport], None] | None = None,
+    ) -> IngestReport:
         report = IngestReport(feed_id=spec.id, kind=spec.kind)
         source = source_for(spec.kind)
         ctx = SourceContext(
@@ -135,6 +146,8 @@ class IngestService:
         try:
             async for page in pages:
                 await self._apply(spec.id if persisted else None, page, report)
+                if on_page is not None:
+                    on_page(report)
                 if self._stopping.is_set():
                     break
         except (FetchError, EwarnError, OSError, ValueError) as exc:

@@ -11,6 +11,7 @@ from ewarn.api.deps import OperatorDep, RuntimeDep, SessionDep
 from ewarn.api.params import OffsetQuery, ResourceIdPath
 from ewarn.errors import ConfigurationError
 from ewarn.ingest import repository
+from ewarn.ingest.audit import audit_ingest
 from ewarn.ingest.models import Feed, FeedHealth, FeedIn, FeedPatch, IngestReport
 from ewarn.ingest.service import ingest_service_for
 from ewarn.models.common import ONE_LINE, json_problem, text_limits
@@ -116,16 +117,18 @@ async def feed_health(feed_id: ResourceIdPath, session: SessionDep, _: OperatorD
 
 @router.post("/{feed_id}/poll")
 async def poll_feed(
-    feed_id: ResourceIdPath, session: SessionDep, runtime: RuntimeDep, _: OperatorDep
+    feed_id: ResourceIdPath, session: SessionDep, runtime: RuntimeDep, principal: OperatorDep
 ) -> IngestReport:
-    """Poll the feed now (from its cursor) and return what it read."""
+    """Poll the feed now (from its cursor) and return what it read (recorded in the audit log)."""
     if await repository.get_feed(session=session, feed_id=feed_id) is None:
         raise _missing(feed_id)
     await session.close()
     try:
-        return await ingest_service_for(runtime).poll_feed(feed_id)
+        report = await ingest_service_for(runtime).poll_feed(feed_id)
     except ConfigurationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    await audit_ingest(runtime.sessions, principal, "poll", report)
+    return report
 
 
 @router.get("/{feed_id}/rejections")
