@@ -208,6 +208,9 @@ async def test_overdue_alerts_and_response_times_per_provider(api: Api) -> None:
     assert overdue[0]["overdue_seconds"] > 2 * 86400
     everything = (await api.call("operator", "GET", "/api/v1/workflow/overdue")).json()["items"]
     assert {o["alert_id"] for o in everything} == {late.id, other.id}
+    status = (await api.call("operator", "GET", "/api/v1/status")).json()["overdue"]
+    assert (status["total"], status["acknowledge"], status["resolve"]) == (2, 2, 0)
+    assert {o["alert_id"] for o in status["latest"]} == {late.id, other.id}
     report = await api.call("csirt", "GET", "/api/v1/reports/response-times")
     assert report.status_code == 200
     [row] = report.json()["providers"]

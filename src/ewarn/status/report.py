@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.models.common import utcnow
 from ewarn.status.equipment import EquipmentStatus, equipment_by_category
+from ewarn.status.overdue import OverdueStatus, overdue_status
 from ewarn.status.retention import RetentionStatus, retention_status
 from ewarn.status.sightings import SightingsStatus, sightings_status
 from ewarn.store.db import as_utc
@@ -67,6 +68,7 @@ class StatusReport(BaseModel):
     quarantine: QuarantineStatus | None = None  # records set aside alone so the rest flowed
     retention: RetentionStatus | None = None  # rows pruned (None before the first pass)
     sightings: SightingsStatus | None = None  # the sighting relay: in, relayed, held back and why
+    overdue: OverdueStatus | None = None  # open alerts past their workflow deadline
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -163,6 +165,7 @@ async def build_status(
         quarantine=await _quarantine(session),
         retention=await retention_status(session=session),
         sightings=await sightings_status(session=session, now=now),
+        overdue=await overdue_status(session=session, now=now),
     )
 
 

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from ewarn.api.deps import PrincipalDep, SessionDep, ensure_provider_visible
 from ewarn.api.params import ResourceIdPath, ResourceIdQuery
-from ewarn.models.alert import Alert, AlertStatus, Severity
+from ewarn.models.alert import Alert, AlertStatus
 from ewarn.models.common import Contract, UtcDatetime, text_limits, utcnow
 from ewarn.models.provider import Principal, Role
 from ewarn.models.workflow import (
@@ -28,6 +28,7 @@ from ewarn.models.workflow import (
     SuppressionScope,
 )
 from ewarn.settings import WorkflowSettings
+from ewarn.status.overdue import overdue_alerts
 from ewarn.store.db import as_utc
 from ewarn.store.repositories import alerts as alerts_repo
 from ewarn.store.repositories import suppressions as rules_repo
@@ -141,7 +142,7 @@ class OverduePage(Contract):
 
 
 @router.get("/workflow/overdue")
-async def overdue_alerts(
+async def list_overdue_alerts(
     session: SessionDep,
     principal: PrincipalDep,
     provider_id: ResourceIdQuery = None,
@@ -152,38 +153,8 @@ async def overdue_alerts(
     if provider_id is not None:
         await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
         visible = {provider_id}
-    return OverduePage(items=await overdue_items(session=session, provider_ids=visible, limit=limit))
-
-
-async def overdue_items(
-    *, session: SessionDep, provider_ids: set[str] | None, limit: int
-) -> list[OverdueAlert]:
-    now = utcnow()
-    out: list[OverdueAlert] = []
-    for row in await repo.overdue_rows(session=session, now=now, provider_ids=provider_ids, limit=limit):
-        state = AlertStatus(row.status)
-        late = overdue(
-            status=state,
-            acknowledge_due_at=as_utc(row.acknowledge_due_at),
-            resolve_due_at=as_utc(row.resolve_due_at),
-            now=now,
-        )
-        if late is None:
-            continue
-        due, due_at = late
-        out.append(
-            OverdueAlert(
-                alert_id=row.alert_id,
-                provider_id=row.provider_id,
-                severity=Severity(row.severity),
-                status=state,
-                raised_at=as_utc(row.raised_at) or now,
-                due=due,
-                due_at=due_at,
-                overdue_seconds=round((now - due_at).total_seconds(), 3),
-            )
-        )
-    return out
+    items = await overdue_alerts(session=session, provider_ids=visible, now=utcnow(), limit=limit)
+    return OverduePage(items=items)
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
