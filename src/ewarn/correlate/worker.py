@@ -29,14 +29,14 @@ from datetime import datetime, timedelta
 from ewarn.bus.base import Bus, Record
 from ewarn.bus.runner import StageRunner
 from ewarn.bus.topics import Topics
-from ewarn.correlate import aliases_sync, repository
+from ewarn.correlate import aliases_sync, repository, retrohunt
 from ewarn.correlate.containment import out_of_scope
 from ewarn.correlate.engine import build_alert, is_active, match
 from ewarn.correlate.index import AssetIndex
 from ewarn.correlate.revisions import RevisionWriter
 from ewarn.inventory.scope import all_approved_scopes, approved_scopes, scope_refusal
 from ewarn.logging import get_logger
-from ewarn.models import Alert, Asset, AssetChange, AssetKind, Indicator, IndicatorType
+from ewarn.models import Alert, Asset, AssetChange, Indicator, IndicatorType
 from ewarn.models.common import utcnow
 from ewarn.settings import AssetScopeSettings
 from ewarn.store.db import SessionFactory
@@ -49,18 +49,6 @@ RETROHUNT_GROUP = "ewarn-correlate-retrohunt"
 # How far before an inventory change a reload looks back for stored indicators: covers an ingest that stamped
 # an indicator just before the change and stored it just after (clock skew between processes included).
 CATCH_UP_MARGIN = timedelta(seconds=60)
-
-# Which indicator types can hit an asset of each kind (retro-hunt reads only these from the database).
-_TYPES_FOR_KIND: dict[AssetKind, tuple[IndicatorType, ...]] = {
-    AssetKind.NETWORK: (IndicatorType.IPV4, IndicatorType.IPV6, IndicatorType.URL),
-    AssetKind.DOMAIN: (IndicatorType.DOMAIN, IndicatorType.URL),
-    AssetKind.HOSTNAME: (IndicatorType.DOMAIN, IndicatorType.URL),
-    AssetKind.EMAIL_DOMAIN: (IndicatorType.EMAIL, IndicatorType.DOMAIN, IndicatorType.URL),
-    AssetKind.ASN: (IndicatorType.ASN,),
-    AssetKind.SOFTWARE: (IndicatorType.VULNERABILITY,),
-    AssetKind.MEDICAL_DEVICE: (IndicatorType.VULNERABILITY,),
-    AssetKind.INFRASTRUCTURE: (IndicatorType.VULNERABILITY,),
-}
 
 
 @dataclass(frozen=True)
@@ -367,25 +355,15 @@ class CorrelateWorker:
                 parents = await repository.assets_by_id(
                     session=session, provider_id=change.provider_id, ids=sorted(parent_ids), bad=bad
                 )
-            changed_ids = {a.id for a in assets}
-            small = AssetIndex.build([*assets, *parents])
-            types = sorted({t.value for a in assets for t in _TYPES_FOR_KIND[a.kind]})
-            candidates: list[Alert] = []
-            async with self._sessions() as session:
-                async for batch in repository.valid_indicators(
+                candidates = await retrohunt.hunt(
                     session=session,
-                    types=types,
+                    assets=assets,
+                    parents=parents,
                     now=now,
                     batch=self._settings.retrohunt_batch,
                     bad=bad,
                     seen_since=seen_since,
-                ):
-                    for indicator in batch:
-                        candidates.extend(
-                            build_alert(indicator, found, now=now)
-                            for found in match(indicator, small)
-                            if found.asset.id in changed_ids
-                        )
+                )
         else:
             candidates = []
         await self._quarantine(bad)

@@ -1,0 +1,56 @@
+"""Retro-hunt matching: changed assets against the indicators still valid in the database.
+
+Pure reading and matching; the worker commits what it returns in one batch (``revisions.RevisionWriter``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ewarn.correlate import repository
+from ewarn.correlate.engine import build_alert, match
+from ewarn.correlate.index import AssetIndex
+from ewarn.models import Alert, Asset, AssetKind, IndicatorType
+from ewarn.store.repositories.quarantine import Quarantined
+
+# Which indicator types can hit an asset of each kind (retro-hunt reads only these from the database).
+TYPES_FOR_KIND: dict[AssetKind, tuple[IndicatorType, ...]] = {
+    AssetKind.NETWORK: (IndicatorType.IPV4, IndicatorType.IPV6, IndicatorType.URL),
+    AssetKind.DOMAIN: (IndicatorType.DOMAIN, IndicatorType.URL),
+    AssetKind.HOSTNAME: (IndicatorType.DOMAIN, IndicatorType.URL),
+    AssetKind.EMAIL_DOMAIN: (IndicatorType.EMAIL, IndicatorType.DOMAIN, IndicatorType.URL),
+    AssetKind.ASN: (IndicatorType.ASN,),
+    AssetKind.SOFTWARE: (IndicatorType.VULNERABILITY,),
+    AssetKind.MEDICAL_DEVICE: (IndicatorType.VULNERABILITY,),
+    AssetKind.INFRASTRUCTURE: (IndicatorType.VULNERABILITY,),
+}
+
+
+async def hunt(
+    *,
+    session: AsyncSession,
+    assets: Sequence[Asset],
+    parents: Sequence[Asset],
+    now: datetime,
+    batch: int,
+    bad: list[Quarantined],
+    seen_since: datetime | None,
+) -> list[Alert]:
+    """Candidate alerts of ``assets`` (their ``parents`` indexed beside them) from every valid indicator."""
+    changed_ids = {a.id for a in assets}
+    small = AssetIndex.build([*assets, *parents])
+    types = sorted({t.value for a in assets for t in TYPES_FOR_KIND[a.kind]})
+    candidates: list[Alert] = []
+    async for part in repository.valid_indicators(
+        session=session, types=types, now=now, batch=batch, bad=bad, seen_since=seen_since
+    ):
+        for indicator in part:
+            candidates.extend(
+                build_alert(indicator, found, now=now)
+                for found in match(indicator, small)
+                if found.asset.id in changed_ids
+            )
+    return candidates
