@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import Field, TypeAdapter
 
+from ewarn.actions.stix import action_objects
 from ewarn.models.alert import (
     Alert,
     AlertCve,
@@ -26,7 +27,7 @@ from ewarn.models.alert import (
 )
 from ewarn.models.common import TLP, Contract, UtcDatetime
 from ewarn.models.indicator import IndicatorType, Reference, Remediation
-from ewarn.stixmap import TLP_MARKINGS, alert_bundle, indicator_value, stix_pattern
+from ewarn.stixmap import TLP_MARKINGS, alert_bundle, as_dict, indicator_value, stix_pattern
 
 SCHEMA_VERSION: Literal[1] = 1
 JSON_CONTENT_TYPE = "application/json"
@@ -187,8 +188,13 @@ __all__ = ["TLP_MARKINGS", "indicator_value", "stix_bundle", "stix_pattern"]
 
 
 def stix_bundle(alert: Alert | dict[str, Any]) -> dict[str, Any]:
-    """A STIX 2.1 bundle for SOC tools that take STIX: the threat, its sighting at the provider, and a note."""
-    return alert_bundle(alert if isinstance(alert, Alert) else Alert.model_validate(alert))
+    """A STIX 2.1 bundle for SOC tools that take STIX: the threat, its sighting at the provider, a note, and
+    what to do (a ``course-of-action`` per recommended action, each ``mitigates`` the threat)."""
+    model = alert if isinstance(alert, Alert) else Alert.model_validate(alert)
+    bundle = alert_bundle(model)
+    threat = next(o["id"] for o in bundle["objects"] if o["type"] in ("indicator", "vulnerability"))
+    bundle["objects"] += [as_dict(o) for o in action_objects(model, threat)]
+    return bundle
 
 
 def _event_json(raw: dict[str, Any]) -> bytes | None:
@@ -214,7 +220,9 @@ def render_body(alert: Alert | dict[str, Any], *, payload_format: str) -> tuple[
     """The body and content type a subscription asked for (``json``, ``stix`` or an integration format)."""
     if payload_format == "stix":
         return json.dumps(stix_bundle(alert), separators=(",", ":")).encode(), STIX_CONTENT_TYPE
-    if payload_format != "json":  # Teams, Slack, TheHive, CEF (imported here: those modules build on AlertData)
+    if (
+        payload_format != "json"
+    ):  # Teams, Slack, TheHive, CEF (imported here: those modules build on AlertData)
         from ewarn.dispatch.formats import render_integration
 
         return render_integration(alert, payload_format=payload_format)
