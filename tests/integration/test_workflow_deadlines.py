@@ -24,7 +24,7 @@ from tests.support.receivers import (
 
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
-from ewarn.models.alert import Alert, AlertStatus
+from ewarn.models.alert import Alert, AlertStatus, Severity
 from ewarn.models.common import utcnow
 from ewarn.models.provider import Csirt, Provider
 from ewarn.settings import DeadlineSettings, SmtpSettings, WorkflowSettings
@@ -211,3 +211,52 @@ async def test_escalation_without_a_contact_is_recorded_and_the_next_stage_follo
     assert notes["reminder"]["skipped"] == "no subscription of the provider takes this alert"
     assert notes["escalation_contact"]["skipped"] == "the provider has no escalation contact"
     assert "skipped" not in notes["escalation_csirt"] and len(notes["escalation_csirt"]["delivery_ids"]) == 1
+
+
+async def test_a_material_revision_reopens_the_alert_and_the_history_says_why(
+    sqlite_sessions: SessionFactory,
+) -> None:
+    from ewarn.correlate.lifecycle import next_revision
+    from ewarn.store.repositories.workflow import transitions_of
+
+    raised = utcnow() - timedelta(days=3)
+    await _tenant(sqlite_sessions)
+    first = sample_alert(severity="high", matched_at=raised, raised_at=raised)
+    await _store(sqlite_sessions, first)
+    clock = Clock(raised + timedelta(hours=1))
+    scheduler = WorkflowScheduler(sessions=sqlite_sessions, settings=WORKFLOW, clock=clock)
+    async with sqlite_sessions() as session, session.begin():
+        acked = await change_status(
+            session=session,
+            alert_id=first.id,
+            target=AlertStatus.ACKNOWLEDGED,
+            actor=SOC,
+            comment=None,
+            settings=WORKFLOW,
+            now=clock.now,
+        )
+    assert acked is not None
+    clock.now = raised + timedelta(hours=2)
+    kept = next_revision(acked, first.model_copy(update={"score": 70.0, "matched_at": clock.now}))
+    reopened = next_revision(
+        acked,
+        first.model_copy(update={"severity": Severity.CRITICAL, "score": 95.0, "matched_at": clock.now}),
+    )
+    assert kept is not None and kept.status is AlertStatus.ACKNOWLEDGED and kept.raised_at == raised
+    assert reopened is not None and reopened.status is AlertStatus.NEW and reopened.raised_at == clock.now
+    async with sqlite_sessions() as session, session.begin():  # as the correlator writes revision 2
+        row = await session.get(AlertRow, first.id)
+        assert row is not None
+        row.revision, row.status, row.severity = 2, "new", "critical"
+        row.data = reopened.model_dump(mode="json")
+    assert await scheduler.tick() == (1, 0)
+    async with sqlite_sessions() as session:
+        history = await transitions_of(session=session, alert_id=first.id)
+        ledger = await session.get(AlertWorkflowRow, first.id)
+    assert [(t.from_status, t.to_status, t.actor) for t in history] == [
+        (AlertStatus.NEW, AlertStatus.ACKNOWLEDGED, "key_soc"),
+        (AlertStatus.ACKNOWLEDGED, AlertStatus.NEW, "system"),
+    ]
+    assert history[1].comment == "revision 2: raised again (material change)"
+    assert ledger is not None and ledger.acknowledged_at is None and ledger.next_notice == "reminder"
+    assert ledger.acknowledge_due_at is not None
