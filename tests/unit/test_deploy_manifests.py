@@ -373,6 +373,71 @@ def network_problems(resources: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+METRICS_PATH = "/metrics"
+
+
+def selector_selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A label selector (``matchLabels`` and ``In``/``NotIn``/``Exists`` ``matchExpressions``) matches ``labels``."""
+    if not all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        value = labels.get(expr["key"])
+        op = expr["operator"]
+        if (
+            (op == "In" and value not in expr["values"])
+            or (op == "NotIn" and value in expr["values"])
+            or (op == "Exists" and value is None)
+            or (op == "DoesNotExist" and value is not None)
+        ):
+            return False
+    return bool(selector.get("matchLabels") or selector.get("matchExpressions"))
+
+
+def metrics_problems(resources: list[dict[str, Any]]) -> list[str]:
+    """Every worker role serves metrics on EWARN_METRICS__PORT, on the pod's interfaces, as a named container
+    port, announced by the Prometheus scrape annotations, and admitted on that port by an ingress policy."""
+    problems: list[str] = []
+    ingress = [
+        p for p in by_kind(resources, "NetworkPolicy") if "Ingress" in p["spec"].get("policyTypes", [])
+    ]
+    for d in by_kind(resources, "Deployment"):
+        role = pod_labels(d).get("app.kubernetes.io/component")
+        if role == "api" or role not in ROLES:
+            continue
+        name = f"Deployment/{d['metadata']['name']}"
+        (container,) = pod_spec(d)["containers"]
+        env = {e["name"]: str(e.get("value")) for e in container.get("env", []) if "value" in e}
+        port_text = env.get("EWARN_METRICS__PORT")
+        if port_text is None or not port_text.isdigit():
+            problems.append(f"{name}: EWARN_METRICS__PORT is not set to a port")
+            continue
+        port = int(port_text)
+        if env.get("EWARN_METRICS__HOST") != "0.0.0.0":
+            problems.append(f"{name}: metrics bound to loopback (EWARN_METRICS__HOST is not 0.0.0.0)")
+        if {"name": "metrics", "containerPort": port, "protocol": "TCP"} not in container.get("ports", []):
+            problems.append(f"{name}: no container port 'metrics' on {port}")
+        notes = d["spec"]["template"]["metadata"].get("annotations", {})
+        wanted = {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(port),
+            "prometheus.io/path": METRICS_PATH,
+        }
+        for key, value in wanted.items():
+            if notes.get(key) != value:
+                problems.append(f"{name}: annotation {key} is {notes.get(key)!r}, not {value!r}")
+        admitted = any(
+            selector_selects(p["spec"]["podSelector"], pod_labels(d))
+            and any(
+                {"protocol": "TCP", "port": port} in rule.get("ports", []) and rule.get("from")
+                for rule in p["spec"].get("ingress", [])
+            )
+            for p in ingress
+        )
+        if not admitted:
+            problems.append(f"{name}: no ingress NetworkPolicy admits Prometheus on {port}")
+    return problems
+
+
 def _https_rule_problems(policy: str, rule: Mapping[str, Any]) -> list[str]:
     problems: list[str] = []
     blocks = [t["ipBlock"] for t in rule.get("to", []) if "ipBlock" in t]
@@ -673,9 +738,67 @@ def test_kubernetes_api_is_probed_on_healthz_and_served(monkeypatch: pytest.Monk
         assert ports.get(get["port"], get["port"]) == settings.api_port
     for d in by_kind(resources, "Deployment"):
         if d is not api:
-            assert "ports" not in pod_spec(d)["containers"][0], "only the api listens"
+            ports = [p["name"] for p in pod_spec(d)["containers"][0].get("ports", [])]
+            assert ports == ["metrics"], "only the api serves HTTP; the other roles serve metrics alone"
     (svc,) = by_kind(resources, "Service")
     assert selects(svc["spec"]["selector"], pod_labels(api))
+
+
+def test_kubernetes_worker_roles_are_scraped_by_prometheus(monkeypatch: pytest.MonkeyPatch) -> None:
+    resources = k8s_resources()
+    assert metrics_problems(resources) == []
+    (config,) = by_kind(resources, "ConfigMap")
+    for d in by_kind(resources, "Deployment"):
+        if pod_labels(d)["app.kubernetes.io/component"] == "api":
+            assert "prometheus.io/scrape" not in d["spec"]["template"]["metadata"].get("annotations", {}), (
+                "the api's /metrics needs an operator key: scraped by the ewarn-api job, not by annotation"
+            )
+            continue
+        (container,) = pod_spec(d)["containers"]
+        env = {e["name"]: str(e["value"]) for e in container["env"] if "value" in e}
+        settings = settings_from_env({**config["data"], **env}, monkeypatch)
+        assert (settings.metrics.port, settings.metrics.host) == (9464, "0.0.0.0")
+    scrape = yaml.safe_load((DEPLOY / "monitoring" / "prometheus.yml").read_text())
+    pods = next(job for job in scrape["scrape_configs"] if job["job_name"] == "ewarn-pods")
+    relabel = {tuple(r["source_labels"]): r for r in pods["relabel_configs"]}
+    assert relabel[("__meta_kubernetes_pod_annotation_prometheus_io_scrape",)]["action"] == "keep"
+    assert ("__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port") in relabel
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        pytest.param("no-annotation", "annotation prometheus.io/scrape", id="not-announced"),
+        pytest.param("wrong-port-annotation", "annotation prometheus.io/port", id="announced-elsewhere"),
+        pytest.param("loopback", "bound to loopback", id="loopback-only"),
+        pytest.param("no-port", "no container port", id="no-container-port"),
+        pytest.param("no-policy", "no ingress NetworkPolicy", id="not-admitted"),
+        pytest.param("no-env", "EWARN_METRICS__PORT is not set", id="metrics-off"),
+    ],
+)
+def test_metrics_check_rejects_unscrapable_roles(breakage: str, expected: str) -> None:
+    resources = copy.deepcopy(k8s_resources())
+    (d,) = [
+        r
+        for r in by_kind(resources, "Deployment")
+        if pod_labels(r)["app.kubernetes.io/component"] == "dispatch"
+    ]
+    template = d["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    if breakage == "no-annotation":
+        del template["metadata"]["annotations"]["prometheus.io/scrape"]
+    elif breakage == "wrong-port-annotation":
+        template["metadata"]["annotations"]["prometheus.io/port"] = "8080"
+    elif breakage == "loopback":
+        container["env"] = [e for e in container["env"] if e["name"] != "EWARN_METRICS__HOST"]
+    elif breakage == "no-port":
+        del container["ports"]
+    elif breakage == "no-policy":
+        resources = [r for r in resources if r["metadata"]["name"] != "ewarn-metrics-ingress"]
+    elif breakage == "no-env":
+        container["env"] = [e for e in container["env"] if e["name"] != "EWARN_METRICS__PORT"]
+    problems = metrics_problems(resources)
+    assert any(expected in p and "ewarn-dispatch" in p for p in problems), problems
 
 
 def test_kubernetes_network_policy_allows_only_the_needed_egress() -> None:
