@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel
 
 from ewarn.api.deps import PrincipalDep, SessionDep, ensure_provider_visible, ensure_provider_writable
+from ewarn.api.pagination import NEXT_PAGE_HEADERS, PageCursor, announce_next, decode_cursor, encode_cursor
 from ewarn.api.params import ResourceIdPath, ResourceIdQuery
 from ewarn.models.common import utcnow
 from ewarn.models.delivery import Delivery, DeliveryAttempt, DeliveryStatus
@@ -19,6 +21,7 @@ from ewarn.store.repositories.principals import visible_provider_ids
 router = APIRouter(prefix="/api/v1", tags=["deliveries"])
 
 Limit = Annotated[int, Query(ge=1, le=500)]
+_PAGED: dict[int | str, dict[str, object]] = {200: {"description": "A page", "headers": NEXT_PAGE_HEADERS}}
 
 
 class DeliveryLog(Delivery):
@@ -35,38 +38,64 @@ async def _with_attempts(session: SessionDep, items: list[Delivery]) -> list[Del
     return [DeliveryLog(**d.model_dump(), attempt_log=by_delivery.get(d.id, [])) for d in items]
 
 
-@router.get("/subscriptions/{subscription_id}/deliveries")
+@router.get("/subscriptions/{subscription_id}/deliveries", responses=_PAGED)
 async def subscription_deliveries(
     subscription_id: ResourceIdPath,
     session: SessionDep,
     principal: PrincipalDep,
+    request: Request,
+    response: Response,
     delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
     limit: Limit = 100,
+    cursor: PageCursor = None,
 ) -> list[DeliveryLog]:
-    """Newest first. A deleted subscription's log stays readable."""
+    """Newest first. A deleted subscription's log stays readable. More pages: ``X-Next-Cursor``."""
     owner = await repo.subscription_owner(session=session, subscription_id=subscription_id)
     if owner is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     await ensure_provider_visible(session=session, principal=principal, provider_id=owner)
     items = await repo.list_deliveries(
-        session=session, subscription_id=subscription_id, status=delivery_status, limit=limit
+        session=session,
+        subscription_id=subscription_id,
+        status=delivery_status,
+        limit=limit,
+        after=_after(cursor),
     )
+    announce_next(request, response, _next(items, limit))
     return await _with_attempts(session, items)
 
 
-@router.get("/deliveries/dead")
+@router.get("/deliveries/dead", responses=_PAGED)
 async def dead_letters(
-    session: SessionDep, principal: PrincipalDep, provider_id: ResourceIdQuery = None, limit: Limit = 100
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    provider_id: ResourceIdQuery = None,
+    limit: Limit = 100,
+    cursor: PageCursor = None,
 ) -> list[DeliveryLog]:
-    """Deliveries that gave up, across the tenants the caller may see."""
+    """Deliveries that gave up, across the tenants the caller may see. More pages: ``X-Next-Cursor``."""
     visible = await visible_provider_ids(session=session, principal=principal)
     if provider_id is not None:
         await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
         visible = {provider_id}
     items = await repo.list_deliveries(
-        session=session, provider_ids=visible, status=DeliveryStatus.DEAD, limit=limit
+        session=session, provider_ids=visible, status=DeliveryStatus.DEAD, limit=limit, after=_after(cursor)
     )
+    announce_next(request, response, _next(items, limit))
     return await _with_attempts(session, items)
+
+
+def _after(cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor:
+        return None
+    created, delivery_id = decode_cursor(cursor, datetime, str)
+    return created, delivery_id
+
+
+def _next(items: list[Delivery], limit: int) -> str | None:
+    return encode_cursor(items[-1].created_at, items[-1].id) if len(items) == limit else None
 
 
 async def _visible(

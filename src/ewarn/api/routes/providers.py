@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ewarn.api.deps import OperatorDep, PrincipalDep, SessionDep, ensure_provider_visible
+from ewarn.api.pagination import (
+    NEXT_PAGE_HEADERS,
+    LimitQuery,
+    PageCursor,
+    announce_next,
+    decode_cursor,
+    encode_cursor,
+)
 from ewarn.api.params import ResourceIdPath
 from ewarn.models.common import ONE_LINE, CountryCode, LanguageTag, Name, Slug, text_limits
 from ewarn.models.provider import Csirt, Provider
@@ -41,10 +49,21 @@ async def create_provider(body: ProviderIn, session: SessionDep, principal: Oper
     return provider
 
 
-@router.get("/providers")
-async def list_providers(session: SessionDep, principal: PrincipalDep) -> list[Provider]:
+@router.get("/providers", responses={200: {"description": "A page", "headers": NEXT_PAGE_HEADERS}})
+async def list_providers(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    cursor: PageCursor = None,
+    limit: LimitQuery = 1000,
+) -> list[Provider]:
+    """By id; more pages: follow ``X-Next-Cursor`` (or the ``Link`` header)."""
     visible = await repo.visible_provider_ids(session=session, principal=principal)
-    return await repo.list_providers(session=session, provider_ids=visible)
+    (after,) = decode_cursor(cursor, str) if cursor else (None,)
+    items = await repo.list_providers(session=session, provider_ids=visible, after=after, limit=limit)
+    announce_next(request, response, encode_cursor(items[-1].id) if len(items) == limit else None)
+    return items
 
 
 @router.get("/providers/{provider_id}")

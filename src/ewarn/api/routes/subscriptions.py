@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ewarn.api.deps import (
@@ -16,6 +16,14 @@ from ewarn.api.deps import (
     SessionDep,
     ensure_provider_visible,
     ensure_provider_writable,
+)
+from ewarn.api.pagination import (
+    NEXT_PAGE_HEADERS,
+    LimitQuery,
+    PageCursor,
+    announce_next,
+    decode_cursor,
+    encode_cursor,
 )
 from ewarn.api.params import ResourceIdPath
 from ewarn.dispatch.formats.rules import API_KEY_FORMATS, default_format, format_refusal
@@ -244,22 +252,55 @@ async def create_subscription(
     return SubscriptionCreated(**SubscriptionOut.of(sub).model_dump(), secret=secret)
 
 
-@router.get("/providers/{provider_id}/subscriptions")
+@router.get(
+    "/providers/{provider_id}/subscriptions",
+    responses={200: {"description": "A page", "headers": NEXT_PAGE_HEADERS}},
+)
 async def list_provider_subscriptions(
-    provider_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep
+    provider_id: ResourceIdPath,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: LimitQuery = 1000,
+    cursor: PageCursor = None,
 ) -> list[SubscriptionOut]:
+    """Oldest first; more pages: follow ``X-Next-Cursor`` (or the ``Link`` header)."""
     await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
-    subs = await repo.list_subscriptions(session=session, provider_ids={provider_id})
-    return [SubscriptionOut.of(s) for s in subs]
+    return await _subscription_page(request, response, session, {provider_id}, limit, cursor)
 
 
-@router.get("/subscriptions")
-async def list_subscriptions(
-    session: SessionDep, principal: PrincipalDep, limit: Annotated[int, Query(ge=1, le=1000)] = 500
+async def _subscription_page(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    provider_ids: set[str] | None,
+    limit: int,
+    cursor: str | None,
 ) -> list[SubscriptionOut]:
-    visible = await principals.visible_provider_ids(session=session, principal=principal)
-    subs = await repo.list_subscriptions(session=session, provider_ids=visible, limit=limit)
+    after = decode_cursor(cursor, datetime, str) if cursor else None
+    subs = await repo.list_subscriptions(
+        session=session, provider_ids=provider_ids, limit=limit, after=(after[0], after[1]) if after else None
+    )
+    last = subs[-1] if len(subs) == limit else None
+    announce_next(
+        request, response, encode_cursor(last.created_at, last.id) if last and last.created_at else None
+    )
     return [SubscriptionOut.of(s) for s in subs]
+
+
+@router.get("/subscriptions", responses={200: {"description": "A page", "headers": NEXT_PAGE_HEADERS}})
+async def list_subscriptions(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: LimitQuery = 500,
+    cursor: PageCursor = None,
+) -> list[SubscriptionOut]:
+    """Oldest first; more pages: follow ``X-Next-Cursor`` (or the ``Link`` header)."""
+    visible = await principals.visible_provider_ids(session=session, principal=principal)
+    return await _subscription_page(request, response, session, visible, limit, cursor)
 
 
 @router.get("/subscriptions/{subscription_id}")

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ewarn.models.common import TLP
 from ewarn.models.delivery import Delivery, DeliveryAttempt, DeliveryStatus
 from ewarn.store.db import as_utc, insert_for
+from ewarn.store.keyset import after_key
 from ewarn.store.repositories.alerts import alert_tlp_in
 from ewarn.store.tables import AlertEventRow, AlertRow, DeliveryAttemptRow, DeliveryRow, SubscriptionRow
 from ewarn.textsafe import repair
@@ -270,8 +271,9 @@ async def list_deliveries(
     provider_ids: Collection[str] | None = None,
     status: DeliveryStatus | None = None,
     limit: int = 100,
+    after: tuple[datetime, str] | None = None,
 ) -> list[Delivery]:
-    """Newest first, for one subscription or the given providers (None: all)."""
+    """Newest first, for one subscription or the given providers (None: all); ``after``: (created_at, id)."""
     stmt = select(DeliveryRow).order_by(DeliveryRow.created_at.desc(), DeliveryRow.id).limit(limit)
     if subscription_id is not None:
         stmt = stmt.where(DeliveryRow.subscription_id == subscription_id)
@@ -279,6 +281,8 @@ async def list_deliveries(
         stmt = stmt.where(DeliveryRow.provider_id.in_(list(provider_ids)))
     if status is not None:
         stmt = stmt.where(DeliveryRow.status == status.value)
+    if after is not None:
+        stmt = stmt.where(after_key([(DeliveryRow.created_at, True), (DeliveryRow.id, False)], after))
     return [delivery_from_row(r) for r in (await session.scalars(stmt)).all()]
 
 

@@ -57,10 +57,15 @@ async def get_provider(*, session: AsyncSession, provider_id: str) -> Provider |
     return provider_from_row(row) if row else None
 
 
-async def list_providers(*, session: AsyncSession, provider_ids: set[str] | None) -> list[Provider]:
-    stmt = select(ProviderRow).order_by(ProviderRow.id)
+async def list_providers(
+    *, session: AsyncSession, provider_ids: set[str] | None, after: str | None = None, limit: int | None = None
+) -> list[Provider]:
+    """By id; ``after``: the last id of the previous page."""
+    stmt = select(ProviderRow).order_by(ProviderRow.id).limit(limit)
     if provider_ids is not None:
         stmt = stmt.where(ProviderRow.id.in_(provider_ids))
+    if after is not None:
+        stmt = stmt.where(ProviderRow.id > after)
     return [provider_from_row(r) for r in (await session.scalars(stmt)).all()]
 
 

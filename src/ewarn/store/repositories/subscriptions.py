@@ -19,9 +19,9 @@ from ewarn.crypto.secretbox import SecretBox, SecretUnreadable, is_sealed, new_w
 from ewarn.models.common import utcnow
 from ewarn.models.subscription import Channel, Digest, Subscription, SubscriptionFilters
 from ewarn.store.db import as_utc
+from ewarn.store.keyset import after_key
 from ewarn.store.repositories.secrets import box_of
 from ewarn.store.tables import SubscriptionRow
-
 
 # The workflow's own escalation rows (purpose "escalation") carry notices only: never routed, never listed.
 ROUTED = "alerts"
@@ -114,9 +114,13 @@ async def get_subscription(*, session: AsyncSession, subscription_id: str) -> Su
 
 
 async def list_subscriptions(
-    *, session: AsyncSession, provider_ids: Collection[str] | None, limit: int = 1000
+    *,
+    session: AsyncSession,
+    provider_ids: Collection[str] | None,
+    limit: int = 1000,
+    after: tuple[datetime, str] | None = None,
 ) -> list[Subscription]:
-    """Subscriptions of these providers (None: all), oldest first."""
+    """Subscriptions of these providers (None: all), oldest first; ``after``: (created_at, id) of the last."""
     stmt = (
         select(SubscriptionRow)
         .where(SubscriptionRow.deleted_at.is_(None), SubscriptionRow.purpose == ROUTED)
@@ -125,6 +129,8 @@ async def list_subscriptions(
     )
     if provider_ids is not None:
         stmt = stmt.where(SubscriptionRow.provider_id.in_(list(provider_ids)))
+    if after is not None:
+        stmt = stmt.where(after_key([(SubscriptionRow.created_at, False), (SubscriptionRow.id, False)], after))
     box = box_of(session)
     return [subscription_from_row(r, box) for r in (await session.scalars(stmt)).all()]
 

@@ -1,0 +1,116 @@
+"""Every list pages by cursor: follow ``X-Next-Cursor`` (or ``Link: rel="next"``) and get each item once.
+
+The bodies stay JSON arrays (clients that read one page keep working); ties on the sort time are broken by
+id, so rows created in the same instant are neither skipped nor repeated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from tests.support.served_api import OTHER, OWN, ServedApi
+
+from ewarn.models.provider import Provider
+from ewarn.store.repositories.principals import upsert_provider
+from ewarn.store.tables import DeliveryRow
+
+SAME_INSTANT = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApi]:
+    api = ServedApi(database_url=f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('pg') / 'p.db'}").start()
+    runtime = api.runtime
+    assert runtime is not None
+    with httpx.Client(base_url=api.base_url, timeout=30) as client:
+        for n in range(6):
+            made = client.post(
+                f"/api/v1/providers/{OWN}/subscriptions",
+                json={"channel": "webhook", "target": f"https://hooks.example.org/{n}"},
+                headers=api.headers("provider"),
+            )
+            assert made.status_code == 201, made.text
+
+    async def seed() -> None:
+        async with runtime.sessions() as session:
+            for n in range(5):
+                await upsert_provider(
+                    session=session, provider=Provider(id=f"extra-{n}", name="x", country="DE")
+                )
+            for n in range(7):  # dead letters, four of them at the very same instant
+                session.add(
+                    DeliveryRow(
+                        id=f"dlv_{n:02d}",
+                        alert_id="alr_x",
+                        alert_revision=1,
+                        subscription_id=api.ids["subscription"],
+                        provider_id=OWN,
+                        channel="webhook",
+                        status="dead",
+                        attempts=3,
+                        payload={},
+                        created_at=SAME_INSTANT + timedelta(seconds=max(0, n - 3)),
+                    )
+                )
+            await session.commit()
+
+    api.run(seed)
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+def _pages(served: ServedApi, url: str, who: str, limit: int) -> tuple[list[str], int]:
+    ids: list[str] = []
+    pages = 0
+    next_url: str | None = f"{served.base_url}{url}?limit={limit}"
+    with httpx.Client(timeout=30) as client:
+        while next_url:
+            response = client.get(next_url, headers=served.headers(who))
+            assert response.status_code == 200, response.text
+            pages += 1
+            ids += [item["id"] for item in response.json()]
+            cursor = response.headers.get("x-next-cursor")
+            link = response.headers.get("link")
+            assert (cursor is None) == (link is None)
+            next_url = link.split(">", 1)[0].removeprefix("<") if link else None
+            assert cursor is None or f"cursor={cursor}" in str(next_url)
+    return ids, pages
+
+
+@pytest.mark.parametrize(
+    ("url", "who"),
+    [
+        pytest.param("/api/v1/providers", "operator", id="providers"),
+        pytest.param("/api/v1/subscriptions", "provider", id="subscriptions"),
+        pytest.param(f"/api/v1/providers/{OWN}/subscriptions", "csirt", id="provider-subscriptions"),
+        pytest.param("/api/v1/deliveries/dead", "provider", id="dead-letters"),
+        pytest.param(
+            "/api/v1/subscriptions/{subscription}/deliveries", "operator", id="subscription-deliveries"
+        ),
+    ],
+)
+def test_paging_by_cursor_returns_each_item_once(served: ServedApi, url: str, who: str) -> None:
+    url = url.format(subscription=served.ids["subscription"])
+    whole, _ = _pages(served, url, who, limit=500)
+    paged, pages = _pages(served, url, who, limit=2)
+    assert len(whole) >= 5 and pages >= 3
+    assert paged == whole and len(set(paged)) == len(paged)
+    if who != "operator":
+        assert OTHER not in paged
+
+
+@pytest.mark.parametrize("cursor", ["bm9wZQ", "W10", "WyJ4Il0", "WyIyMDI2LTExLTAxIiwiYSJd"])
+def test_a_cursor_this_list_never_gave_is_422(served: ServedApi, cursor: str) -> None:
+    response = httpx.get(
+        f"{served.base_url}/api/v1/deliveries/dead",
+        params={"cursor": cursor},
+        headers=served.headers("operator"),
+        timeout=10,
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
