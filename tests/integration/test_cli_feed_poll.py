@@ -143,6 +143,7 @@ def test_backfill_quietly_reads_the_whole_feed_again(feed_db: str) -> None:
     rows, feed = _read(feed_db)
     assert [(r.action, r.target_ids) for r in rows[-2:]] == [("backfill", ["local"]), ("poll", ["local"])]
     assert rows[-1].summary["from_start"] is True and rows[-1].summary["accepted"] == INDICATORS
+    assert rows[-1].summary["published"] == 0, "read again, nothing new: nothing published twice"
     assert feed is not None and feed.accepted_total == 2 * INDICATORS
 
 
