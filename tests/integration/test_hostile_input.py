@@ -90,7 +90,21 @@ SAMPLES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/api/v1/csirts"): {"id": "cert-xx", "name": "CERT-XX", "country": "AT"},
     ("POST", "/api/v1/keys"): {"role": "provider", "provider_id": OWN, "name": "soc"},
-    ("POST", "/api/v1/alerts/{alert_id}/status"): {"status": "acknowledged"},
+    ("POST", "/api/v1/alerts/{alert_id}/status"): {
+        "status": "false_positive",
+        "comment": "our scanner",
+        "suppress": {"scope": "asset_indicator", "expires_at": None},
+    },
+    ("POST", "/api/v1/suppressions"): {
+        "provider_id": OWN,
+        "asset_id": "ast_x",
+        "indicator_key": "ipv4:192.0.2.1",
+        "reason": "our scanner",
+        "expires_at": "2030-01-01T00:00:00Z",
+    },
+    ("PATCH", "/api/v1/suppressions/{rule_id}"): {"reason": "still ours", "expires_at": None},
+    ("PUT", "/api/v1/providers/{provider_id}/escalation-contact"): {"email": "duty@example.org"},
+    ("PUT", "/api/v1/csirts/{csirt_id}/escalation-contact"): {"email": "duty@example.org"},
     ("POST", "/api/v1/feeds"): {
         "id": "f2",
         "kind": "stix_bundle",
