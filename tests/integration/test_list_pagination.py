@@ -15,7 +15,7 @@ from tests.support.served_api import OTHER, OWN, ServedApi
 
 from ewarn.models.provider import Provider
 from ewarn.store.repositories.principals import upsert_provider
-from ewarn.store.tables import DeliveryRow
+from ewarn.store.tables import DeliveryRow, RejectionRow
 
 SAME_INSTANT = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -33,6 +33,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApi]:
                 headers=api.headers("provider"),
             )
             assert made.status_code == 201, made.text
+        for n in range(4):
+            feed = client.post(
+                "/api/v1/feeds",
+                json={"id": f"feed-{n}", "kind": "stix_bundle", "location": f"http://127.0.0.1:9/{n}.json"},
+                headers=api.headers("operator"),
+            )
+            assert feed.status_code == 201, feed.text
 
     async def seed() -> None:
         async with runtime.sessions() as session:
@@ -55,6 +62,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApi]:
                         created_at=SAME_INSTANT + timedelta(seconds=max(0, n - 3)),
                     )
                 )
+            for n in range(6):  # rejections, three at the very same instant
+                session.add(
+                    RejectionRow(
+                        id=f"rej_{n:02d}",
+                        feed_id="seed-feed",
+                        feed_kind="stix_bundle",
+                        record=f"indicator--{n}",
+                        reason="no pattern",
+                        excerpt=None,
+                        rejected_at=SAME_INSTANT + timedelta(seconds=max(0, n - 2)),
+                    )
+                )
             await session.commit()
 
     api.run(seed)
@@ -73,7 +92,7 @@ def _pages(served: ServedApi, url: str, who: str, limit: int) -> tuple[list[str]
             response = client.get(next_url, headers=served.headers(who))
             assert response.status_code == 200, response.text
             pages += 1
-            ids += [item["id"] for item in response.json()]
+            ids += [item.get("id") or item["record"] for item in response.json()]
             cursor = response.headers.get("x-next-cursor")
             link = response.headers.get("link")
             assert (cursor is None) == (link is None)
@@ -92,6 +111,8 @@ def _pages(served: ServedApi, url: str, who: str, limit: int) -> tuple[list[str]
         pytest.param(
             "/api/v1/subscriptions/{subscription}/deliveries", "operator", id="subscription-deliveries"
         ),
+        pytest.param("/api/v1/feeds", "operator", id="feeds"),
+        pytest.param("/api/v1/feeds/seed-feed/rejections", "operator", id="rejections"),
     ],
 )
 def test_paging_by_cursor_returns_each_item_once(served: ServedApi, url: str, who: str) -> None:
@@ -114,3 +135,11 @@ def test_a_cursor_this_list_never_gave_is_422(served: ServedApi, cursor: str) ->
     )
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_rejections_offset_still_pages(served: ServedApi) -> None:
+    url = f"{served.base_url}/api/v1/feeds/seed-feed/rejections"
+    headers = served.headers("operator")
+    whole = httpx.get(url, headers=headers, timeout=10).json()
+    shifted = httpx.get(url, params={"offset": 2, "limit": 3}, headers=headers, timeout=10).json()
+    assert len(whole) == 6 and shifted == whole[2:5]

@@ -19,6 +19,7 @@ from ewarn.ingest.sources.base import FeedSpec
 from ewarn.models.common import TLP, storable_text, utcnow
 from ewarn.models.indicator import Indicator, IndicatorType, Rejection
 from ewarn.store.db import as_utc, upsert
+from ewarn.store.keyset import after_key
 from ewarn.store.repositories.secrets import box_of
 from ewarn.store.tables import FeedRow, IndicatorRow, RejectionRow
 
@@ -97,10 +98,15 @@ async def get_feed_spec(*, session: AsyncSession, feed_id: str) -> FeedSpec | No
     return spec_from_row(row, box_of(session)) if row else None
 
 
-async def list_feeds(*, session: AsyncSession, enabled_only: bool = False) -> list[Feed]:
-    stmt = select(FeedRow).order_by(FeedRow.id)
+async def list_feeds(
+    *, session: AsyncSession, enabled_only: bool = False, after: str | None = None, limit: int | None = None
+) -> list[Feed]:
+    """By id; ``after``: the last id of the previous page."""
+    stmt = select(FeedRow).order_by(FeedRow.id).limit(limit)
     if enabled_only:
         stmt = stmt.where(FeedRow.enabled.is_(True))
+    if after is not None:
+        stmt = stmt.where(FeedRow.id > after)
     return [_feed_from_row(row) for row in (await session.scalars(stmt)).all()]
 
 
@@ -364,6 +370,34 @@ async def list_rejections(
         )
         for row in (await session.scalars(stmt)).all()
     ]
+
+
+async def rejection_page(
+    *, session: AsyncSession, feed_id: str, limit: int, after: tuple[datetime, str] | None
+) -> tuple[list[Rejection], tuple[datetime, str] | None]:
+    """Newest first after the (rejected_at, id) key of the previous page; also the key of this page's last."""
+    stmt = (
+        select(RejectionRow)
+        .where(RejectionRow.feed_id == feed_id)
+        .order_by(RejectionRow.rejected_at.desc(), RejectionRow.id)
+        .limit(limit)
+    )
+    if after is not None:
+        stmt = stmt.where(after_key([(RejectionRow.rejected_at, True), (RejectionRow.id, False)], after))
+    rows = (await session.scalars(stmt)).all()
+    items = [
+        Rejection(
+            feed_id=row.feed_id,
+            feed_kind=row.feed_kind,
+            record=row.record,
+            reason=row.reason,
+            excerpt=row.excerpt,
+            rejected_at=as_utc(row.rejected_at),
+        )
+        for row in rows
+    ]
+    last = rows[-1] if rows else None
+    return items, ((as_utc(last.rejected_at) or last.rejected_at, last.id) if last else None)
 
 
 async def count_rejections(*, session: AsyncSession, feed_id: str | None = None) -> int:

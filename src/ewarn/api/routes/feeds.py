@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import Field, StrictBool
 
 from ewarn.api.deps import OperatorDep, RuntimeDep, SessionDep
+from ewarn.api.pagination import (
+    NEXT_PAGE_HEADERS,
+    LimitQuery,
+    PageCursor,
+    announce_next,
+    decode_cursor,
+    encode_cursor,
+)
 from ewarn.api.params import OffsetQuery, ResourceIdPath
 from ewarn.errors import ConfigurationError
 from ewarn.ingest import repository
@@ -72,9 +81,20 @@ async def create_feed(body: NewFeed, session: SessionDep, principal: OperatorDep
     return feed
 
 
-@router.get("")
-async def list_feeds(session: SessionDep, _: OperatorDep) -> list[Feed]:
-    return await repository.list_feeds(session=session)
+@router.get("", responses={200: {"description": "A page", "headers": NEXT_PAGE_HEADERS}})
+async def list_feeds(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    _: OperatorDep,
+    limit: LimitQuery = 1000,
+    cursor: PageCursor = None,
+) -> list[Feed]:
+    """By id; more pages: follow ``X-Next-Cursor`` (or the ``Link`` header)."""
+    (after,) = decode_cursor(cursor, str) if cursor else (None,)
+    feeds = await repository.list_feeds(session=session, after=after, limit=limit)
+    announce_next(request, response, encode_cursor(feeds[-1].id) if len(feeds) == limit else None)
+    return feeds
 
 
 @router.get("/{feed_id}")
@@ -131,16 +151,27 @@ async def poll_feed(
     return report
 
 
-@router.get("/{feed_id}/rejections")
+@router.get("/{feed_id}/rejections", responses={200: {"description": "A page", "headers": NEXT_PAGE_HEADERS}})
 async def feed_rejections(
     feed_id: ResourceIdPath,
+    request: Request,
+    response: Response,
     session: SessionDep,
     _: OperatorDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: OffsetQuery = 0,
+    cursor: PageCursor = None,
 ) -> list[Rejection]:
+    """Newest first; more pages: follow ``X-Next-Cursor`` (``offset`` still works, without a cursor)."""
     if await repository.get_feed(
         session=session, feed_id=feed_id
     ) is None and not await repository.count_rejections(session=session, feed_id=feed_id):
         raise _missing(feed_id)
-    return await repository.list_rejections(session=session, feed_id=feed_id, limit=limit, offset=offset)
+    if offset and not cursor:
+        return await repository.list_rejections(session=session, feed_id=feed_id, limit=limit, offset=offset)
+    after = decode_cursor(cursor, datetime, str) if cursor else None
+    items, last = await repository.rejection_page(
+        session=session, feed_id=feed_id, limit=limit, after=(after[0], after[1]) if after else None
+    )
+    announce_next(request, response, encode_cursor(*last) if last and len(items) == limit else None)
+    return items
