@@ -152,18 +152,21 @@ class SyslogSender:
         started = time.perf_counter()
         try:
             parsed = parse_target(target)
+        except ValueError as exc:
+            return SendResult(None, _ms(started), f"refused: {exc}"[:_ERROR_EXCERPT], refused=True)
+        try:
             # The guard checks http(s) URLs: the same host and port in one, so names, address spellings and
             # the allow-list are decided exactly as for a webhook.
             pinned = await self._guard.check(httpx.URL(scheme="https", host=parsed.host, port=parsed.port))
             async with asyncio.timeout(self._timeout * 2):
                 await self._write(parsed, str(pinned.address), messages)
-        except (SsrfRefused, ValueError) as exc:
+        except SsrfRefused as exc:
             return SendResult(None, _ms(started), f"refused: {exc}"[:_ERROR_EXCERPT], refused=True)
         except ResolutionFailed as exc:
             return SendResult(None, _ms(started), f"dns: {exc}"[:_ERROR_EXCERPT])
         except TimeoutError:
             return SendResult(None, _ms(started), f"timeout: no connection within {self._timeout * 2:g}s")
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError) as exc:  # a certificate refused too: the SIEM's owner can fix it
             return SendResult(None, _ms(started), f"syslog: {type(exc).__name__}: {exc}"[:_ERROR_EXCERPT])
         return SendResult(None, _ms(started), None, ok=True)
 

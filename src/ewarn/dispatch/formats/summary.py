@@ -110,6 +110,8 @@ def _actions(data: AlertData) -> tuple[Action, ...]:
     ]
     for step in data.next_steps:
         text = step.text
+        if step.lookback_days and f"{step.lookback_days} days" not in text:
+            text = f"{text} (past {step.lookback_days} days)"
         since = _when(step.since)
         if since and since not in text:
             text = f"{text} (since {since})"
