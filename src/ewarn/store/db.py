@@ -88,14 +88,16 @@ async def upsert(
     """Insert rows; on a key conflict update ``update`` columns (or do nothing when ``update`` is empty)."""
     if not rows:
         return
-    stmt: Any = insert_for(session, table).values(list(rows))
+    # executemany of one cached statement (SQLAlchemy sends it as multi-row INSERTs): a VALUES list built per
+    # call is compiled anew each time, which cost ~8x the CPU of the insert itself for pages of 500 rows
+    stmt: Any = insert_for(session, table)
     if update:
         stmt = stmt.on_conflict_do_update(
             index_elements=list(conflict), set_={c: stmt.excluded[c] for c in update}
         )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
-    await session.execute(stmt)
+    await session.execute(stmt, list(rows))
 
 
 def as_utc(value: datetime | None) -> datetime | None:
