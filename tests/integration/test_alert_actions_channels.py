@@ -3,7 +3,7 @@
 The CISA advisory ICSA-22-034-01 (Sensormatic PowerManage, Log4Shell) is read from ../shared/data with the
 CISA KEV catalogue, through the real ingest, correlate and dispatch stages. The hospital's PowerManage 4.5
 server alerts once; the test follows that alert to a signed webhook on loopback, an e-mail read back from
-aiosmtpd, the REST API and the SSE stream served by uvicorn, and checks in each that the vendor fix with its
+aiosmtpd, the REST API and the SSE stream served by uvicorn (and a STIX webhook), and checks in each that the vendor fix with its
 fixed version, the KEV required action with its due date, and the advisory link are the source's own words.
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from stix2validator import ValidationOptions, validate_instance
 from tests.support.netutil import free_port
 from tests.support.pipeline import Harness, Tenant
 from tests.support.receivers import SmtpReceiver, WebhookReceiver
@@ -177,6 +178,26 @@ def _assert_carries_the_source(alert: dict[str, Any], words: SourceWords, channe
     assert [s["kind"] for s in alert["next_steps"]] == ["patch", "isolate"], channel
 
 
+def _assert_stix_carries_the_source(bundle: dict[str, Any], words: SourceWords) -> None:
+    for obj in bundle["objects"]:
+        result = validate_instance(obj, ValidationOptions(version="2.1", strict=False))
+        assert result.is_valid, f"{obj['id']}: {[str(e) for e in result.errors]}"
+    actions = {o["name"]: o for o in bundle["objects"] if o["type"] == "course-of-action"}
+    fix, required = actions["Vendor fix"], actions["Required action (CISA KEV)"]
+    assert fix["description"] == f"{words.fix_text}\nFixed version: {words.fixed_version}"
+    assert required["description"] == f"{words.required_action}\nDue date: {words.due_date}"
+    assert {"source_name": words.tracking_id, "url": words.advisory_url} in fix["external_references"]
+    (threat,) = [o for o in bundle["objects"] if o["type"] == "vulnerability"]
+    mitigating = {
+        o["source_ref"]
+        for o in bundle["objects"]
+        if o["type"] == "relationship"
+        and o["relationship_type"] == "mitigates"
+        and o["target_ref"] == threat["id"]
+    }
+    assert {fix["id"], required["id"]} <= mitigating
+
+
 async def test_one_real_alert_carries_what_to_do_into_every_channel(
     pipe: tuple[Harness, str], receiver: WebhookReceiver, smtp: SmtpReceiver, shared_data: Path
 ) -> None:
@@ -198,7 +219,18 @@ async def test_one_real_alert_carries_what_to_do_into_every_channel(
         ],
     )
     sub = await h.subscribe_webhook(tenant, receiver.url())
-    receiver.secrets = [sub["secret"]]
+    stix_sub = await h.call(
+        "POST",
+        f"/api/v1/providers/{tenant.provider_id}/subscriptions",
+        auth=tenant.auth,
+        json={
+            "channel": "webhook",
+            "target": receiver.url(),
+            "payload_format": "stix",
+            "filters": {"min_severity": "info", "tlp_ceiling": "amber"},
+        },
+    )
+    receiver.secrets = [sub["secret"], stix_sub["secret"]]
     await h.call(
         "POST",
         f"/api/v1/providers/{tenant.provider_id}/subscriptions",
@@ -219,12 +251,14 @@ async def test_one_real_alert_carries_what_to_do_into_every_channel(
     (api_alert,) = await h.alerts(tenant.auth)
     assert api_alert["advisory"] == words.tracking_id
     _assert_carries_the_source(api_alert, words, "api")
-    # webhook JSON, signed, on loopback
-    (delivered,) = receiver.accepted
-    assert delivered.verified
+    # webhook JSON and STIX, signed, on loopback
+    assert len(receiver.accepted) == 2 and all(r.verified for r in receiver.accepted)
+    (delivered,) = [r for r in receiver.accepted if r.json().get("type") == "alert.created"]
+    (stix,) = [r.json() for r in receiver.accepted if r.json().get("type") == "bundle"]
     body = delivered.json()
     assert body["data"]["id"] == api_alert["id"]
     _assert_carries_the_source(body["data"], words, "webhook")
+    _assert_stix_carries_the_source(stix, words)
     # SSE, from a real HTTP server
     streamed = await _first_sse_alert(served_url, tenant)
     assert streamed["id"] == api_alert["id"]
