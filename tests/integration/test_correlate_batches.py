@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from tests.integration.test_correlate_worker import WAIT, Clock, asset, ip, seed
+from tests.integration.test_correlate_worker import WAIT, Clock, asset, delete_asset, ip, seed
 
 from ewarn.bus.base import Consumer, Record
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.runner import StageRunner
 from ewarn.bus.topics import Topics
 from ewarn.correlate.worker import CorrelateSettings, CorrelateWorker
-from ewarn.models import Alert, AssetKind, Indicator
+from ewarn.models import Alert, AlertStatus, AssetChange, AssetKind, Indicator
 from ewarn.store.db import SessionFactory
 from ewarn.store.tables import AlertEventRow, AlertRow
 
@@ -183,6 +183,33 @@ async def test_a_batch_of_matching_records_costs_one_write_transaction_and_one_p
     revisions, marks = await stored(sessions)
     assert len(revisions) == count and set(revisions.values()) == {1} and marks == count
     assert {Alert.model_validate_json(r.value).id for r in memory.records(topics.alerts)} == set(revisions)
+
+
+async def test_a_retro_hunt_raising_many_alerts_writes_and_publishes_them_once(
+    sqlite_sessions: SessionFactory,
+) -> None:
+    """A bulk import's retro-hunt: 60 stored indicators hit the new network, then half of it is removed."""
+    sessions = sqlite_sessions
+    stored_indicators = indicators(120)[::2]  # the ones inside prov-a's 10.1.0.0/16
+    await seed(sessions, NETWORKS, stored_indicators)
+    memory, topics = MemoryBus(), Topics()
+    bus = CountingBus(memory)
+    worker = CorrelateWorker(bus, sessions, topics, clock=Clock())
+    counter = StatementCounter(engine_of(sessions))
+    change = AssetChange(provider_id="prov-a", changed_asset_ids=["net-a"], changed_at=Clock()())
+    raised = await worker.retro_hunt(change)
+    assert len(raised) == 60 and {a.revision for a in raised} == {1}
+    assert bus.publish_calls[topics.alerts] == 1
+    assert counter.statements == Counter({"INSERT alerts": 1, "INSERT alert_events": 1})
+    assert counter.commits == 2
+
+    await delete_asset(sessions, "net-a")
+    counter.commits = 0
+    gone = AssetChange(provider_id="prov-a", removed_asset_ids=["net-a"], changed_at=Clock()())
+    closed = await worker.retro_hunt(gone)
+    assert len(closed) == 60 and {(a.revision, a.status) for a in closed} == {(2, AlertStatus.RESOLVED)}
+    assert bus.publish_calls[topics.alerts] == 2
+    assert counter.commits == 2  # the resolutions: one write transaction, one publish mark
 
 
 @pytest.mark.parametrize(
