@@ -10,9 +10,10 @@ the rest is not read and the connection is dropped.
 Why not a library (issue 12): ``bench/transport_bench.py`` sends the same signed webhooks through this
 transport and through aiohttp 3.14's client (its resolver returns only the SSRF-checked address; same
 signing, guard check, timeouts, read cap and verifying receiver, 256 in flight, 32 connections per origin).
-On 2026-12-03 (2 cores, load average ≈ 10 from other work) the best of two rounds of 3,000 requests was
-5,255 requests per CPU-second here against 2,203 for aiohttp (0.42), and 1,021 against 403 per wall-second
-(0.40): below the ⅔ the issue set for switching, so this transport stays. Because it stays, its response
+On 2026-12-03 (2 cores, load average ≈ 10 from other work) the best of three rounds of 10,000 requests
+was 5,125 requests per CPU-second here against 2,295 for aiohttp (0.45), and 934 against 465 per
+wall-second (0.50); an earlier run of two rounds of 3,000 gave 0.42 and 0.40. Both are below the ⅔ the issue
+set for switching, so this transport stays. Because it stays, its response
 parser is fuzzed with hostile responses (``tests/fuzz/test_transport_responses.py``: split and dripped heads,
 huge and folded headers, bad, negative and duplicate lengths, bad chunk sizes, endless 1xx, early close,
 silence) and refuses, with httpx's errors, what a lenient reader would let through: obs-fold and names that
