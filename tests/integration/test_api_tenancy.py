@@ -213,6 +213,9 @@ WORKFLOW_ROUTES = {
     ("GET", "/api/v1/reports/response-times"),
     ("GET", "/api/v1/csirts/{csirt_id}/escalation-contact"),
     ("PUT", "/api/v1/csirts/{csirt_id}/escalation-contact"),
+    ("POST", "/api/v1/csirts/{csirt_id}/subscriptions"),
+    ("GET", "/api/v1/csirts/{csirt_id}/subscriptions"),
+    ("DELETE", "/api/v1/csirts/{csirt_id}/subscriptions/{subscription_id}"),
 }
 # Sighting relay: a provider submits its own sightings and reads them (a CSIRT its constituency's); a CSIRT confirms
 # within its constituency; blocklists are per principal. Checked by ``test_sighting_routes_keep_tenants_apart``
@@ -506,3 +509,13 @@ async def test_workflow_routes_keep_tenants_apart(world: World) -> None:
         ).status_code == 404
     assert (await h.api.get(contact.format("csirt-1"), headers=world.csirt1)).status_code == 200
     assert (await h.api.get(contact.format("csirt-2"), headers=h.op)).status_code == 200
+    subs = "/api/v1/csirts/{}/subscriptions"
+    email = {"channel": "email", "target": "oncall@csirt.example"}
+    for auth, csirt in ((a.auth, "csirt-1"), (world.csirt1, "csirt-2")):  # not theirs: as if absent
+        assert (await h.api.post(subs.format(csirt), headers=auth, json=email)).status_code == 404
+        assert (await h.api.get(subs.format(csirt), headers=auth)).status_code == 404
+        gone = f"{subs.format(csirt)}/{world.ids['a_sub']}"
+        assert (await h.api.delete(gone, headers=auth)).status_code == 404
+    assert (await h.api.get(subs.format("csirt-1"), headers=world.csirt1)).json() == {"items": []}
+    wrong = f"{subs.format('csirt-1')}/{world.ids['a_sub']}"  # a provider's subscription is no CSIRT's
+    assert (await h.api.delete(wrong, headers=world.csirt1)).status_code == 404

@@ -168,6 +168,11 @@ STEPS = [
          "set_escalation_contact", "provider", "hosp-a", {"json": {"email": "duty@hosp-a.example"}}),
     Step("escalation-csirt", "PUT", "/api/v1/csirts/csirt-1/escalation-contact", "csirt1",
          "set_escalation_contact", "csirt", "csirt-1", {"json": {"email": "oncall@csirt-1.example"}}),
+    Step("csirt-sub-create", "POST", "/api/v1/csirts/csirt-1/subscriptions", "csirt1", "create",
+         "csirt_subscription", "{csub}", {"json": {"channel": "email", "target": "oncall@csirt-1.example"}},
+         ("csub", "id")),
+    Step("csirt-sub-delete", "DELETE", "/api/v1/csirts/csirt-1/subscriptions/{csub}", "csirt1", "delete",
+         "csirt_subscription", "{csub}"),
     Step("delivery-replay", "POST", "/api/v1/deliveries/{delivery}/replay", "a", "replay", "delivery",
          "{delivery}"),
     Step("feed-create", "POST", "/api/v1/feeds", "op", "create", "feed", "audit-feed",
@@ -273,6 +278,7 @@ def _template(path: str) -> str:
         ("{newkey}", "{key_id}"),
         ("{rotated}", "{key_id}"),
         ("{rule}", "{rule_id}"),
+        ("{csub}", "{subscription_id}"),
         ("csirt-1", "{csirt_id}"),
     ):
         out = out.replace(concrete, name)

@@ -24,6 +24,7 @@ from ewarn.models.alert import Alert
 from ewarn.models.subscription import Channel, Subscription
 from ewarn.store.repositories import deliveries as outbox
 from ewarn.store.repositories import subscriptions as subs_repo
+from ewarn.store.repositories.csirt_subscriptions import constituency_subscriptions_of
 from ewarn.store.repositories.quarantine import Quarantined, quarantine
 from ewarn.store.tables import AssetRow
 
@@ -102,6 +103,7 @@ class IntakeStore:
         # the round trips, and every new alert waits for at most the write in progress.
         async with ctx.writes.hold(urgent=True), ctx.sessions() as session:
             subs = await subs_repo.live_subscriptions_of(session=session, provider_ids=providers)
+            subs += await constituency_subscriptions_of(session=session, provider_ids=providers)  # CSIRTs'
             by_provider: dict[str, list[Subscription]] = {}
             for sub in subs:
                 by_provider.setdefault(sub.provider_id, []).append(sub)

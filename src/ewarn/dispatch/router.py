@@ -6,8 +6,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from ewarn.models.alert import Alert, Severity
+from ewarn.models.provider import Role
 from ewarn.models.subscription import Digest, Subscription
-from ewarn.models.tlp_access import CHANNEL_TLP_LIMIT  # one TLP policy for channels and reads
+from ewarn.models.tlp_access import CHANNEL_TLP_LIMIT, may_read  # one TLP policy for channels and reads
 
 # Digests collect the low end only: a high or critical warning never waits for the end of an hour.
 DIGEST_MAX_SEVERITY = Severity.MEDIUM
@@ -21,6 +22,20 @@ class Route:
     deliver: bool
     reason: str | None = None
     digest: Digest | None = None
+
+
+def _csirt_skip_reason(alert: Alert, sub: Subscription) -> str | None:
+    """The filters CSIRT subscriptions use (KEV, device class, provider) and the CSIRT's TLP rule."""
+    filters = sub.filters
+    if filters.known_exploited_only and not alert.known_exploited:
+        return "not known exploited (KEV only)"
+    if filters.asset_kinds and alert.match.asset_kind not in filters.asset_kinds:
+        return f"asset kind {alert.match.asset_kind} not in {sorted(k.value for k in filters.asset_kinds)}"
+    if filters.provider_ids and alert.provider_id not in filters.provider_ids:
+        return f"provider {alert.provider_id} not in {sorted(filters.provider_ids)}"
+    if sub.csirt_id is not None and not may_read(Role.CSIRT, alert.tlp):
+        return f"TLP:{alert.tlp.value.upper()} is not shared with the provider's CSIRT"
+    return None
 
 
 def _skip_reason(alert: Alert, sub: Subscription, asset_tags: Collection[str]) -> str | None:
@@ -38,6 +53,9 @@ def _skip_reason(alert: Alert, sub: Subscription, asset_tags: Collection[str]) -
         return f"asset category {alert.match.asset_category or 'none'} not in {wanted}"
     if alert.tlp.rank > CHANNEL_TLP_LIMIT[sub.channel].rank:
         return f"TLP:{alert.tlp.value.upper()} is never sent by {sub.channel.value}"
+    csirt_reason = _csirt_skip_reason(alert, sub)
+    if csirt_reason is not None:
+        return csirt_reason
     if alert.tlp.rank > filters.tlp_ceiling.rank:
         ceiling = filters.tlp_ceiling.value.upper()
         return f"TLP:{alert.tlp.value.upper()} above this subscription's ceiling TLP:{ceiling}"

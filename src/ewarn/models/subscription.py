@@ -7,7 +7,7 @@ from enum import StrEnum
 from pydantic import Field, SecretStr
 
 from ewarn.models.alert import Severity
-from ewarn.models.asset import EquipmentCategory
+from ewarn.models.asset import AssetKind, EquipmentCategory
 from ewarn.models.common import TLP, Contract, Label, LanguageTag, UtcDatetime
 
 MAX_FILTER_ITEMS = 100
@@ -59,6 +59,10 @@ class SubscriptionFilters(Contract):
         default_factory=list, max_length=MAX_FILTER_ITEMS
     )  # empty: all
     tlp_ceiling: TLP = TLP.AMBER  # the most restricted TLP this channel may carry
+    # CSIRT subscriptions (issue 14) and anyone narrowing further: KEV only, device classes, providers
+    known_exploited_only: bool = False
+    asset_kinds: list[AssetKind] = Field(default_factory=list, max_length=MAX_FILTER_ITEMS)  # empty: all
+    provider_ids: list[Label] = Field(default_factory=list, max_length=MAX_FILTER_ITEMS)  # empty: all
     # the e-mail's language ("de", "fr-CH"); unset: the provider's language
     language: LanguageTag | None = None
 
@@ -78,3 +82,6 @@ class Subscription(Contract):
     enabled: bool = True
     disabled_reason: str | None = None
     created_at: UtcDatetime | None = None
+    # A CSIRT's subscription to its constituency: ``provider_id`` is then the provider of the alert routed
+    # (empty when read outside routing).
+    csirt_id: str | None = None

@@ -192,7 +192,7 @@ class AlertEventRow(Base):
 class SubscriptionRow(Base):
     __tablename__ = "subscriptions"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id"), index=True)
+    provider_id: Mapped[str | None] = mapped_column(ForeignKey("providers.id"), index=True)  # None: CSIRT's
     channel: Mapped[str] = mapped_column(String(16))
     target: Mapped[str] = mapped_column(Text)
     secret: Mapped[str | None] = mapped_column(String(256))
@@ -208,7 +208,8 @@ class SubscriptionRow(Base):
     # Soft delete: the delivery log of a deleted subscription stays readable for operators.
     deleted_at: Mapped[datetime | None] = mapped_column(TS)
     # 0011: "alerts" (routed by filters) or "escalation" (the workflow's overdue notices to a contact only).
-    purpose: Mapped[str] = mapped_column(String(16), default="alerts", server_default="alerts")
+    purpose: Mapped[str] = mapped_column(String(16), default="alerts", server_default="alerts")  # or "csirt"
+    csirt_id: Mapped[str | None] = mapped_column(ForeignKey("csirts.id"), index=True)  # 0011: a CSIRT's own
 
 
 class DeliveryRow(Base):

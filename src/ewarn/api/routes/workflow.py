@@ -279,7 +279,7 @@ async def set_provider_escalation_contact(
     return EscalationContact(email=row.escalation_contact)
 
 
-async def _csirt_row(session: SessionDep, principal: Principal, csirt_id: str) -> CsirtRow:
+async def csirt_in_scope(session: SessionDep, principal: Principal, csirt_id: str) -> CsirtRow:
     if principal.role is Role.PROVIDER or (principal.role is Role.CSIRT and principal.csirt_id != csirt_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     row = await session.get(CsirtRow, csirt_id)
@@ -292,7 +292,7 @@ async def _csirt_row(session: SessionDep, principal: Principal, csirt_id: str) -
 async def get_csirt_escalation_contact(
     csirt_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep
 ) -> EscalationContact:
-    row = await _csirt_row(session, principal, csirt_id)
+    row = await csirt_in_scope(session, principal, csirt_id)
     return EscalationContact(email=row.escalation_contact)
 
 
@@ -301,7 +301,7 @@ async def set_csirt_escalation_contact(
     csirt_id: ResourceIdPath, body: EscalationContact, session: SessionDep, principal: PrincipalDep
 ) -> EscalationContact:
     """The CSIRT's escalation contact (that CSIRT's key or an operator)."""
-    row = await _csirt_row(session, principal, csirt_id)
+    row = await csirt_in_scope(session, principal, csirt_id)
     row.escalation_contact = _checked(body)
     await record_audit(session, principal, "set_escalation_contact", "csirt", [csirt_id], body)
     await session.commit()

@@ -40,7 +40,7 @@ def _opened(box: SecretBox, row: SubscriptionRow, column: str) -> SecretStr | No
 def subscription_from_row(row: SubscriptionRow, box: SecretBox) -> Subscription:
     return Subscription(
         id=row.id,
-        provider_id=row.provider_id,
+        provider_id=row.provider_id or "",  # empty: a CSIRT's own (csirt_id)
         channel=Channel(row.channel),
         target=row.target,
         secret=_opened(box, row, "secret"),
@@ -52,6 +52,7 @@ def subscription_from_row(row: SubscriptionRow, box: SecretBox) -> Subscription:
         enabled=row.enabled,
         disabled_reason=row.disabled_reason,
         created_at=as_utc(row.created_at),
+        csirt_id=row.csirt_id,
     )
 
 

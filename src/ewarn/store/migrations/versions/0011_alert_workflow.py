@@ -8,8 +8,9 @@ Create Date: 2026-12-03 12:30:00.000000
 - ``alert_workflow``: each alert's deadlines and the notices (reminder, escalations) sent about them;
 - ``suppression_rules``: a provider's rules turning future matches into counted suppressions;
 - ``providers.escalation_contact`` and ``csirts.escalation_contact``: where overdue alerts escalate to;
-- ``subscriptions.purpose``: ``alerts`` (every existing row) or ``escalation`` (the workflow's own rows that
-  carry overdue notices to an escalation contact through the outbox, never routed alerts).
+- ``subscriptions.purpose``: ``alerts`` (every existing row), ``escalation`` (the workflow's own rows that
+  carry overdue notices to an escalation contact through the outbox, never routed alerts) or ``csirt``;
+- ``subscriptions.csirt_id``: a CSIRT's subscription to its constituency (``provider_id`` then empty).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("purpose", sa.String(length=16), nullable=False, server_default="alerts")
         )
+        batch_op.add_column(sa.Column("csirt_id", sa.String(length=64), nullable=True))
+        batch_op.alter_column("provider_id", existing_type=sa.String(length=64), nullable=True)
+        batch_op.create_foreign_key("fk_subscriptions_csirt_id_csirts", "csirts", ["csirt_id"], ["id"])
+        batch_op.create_index("ix_subscriptions_csirt_id", ["csirt_id"], unique=False)
     op.create_table(
         "alert_transitions",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
@@ -107,7 +112,12 @@ def downgrade() -> None:
     for name in ("provider_id", "alert_id"):
         op.drop_index(f"ix_alert_transitions_{name}", table_name="alert_transitions")
     op.drop_table("alert_transitions")
+    op.execute(sa.text("DELETE FROM subscriptions WHERE provider_id IS NULL"))  # CSIRT-owned: no home before
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.drop_index("ix_subscriptions_csirt_id")
+        batch_op.drop_constraint("fk_subscriptions_csirt_id_csirts", type_="foreignkey")
+        batch_op.drop_column("csirt_id")
+        batch_op.alter_column("provider_id", existing_type=sa.String(length=64), nullable=False)
         batch_op.drop_column("purpose")
     for table in ("csirts", "providers"):
         with op.batch_alter_table(table, schema=None) as batch_op:
