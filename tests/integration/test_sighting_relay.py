@@ -282,3 +282,37 @@ async def test_stix_sightings_are_relayed(world: World) -> None:
     broken = {**bundle, "objects": [bundle["objects"][1]]}  # the sighting's indicator is missing
     resp = await w.h.api.post("/api/v1/sightings/stix", json=broken, headers=w.a.auth)
     assert resp.status_code == 422 and "sighting--00000000" in resp.text
+
+
+async def test_sightings_inside_ingested_bundles_are_relayed_not_dropped(world: World) -> None:
+    w = world
+    now = utcnow()
+    indicator = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": "indicator--00000000-0000-4000-8000-000000000011",
+        "created": "2026-12-01T00:00:00Z",
+        "modified": "2026-12-01T00:00:00Z",
+        "pattern": "[ipv4-addr:value = '185.220.120.1']",
+        "pattern_type": "stix",
+        "valid_from": "2026-12-01T00:00:00Z",
+    }
+    sighting = {
+        "type": "sighting",
+        "spec_version": "2.1",
+        "id": "sighting--00000000-0000-4000-8000-000000000012",
+        "created": now.isoformat(),
+        "modified": now.isoformat(),
+        "first_seen": (now - timedelta(minutes=2)).isoformat(),
+        "last_seen": (now - timedelta(minutes=1)).isoformat(),
+        "sighting_of_ref": indicator["id"],
+    }
+    orphan = {**sighting, "id": "sighting--00000000-0000-4000-8000-000000000013", "sighting_of_ref": "x--1"}
+    bundle = {"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000010"}
+    report = await w.h.ingest(json.dumps({**bundle, "objects": [indicator, sighting, orphan]}).encode())
+    assert report.counts["sightings relayed"] == 1
+    assert report.accepted == 1 and report.rejected == 1  # the indicator; the sighting pointing nowhere
+    assert "sighting relay" in report.rejections[0].reason
+    assert "185.220.120.1" in await _blocklist(w, w.b)
+    (alert,) = [a for a in await w.h.alerts(w.b.auth) if a["indicator_key"] == "ipv4:185.220.120.1"]
+    assert "reported by a threat feed" in alert["title"]

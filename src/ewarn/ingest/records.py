@@ -68,9 +68,12 @@ class ParseResult:
     read: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
+    # STIX ``sighting`` objects, each with the objects it references, for the sighting relay (issue 15)
+    sightings: list[dict[str, Any]] = field(default_factory=list)
 
     def extend(self, other: ParseResult) -> None:
         self.indicators.extend(other.indicators)
+        self.sightings.extend(other.sightings)
         self.rejections.extend(other.rejections)
         self.read += other.read
         self.counts.update(other.counts)

@@ -25,6 +25,7 @@ from ewarn.models.common import TLP, utcnow
 from ewarn.models.indicator import IndicatorType, Rejection
 from ewarn.netguard import Resolver, SsrfGuard, SystemResolver
 from ewarn.settings import IngestSettings, Settings
+from ewarn.sightings.relay import SightingRelay
 from ewarn.status.metrics import count_feed_page
 from ewarn.store.db import SessionFactory
 
@@ -56,6 +57,7 @@ class IngestService:
         # pages with vulnerabilities take turns: an advisory and the KEV entry of one of its CVEs stored at
         # once must each see the other committed (see ``ewarn.ingest.exploited``)
         self._vulnerability_turn = asyncio.Lock()
+        self._relay: SightingRelay | None = None  # created on the first bundle holding STIX sightings
 
     @property
     def fetcher(self) -> Fetcher:
@@ -205,6 +207,8 @@ class IngestService:
                     skipped=page.skipped,
                     counts=page.counts,
                 )
+        if page.sightings:
+            await self._relay_sightings(page, report)
         report.pages += 1
         report.read += page.read
         report.skipped += page.skipped
@@ -220,6 +224,22 @@ class IngestService:
             rejected=len(page.rejections),
             skipped=page.skipped,
         )
+
+    async def _relay_sightings(self, page: Page, report: IngestReport) -> None:
+        """A bundle's STIX sightings go to the sighting relay (reported as the feed); refusals are rejections."""
+        if self._relay is None:
+            self._relay = SightingRelay(
+                sessions=self._sessions, bus=self._bus, topics=self._topics, settings=self._settings.sightings
+            )
+        accepted, refused = await self._relay.submit_from_feed(feed_id=report.feed_id, bundles=page.sightings)
+        ctx = FeedContext(feed_id=report.feed_id, feed_kind=report.kind)
+        rejections = [ctx.reject("sighting", f"sighting relay: {why}") for why in refused]
+        if rejections:
+            async with self._sessions() as session, session.begin():
+                await repository.store_rejections(session=session, rejections=rejections, now=utcnow())
+            _count_rejections(report, rejections)
+        if accepted:
+            report.counts["sightings relayed"] = report.counts.get("sightings relayed", 0) + accepted
 
     # --- scheduler -------------------------------------------------------------------------------------
 

@@ -76,6 +76,10 @@ def parse_bundle(payload: bytes | str | dict[str, Any] | list[Any], ctx: FeedCon
             usable.append(obj)
     bundle = _index(usable, declared if isinstance(declared, str) else None)
     for obj in _latest_versions(usable):
+        if obj["type"] == "sighting":  # routed to the sighting relay with what it points to
+            result.read += 1
+            result.sightings.append(_sighting_bundle(obj, bundle))
+            continue
         parse = {"indicator": _parse_indicator, "vulnerability": _parse_vulnerability}.get(obj["type"])
         if parse is None:
             continue
@@ -85,6 +89,16 @@ def parse_bundle(payload: bytes | str | dict[str, Any] | list[Any], ctx: FeedCon
             result.read += 1
             result.rejections.append(ctx.reject(obj["id"], describe(exc), obj))
     return result
+
+
+def _sighting_bundle(sighting: dict[str, Any], bundle: _Bundle) -> dict[str, Any]:
+    """A sighting with the indicator, observed data and observables it references, as a bundle of its own."""
+    refs = [sighting.get("sighting_of_ref"), *as_list(sighting.get("observed_data_refs"))]
+    found = [bundle.by_id[r] for r in refs if isinstance(r, str) and r in bundle.by_id]
+    scos = [
+        o for f in found for o in as_list(f.get("object_refs")) if isinstance(o, str) and o in bundle.by_id
+    ]
+    return {"type": "bundle", "objects": [sighting, *found, *(bundle.by_id[o] for o in scos)]}
 
 
 def _objects_of(payload: Any) -> list[Any] | None:

@@ -14,6 +14,8 @@ from ewarn.models.common import FREE_TEXT, ONE_LINE, TLP, Contract, UtcDatetime,
 # correlator recognises a sighting by it, and it names no provider.
 SIGHTING_FEED = "sighting-relay"
 SIGHTING_FEED_KIND = "sighting"
+# A sighting read from an ingested STIX bundle is reported by ``feed:<feed id>`` (no provider to protect).
+FEED_REPORTER = "feed:"
 # The asset id of a relay alert: the sector relay, not one of the recipient's assets.
 RELAY_ASSET_ID = "sector-sighting-relay"
 

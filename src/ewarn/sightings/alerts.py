@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from ewarn.ids import alert_id
 from ewarn.models import Alert, IndicatorType, MatchDetail
 from ewarn.models.provider import Provider
-from ewarn.models.sighting import RELAY_ASSET_ID, SIGHTING_FEED, SightingKind
+from ewarn.models.sighting import FEED_REPORTER, RELAY_ASSET_ID, SIGHTING_FEED, SightingKind
 from ewarn.sightings.corroboration import SCORES, Entry
 
 _VERB = {
@@ -31,6 +31,8 @@ def ago(delta: timedelta) -> str:
 def _reporter(entry: Entry, providers: dict[str, Provider]) -> str:
     """Who reported the newest sighting, as the recipients may read it."""
     newest = entry.newest
+    if newest.provider_id.startswith(FEED_REPORTER):
+        return "a hospital (reported by a threat feed)"
     reporter = providers.get(newest.provider_id)
     country = f" in {reporter.country}" if reporter is not None else ""
     if newest.share_identity and reporter is not None:

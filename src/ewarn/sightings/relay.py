@@ -29,6 +29,7 @@ from ewarn.models import Alert, Indicator
 from ewarn.models.common import TLP, utcnow
 from ewarn.models.indicator import SourceRef
 from ewarn.models.sighting import (
+    FEED_REPORTER,
     SIGHTING_FEED,
     SIGHTING_FEED_KIND,
     HeldReason,
@@ -43,6 +44,7 @@ from ewarn.sightings.corroboration import Entry, entries
 from ewarn.sightings.guards import PROTECTED_KINDS, Guards, ProtectedAssets
 from ewarn.sightings.observables import InvalidSighting, read_observable
 from ewarn.sightings.quota import SightingQuota
+from ewarn.sightings.stix import read_stix_sightings
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories import sightings as store
 from ewarn.store.repositories.quarantine import quarantine
@@ -97,7 +99,9 @@ class SightingRelay:
 
     # --- intake --------------------------------------------------------------------------------------------
 
-    def check(self, provider_id: str, incoming: SightingIn, *, now: datetime) -> Observable:
+    def check(
+        self, provider_id: str, incoming: SightingIn, *, now: datetime, feed: bool = False
+    ) -> Observable:
         """The normalised observable of a valid sighting; ``InvalidSighting`` with the reason otherwise."""
         observed = read_observable(incoming.type, incoming.observable)
         if incoming.last_seen > now + timedelta(seconds=self._settings.max_clock_skew_seconds):
@@ -106,7 +110,8 @@ class SightingRelay:
             raise InvalidSighting(
                 f"last_seen is older than the relay keeps sightings ({self._settings.ttl_hours} h)"
             )
-        if incoming.tlp.rank < TLP.AMBER.rank and provider_id not in self._settings.clear_tlp_providers:
+        clear_allowed = feed or provider_id in self._settings.clear_tlp_providers
+        if incoming.tlp.rank < TLP.AMBER.rank and not clear_allowed:
             raise InvalidSighting(
                 "TLP:CLEAR and TLP:GREEN sightings need the operator's decision; send AMBER"
             )
@@ -120,6 +125,30 @@ class SightingRelay:
             return []
         if not await self._quota.take(provider_id, cost=len(checked)):
             raise QuotaExceeded(await self._quota.retry_after(provider_id))
+        return await self._accept(provider_id, checked, now=now)
+
+    async def submit_from_feed(
+        self, *, feed_id: str, bundles: Sequence[dict[str, Any]]
+    ) -> tuple[int, list[str]]:
+        """The STIX sightings of an ingested bundle (each with what it references), reported as
+        ``feed:<feed id>``: the operator configured the feed, so no quota and its TLP as marked. Returns how
+        many were accepted and the reason of each refused one (the rest still flow)."""
+        reporter, now = f"{FEED_REPORTER}{feed_id}", self._clock()
+        checked: list[_Checked] = []
+        refused: list[str] = []
+        for bundle in bundles:
+            try:
+                for incoming in read_stix_sightings(bundle)[0]:
+                    checked.append(_Checked(incoming, self.check(reporter, incoming, now=now, feed=True)))
+            except InvalidSighting as exc:
+                refused.append(str(exc))
+        if checked:
+            await self._accept(reporter, checked, now=now)
+        return len(checked), refused
+
+    async def _accept(
+        self, provider_id: str, checked: Sequence[_Checked], *, now: datetime
+    ) -> list[SightingReceipt]:
         async with self._sessions() as session, session.begin():
             protected = await self._protected_assets(session)
             stored = [self._sighting(provider_id, c, protected, now=now) for c in checked]

@@ -445,7 +445,8 @@ class SightingRow(Base):
 
     __tablename__ = "sightings"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id"), index=True)
+    # the reporting provider, or ``feed:<feed id>`` for a sighting read from an ingested STIX bundle
+    provider_id: Mapped[str] = mapped_column(String(128), index=True)
     indicator_key: Mapped[str] = mapped_column(String(1024))
     indicator_type: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))

@@ -47,6 +47,7 @@ class Page:
     last_modified: str | None = None
     skipped: int = 0
     counts: Counter[str] = field(default_factory=Counter)  # skipped/noted records by reason
+    sightings: list[dict[str, Any]] = field(default_factory=list)  # STIX sightings for the relay
 
     @classmethod
     def of(cls, parsed: ParseResult, **state: Any) -> Page:
@@ -56,6 +57,7 @@ class Page:
             read=parsed.read,
             skipped=parsed.skipped,
             counts=Counter(parsed.counts),
+            sightings=parsed.sightings,
             **state,
         )
 

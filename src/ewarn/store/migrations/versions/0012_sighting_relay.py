@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "sightings",
         sa.Column("id", sa.String(length=64), nullable=False),
-        sa.Column("provider_id", sa.String(length=64), nullable=False),
+        sa.Column("provider_id", sa.String(length=128), nullable=False),  # a provider id or feed:<feed id>
         sa.Column("indicator_key", sa.String(length=1024), nullable=False),
         sa.Column("indicator_type", sa.String(length=16), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
@@ -34,9 +34,6 @@ def upgrade() -> None:
         sa.Column("expires_at", _TS, nullable=False),
         sa.Column("confirmed_by", sa.String(length=64), nullable=True),
         sa.Column("confirmed_at", _TS, nullable=True),
-        sa.ForeignKeyConstraint(
-            ["provider_id"], ["providers.id"], name=op.f("fk_sightings_provider_id_providers")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sightings")),
     )
     op.create_index("ix_sightings_provider_id", "sightings", ["provider_id"], unique=False)
