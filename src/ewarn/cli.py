@@ -16,6 +16,7 @@ from ewarn.cli_keys import app as keys_app
 from ewarn.cli_providers import app as providers_app
 from ewarn.cli_subscriptions import app as subscriptions_app
 from ewarn.correlate.aliases_cli import app as aliases_app
+from ewarn.exports.cli import app as export_app
 from ewarn.ingest.cli import feeds_app
 from ewarn.inventory.cli import app as assets_app
 from ewarn.logging import configure_logging
@@ -35,6 +36,7 @@ app.command("prune")(prune_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(providers_app, name="providers")
 app.add_typer(subscriptions_app, name="subscriptions")
+app.add_typer(export_app, name="export")
 
 
 def _runtime() -> Runtime:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,7 +48,6 @@ _TAXII_OK = {
 _DOCS: dict[int | str, dict[str, Any]] = {200: _TAXII_OK, **guard_docs(), **error_docs(404, 406)}
 _PAGED_DOCS: dict[int | str, dict[str, Any]] = {**_DOCS, **error_docs(400)}
 
-AcceptHeader = Annotated[str | None, Header(max_length=1024)]
 MatchQuery = Annotated[str | None, Query(max_length=4096, pattern=ONE_LINE_PATTERN)]
 
 
@@ -65,21 +64,23 @@ async def _scope(session: AsyncSession, principal: Principal, collection: taxii.
 
 
 @router.get(taxii.DISCOVERY_PATH, responses=_DOCS, response_class=JSONResponse)
-async def discovery(request: Request, _: PrincipalDep, accept: AcceptHeader = None) -> JSONResponse:
+async def discovery(request: Request, _: PrincipalDep) -> JSONResponse:
     """TAXII discovery: ewarn's one API root."""
-    return not_acceptable(accept) or _taxii(taxii.discovery(str(request.base_url)))
+    return not_acceptable(request.headers.get("accept")) or _taxii(taxii.discovery(str(request.base_url)))
 
 
 @router.get(taxii.API_ROOT_PATH, responses=_DOCS, response_class=JSONResponse)
-async def api_root(_: PrincipalDep, accept: AcceptHeader = None) -> JSONResponse:
+async def api_root(request: Request, _: PrincipalDep) -> JSONResponse:
     """The API root: TAXII 2.1 only."""
-    return not_acceptable(accept) or _taxii(taxii.api_root())
+    return not_acceptable(request.headers.get("accept")) or _taxii(taxii.api_root())
 
 
 @router.get(f"{taxii.API_ROOT_PATH}collections/", responses=_DOCS, response_class=JSONResponse)
-async def list_collections(_: PrincipalDep, accept: AcceptHeader = None) -> JSONResponse:
+async def list_collections(request: Request, _: PrincipalDep) -> JSONResponse:
     """Every collection (their content depends on the key)."""
-    return not_acceptable(accept) or _taxii({"collections": [c.resource() for c in taxii.COLLECTIONS]})
+    return not_acceptable(request.headers.get("accept")) or _taxii(
+        {"collections": [c.resource() for c in taxii.COLLECTIONS]}
+    )
 
 
 def _collection(collection_id: str) -> taxii.CollectionDef | JSONResponse:
@@ -90,9 +91,9 @@ def _collection(collection_id: str) -> taxii.CollectionDef | JSONResponse:
 @router.get(
     f"{taxii.API_ROOT_PATH}collections/{{collection_id}}/", responses=_DOCS, response_class=JSONResponse
 )
-async def get_collection(collection_id: str, _: PrincipalDep, accept: AcceptHeader = None) -> JSONResponse:
+async def get_collection(collection_id: str, request: Request, _: PrincipalDep) -> JSONResponse:
     """One collection."""
-    if (refused := not_acceptable(accept)) is not None:
+    if (refused := not_acceptable(request.headers.get("accept"))) is not None:
         return refused
     found = _collection(collection_id)
     return found if isinstance(found, JSONResponse) else _taxii(found.resource())
@@ -141,6 +142,7 @@ _PAGING = {
 )
 async def get_objects(
     collection_id: str,
+    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
     added_after: Annotated[str | None, _PAGING["added_after"]] = None,
@@ -150,10 +152,9 @@ async def get_objects(
     match_id: Annotated[MatchQuery, Query(alias="match[id]")] = None,
     match_version: Annotated[MatchQuery, Query(alias="match[version]")] = None,
     match_spec_version: Annotated[MatchQuery, Query(alias="match[spec_version]")] = None,
-    accept: AcceptHeader = None,
 ) -> JSONResponse:
     """An envelope of STIX objects, oldest added first; ``next`` continues, ``added_after`` resumes."""
-    if (refused := not_acceptable(accept)) is not None:
+    if (refused := not_acceptable(request.headers.get("accept"))) is not None:
         return refused
     match = Match.of(match_type, match_id, match_version, match_spec_version)
     page = await _page(
@@ -169,6 +170,7 @@ async def get_objects(
 )
 async def get_manifest(
     collection_id: str,
+    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
     added_after: Annotated[str | None, _PAGING["added_after"]] = None,
@@ -178,10 +180,9 @@ async def get_manifest(
     match_id: Annotated[MatchQuery, Query(alias="match[id]")] = None,
     match_version: Annotated[MatchQuery, Query(alias="match[version]")] = None,
     match_spec_version: Annotated[MatchQuery, Query(alias="match[spec_version]")] = None,
-    accept: AcceptHeader = None,
 ) -> JSONResponse:
     """The manifest: id, date added, version and media type of each object, paged like the objects."""
-    if (refused := not_acceptable(accept)) is not None:
+    if (refused := not_acceptable(request.headers.get("accept"))) is not None:
         return refused
     match = Match.of(match_type, match_id, match_version, match_spec_version)
     page = await _page(
@@ -220,10 +221,10 @@ async def get_object(
     object_id: str,
     session: SessionDep,
     principal: PrincipalDep,
-    accept: AcceptHeader = None,
+    request: Request,
 ) -> JSONResponse:
     """One object (its one version) in an envelope."""
-    if (refused := not_acceptable(accept)) is not None:
+    if (refused := not_acceptable(request.headers.get("accept"))) is not None:
         return refused
     found = _collection(collection_id)
     if isinstance(found, JSONResponse):
@@ -244,10 +245,10 @@ async def get_object_versions(
     object_id: str,
     session: SessionDep,
     principal: PrincipalDep,
-    accept: AcceptHeader = None,
+    request: Request,
 ) -> JSONResponse:
     """The versions of one object: one each (a new alert revision is a new object)."""
-    if (refused := not_acceptable(accept)) is not None:
+    if (refused := not_acceptable(request.headers.get("accept"))) is not None:
         return refused
     found = _collection(collection_id)
     if isinstance(found, JSONResponse):
