@@ -16,7 +16,7 @@ from ewarn.models.sighting import HeldReason, ObservableType, Sighting, Sighting
 from ewarn.settings import SightingSettings
 from ewarn.sightings.alerts import ago
 from ewarn.sightings.blocklist import Filters, render, select_entries
-from ewarn.sightings.corroboration import severity_for
+from ewarn.sightings.corroboration import entries, severity_for
 from ewarn.sightings.guards import Guards, ProtectedAssets
 from ewarn.sightings.observables import InvalidSighting, read_observable
 
@@ -292,3 +292,15 @@ def test_blocklist_contents_honour_expiry_tlp_and_filters() -> None:
     assert _lines(B, {"hosp-b"}, IP_TYPES, min_severity=Severity.MEDIUM) == ["185.220.101.4"]
     assert _lines(B, {"hosp-b"}, IP_TYPES, max_age=timedelta(minutes=1)) == []
     assert _lines(B, {"hosp-b"}, {IndicatorType.URL}) == ["evil.example.com/pay%20load?x=%C3%BC"]
+
+
+def test_corroboration_decays_as_sightings_expire() -> None:
+    """A second provider's sighting corroborates while live; once it expires the entry falls back."""
+    key, value = "ipv4:185.220.130.1", "185.220.130.1"
+    first = _sighting(20, "hosp-a", value, IndicatorType.IPV4, expires_at=NOW + timedelta(days=2))
+    second = _sighting(21, "hosp-c", value, IndicatorType.IPV4, expires_at=NOW + timedelta(hours=1))
+    (now_entry,) = entries([first, second], now=NOW)
+    assert now_entry.indicator_key == key and now_entry.severity is Severity.MEDIUM
+    (later,) = entries([first, second], now=NOW + timedelta(hours=2))
+    assert later.severity is Severity.LOW and later.corroboration == 1
+    assert entries([first, second], now=NOW + timedelta(days=3)) == []  # expired: off every blocklist
