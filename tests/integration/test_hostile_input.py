@@ -105,6 +105,12 @@ SAMPLES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/suppressions/{rule_id}"): {"reason": "still ours", "expires_at": None},
     ("PUT", "/api/v1/providers/{provider_id}/escalation-contact"): {"email": "duty@example.org"},
     ("PUT", "/api/v1/csirts/{csirt_id}/escalation-contact"): {"email": "duty@example.org"},
+    ("POST", "/api/v1/csirts/{csirt_id}/subscriptions"): {
+        "channel": "webhook",
+        "target": "http://127.0.0.1:9/csirt",
+        "filters": {"min_severity": "high", "known_exploited_only": True, "provider_ids": [OWN]},
+        "payload_format": "json",
+    },
     ("POST", "/api/v1/feeds"): {
         "id": "f2",
         "kind": "stix_bundle",
