@@ -11,6 +11,7 @@ our indicator messages (``kafka_baseline``), and our ratio to it.
     python bench/pipeline_kafka.py                 # full run (≈ 5 min; starts its own Kafka and PostgreSQL)
     python bench/pipeline_kafka.py --quick         # one small step: the smoke test's run
     python bench/pipeline_kafka.py --bootstrap HOST:PORT --pg-url URL   # existing services
+    python bench/pipeline_kafka.py --correlators 2 --out bench/results/pipeline_kafka_2c.json  # scale-out
 
 Writes ``bench/results/pipeline_kafka.json`` (``--out`` to change). Loopback only.
 """
@@ -104,11 +105,11 @@ async def bench(
     ) as rig:
         receipt.attach(rig.receiver)
         api_port = free_port()
-        processes = {
-            "api": rig.fleet.spawn("api", EWARN_API_PORT=str(api_port)),
-            "correlate": rig.fleet.spawn("correlate"),
-            "dispatch": rig.fleet.spawn("dispatch"),
-        }
+        processes = {"api": rig.fleet.spawn("api", EWARN_API_PORT=str(api_port))}
+        for n in range(args.correlators):
+            name = "correlate" if args.correlators == 1 else f"correlate-{n + 1}"
+            processes[name] = rig.fleet.spawn("correlate", name)
+        processes["dispatch"] = rig.fleet.spawn("dispatch")
         base = f"http://127.0.0.1:{api_port}"
         await _wait_ready(base)
         domains = [h.domain for h in rig.hospitals]
@@ -154,6 +155,7 @@ async def bench(
         "setup": {
             "processes": ["ewarn run api (push ingest edge)", "ewarn run correlate", "ewarn run dispatch"],
             "partitions": args.partitions,
+            "correlate_processes": args.correlators,
             "hospitals": 8,
             "bus": "Kafka (KRaft, one node)",
             "database": "PostgreSQL",
@@ -184,6 +186,7 @@ def main() -> int:
     parser.add_argument("--drain-timeout", type=float, default=None)
     parser.add_argument("--budget", type=float, default=360.0, help="seconds for all steps together")
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--correlators", type=int, default=1, help="correlate processes (scale-out run)")
     parser.add_argument("--raw-messages", type=int, default=None)
     parser.add_argument("--bootstrap", default=None)
     parser.add_argument("--pg-url", default=None)
