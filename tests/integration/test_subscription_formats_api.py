@@ -34,7 +34,11 @@ HIVE_KEY = "hive-KEY-0123456789abcdef"
             id="syslog-tls-default-cef",
         ),
         pytest.param(
-            {"channel": "syslog", "target": "syslog+tcp://siem.st-elsewhere.example", "payload_format": "cef"},
+            {
+                "channel": "syslog",
+                "target": "syslog+tcp://siem.st-elsewhere.example",
+                "payload_format": "cef",
+            },
             "cef",
             id="syslog-tcp",
         ),
