@@ -23,6 +23,7 @@ from ewarn.bus.memory import MemoryBus
 from ewarn.bus.runner import StageRunner
 from ewarn.bus.topics import Topics
 from ewarn.correlate.worker import CorrelateSettings, CorrelateWorker
+from ewarn.errors import TransientError
 from ewarn.models import Alert, AlertStatus, AssetChange, AssetKind, Indicator
 from ewarn.store.db import SessionFactory
 from ewarn.store.tables import AlertEventRow, AlertRow
@@ -253,6 +254,7 @@ class _RecordingHandlers:
         self.batches: list[list[str]] = []
         self.at: list[float] = []
         self.slow = 0.0
+        self.outages = 0  # the next calls fail as if the database or broker were away
 
     async def one(self, record: Record) -> None:
         await self.many([record])
@@ -260,6 +262,9 @@ class _RecordingHandlers:
     async def many(self, records: Sequence[Record]) -> None:
         self.batches.append([str(r.key) for r in records])
         self.at.append(time.monotonic())
+        if self.outages:
+            self.outages -= 1
+            raise TransientError("database unavailable")
         if poison := [r for r in records if r.value == b"poison"]:
             raise ValueError(f"cannot read {poison[0].key}")
         await asyncio.sleep(self.slow)
@@ -275,6 +280,7 @@ async def _run_runner(bus: MemoryBus, handlers: _RecordingHandlers, batch_size: 
         batch_handler=handlers.many,
         dlq_topic="dlq",
         batch_size=batch_size,
+        backoff_base=0.001,
     )
 
 
@@ -323,6 +329,31 @@ async def test_a_poison_record_makes_its_batch_go_record_by_record_and_is_dead_l
     assert handlers.batches == [["a", "bad", "c"], ["a"], ["bad"], ["c"]]
     assert [r.key for r in bus.records("dlq")] == ["bad"]
     assert (runner.stats.processed, runner.stats.dead_lettered) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("outages", "expected", "retries"),
+    [
+        pytest.param(2, [["a", "b", "c"]] * 3, 2, id="short-outage-the-batch-is-tried-again-whole"),
+        # the first try and three more, then one record at a time
+        pytest.param(4, [["a", "b", "c"]] * 4 + [["a"], ["b"], ["c"]], 3, id="long-outage-record-by-record"),
+    ],
+)
+async def test_an_outage_during_a_batch_retries_the_whole_batch_before_going_record_by_record(
+    outages: int, expected: list[list[str]], retries: int
+) -> None:
+    bus, handlers = MemoryBus(), _RecordingHandlers()
+    handlers.outages = outages
+    await bus.publish_many("in", [("a", b"1"), ("b", b"2"), ("c", b"3")])
+    runner = await _run_runner(bus, handlers, batch_size=10)
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(lambda: bus.lag("in", group="g") == 0)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, WAIT)
+    assert handlers.batches == expected
+    assert (runner.stats.processed, runner.stats.retries, runner.stats.dead_lettered) == (3, retries, 0)
 
 
 async def test_a_poison_indicator_in_a_batch_is_dead_lettered_and_the_others_raise_their_alerts(

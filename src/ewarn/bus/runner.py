@@ -50,6 +50,8 @@ def same_every_time(exc: BaseException) -> bool:
 
 
 BatchHandler = Callable[[Sequence[Record]], Awaitable[None]]
+# How often a whole batch is tried again through an outage before its records are handled one by one.
+_BATCH_OUTAGE_ATTEMPTS = 3
 RecordHandler = Callable[[Record], Awaitable[None]]
 
 
@@ -129,22 +131,37 @@ class StageRunner:
             await consumer.stop()
 
     async def _handle_batch(self, batch: Sequence[Record]) -> None:
-        """The batch handler once for the whole batch; on any error, every record of it alone (with retries)."""
-        if self._batch_handler is not None and len(batch) > 1:
+        """The batch handler once for the whole batch; on any error, every record of it alone (with retries).
+
+        An outage (``TransientError``) is no fault of any record: the whole batch is tried again a few times
+        first, so a broker or database blip under load does not turn one batch into hundreds of round trips.
+        """
+        attempt = 0
+        while self._batch_handler is not None and len(batch) > 1:
             try:
                 await self._batch_handler(batch)
-            except Exception as exc:  # a poison record or an outage: the per-record path sorts out which
-                log.warning(
-                    "stage_batch_fallback",
-                    stage=self._stage,
-                    records=len(batch),
-                    error=f"{type(exc).__name__}: {str(exc)[:500]}",
-                )
+            except TransientError as exc:
+                attempt += 1
+                if attempt > _BATCH_OUTAGE_ATTEMPTS or self._stopping.is_set():
+                    self._fall_back(batch, exc)
+                    break
+                await self._back_off(batch[0], exc, attempt)
+            except Exception as exc:  # a poison record among them: the per-record path finds which
+                self._fall_back(batch, exc)
+                break
             else:
                 self.stats.processed += len(batch)
                 return
         for record in batch:
             await self._handle_with_retry(record)
+
+    def _fall_back(self, batch: Sequence[Record], exc: Exception) -> None:
+        log.warning(
+            "stage_batch_fallback",
+            stage=self._stage,
+            records=len(batch),
+            error=f"{type(exc).__name__}: {str(exc)[:500]}",
+        )
 
     async def _handle_with_retry(self, record: Record) -> None:
         attempt = 0
@@ -161,25 +178,33 @@ class StageRunner:
                 if attempt >= self._deterministic_attempts and same_every_time(exc):
                     await self._dead_letter(record, exc, attempts=attempt)
                     return
-                self.stats.retries += 1
-                STAGE_RETRIES.labels(stage=self._stage).inc()
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                delay = min(self._backoff_max, self._backoff_base * (2 ** min(attempt, 16)))
-                delay = delay * (0.5 + random.random() / 2)
-                log.warning(
-                    "stage_retry",
-                    stage=self._stage,
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    attempt=attempt,
-                    delay=round(delay, 3),
-                    error=self.stats.last_error,
-                    transient=isinstance(exc, TransientError),
-                )
+                delay = self._note_retry(record, exc, attempt)
                 if self._stopping.is_set() and attempt > 3:
                     raise
                 await asyncio.sleep(delay)
+
+    async def _back_off(self, record: Record, exc: Exception, attempt: int) -> None:
+        await asyncio.sleep(self._note_retry(record, exc, attempt))
+
+    def _note_retry(self, record: Record, exc: Exception, attempt: int) -> float:
+        """Count and log a retry of ``record`` (or of the batch it starts); returns the capped, jittered delay."""
+        self.stats.retries += 1
+        STAGE_RETRIES.labels(stage=self._stage).inc()
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"
+        delay: float = min(self._backoff_max, self._backoff_base * (2 ** min(attempt, 16)))
+        delay = delay * (0.5 + random.random() / 2)
+        log.warning(
+            "stage_retry",
+            stage=self._stage,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            attempt=attempt,
+            delay=round(delay, 3),
+            error=self.stats.last_error,
+            transient=isinstance(exc, TransientError),
+        )
+        return delay
 
     async def _dead_letter(self, record: Record, exc: Exception, *, attempts: int = 1) -> None:
         headers = dict(record.headers)
