@@ -28,11 +28,14 @@ from ewarn.store.repositories.principals import visible_provider_ids
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
 PAGE = 500
-_BODY = {"schema": {"type": "string"}}
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The export: a STIX 2.1 bundle, CSV (RFC 4180) or a MISP event (core format)",
-        "content": {media: _BODY for media in MEDIA_TYPES.values()},
+        "content": {
+            MEDIA_TYPES["stix"]: {"schema": {"type": "object"}},
+            MEDIA_TYPES["csv"]: {"schema": {"type": "string"}},
+            MEDIA_TYPES["misp"]: {"schema": {"type": "object"}},
+        },
     }
 }
 
