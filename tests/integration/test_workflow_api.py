@@ -228,3 +228,47 @@ async def test_overdue_alerts_and_response_times_per_provider(api: Api) -> None:
     assert (await api.call("a", "GET", "/api/v1/reports/response-times")).status_code == 403
     by_op = (await api.call("operator", "GET", "/api/v1/reports/response-times")).json()["providers"]
     assert [p["provider_id"] for p in by_op] == ["county-general", "st-elsewhere"]
+
+
+@pytest.mark.parametrize(
+    ("proposal", "code", "rule"),
+    [
+        pytest.param({"scope": "product_cve"}, 200, ("BD", "Alaris", None, "CVE-2020-25158"), id="alert-cve"),
+        pytest.param(
+            {"scope": "product_cve", "version": "12.1.0", "cve": "cve-2020-25159"},
+            200,
+            ("BD", "Alaris", "12.1.0", "CVE-2020-25159"),
+            id="named-cve-and-version",
+        ),
+        pytest.param({"scope": "product_cve", "cve": "CVE-2099-0001"}, 422, None, id="cve-not-of-the-alert"),
+    ],
+)
+async def test_false_positive_proposes_a_product_rule(
+    api: Api, proposal: dict[str, str], code: int, rule: tuple[str, ...] | None
+) -> None:
+    from ewarn.store.tables import AssetRow
+
+    alert = sample_alert(asset_id="ast_pump", cves=["CVE-2020-25158", "CVE-2020-25159"])
+    await _store(api, alert)
+    async with api.runtime.sessions() as session, session.begin():
+        data = {"id": "ast_pump", "provider_id": "st-elsewhere", "kind": "medical_device", "name": "Pumps"}
+        session.add(
+            AssetRow(
+                id="ast_pump",
+                provider_id="st-elsewhere",
+                kind="medical_device",
+                value=None,
+                data={**data, "vendor": "BD", "product": "Alaris", "version": "12.1.0"},
+                deleted=False,
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )
+    body = {"status": "false_positive", "suppress": proposal}
+    resp = await api.call("a", "POST", f"/api/v1/alerts/{alert.id}/status", json=body)
+    assert resp.status_code == code, resp.text
+    rules = (await api.call("a", "GET", "/api/v1/suppressions")).json()["items"]
+    made = [(r["vendor"], r["product"], r["version"], r["cve"]) for r in rules]
+    assert made == ([rule] if rule else [])
+    status = (await api.call("a", "GET", f"/api/v1/alerts/{alert.id}")).json()["status"]
+    assert status == ("false_positive" if code == 200 else "new"), "a refused proposal changes nothing"

@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-import math
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -15,8 +14,9 @@ from pydantic import Field
 
 from ewarn.api.deps import PrincipalDep, SessionDep, ensure_provider_visible
 from ewarn.api.params import ResourceIdPath, ResourceIdQuery
+from ewarn.api.routes.audit import SinceQuery, UntilQuery
 from ewarn.models.alert import Alert, AlertStatus
-from ewarn.models.common import Contract, UtcDatetime, text_limits, utcnow
+from ewarn.models.common import Contract, text_limits, utcnow
 from ewarn.models.provider import Principal, Role
 from ewarn.models.workflow import (
     AlertHistory,
@@ -29,6 +29,7 @@ from ewarn.models.workflow import (
 )
 from ewarn.settings import WorkflowSettings
 from ewarn.status.overdue import overdue_alerts
+from ewarn.status.report import percentile
 from ewarn.store.db import as_utc
 from ewarn.store.repositories import alerts as alerts_repo
 from ewarn.store.repositories import suppressions as rules_repo
@@ -157,21 +158,17 @@ async def list_overdue_alerts(
     return OverduePage(items=items)
 
 
-def percentile(values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile (p50, p90) of ``values``; None when there are none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return round(ordered[rank - 1], 3)
+def _seconds(values: list[float], q: float) -> float | None:
+    value = percentile(values, q)  # nearest rank, as the status report's latencies
+    return None if value is None else round(value, 3)
 
 
 @router.get("/reports/response-times")
 async def response_times(
     session: SessionDep,
     principal: PrincipalDep,
-    since: UtcDatetime | None = None,
-    until: UtcDatetime | None = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
     provider_id: ResourceIdQuery = None,
 ) -> ResponseTimeReport:
     """Per provider: time to acknowledge and to resolve (p50, p90) of alerts raised in [since, until).
@@ -181,8 +178,13 @@ async def response_times(
     if principal.role is Role.PROVIDER:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "CSIRT or operator role required")
     now = utcnow()
-    until = until or now
-    since = since or until - timedelta(days=30)
+    until = until.astimezone(UTC) if until else now
+    try:
+        since = since.astimezone(UTC) if since else until - timedelta(days=30)
+    except OverflowError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "until is too early for the default window"
+        ) from exc
     if since >= until:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since must be before until")
     visible = await visible_provider_ids(session=session, principal=principal)
@@ -224,10 +226,10 @@ async def response_times(
                 alerts=len(items),
                 acknowledged=len(ack),
                 resolved=len(res),
-                acknowledge_p50_seconds=percentile(ack, 0.5),
-                acknowledge_p90_seconds=percentile(ack, 0.9),
-                resolve_p50_seconds=percentile(res, 0.5),
-                resolve_p90_seconds=percentile(res, 0.9),
+                acknowledge_p50_seconds=_seconds(ack, 50),
+                acknowledge_p90_seconds=_seconds(ack, 90),
+                resolve_p50_seconds=_seconds(res, 50),
+                resolve_p90_seconds=_seconds(res, 90),
                 open_overdue=late,
             )
         )
