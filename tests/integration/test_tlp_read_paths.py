@@ -125,3 +125,11 @@ def test_sse_stream_sends_what_the_role_may_read(served: ServedApi, who: str) ->
     assert sorted(str(e["alert_id"]) for e in events) == sorted(a.id for a in expected)
     if who == "csirt":
         assert not any(e["alert"]["tlp"] in ("red", "amber+strict") for e in events)  # type: ignore[index]
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_alert_history_follows_the_tlp_rule(served: ServedApi, client: httpx.Client, who: str) -> None:
+    allowed = {a.id for a in readable(ALERTS, who)}
+    for alert in ALERTS[:10]:
+        response = client.get(f"/api/v1/alerts/{alert.id}/history", headers=served.headers(who))
+        assert response.status_code == (200 if alert.id in allowed else 404), f"{who} {alert.tlp}"

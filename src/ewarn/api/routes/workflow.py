@@ -18,6 +18,7 @@ from ewarn.api.routes.audit import SinceQuery, UntilQuery
 from ewarn.models.alert import Alert, AlertStatus
 from ewarn.models.common import Contract, text_limits, utcnow
 from ewarn.models.provider import Principal, Role
+from ewarn.models.tlp_access import may_read
 from ewarn.models.workflow import (
     AlertHistory,
     OverdueAlert,
@@ -134,6 +135,8 @@ async def alert_history(
     if alert is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     await ensure_provider_visible(session=session, principal=principal, provider_id=alert.provider_id)
+    if not may_read(principal.role, alert.tlp):  # the TLP read rule: absent for whom its TLP is not
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     transitions = await repo.transitions_of(session=session, alert_id=alert_id)
     return AlertHistory(alert_id=alert_id, status=alert.status, transitions=transitions)
 
