@@ -80,6 +80,7 @@ def build_roles(runtime: Runtime, roles: set[str], http: httpx.AsyncClient) -> R
                 retrohunt_batch=knobs.retrohunt_batch,
                 expiry_sweep_seconds=knobs.expiry_sweep_seconds,
                 scope=runtime.settings.inventory.scope,
+                playbooks=tuple(knobs.playbooks),
             ),
         )
     if "dispatch" in roles:
@@ -105,10 +106,14 @@ def build_roles(runtime: Runtime, roles: set[str], http: httpx.AsyncClient) -> R
 
         # Added after the heartbeat loop: the pruner reports through its totals row, not a heartbeat.
         rs.workers["retention"] = RetentionWorker(engine=runtime.engine, settings=runtime.settings.retention)
-    if "dispatch" in roles and runtime.settings.workflow.scheduler_enabled:  # deadlines, reminders, escalation
+    if (
+        "dispatch" in roles and runtime.settings.workflow.scheduler_enabled
+    ):  # deadlines, reminders, escalation
         from ewarn.workflow.scheduler import WorkflowScheduler
 
-        rs.workers["workflow"] = WorkflowScheduler(sessions=runtime.sessions, settings=runtime.settings.workflow)
+        rs.workers["workflow"] = WorkflowScheduler(
+            sessions=runtime.sessions, settings=runtime.settings.workflow
+        )
     if "api" in roles:
         config = uvicorn.Config(
             create_app(runtime),

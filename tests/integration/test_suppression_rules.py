@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from ewarn.actions.playbooks import PlaybookRule
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
 from ewarn.correlate.suppression import SUPPRESSED, covers
-from ewarn.correlate.worker import CorrelateWorker
+from ewarn.correlate.worker import CorrelateSettings, CorrelateWorker
 from ewarn.models import (
     AffectedProduct,
     Alert,
@@ -70,8 +71,9 @@ ADVISORY = Indicator(
 )
 
 
-@pytest.fixture
-async def worker(sqlite_sessions: SessionFactory, memory_bus: MemoryBus) -> CorrelateWorker:
+async def _seeded_worker(
+    sqlite_sessions: SessionFactory, memory_bus: MemoryBus, settings: CorrelateSettings | None = None
+) -> CorrelateWorker:
     async with sqlite_sessions() as session, session.begin():
         session.add(ProviderRow(id="prov-a", name="A", country="DE", created_at=NOW))
         await session.flush()
@@ -88,9 +90,14 @@ async def worker(sqlite_sessions: SessionFactory, memory_bus: MemoryBus) -> Corr
                     updated_at=NOW,
                 )
             )
-    w = CorrelateWorker(memory_bus, sqlite_sessions, Topics(), clock=lambda: NOW)
+    w = CorrelateWorker(memory_bus, sqlite_sessions, Topics(), settings, clock=lambda: NOW)
     assert await w.load_assets() == 2
     return w
+
+
+@pytest.fixture
+async def worker(sqlite_sessions: SessionFactory, memory_bus: MemoryBus) -> CorrelateWorker:
+    return await _seeded_worker(sqlite_sessions, memory_bus)
 
 
 async def _rule(sqlite_sessions: SessionFactory, **fields: Any) -> str:
@@ -197,3 +204,22 @@ def test_a_rule_of_another_provider_never_covers() -> None:
     )
     assert not covers(rule, alert, None)
     assert covers(rule.model_copy(update={"provider_id": "prov-b"}), alert, None)
+
+
+@pytest.mark.parametrize(
+    ("indicator", "expected"),
+    [
+        pytest.param(c2("203.0.113.7"), "https://playbooks.example/c2", id="indicator-alert"),
+        pytest.param(ADVISORY, "https://playbooks.example/patch", id="advisory-alert"),
+    ],
+)
+async def test_the_operators_playbook_reaches_the_alert_the_worker_publishes(
+    sqlite_sessions: SessionFactory, memory_bus: MemoryBus, indicator: Indicator, expected: str
+) -> None:
+    rules = (
+        PlaybookRule(url="https://playbooks.example/patch", kinds=[IndicatorType.VULNERABILITY]),
+        PlaybookRule(url="https://playbooks.example/c2"),
+    )
+    w = await _seeded_worker(sqlite_sessions, memory_bus, CorrelateSettings(playbooks=rules))
+    published = await w.handle_indicator(indicator)
+    assert [str(a.playbook.url) if a.playbook else None for a in published] == [expected]

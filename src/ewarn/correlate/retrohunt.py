@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ewarn.actions.playbooks import PlaybookRule
 from ewarn.correlate import repository
 from ewarn.correlate.engine import build_alert, match
 from ewarn.correlate.index import AssetIndex
@@ -38,6 +39,7 @@ async def hunt(
     batch: int,
     bad: list[Quarantined],
     seen_since: datetime | None,
+    playbooks: Sequence[PlaybookRule] = (),
 ) -> list[Alert]:
     """Candidate alerts of ``assets`` (their ``parents`` indexed beside them) from every valid indicator."""
     changed_ids = {a.id for a in assets}
@@ -49,7 +51,7 @@ async def hunt(
     ):
         for indicator in part:
             candidates.extend(
-                build_alert(indicator, found, now=now)
+                build_alert(indicator, found, now=now, playbooks=playbooks)
                 for found in match(indicator, small)
                 if found.asset.id in changed_ids
             )

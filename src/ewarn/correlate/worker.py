@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ewarn.actions.playbooks import PlaybookRule
 from ewarn.bus.base import Bus, Record
 from ewarn.bus.runner import StageRunner
 from ewarn.bus.topics import Topics
@@ -64,6 +65,7 @@ class CorrelateSettings:
     expiry_sweep_seconds: float = 60.0
     # Assets wider than these rules (stored before them, or straight into the database) are not indexed.
     scope: AssetScopeSettings = field(default_factory=AssetScopeSettings)
+    playbooks: tuple[PlaybookRule, ...] = ()  # the operator's response playbooks, linked from each alert
 
     @property
     def reload_group(self) -> str:
@@ -263,7 +265,10 @@ class CorrelateWorker:
                 revoked = "the source revoked the indicator" if indicator.revoked else "the indicator expired"
                 closing_why[indicator.key] = revoked
                 continue
-            candidates += [build_alert(indicator, found, now=now) for found in match(indicator, self.index)]
+            candidates += [
+                build_alert(indicator, found, now=now, playbooks=self._settings.playbooks)
+                for found in match(indicator, self.index)
+            ]
             if indicator.type is IndicatorType.VULNERABILITY:
                 # an updated advisory can mark versions fixed or not affected: close what no longer matches
                 closing_why[indicator.key] = "the advisory no longer lists this version as affected"
@@ -363,6 +368,7 @@ class CorrelateWorker:
                     batch=self._settings.retrohunt_batch,
                     bad=bad,
                     seen_since=seen_since,
+                    playbooks=self._settings.playbooks,
                 )
         else:
             candidates = []
