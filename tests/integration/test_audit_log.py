@@ -50,6 +50,39 @@ BUNDLE = {
 }
 FEED_PASSWORD = "feed-password-Zq81"  # a test value that must never reach the audit log
 URL_TOKEN = "url-token-Kx29"
+SIGHTING = {
+    "observable": "185.220.101.4",
+    "type": "ip",
+    "first_seen": "2026-11-30T08:00:00Z",
+    "last_seen": "2026-11-30T08:05:00Z",
+    "kind": "scan",
+}
+STIX_SIGHTINGS = {
+    "type": "bundle",
+    "id": "bundle--5e0f3c1e-0000-4000-8000-000000000010",
+    "objects": [
+        {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": "indicator--5e0f3c1e-0000-4000-8000-000000000011",
+            "created": "2026-11-30T08:00:00Z",
+            "modified": "2026-11-30T08:00:00Z",
+            "pattern": "[ipv4-addr:value = '185.220.101.5']",
+            "pattern_type": "stix",
+            "valid_from": "2026-11-30T08:00:00Z",
+        },
+        {
+            "type": "sighting",
+            "spec_version": "2.1",
+            "id": "sighting--5e0f3c1e-0000-4000-8000-000000000012",
+            "created": "2026-11-30T08:05:00Z",
+            "modified": "2026-11-30T08:05:00Z",
+            "first_seen": "2026-11-30T08:00:00Z",
+            "last_seen": "2026-11-30T08:05:00Z",
+            "sighting_of_ref": "indicator--5e0f3c1e-0000-4000-8000-000000000011",
+        },
+    ],
+}
 
 
 @dataclass
@@ -198,13 +231,19 @@ STEPS = [
     Step("key-rotate", "POST", "/api/v1/keys/{newkey}/rotate", "a", "rotate", "api_key", "{newkey}",
          {"json": {"grace_seconds": 0}}, ("rotated", "info.id"), secret="key"),
     Step("key-revoke", "POST", "/api/v1/keys/{rotated}/revoke", "op", "revoke", "api_key", "{rotated}"),
+    Step("sighting", "POST", "/api/v1/sightings", "a", "submit", "sighting", "{sighting}",
+         {"json": SIGHTING}, ("sighting", "id")),
+    Step("sighting-stix", "POST", "/api/v1/sightings/stix", "a", "submit", "sighting", "{stix_sighting}",
+         {"json": STIX_SIGHTINGS}, ("stix_sighting", "receipts.0.id")),
+    Step("sighting-confirm", "POST", "/api/v1/sightings/{sighting}/confirm", "csirt1", "confirm", "sighting",
+         "{sighting}"),
 ]  # fmt: skip
 
 
 def _field(body: dict[str, Any], dotted: str) -> str:
     value: Any = body
     for part in dotted.split("."):
-        value = value[part]
+        value = value[int(part)] if isinstance(value, list) else value[part]
     return str(value)
 
 
@@ -280,6 +319,7 @@ def _template(path: str) -> str:
         ("{rule}", "{rule_id}"),
         ("{csub}", "{subscription_id}"),
         ("csirt-1", "{csirt_id}"),
+        ("{sighting}", "{sighting_id}"),
     ):
         out = out.replace(concrete, name)
     return out

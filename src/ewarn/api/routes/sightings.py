@@ -14,6 +14,7 @@ from ewarn.sightings.observables import InvalidSighting
 from ewarn.sightings.relay import QuotaExceeded, relay_for
 from ewarn.sightings.stix import read_stix_sightings
 from ewarn.store.repositories import sightings as repo
+from ewarn.store.repositories.audit import record_audit
 from ewarn.store.repositories.principals import visible_provider_ids
 
 router = APIRouter(prefix="/api/v1/sightings", tags=["sightings"])
@@ -26,23 +27,37 @@ def _reporter(principal: Principal) -> str:
     return principal.provider_id
 
 
+async def _audited(
+    runtime: RuntimeDep, principal: Principal, action: str, receipts: list[SightingReceipt], provider_id: str
+) -> None:
+    """The audit row of a relay write: the relay stores in its own sessions, so the row follows its success."""
+    summary = {"receipts": [{"id": r.id, "status": r.status, "held_reason": r.held_reason} for r in receipts]}
+    async with runtime.sessions() as session:
+        ids = [r.id for r in receipts]
+        await record_audit(session, principal, action, "sighting", ids, summary, provider_id=provider_id)
+        await session.commit()
+
+
 async def _submit(
-    runtime: RuntimeDep, provider_id: str, sightings: list[SightingIn]
+    runtime: RuntimeDep, principal: Principal, sightings: list[SightingIn]
 ) -> list[SightingReceipt]:
+    provider_id = _reporter(principal)
     try:
-        return await relay_for(runtime).submit(provider_id=provider_id, sightings=sightings)
+        receipts = await relay_for(runtime).submit(provider_id=provider_id, sightings=sightings)
     except InvalidSighting as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     except QuotaExceeded as exc:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": str(exc.retry_after)}
         ) from exc
+    await _audited(runtime, principal, "submit", receipts, provider_id)
+    return receipts
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def submit_sighting(body: SightingIn, runtime: RuntimeDep, principal: PrincipalDep) -> SightingReceipt:
     """Report a sighting; it is relayed to the sector (never naming you unless ``share_identity``)."""
-    (receipt,) = await _submit(runtime, _reporter(principal), [body])
+    (receipt,) = await _submit(runtime, principal, [body])
     return receipt
 
 
@@ -51,12 +66,12 @@ async def submit_stix_sightings(
     runtime: RuntimeDep, principal: PrincipalDep, body: Annotated[dict[str, Any], Body()]
 ) -> StixSightingReport:
     """Report the STIX 2.1 ``sighting`` objects of a bundle (all of them or, when one is invalid, none)."""
-    provider_id = _reporter(principal)
+    _reporter(principal)
     try:
         sightings, ignored = read_stix_sightings(body)
     except InvalidSighting as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    return StixSightingReport(receipts=await _submit(runtime, provider_id, sightings), ignored=ignored)
+    return StixSightingReport(receipts=await _submit(runtime, principal, sightings), ignored=ignored)
 
 
 @router.get("")
@@ -90,4 +105,6 @@ async def confirm_sighting(
     if principal.role is not Role.CSIRT or principal.csirt_id is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only CSIRT keys confirm sightings")
     await session.close()  # the relay writes in its own sessions
-    return await relay_for(runtime).confirm(sighting=sighting, csirt_id=principal.csirt_id)
+    receipt = await relay_for(runtime).confirm(sighting=sighting, csirt_id=principal.csirt_id)
+    await _audited(runtime, principal, "confirm", [receipt], sighting.provider_id)
+    return receipt
