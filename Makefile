@@ -21,7 +21,7 @@ services: $(STAMP)
 	$(BIN)/python scripts/services.py prepare
 
 pytest: $(STAMP)
-	$(BIN)/pytest -p no:cacheprovider
+	$(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile
 
 bench: $(STAMP) services
 	$(BIN)/python bench/run_all.py
