@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import HTTPException, Query, Request, Response, status
 
@@ -19,6 +20,7 @@ from ewarn.api.params import CursorQuery
 LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Items per page; follow X-Next-Cursor for more")]
 PageCursor = CursorQuery
 NEXT_HEADER = "X-Next-Cursor"
+T = TypeVar("T")
 
 
 def encode_cursor(*values: str | datetime) -> str:
@@ -52,10 +54,23 @@ def announce_next(request: Request, response: Response, cursor: str | None) -> N
     response.headers["Link"] = f'<{url}>; rel="next"'
 
 
+def next_cursor(items: Sequence[T], limit: int, key: Callable[[T], Sequence[str | datetime]]) -> str | None:
+    """The cursor after a full page (its last item's sort key), None after a short one (the last page)."""
+    return encode_cursor(*key(items[-1])) if items and len(items) >= limit else None
+
+
+def page_after(cursor: str | None, *kinds: type) -> tuple[Any, ...] | None:
+    """The decoded sort key of ``cursor`` (422 if it is not one of this route), None without a cursor."""
+    return decode_cursor(cursor, *kinds) if cursor else None
+
+
 NEXT_PAGE_HEADERS: dict[str, Any] = {
     NEXT_HEADER: {
         "description": "Cursor of the next page (absent on the last)",
         "schema": {"type": "string"},
     },
     "Link": {"description": 'RFC 8288 link to the next page, rel="next"', "schema": {"type": "string"}},
+}
+PAGED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A page", "headers": NEXT_PAGE_HEADERS}
 }

@@ -30,6 +30,7 @@ from ewarn.inventory.models import FieldProblem
 from ewarn.models.asset import Asset, AssetKind
 from ewarn.settings import AssetScopeSettings
 from ewarn.store.db import as_utc, insert_for
+from ewarn.store.keyset import after_key
 from ewarn.store.tables import ScopeApprovalRow
 
 SCOPED_KINDS = frozenset({AssetKind.NETWORK, AssetKind.DOMAIN, AssetKind.EMAIL_DOMAIN})
@@ -194,9 +195,22 @@ async def approve_scope(
     )
 
 
-async def list_approvals(*, session: AsyncSession, provider_id: str | None = None) -> list[ScopeApproval]:
-    """Approvals of one provider (None: all), newest first."""
-    stmt = select(ScopeApprovalRow).order_by(ScopeApprovalRow.approved_at.desc(), ScopeApprovalRow.id.desc())
+async def list_approvals(
+    *,
+    session: AsyncSession,
+    provider_id: str | None = None,
+    after: tuple[datetime, str, str] | None = None,
+    limit: int | None = None,
+) -> list[ScopeApproval]:
+    """Approvals of one provider (None: all), newest first; ``after``: (approved_at, kind, value) of one."""
+    order = [
+        (ScopeApprovalRow.approved_at, True),
+        (ScopeApprovalRow.kind, True),
+        (ScopeApprovalRow.value, True),
+    ]
+    stmt = select(ScopeApprovalRow).order_by(*(c.desc() for c, _ in order)).limit(limit)
+    if after is not None:
+        stmt = stmt.where(after_key(order, after))
     if provider_id is not None:
         stmt = stmt.where(ScopeApprovalRow.provider_id == provider_id)
     return [

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel
 
 from ewarn.api.deps import OperatorDep, PrincipalDep, RuntimeDep, SessionDep
+from ewarn.api.pagination import PAGED_RESPONSES, PageCursor, announce_next, next_cursor, page_after
 from ewarn.correlate import aliases_sync
 from ewarn.models.common import Name, utcnow
 from ewarn.models.provider import Principal
@@ -98,12 +99,24 @@ async def resolve(
     )
 
 
-@router.get("/changes")
+@router.get("/changes", responses=PAGED_RESPONSES)
 async def list_changes(
-    session: SessionDep, _: OperatorDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    _: OperatorDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    cursor: PageCursor = None,
 ) -> list[repo.VendorAliasChange]:
-    """The audit trail, newest first."""
-    return await repo.list_changes(session=session, limit=limit)
+    """The audit trail, newest first; more pages: follow ``X-Next-Cursor`` (or the ``Link`` header)."""
+    (before,) = page_after(cursor, str) or (None,)
+    if before is not None and not before.isdigit():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid cursor")
+    items = await repo.list_changes(
+        session=session, limit=limit, before_id=None if before is None else int(before)
+    )
+    announce_next(request, response, next_cursor(items, limit, lambda c: (str(c.id),)))
+    return items
 
 
 @router.post("")

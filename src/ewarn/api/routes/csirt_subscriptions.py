@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ewarn.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from ewarn.api.pagination import (
+    PAGED_RESPONSES,
+    LimitQuery,
+    PageCursor,
+    announce_next,
+    next_cursor,
+    page_after,
+)
 from ewarn.api.params import ResourceIdPath
 from ewarn.api.routes.subscriptions import Target, _check_target
 from ewarn.api.routes.workflow import csirt_in_scope
@@ -51,6 +59,7 @@ class CsirtSubscriptionCreated(CsirtSubscriptionOut):
 
 class CsirtSubscriptionPage(BaseModel):
     items: list[CsirtSubscriptionOut]
+    next_cursor: str | None = Field(default=None, description="Pass back as cursor for the next page")
 
 
 def _out(sub: Subscription, csirt_id: str) -> CsirtSubscriptionOut:
@@ -100,13 +109,23 @@ async def create_csirt_subscription(
     return CsirtSubscriptionCreated(**_out(sub, csirt_id).model_dump(), secret=secret)
 
 
-@router.get("/csirts/{csirt_id}/subscriptions")
+@router.get("/csirts/{csirt_id}/subscriptions", responses=PAGED_RESPONSES)
 async def list_csirt_subscriptions(
-    csirt_id: ResourceIdPath, session: SessionDep, principal: PrincipalDep
+    request: Request,
+    response: Response,
+    csirt_id: ResourceIdPath,
+    session: SessionDep,
+    principal: PrincipalDep,
+    cursor: PageCursor = None,
+    limit: LimitQuery = 1000,
 ) -> CsirtSubscriptionPage:
+    """Oldest first; more pages: ``next_cursor`` (also in ``X-Next-Cursor`` and the ``Link`` header)."""
     await csirt_in_scope(session, principal, csirt_id)
-    subs = await repo.list_csirt_subscriptions(session=session, csirt_id=csirt_id)
-    return CsirtSubscriptionPage(items=[_out(s, csirt_id) for s in subs])
+    after = page_after(cursor, datetime, str)
+    subs = await repo.list_csirt_subscriptions(session=session, csirt_id=csirt_id, after=after, limit=limit)
+    following = next_cursor(subs, limit, lambda s: (s.created_at or utcnow(), s.id))
+    announce_next(request, response, following)
+    return CsirtSubscriptionPage(items=[_out(s, csirt_id) for s in subs], next_cursor=following)
 
 
 @router.delete("/csirts/{csirt_id}/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)

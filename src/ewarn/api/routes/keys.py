@@ -12,13 +12,21 @@ A key's secret appears in exactly two answers: the one creating it and the one r
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ewarn.api.deps import OperatorDep, PrincipalDep, SessionDep
+from ewarn.api.pagination import (
+    PAGED_RESPONSES,
+    LimitQuery,
+    PageCursor,
+    announce_next,
+    next_cursor,
+    page_after,
+)
 from ewarn.api.params import ResourceIdPath
 from ewarn.models.apikey import ApiKeyInfo
 from ewarn.models.common import ShortText, Slug, UtcDatetime, utcnow
@@ -107,13 +115,26 @@ async def create_key(body: KeyIn, session: SessionDep, caller: OperatorDep) -> K
     return KeyOut(principal=principal, info=info, key=key)
 
 
-@router.get("/keys")
+@router.get("/keys", responses=PAGED_RESPONSES)
 async def list_keys(
+    request: Request,
+    response: Response,
     session: SessionDep,
     principal: PrincipalDep,
     include_inactive: Annotated[bool, Query(description="Also revoked and expired keys.")] = False,
+    cursor: PageCursor = None,
+    limit: LimitQuery = 1000,
 ) -> list[ApiKeyInfo]:
-    return await repo.list_api_keys(session=session, principal=principal, include_inactive=include_inactive)
+    """Oldest first; more pages: follow ``X-Next-Cursor`` (or the ``Link`` header)."""
+    items = await repo.list_api_keys(
+        session=session,
+        principal=principal,
+        include_inactive=include_inactive,
+        after=page_after(cursor, datetime, str),
+        limit=limit,
+    )
+    announce_next(request, response, next_cursor(items, limit, lambda k: (k.created_at, k.id)))
+    return items
 
 
 @router.get("/keys/{key_id}")

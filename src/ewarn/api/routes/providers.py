@@ -10,11 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from ewarn.api.deps import OperatorDep, PrincipalDep, SessionDep, ensure_provider_visible
 from ewarn.api.pagination import (
     NEXT_PAGE_HEADERS,
+    PAGED_RESPONSES,
     LimitQuery,
     PageCursor,
     announce_next,
     decode_cursor,
     encode_cursor,
+    next_cursor,
+    page_after,
 )
 from ewarn.api.params import ResourceIdPath
 from ewarn.models.common import ONE_LINE, CountryCode, LanguageTag, Name, Slug, text_limits
@@ -91,6 +94,17 @@ async def create_csirt(body: CsirtIn, session: SessionDep, principal: OperatorDe
     return csirt
 
 
-@router.get("/csirts")
-async def list_csirts(session: SessionDep, _: OperatorDep) -> list[Csirt]:
-    return await repo.list_csirts(session=session)
+@router.get("/csirts", responses=PAGED_RESPONSES)
+async def list_csirts(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    _: OperatorDep,
+    cursor: PageCursor = None,
+    limit: LimitQuery = 1000,
+) -> list[Csirt]:
+    """By id; more pages: follow ``X-Next-Cursor`` (or the ``Link`` header)."""
+    (after,) = page_after(cursor, str) or (None,)
+    items = await repo.list_csirts(session=session, after=after, limit=limit)
+    announce_next(request, response, next_cursor(items, limit, lambda c: (c.id,)))
+    return items

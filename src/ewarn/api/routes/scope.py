@@ -6,12 +6,21 @@ the provider's own write of exactly that asset succeeds; every other wide asset 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ewarn.api.deps import OperatorDep, PrincipalDep, RuntimeDep, SessionDep, ensure_provider_visible
+from ewarn.api.pagination import (
+    PAGED_RESPONSES,
+    LimitQuery,
+    PageCursor,
+    announce_next,
+    next_cursor,
+    page_after,
+)
 from ewarn.inventory.scope import ScopeApproval, approvable_value, approve_scope, list_approvals
 from ewarn.logging import get_logger
 from ewarn.models.asset import AssetKind
@@ -87,10 +96,21 @@ async def approve(
     return approval
 
 
-@router.get("")
+@router.get("", responses=PAGED_RESPONSES)
 async def list_scope_approvals(
-    provider_id: ProviderId, session: SessionDep, principal: PrincipalDep
+    request: Request,
+    response: Response,
+    provider_id: ProviderId,
+    session: SessionDep,
+    principal: PrincipalDep,
+    cursor: PageCursor = None,
+    limit: LimitQuery = 1000,
 ) -> list[ScopeApproval]:
     """The provider's approvals, newest first (the provider, its CSIRT and operators may read them)."""
     await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
-    return await list_approvals(session=session, provider_id=provider_id)
+    after = page_after(cursor, datetime, str, str)
+    items = await list_approvals(session=session, provider_id=provider_id, after=after, limit=limit)
+    announce_next(
+        request, response, next_cursor(items, limit, lambda a: (a.approved_at, a.kind.value, a.value))
+    )
+    return items

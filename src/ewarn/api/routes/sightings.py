@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, status
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
 
 from ewarn.api.deps import PrincipalDep, RuntimeDep, SessionDep, ensure_provider_visible
+from ewarn.api.pagination import PAGED_RESPONSES, PageCursor, announce_next, next_cursor, page_after
 from ewarn.api.params import ResourceIdPath
 from ewarn.models.provider import Principal, Role
 from ewarn.models.sighting import Sighting, SightingIn, SightingReceipt, StixSightingReport
@@ -74,13 +76,21 @@ async def submit_stix_sightings(
     return StixSightingReport(receipts=await _submit(runtime, principal, sightings), ignored=ignored)
 
 
-@router.get("")
+@router.get("", responses=PAGED_RESPONSES)
 async def list_sightings(
-    session: SessionDep, principal: PrincipalDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: PageCursor = None,
 ) -> list[Sighting]:
-    """Your own sightings (a CSIRT: its constituency's; an operator: all)."""
+    """Your own sightings (a CSIRT: its constituency's; an operator: all), newest first; follow ``X-Next-Cursor``."""
     visible = await visible_provider_ids(session=session, principal=principal)
-    return await repo.list_sightings(session=session, provider_ids=visible, limit=limit)
+    after = page_after(cursor, datetime, str)
+    items = await repo.list_sightings(session=session, provider_ids=visible, limit=limit, after=after)
+    announce_next(request, response, next_cursor(items, limit, lambda s: (s.received_at, s.id)))
+    return items
 
 
 async def _visible(session: SessionDep, principal: PrincipalDep, sighting_id: str) -> Sighting:

@@ -146,11 +146,14 @@ async def remove_alias(*, session: AsyncSession, alias: str, actor: str, now: da
     return True
 
 
-async def list_changes(*, session: AsyncSession, limit: int = 200) -> list[VendorAliasChange]:
-    """The newest changes first."""
-    rows = await session.scalars(
-        select(VendorAliasChangeRow).order_by(VendorAliasChangeRow.id.desc()).limit(limit)
-    )
+async def list_changes(
+    *, session: AsyncSession, limit: int = 200, before_id: int | None = None
+) -> list[VendorAliasChange]:
+    """The newest changes first; ``before_id``: the last id of the previous page."""
+    stmt = select(VendorAliasChangeRow).order_by(VendorAliasChangeRow.id.desc()).limit(limit)
+    if before_id is not None:
+        stmt = stmt.where(VendorAliasChangeRow.id < before_id)
+    rows = await session.scalars(stmt)
     return [
         VendorAliasChange(
             id=r.id,

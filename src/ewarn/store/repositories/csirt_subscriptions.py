@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.crypto.secretbox import new_webhook_secret
 from ewarn.models.subscription import Channel, PayloadFormat, Subscription, SubscriptionFilters
+from ewarn.store.keyset import after_key
 from ewarn.store.repositories.secrets import box_of
 from ewarn.store.repositories.subscriptions import subscription_from_row
 from ewarn.store.tables import ProviderRow, SubscriptionRow
@@ -64,8 +65,15 @@ async def csirt_subscription_row(*, session: AsyncSession, subscription_id: str)
     return row if row is not None and row.purpose == CSIRT and row.deleted_at is None else None
 
 
-async def list_csirt_subscriptions(*, session: AsyncSession, csirt_id: str) -> list[Subscription]:
-    rows = await session.scalars(
+async def list_csirt_subscriptions(
+    *,
+    session: AsyncSession,
+    csirt_id: str,
+    after: tuple[datetime, str] | None = None,
+    limit: int | None = None,
+) -> list[Subscription]:
+    """Oldest first; ``after``: (created_at, id) of the previous page's last subscription."""
+    stmt = (
         select(SubscriptionRow)
         .where(
             SubscriptionRow.purpose == CSIRT,
@@ -73,7 +81,13 @@ async def list_csirt_subscriptions(*, session: AsyncSession, csirt_id: str) -> l
             SubscriptionRow.deleted_at.is_(None),
         )
         .order_by(SubscriptionRow.created_at, SubscriptionRow.id)
+        .limit(limit)
     )
+    if after is not None:
+        stmt = stmt.where(
+            after_key([(SubscriptionRow.created_at, False), (SubscriptionRow.id, False)], after)
+        )
+    rows = await session.scalars(stmt)
     box = box_of(session)
     return [subscription_from_row(r, box) for r in rows.all()]
 

@@ -13,6 +13,7 @@ from ewarn.models.apikey import ApiKeyInfo, KeyState
 from ewarn.models.common import utcnow
 from ewarn.models.provider import Csirt, Principal, Provider, Role
 from ewarn.store.db import as_utc, upsert
+from ewarn.store.keyset import after_key
 from ewarn.store.tables import ApiKeyRow, CsirtRow, ProviderRow
 
 
@@ -58,7 +59,11 @@ async def get_provider(*, session: AsyncSession, provider_id: str) -> Provider |
 
 
 async def list_providers(
-    *, session: AsyncSession, provider_ids: set[str] | None, after: str | None = None, limit: int | None = None
+    *,
+    session: AsyncSession,
+    provider_ids: set[str] | None,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[Provider]:
     """By id; ``after``: the last id of the previous page."""
     stmt = select(ProviderRow).order_by(ProviderRow.id).limit(limit)
@@ -80,8 +85,14 @@ async def upsert_csirt(*, session: AsyncSession, csirt: Csirt) -> Csirt:
     return csirt
 
 
-async def list_csirts(*, session: AsyncSession) -> list[Csirt]:
-    rows = (await session.scalars(select(CsirtRow).order_by(CsirtRow.id))).all()
+async def list_csirts(
+    *, session: AsyncSession, after: str | None = None, limit: int | None = None
+) -> list[Csirt]:
+    """By id; ``after``: the last id of the previous page."""
+    stmt = select(CsirtRow).order_by(CsirtRow.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(CsirtRow.id > after)
+    rows = (await session.scalars(stmt)).all()
     return [Csirt(id=r.id, name=r.name, country=r.country) for r in rows]
 
 
@@ -234,10 +245,18 @@ async def _visible_key_clause(*, session: AsyncSession, principal: Principal) ->
 
 
 async def list_api_keys(
-    *, session: AsyncSession, principal: Principal, include_inactive: bool = False
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    include_inactive: bool = False,
+    after: tuple[datetime, str] | None = None,
+    limit: int | None = None,
 ) -> list[ApiKeyInfo]:
+    """Oldest first; ``after``: (created_at, id) of the previous page's last key."""
     now = utcnow()
-    stmt = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
+    stmt = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(after_key([(ApiKeyRow.created_at, False), (ApiKeyRow.id, False)], after))
     visible = await _visible_key_clause(session=session, principal=principal)
     if visible is not None:
         stmt = stmt.where(visible)

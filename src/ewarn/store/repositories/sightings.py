@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ewarn.models import Asset
 from ewarn.models.provider import Provider
 from ewarn.models.sighting import Sighting, SightingStatus
+from ewarn.store.keyset import after_key
 from ewarn.store.repositories.assets import readable_assets
 from ewarn.store.repositories.principals import provider_from_row
 from ewarn.store.tables import AssetRow, ProviderRow, SightingRow
@@ -48,10 +49,16 @@ async def get_sighting(*, session: AsyncSession, sighting_id: str) -> Sighting |
 
 
 async def list_sightings(
-    *, session: AsyncSession, provider_ids: Collection[str] | None, limit: int = 100
+    *,
+    session: AsyncSession,
+    provider_ids: Collection[str] | None,
+    limit: int = 100,
+    after: tuple[datetime, str] | None = None,
 ) -> list[Sighting]:
-    """The newest sightings of these providers (None: every provider)."""
+    """The newest sightings of these providers (None: every provider); ``after``: (received_at, id)."""
     stmt = select(SightingRow).order_by(SightingRow.received_at.desc(), SightingRow.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(after_key([(SightingRow.received_at, True), (SightingRow.id, False)], after))
     if provider_ids is not None:
         stmt = stmt.where(SightingRow.provider_id.in_(list(provider_ids)))
     return [_sighting(r) for r in await session.scalars(stmt)]
