@@ -2,7 +2,8 @@
 
 The threat is an ``indicator`` (observable pattern) or a ``vulnerability`` (CVEs); a ``sighting`` records that
 it was seen at the provider (an ``identity``, sector healthcare); a ``note`` carries the plain-language
-explanation. The threat, the sighting and the note carry the alert's TLP 2.0 marking.
+explanation; what to do is a ``course-of-action`` per recommended action, each ``mitigates`` the threat
+(``ewarn.actions.stix``). Every object but the identities carries the alert's TLP 2.0 marking.
 
 Ids are deterministic (UUIDv5 of the alert id and revision), so a retried delivery, a TAXII page read twice
 and an export all name the same objects. The two identities do not depend on any alert (fixed timestamps):
@@ -144,7 +145,11 @@ def _threat(alert: Alert, common: dict[str, Any]) -> stix2.Indicator | stix2.Vul
 
 
 def alert_objects(alert: Alert) -> list[stix2.base._STIXBase]:
-    """The STIX objects of one alert revision: both identities, the threat, the sighting and the note."""
+    """The STIX objects of one alert revision: both identities, the threat, the sighting, the note, and the
+    recommended actions as courses of action with their ``mitigates`` relationships."""
+    # Imported here: ``ewarn.actions.stix`` builds on this module's ids and markings.
+    from ewarn.actions.stix import action_objects
+
     rev = str(alert.revision)
     common: dict[str, Any] = {
         "created": alert.created_at or alert.matched_at,
@@ -172,7 +177,7 @@ def alert_objects(alert: Alert) -> list[stix2.base._STIXBase]:
         object_refs=[sighting.id, threat.id],
         **common,
     )
-    return [producer_identity(), victim, threat, sighting, note]
+    return [producer_identity(), victim, threat, sighting, note, *action_objects(alert, threat.id)]
 
 
 def as_dict(obj: stix2.base._STIXBase) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import Field, TypeAdapter
 
-from ewarn.actions.stix import action_objects
 from ewarn.models.alert import (
     Alert,
     AlertCve,
@@ -27,7 +26,7 @@ from ewarn.models.alert import (
 )
 from ewarn.models.common import TLP, Contract, UtcDatetime
 from ewarn.models.indicator import IndicatorType, Reference, Remediation
-from ewarn.stixmap import TLP_MARKINGS, alert_bundle, as_dict, indicator_value, stix_pattern
+from ewarn.stixmap import TLP_MARKINGS, alert_bundle, indicator_value, stix_pattern
 
 SCHEMA_VERSION: Literal[1] = 1
 JSON_CONTENT_TYPE = "application/json"
@@ -191,10 +190,7 @@ def stix_bundle(alert: Alert | dict[str, Any]) -> dict[str, Any]:
     """A STIX 2.1 bundle for SOC tools that take STIX: the threat, its sighting at the provider, a note, and
     what to do (a ``course-of-action`` per recommended action, each ``mitigates`` the threat)."""
     model = alert if isinstance(alert, Alert) else Alert.model_validate(alert)
-    bundle = alert_bundle(model)
-    threat = next(o["id"] for o in bundle["objects"] if o["type"] in ("indicator", "vulnerability"))
-    bundle["objects"] += [as_dict(o) for o in action_objects(model, threat)]
-    return bundle
+    return alert_bundle(model)  # the actions are among ``ewarn.stixmap.alert_objects``
 
 
 def _event_json(raw: dict[str, Any]) -> bytes | None:

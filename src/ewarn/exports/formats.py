@@ -3,11 +3,15 @@
 Nothing is held but a few counters, so an export of any size is streamed in constant memory:
 
 - ``stix``: one STIX 2.1 bundle (the objects of ``ewarn.stixmap``; the shared identities once each);
-- ``csv``: one row per alert, RFC 4180, cells a spreadsheet would run as a formula prefixed with ``'``;
+- ``csv``: one row per alert, RFC 4180, cells a spreadsheet would run as a formula prefixed with ``'``; what to
+  do in ``recommended_action`` (each remediation as ``category: text``, `` | ``-separated), ``fixed_versions``,
+  ``due_date`` (the earliest) and ``advisory_url``;
 - ``misp``: one MISP event (core format, what MISP's "Populate from JSON" and PyMISP's ``MISPEvent.load``
   take): one attribute per alert with ``to_ids`` (true for observables, false for vulnerabilities), tags
   ``tlp:<level>`` and ``ewarn:severity="<level>"`` on each attribute, and on the event the strictest TLP and
-  the worst severity.
+  the worst severity. Each recommended action is a ``text`` attribute (category "External analysis", not for
+  IDS: the source's words, the fixed versions and the due date), the advisory page a ``link`` attribute; their
+  comments name the alert like its indicator attribute's does.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any, Protocol
 
 from ewarn.models.alert import Alert, Severity
 from ewarn.models.common import TLP
-from ewarn.models.indicator import IndicatorType
+from ewarn.models.indicator import IndicatorType, Remediation
 from ewarn.stixmap import alert_object_dicts, indicator_value
 
 FORMATS = ("stix", "csv", "misp")
@@ -91,6 +95,10 @@ CSV_COLUMNS = (
     "labels",
     "matched_at",
     "updated_at",
+    "recommended_action",
+    "fixed_versions",
+    "due_date",
+    "advisory_url",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -122,6 +130,10 @@ def csv_row(alert: Alert) -> list[str]:
         ";".join(alert.labels),
         alert.matched_at.isoformat(),
         when.isoformat(),
+        " | ".join(f"{r.category.value}: {r.text}" for r in alert.remediations),
+        ";".join(dict.fromkeys(v for r in alert.remediations for v in r.fixed_versions)),
+        min((r.due_date for r in alert.remediations if r.due_date), default=""),
+        alert.advisory_url or "",
     ]
 
 
@@ -196,6 +208,50 @@ def misp_attribute(alert: Alert) -> dict[str, Any]:
     }
 
 
+def remediation_text(item: Remediation) -> str:
+    """A recommended action as MISP ``text``: the source's words, then the fixed versions and the due date."""
+    lines = [item.text]
+    if item.fixed_versions:
+        lines.append(f"Fixed version: {', '.join(item.fixed_versions)}")
+    if item.due_date:
+        lines.append(f"Due date: {item.due_date}")
+    if item.url:
+        lines.append(item.url)
+    return "\n".join(lines)
+
+
+def misp_action_attributes(alert: Alert) -> list[dict[str, Any]]:
+    """The alert's recommended actions (``text``) and advisory page (``link``), never for IDS."""
+    base = misp_attribute(alert)
+    named = f"ewarn {alert.id} r{alert.revision}"
+    out: list[dict[str, Any]] = []
+    for n, item in enumerate(alert.remediations):
+        out.append(
+            {
+                **base,
+                "uuid": str(uuid.uuid5(_NAMESPACE, f"{alert.id}\x1f{alert.revision}\x1fremediation\x1f{n}")),
+                "type": "text",
+                "category": "External analysis",
+                "value": remediation_text(item),
+                "to_ids": False,
+                "comment": f"{named} recommended action ({item.category.value}, {item.source})",
+            }
+        )
+    if alert.advisory_url:
+        out.append(
+            {
+                **base,
+                "uuid": str(uuid.uuid5(_NAMESPACE, f"{alert.id}\x1f{alert.revision}\x1fadvisory")),
+                "type": "link",
+                "category": "External analysis",
+                "value": alert.advisory_url,
+                "to_ids": False,
+                "comment": f"{named} advisory {alert.advisory or ''}".rstrip(),
+            }
+        )
+    return out
+
+
 class MispWriter:
     """One event; its TLP tag and threat level (the strictest and the worst seen) are written at the end."""
 
@@ -224,7 +280,8 @@ class MispWriter:
             self.tlp = alert.tlp
         if self.severity is None or alert.severity.rank > self.severity.rank:
             self.severity = alert.severity
-        piece = (b"" if self.first else b",") + _json(misp_attribute(alert))
+        attributes = [misp_attribute(alert), *misp_action_attributes(alert)]
+        piece = (b"" if self.first else b",") + b",".join(_json(a) for a in attributes)
         self.first = False
         return piece
 

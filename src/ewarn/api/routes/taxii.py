@@ -41,6 +41,7 @@ router = APIRouter(tags=["taxii"])
 
 MAX_LIMIT = 1000
 SCAN_BATCH = 500  # alerts read per query when looking one object up by id
+_ACTION_KINDS = ("course-of-action--", "relationship--")
 _TAXII_OK = {
     "description": "TAXII 2.1 resource",
     "content": {taxii.TAXII_MEDIA: {"schema": {"type": "object"}}},
@@ -203,6 +204,10 @@ async def _find_object(
             alert = item.alert
             ids = {*object_ids_of(alert.id, alert.revision).values(), PRODUCER_ID}
             ids.add(provider_identity_id(alert.provider_id))
+            if object_id.startswith(_ACTION_KINDS) and (
+                alert.remediations or alert.next_steps or alert.playbook
+            ):
+                ids.update(o["id"] for o in alert_object_dicts(alert))  # courses of action, relationships
             if object_id in ids:
                 obj = next(o for o in alert_object_dicts(alert) if o["id"] == object_id)
                 return Entry(obj, item.added)
