@@ -58,6 +58,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApi]:
                 headers=api.headers("csirt"),
             )
             assert made.status_code == 201, made.text
+        for n in range(5):
+            made = client.post(
+                f"/api/v1/providers/{OWN}/assets",
+                json={"kind": "domain", "name": f"site {n}", "value": f"site{n}.example.org"},
+                headers=api.headers("provider"),
+            )
+            assert made.status_code in (200, 201), made.text
 
     async def seed() -> None:
         async with runtime.sessions() as session:
@@ -193,6 +200,8 @@ def _pages(served: ServedApi, url: str, who: str, limit: int) -> tuple[list[str]
         pytest.param("/api/v1/sightings", "provider", id="sightings"),
         pytest.param(f"/api/v1/providers/{OWN}/scope-approvals", "csirt", id="scope-approvals"),
         pytest.param("/api/v1/csirts/cert-de/subscriptions", "csirt", id="csirt-subscriptions"),
+        pytest.param(f"/api/v1/providers/{OWN}/assets", "csirt", id="assets-body-and-headers"),
+        pytest.param("/api/v1/audit", "operator", id="audit-body-and-headers"),
     ],
 )
 def test_paging_by_cursor_returns_each_item_once(served: ServedApi, url: str, who: str) -> None:

@@ -15,6 +15,7 @@ from ewarn.api.deps import (
     ensure_provider_visible,
     ensure_provider_writable,
 )
+from ewarn.api.pagination import PAGED_RESPONSES, announce_next
 from ewarn.api.params import CursorQuery, ResourceIdPath, ResourceIdQuery
 from ewarn.api.problems import problem
 from ewarn.inventory import service
@@ -84,8 +85,10 @@ async def register_assets(
     return assets if isinstance(body, list) else assets[0]
 
 
-@router.get("")
+@router.get("", responses=PAGED_RESPONSES)
 async def list_assets(
+    request: Request,
+    response: Response,
     provider_id: ResourceIdPath,
     session: SessionDep,
     principal: PrincipalDep,
@@ -96,11 +99,13 @@ async def list_assets(
     """Live assets ordered by id; pass ``next_cursor`` back as ``cursor`` for the next page."""
     await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
     try:
-        return await repo.list_assets(
+        page = await repo.list_assets(
             session=session, provider_ids={provider_id}, kind=kind, limit=limit, cursor=cursor
         )
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    announce_next(request, response, page.next_cursor)
+    return page
 
 
 @router.post("/import", openapi_extra=_IMPORT_BODY)

@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BeforeValidator
 
 from ewarn.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from ewarn.api.pagination import PAGED_RESPONSES, announce_next
 from ewarn.api.params import CursorQuery, ResourceIdQuery
 from ewarn.runtime import Runtime
 from ewarn.store.repositories import audit as repo
@@ -72,8 +73,10 @@ def _filters(
     )
 
 
-@router.get("")
+@router.get("", responses=PAGED_RESPONSES)
 async def list_audit(
+    request: Request,
+    response: Response,
     session: SessionDep,
     principal: PrincipalDep,
     since: SinceQuery = None,
@@ -88,7 +91,7 @@ async def list_audit(
     """Audit rows the caller may read, newest first; pass ``next_cursor`` back as ``cursor``."""
     visible = await visible_provider_ids(session=session, principal=principal)
     try:
-        return await repo.list_audit(
+        page = await repo.list_audit(
             session=session,
             provider_ids=visible,
             filters=_filters(since, until, actor, action, resource, provider_id),
@@ -97,6 +100,8 @@ async def list_audit(
         )
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    announce_next(request, response, page.next_cursor)
+    return page
 
 
 @router.get(

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from ewarn.api.deps import PrincipalDep, SessionDep, ensure_provider_visible, ensure_provider_writable
+from ewarn.api.pagination import PAGED_RESPONSES, announce_next
 from ewarn.api.params import ResourceIdPath, ResourceIdQuery
 from ewarn.models.common import Contract, utcnow
 from ewarn.models.provider import Principal
@@ -27,8 +28,10 @@ class SuppressionPage(Contract):
     next_cursor: str | None = None
 
 
-@router.get("/suppressions")
+@router.get("/suppressions", responses=PAGED_RESPONSES)
 async def list_suppressions(
+    request: Request,
+    response: Response,
     session: SessionDep,
     principal: PrincipalDep,
     provider_id: ResourceIdQuery = None,
@@ -49,7 +52,9 @@ async def list_suppressions(
         after=cursor,
         limit=limit,
     )
-    return SuppressionPage(items=items, next_cursor=items[-1].id if len(items) == limit else None)
+    following = items[-1].id if len(items) == limit else None
+    announce_next(request, response, following)
+    return SuppressionPage(items=items, next_cursor=following)
 
 
 @router.post("/suppressions", status_code=status.HTTP_201_CREATED)
