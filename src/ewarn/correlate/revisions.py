@@ -107,7 +107,11 @@ class RevisionWriter:
             good = {alert.id for alert, _ in encoded}
             changes = [(old, new) for old, new in changes if new.id in good]
             async with self._sessions() as session, session.begin():
-                lost = await repository.write_revisions(session=session, revisions=changes)
+                lost = await repository.write_revisions(
+                    session=session,
+                    revisions=changes,
+                    encoded={alert.id: value for alert, value in encoded},
+                )
             outgoing += [(alert, value) for alert, value in encoded if alert.id not in lost]
             written += [new for _, new in changes if new.id not in lost]
             outgoing += await self.encode(unchanged, why="pending alert cannot be published")
