@@ -13,13 +13,11 @@ from datetime import UTC, datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ewarn.logging import get_logger
 from ewarn.models.alert import Alert, Severity
 from ewarn.models.common import TLP
 from ewarn.store.repositories.alerts import alert_from_row, alert_tlp_in
+from ewarn.store.repositories.readable import readable_rows
 from ewarn.store.tables import AlertRow
-
-log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,13 +58,8 @@ async def alerts_added(
         stmt = stmt.where(
             or_(AlertRow.updated_at > ts, and_(AlertRow.updated_at == ts, AlertRow.id > last_id))
         )
-    out: list[FeedItem] = []
-    for row in (await session.scalars(stmt)).all():
-        try:
-            out.append(FeedItem(alert_from_row(row), _utc(row.updated_at)))
-        except ValueError as exc:  # an unreadable stored row is left out, never a failed page
-            log.warning("alert_row_unreadable", alert_id=row.id, error=f"{type(exc).__name__}: {exc}"[:300])
-    return out
+    rows = (await session.scalars(stmt)).all()
+    return readable_rows(rows, lambda row: FeedItem(alert_from_row(row), _utc(row.updated_at)), kind="alert")
 
 
 def _utc(value: datetime) -> datetime:

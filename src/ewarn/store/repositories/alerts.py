@@ -8,13 +8,11 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ewarn.logging import get_logger
 from ewarn.models.alert import Alert, AlertStatus, Severity
 from ewarn.models.common import TLP, utcnow
+from ewarn.store.repositories.readable import readable_rows
 from ewarn.store.tables import AlertRow
 from ewarn.textsafe import repair
-
-log = get_logger(__name__)
 
 
 def alert_from_row(row: AlertRow) -> Alert:
@@ -25,13 +23,7 @@ def alert_from_row(row: AlertRow) -> Alert:
 
 def _readable(rows: Sequence[AlertRow]) -> list[Alert]:
     """The rows that parse; an unreadable stored row is left out and logged, never a failed list."""
-    out: list[Alert] = []
-    for row in rows:
-        try:
-            out.append(alert_from_row(row))
-        except ValueError as exc:  # pydantic's ValidationError included
-            log.warning("alert_row_unreadable", alert_id=row.id, error=f"{type(exc).__name__}: {exc}"[:300])
-    return out
+    return readable_rows(rows, alert_from_row, kind="alert")
 
 
 async def list_alerts(

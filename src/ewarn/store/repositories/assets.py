@@ -13,14 +13,12 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ewarn.logging import get_logger
 from ewarn.models.asset import Asset, AssetKind
 from ewarn.models.common import utcnow
 from ewarn.store.db import as_utc, upsert
+from ewarn.store.repositories.readable import readable_rows
 from ewarn.store.tables import AssetRow
 from ewarn.textsafe import repair
-
-log = get_logger(__name__)
 
 # Keeps each IN (...) well under SQLite's and asyncpg's bind-parameter limits.
 CHUNK = 500
@@ -150,13 +148,7 @@ async def list_assets(
 
 def readable_assets(rows: Sequence[AssetRow]) -> list[Asset]:
     """The rows that parse; an unreadable stored row is left out and logged, never a failed list."""
-    out: list[Asset] = []
-    for row in rows:
-        try:
-            out.append(asset_from_row(row))
-        except ValueError as exc:  # pydantic's ValidationError included
-            log.warning("asset_row_unreadable", asset_id=row.id, error=f"{type(exc).__name__}: {exc}"[:300])
-    return out
+    return readable_rows(rows, asset_from_row, kind="asset")
 
 
 async def provider_assets(
