@@ -20,7 +20,7 @@ from tests.support.receivers import dispatch_settings, publish, running_dispatch
 
 from ewarn.api.app import create_app
 from ewarn.bus.memory import MemoryBus
-from ewarn.models.alert import Alert
+from ewarn.models.alert import Alert, MatchDetail
 from ewarn.models.provider import Csirt, Provider, Role
 from ewarn.runtime import Runtime
 from ewarn.store.db import create_schema
@@ -242,3 +242,89 @@ async def test_odd_cursors_are_client_errors(served: Served, cursor: str) -> Non
         )
     assert (stream.status_code, resumed.status_code, polled.status_code) == (400, 400, 422)
     assert largest.status_code == 200 and largest.json()["events"] == []
+
+
+def _filter_world() -> dict[str, Alert]:
+    """Alerts of st-elsewhere (the CSIRT's constituency) and one of county-general, to narrow by filters."""
+    domain = MatchDetail(
+        asset_id="ast_dom",
+        asset_name="Portal",
+        asset_kind="domain",
+        field="domain",
+        asset_value="portal.example.org",
+        indicator_value="evil.portal.example.org",
+    )
+    return {
+        "low": sample_alert(asset_id="ast_low", severity="low"),
+        "high": sample_alert(asset_id="ast_high", severity="high"),
+        "kev": sample_alert(asset_id="ast_kev", severity="high", known_exploited=True),
+        "domain": sample_alert(asset_id="ast_dom", severity="critical", known_exploited=True, match=domain),
+        "red": sample_alert(asset_id="ast_red", severity="critical", known_exploited=True, tlp="red"),
+        "other": sample_alert(provider_id="county-general", severity="critical", known_exploited=True),
+    }
+
+
+@pytest.mark.parametrize(
+    ("who", "params", "expected"),
+    [
+        pytest.param(
+            "csirt",
+            {"min_severity": "high", "known_exploited_only": "true"},
+            ["kev", "domain"],
+            id="csirt-kev-high-no-red-no-outsider",
+        ),
+        pytest.param("csirt", {"asset_kinds": "domain"}, ["domain"], id="csirt-asset-kind"),
+        pytest.param(
+            "csirt",
+            {"provider_ids": ["st-elsewhere", "county-general"], "min_severity": "critical"},
+            ["domain"],
+            id="csirt-provider-ids-stay-in-constituency",
+        ),
+        pytest.param("operator", {"provider_ids": "county-general"}, ["other"], id="operator-one-provider"),
+        pytest.param(
+            "operator",
+            {"min_severity": "critical", "asset_kinds": ["network", "domain"]},
+            ["domain", "red", "other"],
+            id="operator-critical-reads-red",
+        ),
+        pytest.param(
+            "a", {"min_severity": "medium"}, ["high", "kev", "domain", "red"], id="provider-severity"
+        ),
+    ],
+)
+async def test_stream_and_polling_narrow_by_subscription_filters(
+    served: Served, who: str, params: dict[str, Any], expected: list[str]
+) -> None:
+    world = _filter_world()
+    await _emit(served, *world.values())
+    names = {a.id: name for name, a in world.items()}
+    async with httpx.AsyncClient(base_url=served.base_url, timeout=10) as client:
+        async with client.stream(
+            "GET", STREAM, params={**params, "after": "0"}, headers=served.headers(who)
+        ) as resp:
+            assert resp.status_code == 200
+            reader = EventReader(resp)
+            streamed = await reader.next(len(expected))
+            with contextlib.suppress(TimeoutError):
+                extra = await reader.next(1, timeout=0.8)
+                pytest.fail(f"{who} streamed past its filters: {extra}")
+        polled = await client.get("/api/v1/alert-events", params=params, headers=served.headers(who))
+    assert [names[i] for i in _ids(streamed)] == expected
+    assert polled.status_code == 200
+    assert [names[e["alert_id"]] for e in polled.json()["events"]] == expected
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({"min_severity": "huge"}, id="unknown-severity"),
+        pytest.param({"asset_kinds": "toaster"}, id="unknown-asset-kind"),
+        pytest.param({"provider_ids": "no spaces"}, id="not-a-provider-id"),
+        pytest.param({"provider_ids": "x\x00"}, id="nul-in-provider-id"),
+    ],
+)
+async def test_bad_stream_filters_are_422(served: Served, params: dict[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=served.base_url, timeout=10) as client:
+        stream = await client.get(STREAM, params=params, headers=served.headers("csirt"))
+        polled = await client.get("/api/v1/alert-events", params=params, headers=served.headers("csirt"))
+    assert (stream.status_code, polled.status_code) == (422, 422)

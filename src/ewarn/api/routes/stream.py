@@ -3,7 +3,9 @@
 The stream is the ``alert_events`` table (one row per alert revision, ``seq`` ascending), so a client that
 reconnects with the last ``seq`` it saw gets exactly what it missed. A provider key sees its tenant, a CSIRT
 key its constituency, an operator key everything; visibility is re-read on every poll, and each event is
-sent only if its alert's TLP is readable by the caller's role (``ewarn.models.tlp_access``).
+sent only if its alert's TLP is readable by the caller's role (``ewarn.models.tlp_access``). Any role may
+narrow further with a subscription's filters (``min_severity``, ``known_exploited_only``, ``asset_kinds``,
+``provider_ids``: ``ewarn.api.event_filters``); a CSIRT streams its constituency's alerts that way.
 
 The paths are ``/api/v1/alert-events`` and ``/api/v1/alert-events/stream``: under ``/api/v1/alerts/`` they
 would be shadowed by ``GET /api/v1/alerts/{alert_id}``, whose router is mounted first.
@@ -30,6 +32,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 from ewarn.api.deps import GuardDep, PrincipalDep, RuntimeDep, SessionDep
+from ewarn.api.event_filters import EventFilters, EventFiltersDep
 from ewarn.api.limits import ApiGuard
 from ewarn.api.limits.dbgate import ServiceBusy
 from ewarn.api.limits.streams import StreamSlot
@@ -85,32 +88,38 @@ def _cursor(value: str | None, what: str) -> int | None:
 async def poll_alert_events(
     session: SessionDep,
     principal: PrincipalDep,
+    filters: EventFiltersDep,
     after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlertEventPage:
-    """Alert events after the cursor, oldest first; keep calling with ``next_after``."""
+    """Alert events after the cursor, oldest first; keep calling with ``next_after``.
+
+    With filters a page may hold fewer than ``limit`` events (even none) before the end: ``next_after`` is the
+    last event looked at, so keep following it.
+    """
     visible = await visible_provider_ids(session=session, principal=principal)
     events = await alert_events_after(
         session=session,
-        provider_ids=visible,
+        provider_ids=filters.scope(visible),
         after=after,
         limit=limit,
         tlps=readable_tlps(principal.role),
     )
     return AlertEventPage(
-        events=[AlertEventOut.of(e) for e in events], next_after=events[-1].seq if events else after
+        events=[AlertEventOut.of(e) for e in events if filters.admits(e.alert)],
+        next_after=events[-1].seq if events else after,
     )
 
 
 async def _poll(
-    runtime: Runtime, guard: ApiGuard, principal: Principal, cursor: int
+    runtime: Runtime, guard: ApiGuard, principal: Principal, filters: EventFilters, cursor: int
 ) -> list[AlertEventRecord]:
     """One poll in its own short session; the connection goes back to the pool before the events go out."""
     async with guard.db.slot(), runtime.sessions() as session:
         visible = await visible_provider_ids(session=session, principal=principal)
         return await alert_events_after(
             session=session,
-            provider_ids=visible,
+            provider_ids=filters.scope(visible),
             after=cursor,
             limit=BATCH,
             tlps=readable_tlps(principal.role),
@@ -124,7 +133,12 @@ def _retrieve(task: asyncio.Task[list[AlertEventRecord]]) -> None:
 
 
 async def _events(
-    runtime: Runtime, guard: ApiGuard, principal: Principal, after: int, slot: StreamSlot
+    runtime: Runtime,
+    guard: ApiGuard,
+    principal: Principal,
+    filters: EventFilters,
+    after: int,
+    slot: StreamSlot,
 ) -> AsyncIterator[ServerSentEvent]:
     cursor = after  # the last event sent
     checked = after  # every event up to here has been looked for
@@ -132,7 +146,7 @@ async def _events(
         while True:
             await guard.newest_event.wait_beyond(checked)
             newest = guard.newest_event.newest
-            poll = asyncio.ensure_future(_poll(runtime, guard, principal, cursor))
+            poll = asyncio.ensure_future(_poll(runtime, guard, principal, filters, cursor))
             poll.add_done_callback(_retrieve)
             try:
                 # Shielded: a disconnect must not cancel a database call halfway (the session closes cleanly).
@@ -141,6 +155,8 @@ async def _events(
                 batch = []
             for event in batch:
                 cursor = event.seq
+                if not filters.admits(event.alert):
+                    continue
                 body = AlertEventOut.of(event).model_dump(mode="json")
                 yield ServerSentEvent(
                     data=json.dumps(body, separators=(",", ":")), id=str(event.seq), event="alert"
@@ -156,6 +172,7 @@ async def alert_stream(
     principal: PrincipalDep,
     runtime: RuntimeDep,
     guard: GuardDep,
+    filters: EventFiltersDep,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[
         str | None, Query(description="Start after this seq (else: Last-Event-ID, else: now)")
@@ -179,9 +196,9 @@ async def alert_stream(
         if start is None:
             async with guard.db.slot(), runtime.sessions() as session:
                 visible = await visible_provider_ids(session=session, principal=principal)
-                start = await last_alert_event_seq(session=session, provider_ids=visible)
+                start = await last_alert_event_seq(session=session, provider_ids=filters.scope(visible))
         return EventSourceResponse(
-            _events(runtime, guard, principal, start, slot),
+            _events(runtime, guard, principal, filters, start, slot),
             ping=PING_SECONDS,
             send_timeout=SEND_TIMEOUT,
             background=BackgroundTask(slot.release),
