@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.api.deps import PrincipalDep, SessionDep
 from ewarn.api.taxii import collections as taxii
+from ewarn.api.taxii import sightings as relay
 from ewarn.api.taxii.errors import error_docs, guard_docs, not_acceptable, taxii_error
 from ewarn.api.taxii.pages import (
     NEXT_PATTERN,
@@ -116,6 +117,10 @@ async def _page(
     since = parse_timestamp(added_after) if added_after else None
     if added_after and since is None:
         return taxii_error(400, "Bad Request", "added_after is not an RFC 3339 timestamp")
+    if found.kind == "sightings":
+        relayed = await relay.collection_entries(session, principal)
+        page = relay.page_of(relayed, since=since, after=next_, limit=limit, match=match)
+        return page or taxii_error(400, "Bad Request", "next is not a value this server gave")
     after = decode_next(next_) if next_ else None
     if next_ and after is None:
         return taxii_error(400, "Bad Request", "next is not a value this server gave")
@@ -196,6 +201,8 @@ async def _find_object(
     session: AsyncSession, principal: Principal, collection: taxii.CollectionDef, object_id: str
 ) -> Entry | None:
     """The object with this id among the collection's alerts the key may read (the first alert naming it)."""
+    if collection.kind == "sightings":
+        return relay.find(await relay.collection_entries(session, principal), object_id)
     scope = await _scope(session, principal, collection)
     after = None
     while True:

@@ -27,6 +27,7 @@ class CollectionDef:
     title: str
     description: str
     severities: frozenset[Severity] | None  # None: every severity
+    kind: str = "alerts"  # "alerts": the caller's alerts; "sightings": the relay's sector sightings
 
     def resource(self) -> dict[str, Any]:
         """The TAXII collection resource."""
@@ -41,9 +42,20 @@ class CollectionDef:
 
 
 def _collection(
-    name: str, title: str, description: str, severities: frozenset[Severity] | None
+    name: str, title: str, description: str, severities: frozenset[Severity] | None, kind: str = "alerts"
 ) -> CollectionDef:
-    return CollectionDef(str(uuid.uuid5(_NAMESPACE, name)), title, description, severities)
+    return CollectionDef(str(uuid.uuid5(_NAMESPACE, name)), title, description, severities, kind)
+
+
+SECTOR_SIGHTINGS = _collection(
+    "sector-sightings",
+    "ewarn sector sightings",
+    "The sighting relay's live blocklist entries you may read: an indicator per observable (labels: severity "
+    "and corroboration; valid until its sightings expire) and the sightings behind it, the reporters unnamed "
+    "unless they chose to share their identity",
+    None,
+    "sightings",
+)
 
 
 COLLECTIONS: tuple[CollectionDef, ...] = (
@@ -63,6 +75,7 @@ COLLECTIONS: tuple[CollectionDef, ...] = (
         )
         for s in sorted(Severity, key=lambda s: -s.rank)
     ),
+    SECTOR_SIGHTINGS,
 )
 BY_ID = {c.id: c for c in COLLECTIONS}
 
