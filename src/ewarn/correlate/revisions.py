@@ -23,7 +23,7 @@ from ewarn.bus.base import Bus
 from ewarn.correlate import repository
 from ewarn.correlate.containment import encode_alerts
 from ewarn.correlate.lifecycle import next_revision, resolve
-from ewarn.correlate.suppression import apply_suppressions
+from ewarn.correlate.suppression import RuleProviders, apply_suppressions
 from ewarn.errors import TransientError
 from ewarn.logging import get_logger
 from ewarn.models import Alert
@@ -62,6 +62,7 @@ class RevisionWriter:
         # The indicator, reload (catch-up) and retro-hunt runners of this process may raise the same new alert
         # at once; taking turns on the read-decide-write spares them rounds of losing to each other.
         self._turn = asyncio.Lock()
+        self._rule_providers = RuleProviders()
 
     async def commit(
         self, candidates: Sequence[Alert], closing: Sequence[tuple[str, str]] = (), *, now: datetime
@@ -69,7 +70,9 @@ class RevisionWriter:
         """Store and publish what ``candidates`` (fresh matches) and ``closing`` ((alert id, why) to resolve)
         change; returns the revisions published (including stored ones whose publish had never landed).
         """
-        candidates, _ = await apply_suppressions(self._sessions, candidates, now=now)  # counted, not stored
+        candidates, _ = await apply_suppressions(  # counted, not stored
+            self._sessions, candidates, now=now, rule_providers=self._rule_providers
+        )
         fresh = {c.id: c for c in candidates}  # one candidate per alert: the last match of the batch wins
         why = {alert_id: reason for alert_id, reason in closing if alert_id not in fresh}
         if not fresh and not why:
