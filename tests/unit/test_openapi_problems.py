@@ -33,4 +33,5 @@ def test_every_error_response_declares_problem_json() -> None:
 def test_taxii_errors_are_taxii_error_messages() -> None:
     objects = openapi_document()["paths"]["/taxii2/ewarn/collections/{collection_id}/objects/"]["get"]
     assert set(objects["responses"]["404"]["content"]) == {TAXII_MEDIA}
-    assert set(objects["responses"]["401"]["content"]) == {PROBLEM}
+    assert set(objects["responses"]["401"]["content"]) == {TAXII_MEDIA}  # the guard answers TAXII here
+    assert set(objects["responses"]["422"]["content"]) == {TAXII_MEDIA}

@@ -5,7 +5,8 @@ HTTP Basic with the key as password, as TAXII clients send it),
 looked up once, through the database gate (its row is read on every request, so a revoked or expired key
 fails at once in every process; its last use is noted at most once a minute); the key's request rate. A
 request that fails any of them is answered here (401, 429 with Retry-After, 503 with Retry-After) and never
-reaches its route, so an unauthenticated body is never read. The principal is left in the ASGI scope for
+reaches its route, so an unauthenticated body is never read. On ``/taxii2/`` paths every problem+json answer
+(these refusals, a parameter's 422) goes out as a TAXII error message (``ewarn.api.taxii.errors``). The principal is left in the ASGI scope for
 ``deps.get_principal``.
 
 Failed authentications are logged (address, claimed key id, a short fingerprint; never the key) and counted
@@ -27,6 +28,7 @@ from ewarn.api.limits.eventwatch import NewestEventWatch
 from ewarn.api.limits.responses import refusal, too_many, unauthorized
 from ewarn.api.limits.streams import StreamSlots
 from ewarn.api.limits.throttle import Throttle
+from ewarn.api.taxii.errors import TaxiiErrorSend
 from ewarn.apikeys import hash_api_key
 from ewarn.logging import get_logger
 from ewarn.models.provider import Principal
@@ -132,6 +134,8 @@ class GuardMiddleware:
         if not (path.startswith((PROTECTED_PREFIX, TAXII_PREFIX)) or path in GUARDED_PATHS):
             await self.app(scope, receive, send)
             return
+        if path.startswith(TAXII_PREFIX):  # TAXII clients read TAXII error messages, not problem+json
+            send = TaxiiErrorSend(send)
         answer, principal = await self._admit(scope)
         if answer is not None:
             await answer(scope, receive, send)

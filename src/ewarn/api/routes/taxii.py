@@ -3,8 +3,10 @@
 Authenticated by the API guard like ``/api/`` (``Authorization: Bearer``, ``X-API-Key``, or HTTP Basic with
 the key as the password, as taxii2-client sends it). A collection holds what the key may read: a provider
 its tenant, a CSIRT its constituency within TLP (``ewarn.models.tlp_access``), an operator everything.
-Errors of the TAXII routes are TAXII error messages (``application/taxii+json``); the guard's own refusals
-(401, 429, 503) and invalid parameters (422) stay problem+json like the rest of the API.
+Every error on ``/taxii2/`` is a TAXII error message (``application/taxii+json``): the routes' own, and the
+guard's refusals (401, 429, 503) and invalid parameters (422), rewritten by the guard (same status and headers).
+The collections: every alert, one per severity, and the sector sightings of the relay
+(``ewarn.api.taxii.sightings``: what the key's firewall blocklists hold).
 """
 
 from __future__ import annotations
