@@ -14,13 +14,13 @@ import aiosmtplib
 
 from ewarn.crypto.secretbox import SecretUnreadable
 from ewarn.dispatch.email import EmailSender, TlpRefused
-from ewarn.dispatch.formats import request_auth
+from ewarn.dispatch.formats import request_auth, thehive
 from ewarn.dispatch.jobs import Job, email_for, webhook_body
 from ewarn.dispatch.result import SendResult
 from ewarn.dispatch.syslog import SyslogSender, messages_for
 from ewarn.dispatch.webhook import WebhookSender
 from ewarn.logging import get_logger
-from ewarn.models.subscription import Channel
+from ewarn.models.subscription import Channel, PayloadFormat
 from ewarn.settings import Settings
 from ewarn.store.repositories import subscriptions as subs_repo
 
@@ -91,7 +91,7 @@ class ChannelSender:
             return SendResult(None, 0.0, "refused: the subscription has no signing secret", refused=True)
         body, content_type = webhook_body(job)
         signing, headers = request_auth(sub.payload_format, secrets)  # TheHive: its API key as a header
-        return await self._webhooks.send(
+        result = await self._webhooks.send(
             url=sub.target,
             msg_id=job.message_id,
             body=body,
@@ -99,6 +99,13 @@ class ChannelSender:
             secrets=signing,
             extra_headers=headers,
         )
+        if sub.payload_format == PayloadFormat.THEHIVE and thehive.refused_as_stored(
+            result.status_code, result.error, body
+        ):
+            # An earlier attempt reached TheHive but its answer was lost: the alert is stored, the job is done.
+            log.info("delivery_thehive_already_stored", subscription=sub.id, status=result.status_code)
+            return SendResult(result.status_code, result.latency_ms, None, ok=True)
+        return result
 
     async def _send_email(self, job: Job, language: str | None) -> SendResult:
         began = time.perf_counter()

@@ -12,6 +12,7 @@ of the same revision is refused by TheHive as a duplicate instead of creating a 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ewarn.dispatch.formats.summary import AlertSummary, clip, summarise
@@ -133,3 +134,27 @@ def alert_body(data: AlertData) -> dict[str, Any]:
 
 def render(data: AlertData) -> tuple[bytes, str]:
     return json.dumps(alert_body(data), ensure_ascii=False, separators=(",", ":")).encode(), CONTENT_TYPE
+
+
+# TheHive 4/5 refuses a second alert of the same type, source and sourceRef with 400 and
+# {"type":"CreateError","message":"Alert <type>:<source>:<sourceRef> already exists"}; its maintainers agreed a
+# 409 would suit it better (TheHive issue 1094), so that is taken too. Only a refusal naming our own sourceRef
+# counts: "Observable already exists" is a CreateError as well, and means the alert was NOT stored.
+_DUPLICATE_STATUSES = frozenset({400, 409})
+_CREATE_ERROR = re.compile(r'"type"\s*:\s*"CreateError"')
+
+
+def refused_as_stored(status_code: int | None, answer: str | None, body: bytes) -> bool:
+    """Whether TheHive refused ``body`` because it already holds that alert revision (a resend after a lost
+    answer): the alert is there, so the delivery is done. ``answer``: the start of TheHive's response body."""
+    if status_code not in _DUPLICATE_STATUSES or not answer or not _CREATE_ERROR.search(answer):
+        return False
+    try:
+        source_ref = json.loads(body).get("sourceRef")
+    except (ValueError, AttributeError):
+        return False
+    if not isinstance(source_ref, str) or not source_ref:
+        return False
+    found = re.search(r'"message"\s*:\s*"([^"]*)"', answer)
+    message = found.group(1) if found else ""
+    return message.startswith("Alert ") and "already exists" in message and source_ref in message
