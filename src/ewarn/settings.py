@@ -210,7 +210,9 @@ class SightingSettings(BaseModel):
     """The sighting relay (issue 15): quotas, poisoning guards, decay. See ``ewarn.sightings``."""
 
     quota_per_hour: int = Field(default=120, ge=1)  # sightings one provider may submit per hour
-    ttl_hours: float = Field(default=168.0, gt=0)  # a sighting (and a confirmation) counts this long, then expires
+    ttl_hours: float = Field(
+        default=168.0, gt=0
+    )  # a sighting (and a confirmation) counts this long, then expires
     max_clock_skew_seconds: float = Field(default=300.0, ge=0)  # last_seen may lie this far in the future
     min_ipv4_prefix: int = Field(default=24, ge=1, le=32)  # wider networks are never blocklist entries
     min_ipv6_prefix: int = Field(default=48, ge=1, le=128)

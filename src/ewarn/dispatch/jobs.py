@@ -14,8 +14,8 @@ import httpx
 
 from ewarn.dispatch.digest import digest_message_id, period_of, window_from_key
 from ewarn.dispatch.email import alert_email, digest_email
-from ewarn.dispatch.notices import is_notice, notice_body, notice_email
 from ewarn.dispatch.formats import render_integration_digest
+from ewarn.dispatch.notices import is_notice, notice_body, notice_email
 from ewarn.dispatch.payload import STIX_CONTENT_TYPE, digest_event, render_body, stix_bundle
 from ewarn.models.subscription import Channel, Subscription
 from ewarn.store.repositories.deliveries import ClaimedDelivery

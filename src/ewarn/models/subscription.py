@@ -16,7 +16,9 @@ MAX_FILTER_ITEMS = 100
 class Channel(StrEnum):
     WEBHOOK = "webhook"
     EMAIL = "email"
-    SYSLOG = "syslog"  # RFC 5424 + CEF to a SIEM: syslog+tcp://host:port (RFC 6587) or syslog+tls:// (RFC 5425)
+    SYSLOG = (
+        "syslog"  # RFC 5424 + CEF to a SIEM: syslog+tcp://host:port (RFC 6587) or syslog+tls:// (RFC 5425)
+    )
 
 
 class PayloadFormat(StrEnum):

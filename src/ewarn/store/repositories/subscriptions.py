@@ -131,7 +131,9 @@ async def list_subscriptions(
     if provider_ids is not None:
         stmt = stmt.where(SubscriptionRow.provider_id.in_(list(provider_ids)))
     if after is not None:
-        stmt = stmt.where(after_key([(SubscriptionRow.created_at, False), (SubscriptionRow.id, False)], after))
+        stmt = stmt.where(
+            after_key([(SubscriptionRow.created_at, False), (SubscriptionRow.id, False)], after)
+        )
     box = box_of(session)
     return [subscription_from_row(r, box) for r in (await session.scalars(stmt)).all()]
 
