@@ -409,9 +409,8 @@ class AlertWorkflowRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(TS)
     acknowledge_due_at: Mapped[datetime | None] = mapped_column(TS)
     resolve_due_at: Mapped[datetime | None] = mapped_column(TS)
-    next_notice: Mapped[str | None] = mapped_column(
-        String(32)
-    )  # reminder, escalation_contact, escalation_csirt
+    # reminder, escalation_contact, escalation_csirt
+    next_notice: Mapped[str | None] = mapped_column(String(32))
     next_notice_at: Mapped[datetime | None] = mapped_column(TS, index=True)
     notices: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)  # sent: kind, at, delivery ids
     updated_at: Mapped[datetime] = mapped_column(TS)
