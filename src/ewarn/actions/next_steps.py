@@ -55,11 +55,11 @@ def lookback(indicator: Indicator, now: datetime) -> tuple[int, datetime]:
     return days, now - timedelta(days=days)
 
 
-def for_observable(indicator: Indicator, *, relation: str, asset_name: str, now: datetime) -> list[NextStep]:
-    """Block it, search the logs for it since its first sighting, isolate an own host it names."""
+def observable_steps(indicator: Indicator, *, now: datetime) -> list[NextStep]:
+    """Block it, search the logs for it since its first sighting: the same for every asset it hits."""
     value = indicator.value
     days, since = lookback(indicator, now)
-    steps = [
+    return [
         NextStep(
             kind=NextStepKind.BLOCK,
             text=f"Block {value} at {_BLOCK_AT.get(indicator.type, 'your security controls')}.",
@@ -72,12 +72,28 @@ def for_observable(indicator: Indicator, *, relation: str, asset_name: str, now:
             since=since,
         ),
     ]
+
+
+def for_observable(
+    indicator: Indicator,
+    *,
+    relation: str,
+    asset_name: str,
+    now: datetime,
+    shared: Sequence[NextStep] | None = None,
+) -> list[NextStep]:
+    """Block it, search the logs for it since its first sighting, isolate an own host it names.
+
+    ``shared``: ``observable_steps(indicator, now=now)`` made once for all the matches of one indicator (the
+    steps are never changed in place, so the alerts may hold the same ones).
+    """
+    steps = list(shared) if shared is not None else observable_steps(indicator, now=now)
     if relation in OWN_HOST_RELATIONS:
         steps.append(
             NextStep(
                 kind=NextStepKind.ISOLATE,
-                text=f"Isolate the host behind {value} in '{asset_name}' from the network and examine it "
-                "for compromise.",
+                text=f"Isolate the host behind {indicator.value} in '{asset_name}' from the network and "
+                "examine it for compromise.",
             )
         )
     return steps

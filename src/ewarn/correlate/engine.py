@@ -1,11 +1,16 @@
 """The pure core of correlation: which assets an indicator hits, why, and the alert that says so.
 
 No I/O here: ``match`` reads the in-memory index, ``build_alert`` turns one match into an ``Alert``.
+
+``build_alerts`` builds the alerts of all the matches of one indicator and works out once what an observable's
+alerts share (title, threat score, the block and log-search steps, sources, first sighting): on an indicator
+that hits ten providers that was about a fifth of the CPU of building each further alert (stage bench).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -15,14 +20,23 @@ from ewarn.actions.playbooks import PlaybookRule, playbook_for
 from ewarn.correlate.addresses import Network, normalise_host, parse_address, parse_asn, parse_network
 from ewarn.correlate.index import AssetIndex, AssetRef, Entry, records
 from ewarn.correlate.matches import VERSION_NOT_COMPARED, Match, Relation
-from ewarn.correlate.score import score
+from ewarn.correlate.score import Threat, score, threat_of
 from ewarn.correlate.vulnerability import asset_display, indicator_cves, match_vulnerability
 from ewarn.ids import alert_id
 from ewarn.models import Alert, AssetKind, Indicator, IndicatorType, MatchDetail
-from ewarn.models.alert import AlertCve, AssetContact, ExploitationFlags, Severity
+from ewarn.models.alert import AlertCve, AssetContact, ExploitationFlags, NextStep, Severity
 from ewarn.models.sighting import SIGHTING_FEED, sighted_in_range
 
-__all__ = ["Match", "Relation", "build_alert", "explain", "indicator_cves", "is_active", "match"]
+__all__ = [
+    "Match",
+    "Relation",
+    "build_alert",
+    "build_alerts",
+    "explain",
+    "indicator_cves",
+    "is_active",
+    "match",
+]
 
 D = TypeVar("D")
 
@@ -354,14 +368,59 @@ def _exploitation(indicator: Indicator, cve_details: list[AlertCve]) -> Exploita
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Observable:
+    """What every alert of one observable (not a vulnerability) shares."""
+
+    title: str
+    threat: Threat
+    steps: list[NextStep]
+    labels: list[str]
+    source_feeds: list[str]
+    first_seen: datetime | None
+
+    @classmethod
+    def of(cls, indicator: Indicator, now: datetime) -> _Observable:
+        return cls(
+            title=_title(indicator),
+            threat=threat_of(indicator),
+            steps=next_steps.observable_steps(indicator, now=now),
+            labels=sorted(set(indicator.labels)),
+            source_feeds=sorted(set(indicator.sources) or {indicator.source.feed_id}),
+            first_seen=next_steps.first_sighting(indicator),
+        )
+
+
+def build_alerts(
+    indicator: Indicator,
+    matches: Iterable[Match],
+    *,
+    now: datetime,
+    playbooks: Sequence[PlaybookRule] = (),
+) -> list[Alert]:
+    """``build_alert`` for every match of one indicator, with what they share worked out once."""
+    found = list(matches)
+    if not found:
+        return []
+    shared = _Observable.of(indicator, now) if indicator.type is not IndicatorType.VULNERABILITY else None
+    return [build_alert(indicator, f, now=now, playbooks=playbooks, _shared=shared) for f in found]
+
+
 def build_alert(
-    indicator: Indicator, found: Match, *, now: datetime, playbooks: Sequence[PlaybookRule] = ()
+    indicator: Indicator,
+    found: Match,
+    *,
+    now: datetime,
+    playbooks: Sequence[PlaybookRule] = (),
+    _shared: _Observable | None = None,
 ) -> Alert:
     """The first revision of the alert for one match; ``lifecycle`` decides what is actually stored.
 
     It carries what to do: the source's remediations for the products and CVEs that hit, next steps, the
     advisory and CVE links, the asset's owner and location, and the operator's playbook (``playbooks``).
     """
+    if _shared is None and indicator.type is not IndicatorType.VULNERABILITY:
+        _shared = _Observable.of(indicator, now)
     asset = found.asset
     cve_details = _alert_cves(indicator, found) if indicator.type is IndicatorType.VULNERABILITY else []
     indicator = _as_it_hits(indicator, cve_details)
@@ -370,6 +429,7 @@ def build_alert(
         indicator,
         asset,
         version_known=found.relation not in VERSION_NOT_COMPARED,
+        threat=_shared.threat if _shared is not None else None,
     )
     cves = [c.id for c in cve_details] if cve_details else sorted(indicator_cves(indicator))
     exploitation = _exploitation(indicator, cve_details)
@@ -384,7 +444,11 @@ def build_alert(
     else:
         to_do = []
         steps = next_steps.for_observable(
-            indicator, relation=found.relation.value, asset_name=asset.name, now=now
+            indicator,
+            relation=found.relation.value,
+            asset_name=asset.name,
+            now=now,
+            shared=_shared.steps if _shared is not None else None,
         )
     return Alert(
         id=alert_id(provider_id=asset.provider_id, indicator_key=indicator.key, asset_id=asset.id),
@@ -394,7 +458,9 @@ def build_alert(
         indicator_type=indicator.type,
         asset_id=asset.id,
         # a sighting relayed from another hospital inside this provider's range: it may be compromised
-        title=sighted_in_range(indicator.value) if SIGHTING_FEED in indicator.sources else _title(indicator),
+        title=sighted_in_range(indicator.value)
+        if SIGHTING_FEED in indicator.sources
+        else (_shared.title if _shared is not None else _title(indicator)),
         severity=scored.severity
         if SIGHTING_FEED not in indicator.sources
         else max(scored.severity, Severity.HIGH, key=lambda s: s.rank),
@@ -411,7 +477,7 @@ def build_alert(
             asset_category=asset.category.value if asset.category is not None else None,
         ),
         tlp=indicator.tlp,
-        labels=sorted(set(indicator.labels)),
+        labels=_shared.labels if _shared is not None else sorted(set(indicator.labels)),
         cves=cves,
         known_exploited=bool(vuln and vuln.known_exploited),
         fix_available=found.fix_available,
@@ -424,10 +490,14 @@ def build_alert(
         references=references.for_alert(indicator, cves=cves, exploited=exploitation.known_exploited),
         asset_contact=_contact(asset),
         exploitation=exploitation,
-        indicator_first_seen=next_steps.first_sighting(indicator),
+        indicator_first_seen=_shared.first_seen
+        if _shared is not None
+        else next_steps.first_sighting(indicator),
         indicator_last_seen=indicator.last_seen,
         playbook=playbook_for(playbooks, indicator.type, scored.severity),
-        source_feeds=sorted(set(indicator.sources) or {indicator.source.feed_id}),
+        source_feeds=_shared.source_feeds
+        if _shared is not None
+        else sorted(set(indicator.sources) or {indicator.source.feed_id}),
         seen_at_source=indicator.source.seen_at or indicator.first_seen,
         ingested_at=indicator.ingested_at,
         matched_at=now,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.actions.playbooks import PlaybookRule
 from ewarn.correlate import repository
-from ewarn.correlate.engine import build_alert, match
+from ewarn.correlate.engine import build_alerts, match
 from ewarn.correlate.index import AssetIndex
 from ewarn.models import Alert, Asset, AssetKind, IndicatorType
 from ewarn.store.repositories.quarantine import Quarantined
@@ -50,9 +50,6 @@ async def hunt(
         session=session, types=types, now=now, batch=batch, bad=bad, seen_since=seen_since
     ):
         for indicator in part:
-            candidates.extend(
-                build_alert(indicator, found, now=now, playbooks=playbooks)
-                for found in match(indicator, small)
-                if found.asset.id in changed_ids
-            )
+            hits = (found for found in match(indicator, small) if found.asset.id in changed_ids)
+            candidates += build_alerts(indicator, hits, now=now, playbooks=playbooks)
     return candidates

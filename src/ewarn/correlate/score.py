@@ -140,14 +140,28 @@ def _impact(asset: AssetRef, factors: list[str]) -> float:
     return impact
 
 
-def score(indicator: Indicator, asset: AssetRef, *, version_known: bool = True) -> Score:
-    """Score one (indicator, asset) match. Deterministic: the same inputs always give the same score."""
+Threat = tuple[float, tuple[str, ...]]
+
+
+def threat_of(indicator: Indicator) -> Threat:
+    """The indicator's share of the score with its factors: the same for every asset the indicator hits."""
     factors: list[str] = []
-    threat = _threat(indicator, factors)
+    return _threat(indicator, factors), tuple(factors)
+
+
+def score(
+    indicator: Indicator, asset: AssetRef, *, version_known: bool = True, threat: Threat | None = None
+) -> Score:
+    """Score one (indicator, asset) match. Deterministic: the same inputs always give the same score.
+
+    ``threat``: ``threat_of(indicator)`` worked out once for all the matches of one indicator.
+    """
+    value, threat_factors = threat if threat is not None else threat_of(indicator)
+    factors = list(threat_factors)
     if not version_known:
-        threat *= _VERSION_UNKNOWN
+        value *= _VERSION_UNKNOWN
         factors.append("version not recorded")
-    value = threat + _impact(asset, factors) + _TLP[indicator.tlp]
+    value = value + _impact(asset, factors) + _TLP[indicator.tlp]  # this order: the same float sums
     if indicator.tlp is not TLP.CLEAR:
         factors.append(f"tlp {indicator.tlp.value}")
     value = round(min(100.0, max(0.0, value)), 1)

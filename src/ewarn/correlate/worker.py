@@ -32,7 +32,7 @@ from ewarn.bus.runner import StageRunner
 from ewarn.bus.topics import Topics
 from ewarn.correlate import aliases_sync, repository, retrohunt
 from ewarn.correlate.containment import out_of_scope
-from ewarn.correlate.engine import build_alert, is_active, match
+from ewarn.correlate.engine import build_alerts, is_active, match
 from ewarn.correlate.index import AssetIndex
 from ewarn.correlate.revisions import RevisionWriter
 from ewarn.inventory.scope import all_approved_scopes, approved_scopes, scope_refusal
@@ -265,10 +265,9 @@ class CorrelateWorker:
                 revoked = "the source revoked the indicator" if indicator.revoked else "the indicator expired"
                 closing_why[indicator.key] = revoked
                 continue
-            candidates += [
-                build_alert(indicator, found, now=now, playbooks=self._settings.playbooks)
-                for found in match(indicator, self.index)
-            ]
+            candidates += build_alerts(
+                indicator, match(indicator, self.index), now=now, playbooks=self._settings.playbooks
+            )
             if indicator.type is IndicatorType.VULNERABILITY:
                 # an updated advisory can mark versions fixed or not affected: close what no longer matches
                 closing_why[indicator.key] = "the advisory no longer lists this version as affected"
