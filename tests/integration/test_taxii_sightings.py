@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ STRICT = "185.220.101.5"  # A's TLP:AMBER+STRICT block: providers only, never a 
 SHARED = "c2.ransom-crew.example"  # A names itself on this one
 PRIVATE = "10.20.30.40"  # held back: a private range never becomes an entry
 RED = "185.220.101.6"  # TLP:RED: held back, A's own blocklist only, never this collection
+CONFIRMED = "185.220.101.9"  # compromised A, then a CSIRT confirms it (a world of its own)
 ROLES = ("provider", "other", "csirt", "operator")
 
 
@@ -165,3 +167,32 @@ def test_object_by_id_and_added_after(served: ServedApi) -> None:
     assert collection.get_objects(added_after=last).get("objects") is None
     held = _read(served, "operator")
     assert len(held) == len(objects)
+
+
+def test_a_csirt_confirmation_raises_the_entry_and_makes_a_new_version(tmp_path: Path) -> None:
+    api = ServedApi(database_url=f"sqlite+aiosqlite:///{tmp_path / 'c.db'}").start()
+    try:
+        response = httpx.post(
+            f"{api.base_url}/api/v1/sightings",
+            json=_body(CONFIRMED, kind="compromised"),
+            headers=api.headers("provider"),
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        before = _indicators(_read(api, "other"))[CONFIRMED]
+        assert {"severity:high", "corroboration:1"} <= set(before["labels"])
+        confirmed = httpx.post(
+            f"{api.base_url}/api/v1/sightings/{response.json()['id']}/confirm",
+            headers=api.headers("csirt"),
+            timeout=30,
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        objects = _read(api, "other")
+        after = _indicators(objects)[CONFIRMED]
+        assert after["id"] == before["id"] and after["modified"] > before["modified"]
+        assert {"severity:critical", "corroboration:2", "csirt-confirmed"} <= set(after["labels"])
+        (sighting,) = [o for o in objects if o["type"] == "sighting"]
+        assert "csirt-confirmed" in sighting["labels"] and sighting["modified"] == after["modified"]
+        assert "cert-de" not in json.dumps(objects) and OWN not in json.dumps(objects)
+    finally:
+        api.stop()

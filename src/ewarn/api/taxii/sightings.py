@@ -18,6 +18,8 @@ whole collection see the new labels; ``added_after`` readers see it again at its
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,29 +65,52 @@ def _modified(group: list[Sighting]) -> datetime:
     return max(max(s.received_at, s.confirmed_at or s.received_at) for s in group)
 
 
+class _Cache:
+    """The last built objects by everything they are built from: ``stix2`` costs milliseconds an object
+    (its pattern parser most), and TAXII clients poll the same entries again and again."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...], build: Callable[[], stix2.base._STIXBase]) -> dict[str, Any]:
+        found = self.items.get(key)
+        if found is None:
+            found = self.items[key] = as_dict(build())
+            if len(self.items) > self.size:
+                self.items.popitem(last=False)
+        else:
+            self.items.move_to_end(key)
+        return dict(found)
+
+
+_indicators = _Cache()
+_sightings = _Cache()
+
+
 def _indicator(entry: corroboration.Entry, group: list[Sighting]) -> dict[str, Any]:
     kind = IndicatorType(entry.indicator_type)
-    pattern = stix_pattern(_Observable(f"{kind.value}:{entry.value}", kind))
     labels = [f"severity:{entry.severity.value}", f"corroboration:{entry.corroboration}"]
     labels += [f"kind:{k.value}" for k in sorted(entry.kinds)]
     if entry.confirmed:
         labels.append("csirt-confirmed")
-    return as_dict(
-        stix2.Indicator(
-            id=indicator_id(entry.indicator_key),
-            created=entry.first_received,
-            modified=_modified(group),
-            created_by_ref=PRODUCER_ID,
-            name=f"{entry.value}: reported by {len(entry.providers)} provider(s) of the sector",
-            indicator_types=["malicious-activity"],
-            pattern=pattern,
-            pattern_type="stix",
-            valid_from=entry.first_received,
-            valid_until=max(s.expires_at for s in group),
-            confidence=max(s.confidence for s in group),
-            labels=labels,
-            object_marking_refs=[TLP_MARKINGS[entry.tlp]],
-        )
+    fields: dict[str, Any] = {
+        "id": indicator_id(entry.indicator_key),
+        "created": entry.first_received,
+        "modified": _modified(group),
+        "name": f"{entry.value}: reported by {len(entry.providers)} provider(s) of the sector",
+        "pattern": stix_pattern(_Observable(f"{kind.value}:{entry.value}", kind)),
+        "valid_from": entry.first_received,
+        "valid_until": max(s.expires_at for s in group),
+        "confidence": max(s.confidence for s in group),
+        "labels": labels,
+        "object_marking_refs": [TLP_MARKINGS[entry.tlp]],
+    }
+    return _indicators.get(
+        tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in fields.items()),
+        lambda: stix2.Indicator(
+            created_by_ref=PRODUCER_ID, indicator_types=["malicious-activity"], pattern_type="stix", **fields
+        ),
     )
 
 
@@ -95,24 +120,26 @@ def names_reporter(sighting: Sighting) -> bool:
 
 
 def _sighting(sighting: Sighting, of: str) -> dict[str, Any]:
+    return _sightings.get((sighting.id, sighting.confirmed_at, of), lambda: _build_sighting(sighting, of))
+
+
+def _build_sighting(sighting: Sighting, of: str) -> stix2.Sighting:
     named = names_reporter(sighting)
     labels = [f"kind:{sighting.kind.value}"] + (["csirt-confirmed"] if sighting.confirmed_at else [])
-    return as_dict(
-        stix2.Sighting(
-            id=stix_id("sighting", "sector-sighting", sighting.id),
-            created=sighting.received_at,
-            modified=sighting.confirmed_at or sighting.received_at,
-            created_by_ref=PRODUCER_ID,
-            sighting_of_ref=of,
-            first_seen=sighting.first_seen,
-            last_seen=sighting.last_seen,
-            count=min(sighting.count, MAX_STIX_COUNT),
-            confidence=sighting.confidence,
-            labels=labels,
-            where_sighted_refs=[provider_identity_id(sighting.provider_id)] if named else None,
-            description=sighting.context if named else None,
-            object_marking_refs=[TLP_MARKINGS[sighting.tlp]],
-        )
+    return stix2.Sighting(
+        id=stix_id("sighting", "sector-sighting", sighting.id),
+        created=sighting.received_at,
+        modified=sighting.confirmed_at or sighting.received_at,
+        created_by_ref=PRODUCER_ID,
+        sighting_of_ref=of,
+        first_seen=sighting.first_seen,
+        last_seen=sighting.last_seen,
+        count=min(sighting.count, MAX_STIX_COUNT),
+        confidence=sighting.confidence,
+        labels=labels,
+        where_sighted_refs=[provider_identity_id(sighting.provider_id)] if named else None,
+        description=sighting.context if named else None,
+        object_marking_refs=[TLP_MARKINGS[sighting.tlp]],
     )
 
 
