@@ -18,7 +18,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import event, update
-from tests.support.postgres_server import temporary_database
 from tests.support.processes import child_environment, ewarn_command
 
 from ewarn.api.app import create_app
@@ -54,15 +53,10 @@ class World:
         return await self.apis[api].request(method, url, headers=self.auth(who), **kw)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('keys') / 'k.db'}"
-        return
-    async with temporary_database(request.getfixturevalue("postgres_url")) as url:
-        yield url
+@pytest.fixture
+def database(database_url: str) -> str:
+    """An empty database per test (SQLite / PostgreSQL), under the name the tests below use."""
+    return database_url
 
 
 def _runtime(url: str, bootstrap: str | None = None) -> Runtime:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tests.support.pipeline import Harness, Tenant, harness
-from tests.support.postgres_server import temporary_database
+from tests.support.pipeline import TwoTenantWorld as World
+from tests.support.pipeline import harness, seed_two_tenants
 from tests.support.receivers import Reply, WebhookReceiver
 
 from ewarn.models.common import utcnow
@@ -39,43 +38,17 @@ BUNDLE = {
 }
 
 
-@dataclass
-class World:
-    h: Harness
-    a: Tenant
-    b: Tenant
-    csirt1: dict[str, str]
-    ids: dict[str, str]  # b_asset, b_alert, b_sub, b_delivery, a_asset, a_sub, a_alert
-    secrets: list[str]
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-async def database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('tenancy') / 't.db'}"
-        return
-    async with temporary_database(request.getfixturevalue("postgres_url")) as url:
-        yield url
-
-
 @pytest.fixture(scope="module")
-async def world(database: str) -> AsyncIterator[World]:
+async def world(module_database_url: str) -> AsyncIterator[World]:
     """Shared by the module: every call below is refused, so none of them changes the world."""
     good, dead = WebhookReceiver(), WebhookReceiver(default=Reply(status=500))
     await good.start()
     await dead.start()
     # every route is called with wrong keys below: room for them all in the per-address auth-failure budget
     async with harness(
-        database, max_attempts=2, api_limits={"auth_failures_per_address": "1000/minute"}
+        module_database_url, max_attempts=2, api_limits={"auth_failures_per_address": "1000/minute"}
     ) as h:
-        await h.add_csirt("csirt-1")
-        await h.add_csirt("csirt-2")
-        a = await h.add_tenant("hosp-a", csirt_id="csirt-1")
-        b = await h.add_tenant("hosp-b", csirt_id="csirt-2")
-        (a_asset,) = await h.add_assets(a, [{"kind": "network", "name": "A DMZ", "value": "203.0.113.0/24"}])
-        (b_asset,) = await h.add_assets(b, [{"kind": "network", "name": "B DMZ", "value": "203.0.113.0/25"}])
+        a, b, a_asset, b_asset = await seed_two_tenants(h)
         a_sub = await h.subscribe_webhook(a, good.url())
         b_sub = await h.subscribe_webhook(b, dead.url())
         good.secrets, dead.secrets = [a_sub["secret"]], [b_sub["secret"]]

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import structlog
 from sqlalchemy import text
-from tests.support.pipeline import Harness, Tenant, harness
-from tests.support.postgres_server import temporary_database
+from tests.support.pipeline import TwoTenantWorld as World
+from tests.support.pipeline import harness, seed_two_tenants
 from tests.support.receivers import Reply, WebhookReceiver
 from typer.testing import CliRunner
 
@@ -85,39 +85,13 @@ STIX_SIGHTINGS = {
 }
 
 
-@dataclass
-class World:
-    h: Harness
-    a: Tenant
-    b: Tenant
-    csirt1: dict[str, str]
-    ids: dict[str, str]
-    secrets: list[str] = field(default_factory=list)
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-async def database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('audit') / 'a.db'}"
-        return
-    async with temporary_database(request.getfixturevalue("postgres_url")) as url:
-        yield url
-
-
 @pytest.fixture(scope="module")
-async def world(database: str) -> AsyncIterator[World]:
+async def world(module_database_url: str) -> AsyncIterator[World]:
     _unbind_logging_from_closed_streams()  # an earlier CLI test's CliRunner may have left them bound
     dead = WebhookReceiver(default=Reply(status=500))
     await dead.start()
-    async with harness(database, max_attempts=1) as h:
-        await h.add_csirt("csirt-1")
-        await h.add_csirt("csirt-2")
-        a = await h.add_tenant("hosp-a", csirt_id="csirt-1")
-        b = await h.add_tenant("hosp-b", csirt_id="csirt-2")
-        (a_asset,) = await h.add_assets(a, [{"kind": "network", "name": "A DMZ", "value": "203.0.113.0/24"}])
-        await h.add_assets(b, [{"kind": "network", "name": "B DMZ", "value": "203.0.113.0/25"}])
+    async with harness(module_database_url, max_attempts=1) as h:
+        a, b, a_asset, _ = await seed_two_tenants(h)
         a_sub = await h.subscribe_webhook(a, dead.url())
         dead.secrets = [a_sub["secret"]]
         await h.ingest(json.dumps(BUNDLE).encode())

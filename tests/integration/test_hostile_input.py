@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +20,6 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.support.postgres_server import temporary_database
 from tests.support.served_api import OTHER, OWN, ServedApi
 
 ROLES = ("provider", "other", "csirt", "operator", "wrong")
@@ -230,24 +229,10 @@ WRITE_OPERATIONS = _write_operations()
 POLL = ("POST", "/api/v1/feeds/{feed_id}/poll")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-async def database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('hostile') / 'h.db'}"
-        return
-    async with temporary_database(request.getfixturevalue("postgres_url")) as url:
-        yield url
-
-
 @pytest.fixture(scope="module")
-def served(database: str) -> Iterator[ServedApi]:
-    api = ServedApi(database_url=database).start()
-    try:
+def served(module_database_url: str) -> Iterator[ServedApi]:
+    with ServedApi(database_url=module_database_url) as api:
         yield api
-    finally:
-        api.stop()
 
 
 @pytest.fixture(scope="module")

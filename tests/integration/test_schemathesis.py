@@ -23,7 +23,7 @@ Operations left out, each with its reason:
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,7 +31,6 @@ import schemathesis
 import schemathesis.engine
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events
-from tests.support.postgres_server import temporary_database
 from tests.support.served_api import ServedApi
 
 MAX_EXAMPLES = 5
@@ -54,24 +53,10 @@ CONFIG: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-async def database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('schemathesis') / 'st.db'}"
-        return
-    async with temporary_database(request.getfixturevalue("postgres_url")) as url:
-        yield url
-
-
 @pytest.fixture(scope="module")
-def served(database: str) -> Iterator[ServedApi]:
-    api = ServedApi(database_url=database).start()
-    try:
+def served(module_database_url: str) -> Iterator[ServedApi]:
+    with ServedApi(database_url=module_database_url) as api:
         yield api
-    finally:
-        api.stop()
 
 
 def _run(served: ServedApi, *, coverage: bool) -> tuple[list[str], dict[str, int]]:
@@ -105,11 +90,11 @@ def _run(served: ServedApi, *, coverage: bool) -> tuple[list[str], dict[str, int
     return sorted(set(failures)), calls
 
 
-def test_every_operation_passes_every_check(served: ServedApi, database: str) -> None:
+def test_every_operation_passes_every_check(served: ServedApi) -> None:
     """Fuzzing on both databases; the coverage phase's boundary values on PostgreSQL, the database that
     enforces column lengths and refuses NUL (SQLite does neither, so there they find nothing more)."""
     started = time.monotonic()
-    failures, calls = _run(served, coverage=database.startswith("postgresql"))
+    failures, calls = _run(served, coverage=served.database_url.startswith("postgresql"))
     elapsed = time.monotonic() - started
     assert sum(calls.values()) > 150, f"only {calls} calls were made"
     assert not failures, f"{len(failures)} failed checks in {calls} calls ({elapsed:.0f} s):\n" + "\n".join(

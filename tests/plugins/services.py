@@ -10,12 +10,14 @@ Kafka:    ``kafka_broker`` (session: ``.bootstrap``, ``.kill()``, ``.restart()``
           ``kafka4_broker`` / ``kafka4_settings`` / ``kafka4_bus`` the same on Kafka 4.1 (started only when a
           test asks for it; today the ``bus`` conformance tests).
 Database: ``postgres_url`` (session), ``pg_sessions`` (a fresh database per test, schema created),
-          ``sessions`` (params ``sqlite`` / ``postgres``).
+          ``sessions`` (params ``sqlite`` / ``postgres``), ``database_url`` / ``module_database_url`` (an empty
+          database per test / per module, params ``sqlite`` / ``postgres``).
 Tests using these get the ``kafka`` / ``postgres`` markers automatically, so ``-m "not kafka"`` works.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -199,13 +201,29 @@ async def pg_sessions(postgres_url: str) -> AsyncIterator[SessionFactory]:
             await engine.dispose()
 
 
+@contextlib.asynccontextmanager
+async def _empty_database(request: pytest.FixtureRequest, folder: Path) -> AsyncIterator[str]:
+    """An empty database URL: a SQLite file in ``folder``, or a fresh PostgreSQL database (``request.param``)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{folder / 'ewarn.db'}"
+        return
+    async with temporary_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
 @pytest.fixture(params=["sqlite", "postgres"], ids=["sqlite", "postgres"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """An empty database URL (no schema yet) on a temporary SQLite file or a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'ewarn.db'}"
-        return
-    async with temporary_database(request.getfixturevalue("postgres_url")) as url:
+    async with _empty_database(request, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"], ids=["sqlite", "postgres"])
+async def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """``database_url`` shared by every test of one module (a world seeded once, read by many tests)."""
+    async with _empty_database(request, tmp_path_factory.mktemp("module-db")) as url:
         yield url
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -167,3 +167,36 @@ async def harness(
                 yield h
     finally:
         await runtime.close()
+
+
+class TwoTenants(NamedTuple):
+    """What ``seed_two_tenants`` made."""
+
+    a: Tenant
+    b: Tenant
+    a_asset: dict[str, Any]
+    b_asset: dict[str, Any]
+
+
+async def seed_two_tenants(h: Harness) -> TwoTenants:
+    """Two hospitals under two CSIRTs (hosp-a/csirt-1, hosp-b/csirt-2), each with a DMZ network, and the
+    networks overlap (203.0.113.0/24 and /25): one indicator in the /25 raises an alert for each of them."""
+    await h.add_csirt("csirt-1")
+    await h.add_csirt("csirt-2")
+    a = await h.add_tenant("hosp-a", csirt_id="csirt-1")
+    b = await h.add_tenant("hosp-b", csirt_id="csirt-2")
+    (a_asset,) = await h.add_assets(a, [{"kind": "network", "name": "A DMZ", "value": "203.0.113.0/24"}])
+    (b_asset,) = await h.add_assets(b, [{"kind": "network", "name": "B DMZ", "value": "203.0.113.0/25"}])
+    return TwoTenants(a, b, a_asset, b_asset)
+
+
+@dataclass
+class TwoTenantWorld:
+    """A seeded two-tenant world shared by a test module: the harness, the tenants, the CSIRT key, ids."""
+
+    h: Harness
+    a: Tenant
+    b: Tenant
+    csirt1: dict[str, str]
+    ids: dict[str, str]
+    secrets: list[str] = field(default_factory=list)  # subscription secrets that must never be shown

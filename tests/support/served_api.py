@@ -92,6 +92,12 @@ class ServedApi:
         self._seed_over_http()
         return self
 
+    def __enter__(self) -> ServedApi:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self._server is not None and self._loop is not None:
             self._server.should_exit = True
