@@ -359,17 +359,7 @@ async def list_rejections(
         .limit(limit)
         .offset(offset)
     )
-    return [
-        Rejection(
-            feed_id=row.feed_id,
-            feed_kind=row.feed_kind,
-            record=row.record,
-            reason=row.reason,
-            excerpt=row.excerpt,
-            rejected_at=as_utc(row.rejected_at),
-        )
-        for row in (await session.scalars(stmt)).all()
-    ]
+    return [_rejection(row) for row in (await session.scalars(stmt)).all()]
 
 
 async def rejection_page(
@@ -385,19 +375,20 @@ async def rejection_page(
     if after is not None:
         stmt = stmt.where(after_key([(RejectionRow.rejected_at, True), (RejectionRow.id, False)], after))
     rows = (await session.scalars(stmt)).all()
-    items = [
-        Rejection(
-            feed_id=row.feed_id,
-            feed_kind=row.feed_kind,
-            record=row.record,
-            reason=row.reason,
-            excerpt=row.excerpt,
-            rejected_at=as_utc(row.rejected_at),
-        )
-        for row in rows
-    ]
+    items = [_rejection(row) for row in rows]
     last = rows[-1] if rows else None
     return items, ((as_utc(last.rejected_at) or last.rejected_at, last.id) if last else None)
+
+
+def _rejection(row: RejectionRow) -> Rejection:
+    return Rejection(
+        feed_id=row.feed_id,
+        feed_kind=row.feed_kind,
+        record=row.record,
+        reason=row.reason,
+        excerpt=row.excerpt,
+        rejected_at=as_utc(row.rejected_at),
+    )
 
 
 async def count_rejections(*, session: AsyncSession, feed_id: str | None = None) -> int:
