@@ -19,9 +19,10 @@ from ewarn.ids import stable_id
 from ewarn.models.alert import Alert, AlertStatus
 from ewarn.models.delivery import DeliveryStatus
 from ewarn.models.workflow import Transition
-from ewarn.store.db import as_utc, insert_for
+from ewarn.store.db import as_utc
 from ewarn.store.repositories.alerts import alert_from_row
 from ewarn.store.repositories.audit import AuditActor
+from ewarn.store.repositories.deliveries import insert_deliveries
 from ewarn.store.tables import (
     AlertRow,
     AlertTransitionRow,
@@ -234,13 +235,7 @@ async def escalation_subscription(
 
 async def insert_notice_deliveries(*, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Outbox rows for notices, keyed by deterministic ids (a repeated tick inserts nothing)."""
-    if not rows:
-        return set()
-    table = DeliveryRow.__table__
-    stmt = insert_for(session, table)
-    stmt = stmt.on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)  # type: ignore[attr-defined]
-    result = await session.execute(stmt, list(rows))
-    return set(result.scalars().all())
+    return await insert_deliveries(session=session, rows=rows)
 
 
 async def cancel_pending(*, session: AsyncSession, delivery_ids: Sequence[str], reason: str) -> int:
