@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -214,7 +216,9 @@ def _write_operations() -> list[tuple[str, str]]:
     from ewarn.runtime import Runtime
     from ewarn.settings import Settings
 
-    runtime = Runtime.build(Settings(database_url="sqlite+aiosqlite:///never-opened.db"))
+    # collected before any fixture exists: a throw-away folder keeps the clone clean (no key file beside it)
+    database = Path(tempfile.mkdtemp(prefix="ewarn-openapi-")) / "never-opened.db"
+    runtime = Runtime.build(Settings(database_url=f"sqlite+aiosqlite:///{database}"))
     spec = create_app(runtime).openapi()
     return sorted(
         (method.upper(), path)
