@@ -59,7 +59,6 @@ class CsirtSubscriptionCreated(CsirtSubscriptionOut):
 
 class CsirtSubscriptionPage(BaseModel):
     items: list[CsirtSubscriptionOut]
-    next_cursor: str | None = Field(default=None, description="Pass back as cursor for the next page")
 
 
 def _out(sub: Subscription, csirt_id: str) -> CsirtSubscriptionOut:
@@ -119,13 +118,12 @@ async def list_csirt_subscriptions(
     cursor: PageCursor = None,
     limit: LimitQuery = 1000,
 ) -> CsirtSubscriptionPage:
-    """Oldest first; more pages: ``next_cursor`` (also in ``X-Next-Cursor`` and the ``Link`` header)."""
+    """Oldest first; more pages: follow ``X-Next-Cursor`` (or the ``Link`` header)."""
     await csirt_in_scope(session, principal, csirt_id)
     after = page_after(cursor, datetime, str)
     subs = await repo.list_csirt_subscriptions(session=session, csirt_id=csirt_id, after=after, limit=limit)
-    following = next_cursor(subs, limit, lambda s: (s.created_at or utcnow(), s.id))
-    announce_next(request, response, following)
-    return CsirtSubscriptionPage(items=[_out(s, csirt_id) for s in subs], next_cursor=following)
+    announce_next(request, response, next_cursor(subs, limit, lambda s: (s.created_at or utcnow(), s.id)))
+    return CsirtSubscriptionPage(items=[_out(s, csirt_id) for s in subs])
 
 
 @router.delete("/csirts/{csirt_id}/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
