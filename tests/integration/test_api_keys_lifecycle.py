@@ -127,7 +127,9 @@ async def test_revoked_key_fails_at_once_in_the_other_process(world: World) -> N
 
 
 async def test_created_key_expires_and_is_then_refused(world: World) -> None:
-    expires = (utcnow() + timedelta(seconds=1.5)).isoformat()
+    # long enough for a loaded machine to create and use the key before it expires, then wait it out
+    expires_at = utcnow() + timedelta(seconds=4)
+    expires = expires_at.isoformat()
     made = await world.call(
         "POST",
         "/api/v1/keys",
@@ -139,7 +141,7 @@ async def test_created_key_expires_and_is_then_refused(world: World) -> None:
     assert made.json()["info"]["state"] == "active"
     headers = {"Authorization": f"Bearer {key}"}
     assert (await world.apis[1].get("/api/v1/whoami", headers=headers)).status_code == 200
-    await asyncio.sleep(1.6)
+    await asyncio.sleep(max(0.0, (expires_at - utcnow()).total_seconds()) + 0.1)
     assert (await world.apis[1].get("/api/v1/whoami", headers=headers)).status_code == 401
     info = (await world.call("GET", f"/api/v1/keys/{key_id}", "operator")).json()
     assert info["state"] == "expired"

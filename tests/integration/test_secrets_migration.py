@@ -7,6 +7,7 @@ import subprocess
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -40,24 +41,46 @@ async def _migrate(engine: AsyncEngine, verb: str, revision: str) -> None:
         await conn.run_sync(go)
 
 
+# The rows as a version at revision 0009 wrote them: the table classes of today have columns 0009 lacks.
+_PROVIDERS = sa.table(
+    "providers", sa.column("id"), sa.column("name"), sa.column("country"), sa.column("contacts", sa.JSON),
+    sa.column("language"), sa.column("created_at", sa.DateTime(timezone=True)),
+)  # fmt: skip
+_SUBSCRIPTIONS = sa.table(
+    "subscriptions", sa.column("id"), sa.column("provider_id"), sa.column("channel"), sa.column("target"),
+    sa.column("secret"), sa.column("filters", sa.JSON), sa.column("payload_format"), sa.column("digest"),
+    sa.column("enabled", sa.Boolean), sa.column("created_at", sa.DateTime(timezone=True)),
+)  # fmt: skip
+_FEEDS = sa.table(
+    "feeds", sa.column("id"), sa.column("kind"), sa.column("name"), sa.column("location"),
+    sa.column("config", sa.JSON), sa.column("credentials", sa.JSON), sa.column("interval_seconds"),
+    sa.column("default_tlp"), sa.column("enabled", sa.Boolean), sa.column("cursor", sa.JSON),
+    sa.column("accepted_total"), sa.column("rejected_total"), sa.column("skipped_total"),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)  # fmt: skip
+
+
 async def _plaintext_rows(engine: AsyncEngine) -> None:
-    async with session_factory(engine)() as session:
-        await upsert_provider(session=session, provider=Provider(id="p1", name="p1", country="DE"))
-        session.add(
-            SubscriptionRow(
+    now = utcnow()
+    async with engine.begin() as conn:
+        await conn.execute(
+            _PROVIDERS.insert().values(
+                id="p1", name="p1", country="DE", contacts=[], language="en", created_at=now
+            )
+        )
+        await conn.execute(
+            _SUBSCRIPTIONS.insert().values(
                 id="sub_legacy", provider_id="p1", channel="webhook", target="https://soc.example/h",
-                secret=SECRET, filters={}, payload_format="json", digest="none", enabled=True,
-                created_at=utcnow(),
+                secret=SECRET, filters={}, payload_format="json", digest="none", enabled=True, created_at=now,
             )
         )  # fmt: skip
-        session.add(
-            FeedRow(
+        await conn.execute(
+            _FEEDS.insert().values(
                 id="legacy", kind="stix_bundle", name="legacy", location="https://feeds.example/b.json",
                 config={}, credentials=CREDENTIALS, interval_seconds=3600, default_tlp="clear", enabled=True,
-                cursor={}, accepted_total=0, rejected_total=0, skipped_total=0, created_at=utcnow(),
+                cursor={}, accepted_total=0, rejected_total=0, skipped_total=0, created_at=now,
             )
         )  # fmt: skip
-        await session.commit()
 
 
 async def _stored(engine: AsyncEngine) -> tuple[str | None, dict[str, Any]]:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import Counter as PromCounter
 from sqlalchemy import event, or_, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -30,19 +29,14 @@ from ewarn.correlate import repository
 from ewarn.logging import get_logger
 from ewarn.models import Alert, Asset
 from ewarn.models.workflow import SuppressionRule
-from ewarn.status.metrics import REGISTRY
+from ewarn.status.metrics import ALERTS_SUPPRESSED
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories.suppressions import active_rules, add_hits
 from ewarn.store.tables import SuppressionRuleRow
 
 log = get_logger(__name__)
 
-SUPPRESSED = PromCounter(
-    "ewarn_alerts_suppressed_total",
-    "Matches a suppression rule kept from becoming an alert revision, by the rule's kind",
-    ["rule"],
-    registry=REGISTRY,
-)
+SUPPRESSED = ALERTS_SUPPRESSED  # registered with the others, so every scrape offers it
 
 
 @dataclass(frozen=True)

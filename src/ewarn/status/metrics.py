@@ -74,6 +74,12 @@ ALERTS_RAISED = Counter(
     ["severity"],
     registry=REGISTRY,
 )
+ALERTS_SUPPRESSED = Counter(
+    "ewarn_alerts_suppressed",
+    "Matches a suppression rule kept from becoming an alert revision, by the rule's kind",
+    ["rule"],
+    registry=REGISTRY,
+)
 DELIVERIES = Counter(
     "ewarn_deliveries",
     "Delivery attempts settled: delivered, retry_scheduled or dead (no attempt left / cannot be sent)",
