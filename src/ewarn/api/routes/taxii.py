@@ -11,9 +11,10 @@ The collections: every alert, one per severity, and the sector sightings of the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -143,16 +144,15 @@ _PAGING = {
 }
 
 
-@router.get(
-    f"{taxii.API_ROOT_PATH}collections/{{collection_id}}/objects/",
-    responses=_PAGED_DOCS,
-    response_class=JSONResponse,
-)
-async def get_objects(
-    collection_id: str,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
+@dataclass(frozen=True)
+class _PageQuery:
+    added_after: str | None
+    limit: int
+    next_: str | None
+    match: Match
+
+
+def _page_query(
     added_after: Annotated[str | None, _PAGING["added_after"]] = None,
     limit: Annotated[int, _PAGING["limit"]] = 100,
     next_: Annotated[str | None, _PAGING["next"]] = None,
@@ -160,14 +160,41 @@ async def get_objects(
     match_id: Annotated[MatchQuery, Query(alias="match[id]")] = None,
     match_version: Annotated[MatchQuery, Query(alias="match[version]")] = None,
     match_spec_version: Annotated[MatchQuery, Query(alias="match[spec_version]")] = None,
-) -> JSONResponse:
-    """An envelope of STIX objects, oldest added first; ``next`` continues, ``added_after`` resumes."""
+) -> _PageQuery:
+    """The paging and filter parameters the objects and manifest endpoints share."""
+    match = Match.of(match_type, match_id, match_version, match_spec_version)
+    return _PageQuery(added_after, limit, next_, match)
+
+
+PageQueryDep = Annotated[_PageQuery, Depends(_page_query)]
+
+
+async def _page_for(
+    request: Request, session: AsyncSession, principal: Principal, collection_id: str, q: _PageQuery
+) -> Page | JSONResponse:
     if (refused := not_acceptable(request.headers.get("accept"))) is not None:
         return refused
-    match = Match.of(match_type, match_id, match_version, match_spec_version)
-    page = await _page(
-        session, principal, collection_id, added_after=added_after, limit=limit, next_=next_, match=match
+    return await _page(
+        session,
+        principal,
+        collection_id,
+        added_after=q.added_after,
+        limit=q.limit,
+        next_=q.next_,
+        match=q.match,
     )
+
+
+@router.get(
+    f"{taxii.API_ROOT_PATH}collections/{{collection_id}}/objects/",
+    responses=_PAGED_DOCS,
+    response_class=JSONResponse,
+)
+async def get_objects(
+    collection_id: str, request: Request, session: SessionDep, principal: PrincipalDep, q: PageQueryDep
+) -> JSONResponse:
+    """An envelope of STIX objects, oldest added first; ``next`` continues, ``added_after`` resumes."""
+    page = await _page_for(request, session, principal, collection_id, q)
     return page if isinstance(page, JSONResponse) else _taxii(page.envelope(), page.headers())
 
 
@@ -177,25 +204,10 @@ async def get_objects(
     response_class=JSONResponse,
 )
 async def get_manifest(
-    collection_id: str,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    added_after: Annotated[str | None, _PAGING["added_after"]] = None,
-    limit: Annotated[int, _PAGING["limit"]] = 100,
-    next_: Annotated[str | None, _PAGING["next"]] = None,
-    match_type: Annotated[MatchQuery, Query(alias="match[type]")] = None,
-    match_id: Annotated[MatchQuery, Query(alias="match[id]")] = None,
-    match_version: Annotated[MatchQuery, Query(alias="match[version]")] = None,
-    match_spec_version: Annotated[MatchQuery, Query(alias="match[spec_version]")] = None,
+    collection_id: str, request: Request, session: SessionDep, principal: PrincipalDep, q: PageQueryDep
 ) -> JSONResponse:
     """The manifest: id, date added, version and media type of each object, paged like the objects."""
-    if (refused := not_acceptable(request.headers.get("accept"))) is not None:
-        return refused
-    match = Match.of(match_type, match_id, match_version, match_spec_version)
-    page = await _page(
-        session, principal, collection_id, added_after=added_after, limit=limit, next_=next_, match=match
-    )
+    page = await _page_for(request, session, principal, collection_id, q)
     return page if isinstance(page, JSONResponse) else _taxii(page.manifest(), page.headers())
 
 
