@@ -237,6 +237,21 @@ async def _find_object(
         after = (items[-1].added, items[-1].alert.id)
 
 
+async def _lookup_object(
+    request: Request, session: AsyncSession, principal: Principal, collection_id: str, object_id: str
+) -> Entry | JSONResponse:
+    """The object the key may read, or the TAXII answer that says why not (406, 404)."""
+    if (refused := not_acceptable(request.headers.get("accept"))) is not None:
+        return refused
+    found = _collection(collection_id)
+    if isinstance(found, JSONResponse):
+        return found
+    entry = await _find_object(session, principal, found, object_id)
+    if entry is None:
+        return taxii_error(404, "Not Found", "no such object in this collection")
+    return entry
+
+
 @router.get(
     f"{taxii.API_ROOT_PATH}collections/{{collection_id}}/objects/{{object_id}}/",
     responses=_DOCS,
@@ -250,15 +265,11 @@ async def get_object(
     request: Request,
 ) -> JSONResponse:
     """One object (its one version) in an envelope."""
-    if (refused := not_acceptable(request.headers.get("accept"))) is not None:
-        return refused
-    found = _collection(collection_id)
-    if isinstance(found, JSONResponse):
-        return found
-    entry = await _find_object(session, principal, found, object_id)
-    if entry is None:
-        return taxii_error(404, "Not Found", "no such object in this collection")
-    return _taxii(Page(entries=[entry]).envelope(), Page(entries=[entry]).headers())
+    entry = await _lookup_object(request, session, principal, collection_id, object_id)
+    if isinstance(entry, JSONResponse):
+        return entry
+    page = Page(entries=[entry])
+    return _taxii(page.envelope(), page.headers())
 
 
 @router.get(
@@ -274,14 +285,9 @@ async def get_object_versions(
     request: Request,
 ) -> JSONResponse:
     """The versions of one object: one each (a new alert revision is a new object)."""
-    if (refused := not_acceptable(request.headers.get("accept"))) is not None:
-        return refused
-    found = _collection(collection_id)
-    if isinstance(found, JSONResponse):
-        return found
-    entry = await _find_object(session, principal, found, object_id)
-    if entry is None:
-        return taxii_error(404, "Not Found", "no such object in this collection")
+    entry = await _lookup_object(request, session, principal, collection_id, object_id)
+    if isinstance(entry, JSONResponse):
+        return entry
     headers = {
         "X-TAXII-Date-Added-First": taxii_time(entry.added),
         "X-TAXII-Date-Added-Last": taxii_time(entry.added),
