@@ -8,17 +8,21 @@ corroboration and a CSIRT's confirmation raise the severity exactly as ``ewarn.s
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from tests.support.pipeline import Harness, Tenant, harness
 from tests.support.receivers import WebhookReceiver
 
 from ewarn.models.common import utcnow
 from ewarn.settings import SightingSettings
+from ewarn.store.tables import AuditLogRow, IndicatorRow, SightingRow
 
 
 @dataclass
@@ -61,6 +65,33 @@ def _body(observable: str, type_: str = "ip", kind: str = "scan", **extra: Any) 
         "context": "VPN brute force",
         **extra,
     }
+
+
+def _stix_pair(pattern: str, n: int, **sighting: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A STIX indicator (ids ending in ``n``) and a sighting of it two minutes ago, with ``sighting`` fields."""
+    now, indicator_id = utcnow(), f"indicator--00000000-0000-4000-8000-{n:012d}"
+    indicator = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": indicator_id,
+        "created": "2026-12-01T00:00:00Z",
+        "modified": "2026-12-01T00:00:00Z",
+        "pattern": pattern,
+        "pattern_type": "stix",
+        "valid_from": "2026-12-01T00:00:00Z",
+    }
+    seen = {
+        "type": "sighting",
+        "spec_version": "2.1",
+        "id": f"sighting--00000000-0000-4000-8000-{n + 1:012d}",
+        "created": now.isoformat(),
+        "modified": now.isoformat(),
+        "first_seen": (now - timedelta(minutes=3)).isoformat(),
+        "last_seen": (now - timedelta(minutes=2)).isoformat(),
+        "sighting_of_ref": indicator_id,
+        **sighting,
+    }
+    return indicator, seen
 
 
 async def _submit(w: World, tenant: Tenant, body: dict[str, Any], expect: int = 201) -> dict[str, Any]:
@@ -246,34 +277,8 @@ async def test_blocklist_etag_and_tlp_red(world: World) -> None:
 
 async def test_stix_sightings_are_relayed(world: World) -> None:
     w = world
-    bundle = {
-        "type": "bundle",
-        "id": "bundle--00000000-0000-4000-8000-000000000001",
-        "objects": [
-            {
-                "type": "indicator",
-                "spec_version": "2.1",
-                "id": "indicator--00000000-0000-4000-8000-000000000002",
-                "created": "2026-12-01T00:00:00Z",
-                "modified": "2026-12-01T00:00:00Z",
-                "pattern": "[domain-name:value = 'evil-c2.example.com']",
-                "pattern_type": "stix",
-                "valid_from": "2026-12-01T00:00:00Z",
-            },
-            {
-                "type": "sighting",
-                "spec_version": "2.1",
-                "id": "sighting--00000000-0000-4000-8000-000000000003",
-                "created": utcnow().isoformat(),
-                "modified": utcnow().isoformat(),
-                "first_seen": (utcnow() - timedelta(minutes=3)).isoformat(),
-                "last_seen": (utcnow() - timedelta(minutes=2)).isoformat(),
-                "count": 3,
-                "sighting_of_ref": "indicator--00000000-0000-4000-8000-000000000002",
-                "x_ewarn_kind": "blocked",
-            },
-        ],
-    }
+    pair = _stix_pair("[domain-name:value = 'evil-c2.example.com']", 1, count=3, x_ewarn_kind="blocked")
+    bundle = {"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000001", "objects": list(pair)}
     resp = await w.h.api.post("/api/v1/sightings/stix", json=bundle, headers=w.a.auth)
     assert resp.status_code == 201, resp.text
     report = resp.json()
@@ -286,27 +291,7 @@ async def test_stix_sightings_are_relayed(world: World) -> None:
 
 async def test_sightings_inside_ingested_bundles_are_relayed_not_dropped(world: World) -> None:
     w = world
-    now = utcnow()
-    indicator = {
-        "type": "indicator",
-        "spec_version": "2.1",
-        "id": "indicator--00000000-0000-4000-8000-000000000011",
-        "created": "2026-12-01T00:00:00Z",
-        "modified": "2026-12-01T00:00:00Z",
-        "pattern": "[ipv4-addr:value = '185.220.120.1']",
-        "pattern_type": "stix",
-        "valid_from": "2026-12-01T00:00:00Z",
-    }
-    sighting = {
-        "type": "sighting",
-        "spec_version": "2.1",
-        "id": "sighting--00000000-0000-4000-8000-000000000012",
-        "created": now.isoformat(),
-        "modified": now.isoformat(),
-        "first_seen": (now - timedelta(minutes=2)).isoformat(),
-        "last_seen": (now - timedelta(minutes=1)).isoformat(),
-        "sighting_of_ref": indicator["id"],
-    }
+    indicator, sighting = _stix_pair("[ipv4-addr:value = '185.220.120.1']", 11)
     orphan = {**sighting, "id": "sighting--00000000-0000-4000-8000-000000000013", "sighting_of_ref": "x--1"}
     bundle = {"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000010"}
     report = await w.h.ingest(json.dumps({**bundle, "objects": [indicator, sighting, orphan]}).encode())
@@ -316,3 +301,90 @@ async def test_sightings_inside_ingested_bundles_are_relayed_not_dropped(world: 
     assert "185.220.120.1" in await _blocklist(w, w.b)
     (alert,) = [a for a in await w.h.alerts(w.b.auth) if a["indicator_key"] == "ipv4:185.220.120.1"]
     assert "reported by a threat feed" in alert["title"]
+
+
+# --- a failed audit write leaves nothing stored and nothing sent ---------------------------------------------
+
+
+@asynccontextmanager
+async def _audit_refused(w: World) -> AsyncIterator[None]:
+    """The database refuses every audit row about sightings (a real failure of the audit write)."""
+    async with w.h.runtime.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE TRIGGER refuse_sighting_audit BEFORE INSERT ON audit_log "
+                "WHEN NEW.resource = 'sighting' BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+            )
+        )
+    try:
+        yield
+    finally:
+        async with w.h.runtime.engine.begin() as conn:
+            await conn.execute(text("DROP TRIGGER refuse_sighting_audit"))
+
+
+async def _stored(w: World, key: str) -> tuple[int, int, int]:
+    """Sighting rows, indicator rows and sighting audit rows naming ``key`` (audit: all of them)."""
+    async with w.h.runtime.sessions() as session:
+        sightings = await session.scalar(
+            select(func.count()).select_from(SightingRow).where(SightingRow.indicator_key == key)
+        )
+        indicators = await session.scalar(
+            select(func.count()).select_from(IndicatorRow).where(IndicatorRow.key == key)
+        )
+        audits = await session.scalar(
+            select(func.count()).select_from(AuditLogRow).where(AuditLogRow.resource == "sighting")
+        )
+    return sightings or 0, indicators or 0, audits or 0
+
+
+def _stix_bundle(address: str) -> dict[str, Any]:
+    pair = _stix_pair(f"[ipv4-addr:value = '{address}']", 161, x_ewarn_kind="compromised")
+    return {"type": "bundle", "id": "bundle--00000000-0000-4000-8000-0000000000a0", "objects": list(pair)}
+
+
+def _requests() -> Iterator[Any]:
+    # an address inside B's range is held back yet still correlated (B would learn it may be compromised);
+    # an outside one is relayed (B's blocklist and relay alert); the STIX route goes the same way
+    yield pytest.param("/api/v1/sightings", "185.100.86.40", "compromised", id="json-in-bs-range")
+    yield pytest.param("/api/v1/sightings", "185.220.130.1", "scan", id="json-relayed")
+    yield pytest.param("/api/v1/sightings/stix", "185.220.130.2", "compromised", id="stix-relayed")
+
+
+@pytest.mark.parametrize(("route", "address", "kind"), list(_requests()))
+async def test_a_refused_audit_row_leaves_no_sighting_indicator_or_alert(
+    world: World, route: str, address: str, kind: str
+) -> None:
+    w = world
+    key = f"ipv4:{address}"
+    body = _stix_bundle(address) if route.endswith("/stix") else _body(address, kind=kind)
+    _, _, audits = await _stored(w, key)
+    async with _audit_refused(w):
+        with pytest.raises(DBAPIError, match="audit refused"):
+            await w.h.api.post(route, json=body, headers=w.a.auth)
+    await w.h.drained()
+    assert await _stored(w, key) == (0, 0, audits)
+    assert address not in await _blocklist(w, w.b)
+    assert not [a for a in await w.h.alerts(w.h.op) if a["indicator_key"] == key]
+    # the same request once the audit row can be written: stored, audited once, relayed
+    resp = await w.h.api.post(route, json=body, headers=w.a.auth)
+    assert resp.status_code == 201, resp.text
+    await w.h.drained()
+    assert await _stored(w, key) == (1, 1, audits + 1)
+    assert [a for a in await w.h.alerts(w.b.auth) if a["indicator_key"] == key]
+
+
+async def test_a_refused_audit_row_leaves_the_sighting_unconfirmed(world: World) -> None:
+    w = world
+    receipt = await _submit(w, w.a, _body("185.220.130.3"))
+    url, own = f"/api/v1/sightings/{receipt['id']}/confirm", f"/api/v1/sightings/{receipt['id']}"
+    before = (await w.h.api.get(own, headers=w.a.auth)).json()
+    async with _audit_refused(w):
+        with pytest.raises(DBAPIError, match="audit refused"):
+            await w.h.api.post(url, headers=w.csirt)
+    after = (await w.h.api.get(own, headers=w.a.auth)).json()
+    assert after == before and after["confirmed_by"] is None
+    (b_alert,) = [a for a in await w.h.alerts(w.b.auth) if a["indicator_key"] == "ipv4:185.220.130.3"]
+    assert b_alert["severity"] == "low" and b_alert["revision"] == 1
+    confirmed = (await w.h.api.post(url, headers=w.csirt)).json()
+    assert confirmed["confirmed"] is True and confirmed["severity"] == "high"

@@ -5,6 +5,13 @@ poisoning guards refuse, stores them, publishes each observable that is not held
 indicators topic (the correlator matches it against every provider's assets: a sighted address inside a
 hospital's range tells that hospital it may be compromised), and raises or revises the relay alert of every
 provider that did not report it. ``confirm`` records a CSIRT's confirmation, which raises the severity.
+
+A write through the API is audited in its own transaction: the sightings, their sector indicators and the audit
+row are stored together, and the indicators are published only once the audit row is in (so a refused audit
+write leaves nothing stored and nothing published). Indicators are published before that transaction commits,
+as ingest publishes them: the indicators topic has no outbox, so a publish after the commit that failed would
+be lost; a failed publish rolls the whole write back instead. The relay alerts follow the commit (they are
+derived from the stored sightings and published through the alerts outbox).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from ewarn.logging import get_logger
 from ewarn.models import Alert, Indicator
 from ewarn.models.common import TLP, utcnow
 from ewarn.models.indicator import SourceRef
+from ewarn.models.provider import Principal
 from ewarn.models.sighting import (
     FEED_REPORTER,
     SIGHTING_FEED,
@@ -47,6 +55,7 @@ from ewarn.sightings.quota import SightingQuota
 from ewarn.sightings.stix import read_stix_sightings
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories import sightings as store
+from ewarn.store.repositories.audit import record_audit
 from ewarn.store.repositories.quarantine import quarantine
 
 log = get_logger(__name__)
@@ -68,6 +77,30 @@ class QuotaExceeded(Exception):
 class _Checked:
     incoming: SightingIn
     observed: Observable
+
+
+@dataclass(frozen=True)
+class AuditAs:
+    """Who wrote through the API and what the audit row calls it (``submit``, ``confirm``)."""
+
+    principal: Principal
+    action: str
+
+
+async def _audit(
+    session: Any, audit: AuditAs | None, sightings: Sequence[Sighting], provider_id: str
+) -> None:
+    """The audit row of a relay write, flushed so that a refused row stops the write before anything is sent."""
+    if audit is None:
+        return
+    summary = {
+        "receipts": [{"id": s.id, "status": s.status, "held_reason": s.held_reason} for s in sightings]
+    }
+    ids = [s.id for s in sightings]
+    await record_audit(
+        session, audit.principal, audit.action, "sighting", ids, summary, provider_id=provider_id
+    )
+    await session.flush()
 
 
 class SightingRelay:
@@ -117,15 +150,18 @@ class SightingRelay:
             )
         return observed
 
-    async def submit(self, *, provider_id: str, sightings: Sequence[SightingIn]) -> list[SightingReceipt]:
-        """Validate all, count against the quota, store, publish and relay; returns one receipt each."""
+    async def submit(
+        self, *, provider_id: str, sightings: Sequence[SightingIn], audit: AuditAs | None = None
+    ) -> list[SightingReceipt]:
+        """Validate all, count against the quota, store (with ``audit``'s row), publish and relay; returns one
+        receipt each."""
         now = self._clock()
         checked = [_Checked(s, self.check(provider_id, s, now=now)) for s in sightings]
         if not checked:
             return []
         if not await self._quota.take(provider_id, cost=len(checked)):
             raise QuotaExceeded(await self._quota.retry_after(provider_id))
-        return await self._accept(provider_id, checked, now=now)
+        return await self._accept(provider_id, checked, now=now, audit=audit)
 
     async def submit_from_feed(
         self, *, feed_id: str, bundles: Sequence[dict[str, Any]]
@@ -147,16 +183,18 @@ class SightingRelay:
         return len(checked), refused
 
     async def _accept(
-        self, provider_id: str, checked: Sequence[_Checked], *, now: datetime
+        self, provider_id: str, checked: Sequence[_Checked], *, now: datetime, audit: AuditAs | None = None
     ) -> list[SightingReceipt]:
         async with self._sessions() as session, session.begin():
             protected = await self._protected_assets(session)
             stored = [self._sighting(provider_id, c, protected, now=now) for c in checked]
             for sighting in stored:
                 await store.insert_sighting(session=session, sighting=sighting)
-            await self._publish_indicators(
+            news = await self._merge_indicators(
                 session, [(s, c.observed) for s, c in zip(stored, checked, strict=True)]
             )
+            await _audit(session, audit, stored, provider_id)
+            await self._publish_indicators(news)
         relayed = [s.indicator_key for s in stored if s.status is SightingStatus.RELAYED]
         told = await self.relay(relayed) if relayed else {}
         async with self._sessions() as session:
@@ -202,19 +240,24 @@ class SightingRelay:
             self._protected_at = fingerprint
         return self._protected
 
-    async def _publish_indicators(self, session: Any, items: Sequence[tuple[Sighting, Observable]]) -> None:
-        """Store and publish the sector indicator of each sighting that the correlator must see."""
+    async def _merge_indicators(
+        self, session: Any, items: Sequence[tuple[Sighting, Observable]]
+    ) -> list[Indicator]:
+        """Store the sector indicator of each sighting that the correlator must see; returns the changed ones."""
         indicators = [
             _indicator(s, observed)
             for s, observed in items
             if s.status is SightingStatus.RELAYED or s.held_reason in _CORRELATED_WHEN_HELD
         ]
         if not indicators:
-            return
-        now = self._clock()
+            return []
         _merged, news = await indicator_store.merge_indicators(
-            session=session, indicators=indicators, now=now
+            session=session, indicators=indicators, now=self._clock()
         )
+        return news
+
+    async def _publish_indicators(self, news: Sequence[Indicator]) -> None:
+        """Publish the changed sector indicators (inside the write's transaction: see the module docstring)."""
         if news:
             await self._bus.publish_many(
                 self._topics.indicators,
@@ -224,12 +267,15 @@ class SightingRelay:
 
     # --- confirmation --------------------------------------------------------------------------------------
 
-    async def confirm(self, *, sighting: Sighting, csirt_id: str) -> SightingReceipt:
+    async def confirm(
+        self, *, sighting: Sighting, csirt_id: str, audit: AuditAs | None = None
+    ) -> SightingReceipt:
         """A CSIRT confirms a sighting: it stays live ``ttl`` longer and its entry's severity rises."""
         async with self._sessions() as session, session.begin():
             confirmed = await store.confirm_sighting(
                 session=session, sighting=sighting, csirt_id=csirt_id, now=self._clock(), ttl=self.ttl
             )
+            await _audit(session, audit, [confirmed], sighting.provider_id)
         told = (
             await self.relay([confirmed.indicator_key]) if confirmed.status is SightingStatus.RELAYED else {}
         )

@@ -13,10 +13,9 @@ from ewarn.api.params import ResourceIdPath
 from ewarn.models.provider import Principal, Role
 from ewarn.models.sighting import Sighting, SightingIn, SightingReceipt, StixSightingReport
 from ewarn.sightings.observables import InvalidSighting
-from ewarn.sightings.relay import QuotaExceeded, relay_for
+from ewarn.sightings.relay import AuditAs, QuotaExceeded, relay_for
 from ewarn.sightings.stix import read_stix_sightings
 from ewarn.store.repositories import sightings as repo
-from ewarn.store.repositories.audit import record_audit
 from ewarn.store.repositories.principals import visible_provider_ids
 
 router = APIRouter(prefix="/api/v1/sightings", tags=["sightings"])
@@ -29,30 +28,20 @@ def _reporter(principal: Principal) -> str:
     return principal.provider_id
 
 
-async def _audited(
-    runtime: RuntimeDep, principal: Principal, action: str, receipts: list[SightingReceipt], provider_id: str
-) -> None:
-    """The audit row of a relay write: the relay stores in its own sessions, so the row follows its success."""
-    summary = {"receipts": [{"id": r.id, "status": r.status, "held_reason": r.held_reason} for r in receipts]}
-    async with runtime.sessions() as session:
-        ids = [r.id for r in receipts]
-        await record_audit(session, principal, action, "sighting", ids, summary, provider_id=provider_id)
-        await session.commit()
-
-
 async def _submit(
     runtime: RuntimeDep, principal: Principal, sightings: list[SightingIn]
 ) -> list[SightingReceipt]:
     provider_id = _reporter(principal)
     try:
-        receipts = await relay_for(runtime).submit(provider_id=provider_id, sightings=sightings)
+        receipts = await relay_for(runtime).submit(
+            provider_id=provider_id, sightings=sightings, audit=AuditAs(principal, "submit")
+        )
     except InvalidSighting as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     except QuotaExceeded as exc:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": str(exc.retry_after)}
         ) from exc
-    await _audited(runtime, principal, "submit", receipts, provider_id)
     return receipts
 
 
@@ -114,7 +103,7 @@ async def confirm_sighting(
     sighting = await _visible(session, principal, sighting_id)
     if principal.role is not Role.CSIRT or principal.csirt_id is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only CSIRT keys confirm sightings")
-    await session.close()  # the relay writes in its own sessions
-    receipt = await relay_for(runtime).confirm(sighting=sighting, csirt_id=principal.csirt_id)
-    await _audited(runtime, principal, "confirm", [receipt], sighting.provider_id)
-    return receipt
+    await session.close()  # the relay writes (the confirmation with its audit row) in its own sessions
+    return await relay_for(runtime).confirm(
+        sighting=sighting, csirt_id=principal.csirt_id, audit=AuditAs(principal, "confirm")
+    )
