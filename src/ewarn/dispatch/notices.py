@@ -22,11 +22,12 @@ from ewarn.models.common import TLP, Contract, UtcDatetime, utcnow
 
 NOTICE_KEY = "workflow_notice"
 NoticeKind = Literal["reminder", "escalation_contact", "escalation_csirt"]
+NoticeDue = Literal["acknowledge", "resolve"]  # which deadline the notice is about
 
 
 class NoticeData(Contract):
     kind: NoticeKind = Field(description="reminder (before the deadline) or an escalation (after it)")
-    due: Literal["acknowledge"] = "acknowledge"
+    due: NoticeDue = "acknowledge"
     due_at: UtcDatetime
     raised_at: UtcDatetime
     alert_id: str
@@ -40,7 +41,7 @@ class NoticeData(Contract):
 
 
 class NoticeEvent(Contract):
-    """A reminder or escalation about an alert that was not acknowledged in time."""
+    """A reminder or escalation about an alert that was not acknowledged (or not resolved) in time."""
 
     type: Literal["alert.reminder", "alert.escalation"]
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -49,14 +50,22 @@ class NoticeEvent(Contract):
 
 
 def notice_payload(
-    alert: Alert, *, kind: NoticeKind, due_at: datetime, raised_at: datetime, at: datetime, with_alert: bool
+    alert: Alert,
+    *,
+    kind: NoticeKind,
+    due_at: datetime,
+    raised_at: datetime,
+    at: datetime,
+    with_alert: bool,
+    due: NoticeDue = "acknowledge",
 ) -> dict[str, Any]:
-    """The outbox payload of one notice about ``alert``."""
+    """The outbox payload of one notice about ``alert``'s ``due`` deadline."""
     event = NoticeEvent(
         type="alert.reminder" if kind == "reminder" else "alert.escalation",
         timestamp=at,
         data=NoticeData(
             kind=kind,
+            due=due,
             due_at=due_at,
             raised_at=raised_at,
             alert_id=alert.id,
@@ -84,17 +93,19 @@ def notice_body(payload: dict[str, Any]) -> tuple[bytes, str]:
 
 
 _SUBJECTS = {
-    "reminder": "Reminder: acknowledge by {due}",
-    "escalation_contact": "Escalation: not acknowledged by {due}",
-    "escalation_csirt": "Escalation to CSIRT: not acknowledged by {due}",
+    "reminder": "Reminder: {verb} by {due}",
+    "escalation_contact": "Escalation: not {done} by {due}",
+    "escalation_csirt": "Escalation to CSIRT: not {done} by {due}",
 }
+_WORDS = {"acknowledge": ("acknowledge", "acknowledged"), "resolve": ("resolve", "resolved")}
 
 
 def notice_email(payload: dict[str, Any], *, to: str, sender: str, message_id: str) -> EmailMessage:
     """The e-mail of a notice; its Message-ID is the delivery id, so a re-sent message keeps it."""
     data = notice_event(payload).data
     due = f"{data.due_at:%Y-%m-%d %H:%M} UTC"
-    subject = _SUBJECTS[data.kind].format(due=due)
+    verb, done = _WORDS[data.due]
+    subject = _SUBJECTS[data.kind].format(due=due, verb=verb, done=done)
     lines = [
         subject,
         "",

@@ -17,7 +17,7 @@ from ewarn.logging import get_logger
 from ewarn.models.common import utcnow
 from ewarn.settings import WorkflowSettings
 from ewarn.store.db import SessionFactory
-from ewarn.workflow.service import send_due_notices, sync_ledger
+from ewarn.workflow.service import plan_unplanned, send_due_notices, sync_ledger
 
 log = get_logger(__name__)
 
@@ -53,6 +53,8 @@ class WorkflowScheduler:
             synced += moved
             if moved < batch:
                 break
+        async with self._sessions() as session, session.begin():
+            await plan_unplanned(session=session, settings=self._settings, now=now, limit=batch)
         for _ in range(_MAX_PASSES):
             async with self._sessions() as session, session.begin():
                 sent = await send_due_notices(session=session, settings=self._settings, now=now, limit=batch)

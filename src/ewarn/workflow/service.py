@@ -5,7 +5,7 @@ Each function works in the caller's session and transaction; the API route and t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ewarn.dispatch.notices import NoticeKind, notice_payload
@@ -22,16 +22,31 @@ from ewarn.store.repositories import workflow as repo
 from ewarn.store.repositories.alerts import alert_from_row
 from ewarn.store.repositories.audit import AuditActor
 from ewarn.store.tables import AlertRow, AlertWorkflowRow
-from ewarn.workflow.deadlines import ESCALATION_CONTACT, ESCALATION_CSIRT, REMINDER, schedule
+from ewarn.workflow.deadlines import (
+    ACKNOWLEDGE_NOTICES,
+    ESCALATION_CONTACT,
+    ESCALATION_CSIRT,
+    NOTICE_ORDER,
+    REMINDER,
+    RESOLVE_ESCALATION_CONTACT,
+    RESOLVE_ESCALATION_CSIRT,
+    RESOLVE_REMINDER,
+    deadline_of,
+    schedule,
+)
 from ewarn.workflow.states import ACKNOWLEDGING, CLOSED, refusal
 
 SYSTEM = AuditActor(id="system", role="system", name="ewarn workflow")
 # E-mail leaves our control once sent: an escalation e-mail carries the alert only up to this TLP.
 EMAIL_DETAIL_CEILING = TLP.AMBER
+# the ledger's notice (one per deadline chain) -> what the notice says it is
 _NOTICE_KINDS: dict[str, NoticeKind] = {
     REMINDER: "reminder",
     ESCALATION_CONTACT: "escalation_contact",
     ESCALATION_CSIRT: "escalation_csirt",
+    RESOLVE_REMINDER: "reminder",
+    RESOLVE_ESCALATION_CONTACT: "escalation_contact",
+    RESOLVE_ESCALATION_CSIRT: "escalation_csirt",
 }
 _NOTICE_CHANNELS = frozenset({Channel.WEBHOOK, Channel.EMAIL})  # the channels that render a notice
 
@@ -94,8 +109,26 @@ async def _keep_ledger(
     return existing
 
 
-def _pending_notice_ids(row: AlertWorkflowRow) -> list[str]:
-    return [i for n in row.notices or [] for i in n.get("delivery_ids", [])]
+def _ended_notice_ids(row: AlertWorkflowRow | None, before: AlertStatus, after: AlertStatus) -> list[str]:
+    """The outbox rows of the notices ``before -> after`` ends: closing the alert ends both chains, leaving
+    ``new`` for an open state the acknowledgement chain."""
+    if after in CLOSED:
+        ended = set(NOTICE_ORDER)
+    elif before is AlertStatus.NEW and after is not AlertStatus.NEW:
+        ended = set(ACKNOWLEDGE_NOTICES)
+    else:
+        return []
+    notes = row.notices or [] if row is not None else []
+    return [i for n in notes if n.get("kind") in ended for i in n.get("delivery_ids", [])]
+
+
+async def _end_notices(
+    session: Any, row: AlertWorkflowRow | None, before: AlertStatus, after: AlertStatus
+) -> None:
+    """Skip the notices ``before -> after`` ended that are still waiting in the outbox."""
+    await repo.cancel_pending(
+        session=session, delivery_ids=_ended_notice_ids(row, before, after), reason=f"alert {after.value}"
+    )
 
 
 async def change_status(
@@ -111,7 +144,7 @@ async def change_status(
     """Move the alert to ``target`` with its history row; None when it does not exist.
 
     Raises ``TransitionRefused`` with the reason when the move is not allowed. Leaving ``new`` ends the
-    notices: those not yet sent are skipped.
+    acknowledgement notices, closing the alert the resolution notices too: those not yet sent are skipped.
     """
     row = await repo.lock_alert(session=session, alert_id=alert_id)
     if row is None:
@@ -127,10 +160,7 @@ async def change_status(
     ledger = await _keep_ledger(
         session, alert, await repo.ledger_row(session=session, alert_id=alert_id), settings, now
     )
-    if current is AlertStatus.NEW:
-        await repo.cancel_pending(
-            session=session, delivery_ids=_pending_notice_ids(ledger), reason=f"alert {target.value}"
-        )
+    await _end_notices(session, ledger, current, target)
     await session.flush()
     return alert
 
@@ -169,9 +199,32 @@ async def sync_ledger(*, session: Any, settings: WorkflowSettings, now: datetime
                     comment=_system_comment(alert, before),
                     now=now,
                 )
+            await _end_notices(session, existing, before, alert.status)
         await _keep_ledger(session, alert, existing, settings, now)
     await session.flush()
     return len(pairs)
+
+
+async def plan_unplanned(*, session: Any, settings: WorkflowSettings, now: datetime, limit: int) -> int:
+    """Plan the next notice of open ledger rows that have none though their resolution chain may still run
+    (rows kept before resolution deadlines had notices); returns how many rows were read.
+
+    A chain whose last notice was sent has its resolution deadline at least ``escalate_to_csirt_after_hours``
+    behind ``now``, so rows past that are never read again.
+    """
+    after = now - timedelta(hours=settings.escalate_to_csirt_after_hours)
+    rows = await repo.unplanned_open_rows(session=session, resolve_due_after=after, limit=limit)
+    for row in rows:
+        plan = schedule(
+            status=AlertStatus(row.status),
+            severity=Severity(row.severity),
+            raised_at=as_utc(row.raised_at) or now,
+            sent={n["kind"] for n in row.notices or []},
+            settings=settings,
+        )
+        row.next_notice, row.next_notice_at = plan.next_notice, plan.next_notice_at
+    await session.flush()
+    return len(rows)
 
 
 def _delivery_row(
@@ -199,14 +252,16 @@ def _delivery_row(
 
 
 async def _notice_rows(
-    session: Any, alert: Alert, kind: NoticeKind, due_at: datetime, now: datetime
+    session: Any, alert: Alert, notice: str, due_at: datetime, now: datetime
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """The outbox rows of one notice, or none and why."""
+    """The outbox rows of one notice of the ledger (ids by ``notice``: one per chain), or none and why."""
     raised_at = _raised_at(alert)
+    kind = _NOTICE_KINDS[notice]
+    due = deadline_of(notice)
 
     def payload(with_alert: bool) -> dict[str, Any]:
         return notice_payload(
-            alert, kind=kind, due_at=due_at, raised_at=raised_at, at=now, with_alert=with_alert
+            alert, kind=kind, due=due, due_at=due_at, raised_at=raised_at, at=now, with_alert=with_alert
         )
 
     if kind == REMINDER:
@@ -216,7 +271,7 @@ async def _notice_rows(
                 alert,
                 r.subscription.id,
                 r.subscription.channel.value,
-                kind,
+                notice,
                 payload(with_alert=True),
                 now,
             )
@@ -233,21 +288,21 @@ async def _notice_rows(
         session=session, provider_id=alert.provider_id, target=target, now=now
     )
     with_alert = alert.tlp.rank <= EMAIL_DETAIL_CEILING.rank
-    return [_delivery_row(alert, sub_id, Channel.EMAIL.value, kind, payload(with_alert), now)], None
+    return [_delivery_row(alert, sub_id, Channel.EMAIL.value, notice, payload(with_alert), now)], None
 
 
 async def _send_next(
     session: Any, ledger: AlertWorkflowRow, alert: Alert, settings: WorkflowSettings, now: datetime
 ) -> bool:
     """Write the ledger's next notice to the outbox and plan the one after; False if there is none."""
-    kind = _NOTICE_KINDS.get(ledger.next_notice or "")
-    if kind is None:
+    notice = ledger.next_notice or ""
+    if notice not in _NOTICE_KINDS:
         ledger.next_notice, ledger.next_notice_at = None, None
         return False
-    due_at = as_utc(ledger.acknowledge_due_at) or now
-    rows, skipped = await _notice_rows(session, alert, kind, due_at, now)
+    deadline = ledger.resolve_due_at if deadline_of(notice) == "resolve" else ledger.acknowledge_due_at
+    rows, skipped = await _notice_rows(session, alert, notice, as_utc(deadline) or now, now)
     inserted = await repo.insert_notice_deliveries(session=session, rows=rows)
-    note: dict[str, Any] = {"kind": kind, "at": now.isoformat(), "delivery_ids": sorted(inserted)}
+    note: dict[str, Any] = {"kind": notice, "at": now.isoformat(), "delivery_ids": sorted(inserted)}
     if skipped:
         note["skipped"] = skipped
     ledger.notices = [*(ledger.notices or []), note]

@@ -34,6 +34,7 @@ from ewarn.store.tables import (
 )
 
 ESCALATION = "escalation"  # subscriptions.purpose of the workflow's own rows
+_OPEN = [AlertStatus.NEW.value, AlertStatus.ACKNOWLEDGED.value, AlertStatus.IN_PROGRESS.value]
 
 
 async def lock_alert(*, session: AsyncSession, alert_id: str) -> AlertRow | None:
@@ -121,11 +122,11 @@ async def alerts_out_of_step(
 
 
 async def due_notices(*, session: AsyncSession, now: datetime, limit: int) -> list[AlertWorkflowRow]:
-    """Ledger rows of new alerts whose next notice has fallen due."""
+    """Ledger rows of open alerts whose next notice (acknowledgement or resolution) has fallen due."""
     stmt = (
         select(AlertWorkflowRow)
         .where(
-            AlertWorkflowRow.status == AlertStatus.NEW.value,
+            AlertWorkflowRow.status.in_(_OPEN),
             AlertWorkflowRow.next_notice_at.is_not(None),
             AlertWorkflowRow.next_notice_at <= now,
         )
@@ -136,11 +137,28 @@ async def due_notices(*, session: AsyncSession, now: datetime, limit: int) -> li
     return list((await session.scalars(stmt)).all())
 
 
+async def unplanned_open_rows(
+    *, session: AsyncSession, resolve_due_after: datetime, limit: int
+) -> list[AlertWorkflowRow]:
+    """Open ledger rows with no next notice whose resolution deadline lies after ``resolve_due_after``."""
+    stmt = (
+        select(AlertWorkflowRow)
+        .where(
+            AlertWorkflowRow.status.in_(_OPEN),
+            AlertWorkflowRow.next_notice.is_(None),
+            AlertWorkflowRow.resolve_due_at > resolve_due_after,
+        )
+        .order_by(AlertWorkflowRow.resolve_due_at, AlertWorkflowRow.alert_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
 async def overdue_rows(
     *, session: AsyncSession, now: datetime, provider_ids: set[str] | None, limit: int
 ) -> list[AlertWorkflowRow]:
     """Open alerts past their acknowledgement (still new) or resolution deadline, most overdue first."""
-    open_ = [AlertStatus.NEW.value, AlertStatus.ACKNOWLEDGED.value, AlertStatus.IN_PROGRESS.value]
     stmt = (
         select(AlertWorkflowRow)
         .where(
@@ -149,7 +167,7 @@ async def overdue_rows(
                     AlertWorkflowRow.status == AlertStatus.NEW.value,
                     AlertWorkflowRow.acknowledge_due_at <= now,
                 ),
-                and_(AlertWorkflowRow.status.in_(open_), AlertWorkflowRow.resolve_due_at <= now),
+                and_(AlertWorkflowRow.status.in_(_OPEN), AlertWorkflowRow.resolve_due_at <= now),
             )
         )
         .order_by(AlertWorkflowRow.raised_at, AlertWorkflowRow.alert_id)
