@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+
+import idna
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from ewarn.ingest import normalise
 from ewarn.models.common import TLP
@@ -48,6 +53,63 @@ def test_domain(raw: str, value: str) -> None:
 def test_domain_rejects(raw: str) -> None:
     with pytest.raises(ValueError):
         normalise.domain(raw)
+
+
+def _idna_domain(value: str) -> str:
+    """``normalise.domain`` as it was before its plain-ASCII shortcut: every name through ``idna.encode``."""
+    value = value.strip().rstrip(".")
+    if not value:
+        raise ValueError("empty")
+    ascii_form = idna.encode(value, uts46=True).decode("ascii").lower()
+    if len(ascii_form) > 253 or "." not in ascii_form:
+        raise ValueError("too long or one label")
+    try:
+        ipaddress.ip_address(ascii_form)
+    except ValueError:
+        return ascii_form
+    raise ValueError("an address")
+
+
+def _outcome(normalise_: object, value: str) -> str:
+    try:
+        return f"ok {normalise_(value)}"  # type: ignore[operator]
+    except (ValueError, idna.IDNAError):
+        return "rejected"
+
+
+NAME_PIECES = st.sampled_from(
+    [
+        *"abcxyzAZ0189-._",
+        "--",
+        "xn--",
+        "xn--bcher-kva",
+        "xn--zz",
+        "ab--",
+        "-",
+        "..",
+        "\u00e9",
+        "\u00df",
+        "\u0661",
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(NAME_PIECES, max_size=40).map("".join) | st.text(max_size=30))
+@example("a" * 63 + ".example")
+@example("a" * 64 + ".example")
+@example("example." + "a" * 63)
+@example("example." + "a" * 64)
+@example(".".join(["a" * 61] * 4) + ".ab")  # 253 characters
+@example(".".join(["a" * 61] * 4) + ".abc")  # 254
+@example("ab--cd.example")
+@example("xn--bcher-kva.example")
+@example("EXAMPLE.ORG")
+@example("a_b.example")
+@example("1.2.3.4")
+def test_domain_shortcut_agrees_with_idna(value: str) -> None:
+    """Plain ASCII names skip ``idna.encode``; every name gets the outcome IDNA gives it."""
+    assert _outcome(normalise.domain, value) == _outcome(_idna_domain, value)
 
 
 @pytest.mark.parametrize(

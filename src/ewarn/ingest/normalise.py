@@ -30,6 +30,12 @@ _ASN = re.compile(r"^(?:AS)?\s*(\d{1,10})$", re.IGNORECASE)
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$", re.IGNORECASE)
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
 _LABEL_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# Lower-case ASCII names whose every label IDNA leaves as it is: letters, digits and inner hyphens, 1..63
+# characters, no hyphens in both the 3rd and 4th place (that takes in every ``xn--`` label, which IDNA must
+# decode and check). ``idna.encode`` costs ~250 µs a name; most feed names are plain ASCII.
+_PLAIN_ASCII_NAME = re.compile(
+    r"(?:(?![a-z0-9-]{2}--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*(?![a-z0-9-]{2}--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+)
 
 
 @dataclass(frozen=True)
@@ -72,17 +78,22 @@ def domain(value: str) -> str:
     value = _check_length(value).rstrip(".")
     if not value:
         raise ValueError("empty domain")
-    try:
-        ascii_form = idna.encode(value, uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
-        raise ValueError(f"not a valid domain name: {value[:80]!r} ({exc})") from exc
-    ascii_form = ascii_form.lower()
+    ascii_form = value.lower()
+    if not (value.isascii() and len(ascii_form) <= 253 and _PLAIN_ASCII_NAME.fullmatch(ascii_form)):
+        ascii_form = _idna_form(value)
     if len(ascii_form) > 253:
         raise ValueError("domain longer than 253 characters")
     if "." not in ascii_form:
         raise ValueError(f"a single label is not a domain name: {ascii_form[:80]!r}")
     _reject_ip_literal(ascii_form)
     return ascii_form
+
+
+def _idna_form(value: str) -> str:
+    try:
+        return idna.encode(value, uts46=True).decode("ascii").lower()
+    except idna.IDNAError as exc:
+        raise ValueError(f"not a valid domain name: {value[:80]!r} ({exc})") from exc
 
 
 def _reject_ip_literal(name: str) -> None:

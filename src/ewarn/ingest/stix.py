@@ -1,8 +1,8 @@
-"""STIX 2.0/2.1 bundles → indicators. The only module that touches stix2-patterns.
+"""STIX 2.0/2.1 bundles → indicators.
 
 Objects are read as plain JSON (producers differ too much for strict stix2 parsing: ports as strings, custom
-properties); patterns are parsed with the OASIS grammar. One bad object or pattern is one rejection, and the
-rest of the bundle flows.
+properties); patterns are read by ``stix_patterns`` (the OASIS grammar, and a fast reader for the common
+shapes). One bad object or pattern is one rejection, and the rest of the bundle flows.
 """
 
 from __future__ import annotations
@@ -13,10 +13,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-
-from stix2patterns.exceptions import ParseException
-from stix2patterns.v20.pattern import Pattern as Pattern20
-from stix2patterns.v21.pattern import Pattern as Pattern21
 
 from ewarn.ingest import normalise
 from ewarn.ingest.normalise import Observable
@@ -30,6 +26,7 @@ from ewarn.ingest.records import (
     load_json,
     parse_timestamp,
 )
+from ewarn.ingest.stix_patterns import pattern_comparisons as pattern_comparisons  # sightings read it here
 from ewarn.models.common import TLP
 from ewarn.models.indicator import IndicatorType, VulnerabilityInfo
 
@@ -37,7 +34,6 @@ MAX_PATTERN_CHARS = 256 * 1024
 MAX_NAME_CHARS = 500
 MAX_DESCRIPTION_CHARS = 4000
 _STIX_ID = re.compile(r"^[a-z0-9][a-z0-9-]*--[0-9a-fA-F-]{8,}$")
-_SUPPORTED_OPS = {"=", "ISSUBSET"}
 
 
 @dataclass(frozen=True)
@@ -275,55 +271,6 @@ def _raw_labels(obj: dict[str, Any], related: list[dict[str, Any]]) -> list[str]
             if isinstance(values, list):
                 raw.extend(v for v in values if isinstance(v, str))
     return raw
-
-
-# The one-comparison shapes most feeds use ([ipv4-addr:value = '…'], [file:hashes.'SHA-256' = '…']); for
-# these the grammar can only yield one comparison, and the ANTLR parser costs ~2 ms a pattern.
-_SIMPLE = re.compile(
-    r"^\[\s*([a-z][a-z0-9-]*):(value|hashes\.(?:'[A-Za-z0-9-]+'|[A-Za-z][A-Za-z0-9_]*))\s*=\s*'([^'\\]*)'\s*\]$"
-)
-
-
-def pattern_comparisons(pattern: str, spec_version: str = "2.1") -> list[tuple[str, list[str], str]]:
-    """Every positive comparison in a STIX pattern as (object type, property path, literal value).
-
-    OR-chains and several observations yield several comparisons; negations and operators other than
-    ``=`` and ``ISSUBSET`` are left out, since they do not name an observable. ``ValueError`` when the pattern
-    does not parse under either grammar.
-    """
-    simple = _SIMPLE.match(pattern)
-    if simple is not None:
-        object_type, prop, value = simple.groups()
-        path = ["value"] if prop == "value" else ["hashes", prop.split(".", 1)[1].strip("'")]
-        return [(object_type, path, value)]
-    return grammar_comparisons(pattern, spec_version)
-
-
-def grammar_comparisons(pattern: str, spec_version: str = "2.1") -> list[tuple[str, list[str], str]]:
-    """``pattern_comparisons`` through the OASIS grammar only (stix2-patterns)."""
-    parsers = (Pattern21, Pattern20) if spec_version != "2.0" else (Pattern20, Pattern21)
-    first_error: str | None = None
-    for parser in parsers:
-        try:
-            data = parser(pattern).inspect()
-        except ParseException as exc:
-            first_error = first_error or str(exc)
-            continue
-        except RecursionError as exc:
-            raise ValueError("pattern nests too deeply for the STIX pattern parser") from exc
-        found: list[tuple[str, list[str], str]] = []
-        for object_type, items in data.comparisons.items():
-            for path, op, literal in items:
-                if op in _SUPPORTED_OPS:
-                    found.append((object_type, [str(p) for p in path], _unquote(literal)))
-        return found
-    raise ValueError(f"invalid STIX pattern: {first_error}")
-
-
-def _unquote(literal: str) -> str:
-    if len(literal) >= 2 and literal[0] == literal[-1] == "'":
-        return literal[1:-1].replace("\\'", "'").replace("\\\\", "\\")
-    return literal
 
 
 def observable_for(object_type: str, path: list[str], value: str) -> Observable | None:
