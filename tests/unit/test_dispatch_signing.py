@@ -65,3 +65,17 @@ def test_stale_timestamp_is_rejected_by_receivers() -> None:
     headers = Signer().headers(msg_id="msg_s", timestamp=old, body=BODY, secrets=[secret])
     with pytest.raises(WebhookVerificationError, match="too old"):
         Webhook(secret).verify(BODY, headers)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [BODY, '{"title":"Überwachung – 病院","n":1}'.encode(), b"", b"x" * 70_000],
+    ids=["ascii", "utf8", "empty", "big"],
+)
+def test_signature_is_the_librarys_byte_for_byte(body: bytes) -> None:
+    """Signed here with one hmac.digest; the value is exactly what standardwebhooks' own signer writes."""
+    secrets = [new_secret(), new_secret().removeprefix("whsec_")]  # with and without the prefix
+    when = datetime(2026, 12, 3, 15, 4, 5, 987654, tzinfo=UTC)
+    ours = Signer().signature(msg_id="dlv_Ünïcode", timestamp=when, body=body, secrets=secrets)
+    theirs = " ".join(Webhook(s).sign("dlv_Ünïcode", when, body.decode()) for s in secrets)
+    assert ours == theirs

@@ -1,30 +1,33 @@
-"""The pure core of correlation: which assets an indicator hits, why, and the alert that says so.
+"""Alerts from matches: ``build_alerts`` turns the matches of one indicator into the first revision of each alert.
 
-No I/O here: ``match`` reads the in-memory index, ``build_alert`` turns one match into an ``Alert``.
+No I/O here. Matching lives in ``matching``, the words of an alert in ``explain``; both are importable from here
+as before. ``build_alerts`` works out once what an observable's alerts share (title, threat score, the block and
+log-search steps, sources, first sighting): on an indicator that hits ten providers that was about a fifth of
+the CPU of building each further alert (stage bench).
 
-``build_alerts`` builds the alerts of all the matches of one indicator and works out once what an observable's
-alerts share (title, threat score, the block and log-search steps, sources, first sighting): on an indicator
-that hits ten providers that was about a fifth of the CPU of building each further alert (stage bench).
+The alert and its parts are put together with ``models.alert_fast.trusted``, without validating again what
+comes from validated models (the indicator, the asset) or is computed from them: validation was 35-40 µs of
+the ~140 µs of building a domain match's alert (``bench/correlate_stage_bench.py``, best of seven rounds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
-from urllib.parse import urlsplit
 
 from ewarn.actions import next_steps, references, remediations
 from ewarn.actions.playbooks import PlaybookRule, playbook_for
-from ewarn.correlate.addresses import Network, normalise_host, parse_address, parse_asn, parse_network
-from ewarn.correlate.index import AssetIndex, AssetRef, Entry, records
+from ewarn.correlate.explain import explain, title
+from ewarn.correlate.index import AssetRef
 from ewarn.correlate.matches import VERSION_NOT_COMPARED, Match, Relation
+from ewarn.correlate.matching import match
 from ewarn.correlate.score import Threat, score, threat_of
-from ewarn.correlate.vulnerability import asset_display, indicator_cves, match_vulnerability
+from ewarn.correlate.vulnerability import indicator_cves
 from ewarn.ids import alert_id
-from ewarn.models import Alert, AssetKind, Indicator, IndicatorType, MatchDetail
+from ewarn.models import Alert, Indicator, IndicatorType, MatchDetail
 from ewarn.models.alert import AlertCve, AssetContact, ExploitationFlags, NextStep, Severity
+from ewarn.models.alert_fast import trusted
 from ewarn.models.sighting import SIGHTING_FEED, sighted_in_range
 
 __all__ = [
@@ -38,7 +41,7 @@ __all__ = [
     "match",
 ]
 
-D = TypeVar("D")
+_VULNERABILITY = IndicatorType.VULNERABILITY
 
 
 def is_active(indicator: Indicator, now: datetime) -> bool:
@@ -46,241 +49,7 @@ def is_active(indicator: Indicator, now: datetime) -> bool:
     return not indicator.revoked and (indicator.valid_until is None or indicator.valid_until > now)
 
 
-# --- network and name indicators ---------------------------------------------------------------------------
-
-
-def _per_provider_first(index: AssetIndex, hits: Iterable[tuple[D, Entry]]) -> list[tuple[D, AssetRef]]:
-    """Keep, for each provider, only the first (most specific) asset hit; hits come most specific first."""
-    seen: set[str] = set()
-    out: list[tuple[D, AssetRef]] = []
-    for detail, entry in hits:
-        for record in records(entry):
-            ref = index.ref(record)
-            if ref.provider_id not in seen:
-                seen.add(ref.provider_id)
-                out.append((detail, ref))
-    return out
-
-
-def _match_address(index: AssetIndex, text: str, indicator_value: str) -> list[Match]:
-    parsed = parse_address(text) if "/" not in text else None
-    if parsed is None:
-        network = parse_network(text)
-        return [] if network is None else _match_network(index, network, indicator_value)
-    family, address = parsed
-    hits = index.networks_containing(family, address)
-    if not hits:
-        return []
-    containing = ((Network(family, net, length).text(), entry) for length, net, entry in hits)
-    return [
-        Match(ref, Relation.ADDRESS_IN_RANGE, "network", cidr, indicator_value, range=cidr)
-        for cidr, ref in _per_provider_first(index, containing)
-    ]
-
-
-def _match_network(index: AssetIndex, network: Network, indicator_value: str) -> list[Match]:
-    containing: list[tuple[str, Entry]] = []
-    out: list[Match] = []
-    for length, net, entry in index.networks_overlapping(network):
-        cidr = Network(network.family, net, length).text()
-        if length <= network.prefix:
-            containing.append((cidr, entry))
-            continue
-        for record in records(entry):
-            out.append(
-                Match(index.ref(record), Relation.RANGE_COVERS, "network", cidr, indicator_value, range=cidr)
-            )
-    inside = [
-        Match(ref, Relation.RANGE_IN_RANGE, "network", cidr, indicator_value, range=cidr)
-        for cidr, ref in _per_provider_first(index, containing)
-    ]
-    return inside + out
-
-
-def _match_host(index: AssetIndex, host: str, indicator_value: str) -> list[Match]:
-    out: list[Match] = []
-    for domain, ref in _per_provider_first(index, index.domains_covering(host)):
-        relation = Relation.SAME_DOMAIN if domain == host else Relation.SUBDOMAIN
-        out.append(Match(ref, relation, "domain", domain, indicator_value, range=domain))
-    exact = index.hostname(host)
-    if exact is not None:
-        out.extend(
-            Match(index.ref(r), Relation.HOSTNAME, "hostname", host, indicator_value) for r in records(exact)
-        )
-    mail = index.email_domain(host)
-    if mail is not None:
-        out.extend(
-            Match(index.ref(r), Relation.EMAIL_DOMAIN, "email_domain", host, indicator_value)
-            for r in records(mail)
-        )
-    return out
-
-
-def _match_ip(indicator: Indicator, index: AssetIndex) -> list[Match]:
-    return _match_address(index, indicator.value, indicator.value)
-
-
-def _match_domain(indicator: Indicator, index: AssetIndex) -> list[Match]:
-    host = normalise_host(indicator.value)
-    return [] if host is None else _match_host(index, host, indicator.value)
-
-
-def _url_host(indicator: Indicator) -> str | None:
-    if indicator.url_host:
-        return indicator.url_host
-    try:
-        return urlsplit(indicator.value).hostname
-    except ValueError:
-        return None
-
-
-def _match_url(indicator: Indicator, index: AssetIndex) -> list[Match]:
-    raw_host = _url_host(indicator)
-    if not raw_host:
-        return []
-    # only a host that starts like an address is tried as one: a failed parse raises, which costs more
-    if (raw_host[0].isdigit() or ":" in raw_host) and parse_address(raw_host.strip("[]")) is not None:
-        return _match_address(index, raw_host.strip("[]"), indicator.value)
-    host = normalise_host(raw_host)
-    return [] if host is None else _match_host(index, host, indicator.value)
-
-
-def _match_email(indicator: Indicator, index: AssetIndex) -> list[Match]:
-    domain = normalise_host(indicator.value.rpartition("@")[2])
-    entry = index.email_domain(domain) if domain else None
-    if entry is None or domain is None:
-        return []
-    return [
-        Match(index.ref(r), Relation.EMAIL_DOMAIN, "email_domain", domain, indicator.value)
-        for r in records(entry)
-    ]
-
-
-def _match_asn(indicator: Indicator, index: AssetIndex) -> list[Match]:
-    number = parse_asn(indicator.value)
-    entry = index.asn(number) if number is not None else None
-    if entry is None:
-        return []
-    return [Match(index.ref(r), Relation.ASN, "asn", f"AS{number}", indicator.value) for r in records(entry)]
-
-
-def _no_match(indicator: Indicator, index: AssetIndex) -> list[Match]:
-    return []  # file hashes: no asset kind holds hashes
-
-
-_MATCHERS: dict[IndicatorType, Callable[[Indicator, AssetIndex], list[Match]]] = {
-    IndicatorType.IPV4: _match_ip,
-    IndicatorType.IPV6: _match_ip,
-    IndicatorType.DOMAIN: _match_domain,
-    IndicatorType.URL: _match_url,
-    IndicatorType.EMAIL: _match_email,
-    IndicatorType.ASN: _match_asn,
-    IndicatorType.VULNERABILITY: match_vulnerability,
-    IndicatorType.MD5: _no_match,
-    IndicatorType.SHA1: _no_match,
-    IndicatorType.SHA256: _no_match,
-    IndicatorType.SHA512: _no_match,
-}
-
-
-def match(indicator: Indicator, index: AssetIndex) -> list[Match]:
-    """Every asset ``indicator`` hits, one match per asset."""
-    return _MATCHERS[indicator.type](indicator, index)
-
-
-# --- explaining and alerting -------------------------------------------------------------------------------
-
-
-def _advisory(indicator: Indicator, cves: tuple[str, ...] = ()) -> str:
-    """The advisory and the CVEs of it that hit: ``ICSMA-20-296-02 (CVE-2020-25150, …)`` or the CVE itself."""
-    named = [c for c in cves if c.upper() != indicator.value.upper()]
-    return f"{indicator.value} ({', '.join(named)})" if named else indicator.value
-
-
-_NOUN = {AssetKind.MEDICAL_DEVICE: "device", AssetKind.INFRASTRUCTURE: "equipment"}
-
-
-def _version_word(asset: AssetRef) -> str:
-    return "version" if asset.kind is AssetKind.SOFTWARE else "firmware"
-
-
-def _owner_phrase(asset: AssetRef) -> str:
-    noun = _NOUN.get(asset.kind, "software")
-    phrase = f"your {noun} '{asset.name}'"
-    return f"{phrase} (part of '{asset.parent_name}')" if asset.parent_name else phrase
-
-
-def _explain_product(indicator: Indicator, found: Match) -> str:
-    asset, relation = found.asset, found.relation
-    product, version, owner = asset_display(asset), asset.effective_version, _owner_phrase(asset)
-    advisory = _advisory(indicator, found.cves)
-    tail = (f" Note: {found.note}." if found.note else "") + (
-        " A fix is available." if found.fix_available else ""
-    )
-    if relation is Relation.VERSION_IN_RANGE:
-        return (
-            f"{product} {_version_word(asset)} {version} on {owner} is within the affected range "
-            f"{found.range} of {advisory}.{tail}"
-        )
-    if relation is Relation.ALL_VERSIONS:
-        return f"{product} on {owner} is affected in all versions by {advisory}.{tail}"
-    if relation is Relation.PRODUCT_NAMED:
-        return f"{product} on {owner} is named by {advisory}, which gives no affected versions.{tail}"
-    if relation is Relation.VERSION_NOT_COMPARABLE:
-        return (
-            f"Possibly affected — version could not be compared: {product} {_version_word(asset)} {version} "
-            f"on {owner} is named by {advisory}, and the advisory says {found.quote}. Check it.{tail}"
-        )
-    if relation is Relation.STATUS_NOT_STATED:
-        said = f" for versions {found.range}" if found.range and found.range != "all versions" else ""
-        return (
-            f"Possibly affected — listed in the advisory, status not stated: {product} on {owner} is listed "
-            f"in {advisory}{said} without saying whether it is affected. Check it.{tail}"
-        )
-    return (
-        f"Possibly affected — version not recorded: {product} on {owner} is named by {advisory} for "
-        f"versions {found.range}; its {_version_word(asset)} version is not recorded, so check it.{tail}"
-    )
-
-
-def explain(indicator: Indicator, found: Match) -> str:
-    """The plain-language reason: the asset, the field that matched and the range."""
-    value, name = found.indicator_value, f"'{found.asset.name}'"
-    relation = found.relation
-    if relation is Relation.ADDRESS_IN_RANGE:
-        subject = (
-            value if indicator.type is not IndicatorType.URL else f"{value} (host {_url_host(indicator)})"
-        )
-        return f"{subject} is inside your range {found.range} {name}"
-    if relation is Relation.RANGE_IN_RANGE:
-        return f"the range {value} is inside your range {found.range} {name}"
-    if relation is Relation.RANGE_COVERS:
-        return f"the range {value} covers your range {found.range} {name}"
-    if relation in (Relation.SAME_DOMAIN, Relation.SUBDOMAIN, Relation.HOSTNAME, Relation.EMAIL_DOMAIN):
-        host = normalise_host(_url_host(indicator) or "") if indicator.type is IndicatorType.URL else None
-        subject = f"{value} is hosted on {host}, which" if host else value
-        if relation is Relation.SUBDOMAIN:
-            return f"{subject} is a subdomain of your domain {found.range} {name}"
-        if relation is Relation.SAME_DOMAIN:
-            return f"{subject} is your domain {found.range} {name}"
-        if relation is Relation.HOSTNAME:
-            return f"{subject} is your host {found.asset_value} {name}"
-        if indicator.type is IndicatorType.EMAIL:
-            return f"{value} sends from your e-mail domain {found.asset_value} {name}"
-        return f"{subject} is your e-mail domain {found.asset_value} {name}"
-    if relation is Relation.ASN:
-        return f"{value} is your autonomous system {found.asset_value} {name}"
-    return _explain_product(indicator, found)
-
-
-def _title(indicator: Indicator) -> str:
-    vuln = indicator.vulnerability
-    if indicator.name:
-        return indicator.name
-    if vuln is not None and vuln.title:
-        return f"{indicator.value}: {vuln.title}"
-    labels = f" ({', '.join(indicator.labels)})" if indicator.labels else ""
-    return f"{indicator.type.value} {indicator.value}{labels}"
+# --- alerting ----------------------------------------------------------------------------------------------
 
 
 def _alert_cves(indicator: Indicator, found: Match) -> list[AlertCve]:
@@ -345,7 +114,8 @@ def _as_it_hits(indicator: Indicator, cves: list[AlertCve]) -> Indicator:
 
 
 def _contact(asset: AssetRef) -> AssetContact:
-    return AssetContact(
+    return trusted(
+        AssetContact,
         name=asset.name,
         kind=asset.kind.value,
         location=asset.location,
@@ -382,7 +152,7 @@ class _Observable:
     @classmethod
     def of(cls, indicator: Indicator, now: datetime) -> _Observable:
         return cls(
-            title=_title(indicator),
+            title=title(indicator),
             threat=threat_of(indicator),
             steps=next_steps.observable_steps(indicator, now=now),
             labels=sorted(set(indicator.labels)),
@@ -402,7 +172,7 @@ def build_alerts(
     found = list(matches)
     if not found:
         return []
-    shared = _Observable.of(indicator, now) if indicator.type is not IndicatorType.VULNERABILITY else None
+    shared = _Observable.of(indicator, now) if indicator.type is not _VULNERABILITY else None
     return [build_alert(indicator, f, now=now, playbooks=playbooks, _shared=shared) for f in found]
 
 
@@ -419,10 +189,12 @@ def build_alert(
     It carries what to do: the source's remediations for the products and CVEs that hit, next steps, the
     advisory and CVE links, the asset's owner and location, and the operator's playbook (``playbooks``).
     """
-    if _shared is None and indicator.type is not IndicatorType.VULNERABILITY:
+    vulnerability = indicator.type is _VULNERABILITY
+    if _shared is None and not vulnerability:
         _shared = _Observable.of(indicator, now)
     asset = found.asset
-    cve_details = _alert_cves(indicator, found) if indicator.type is IndicatorType.VULNERABILITY else []
+    sighting = SIGHTING_FEED in indicator.sources
+    cve_details = _alert_cves(indicator, found) if vulnerability else []
     indicator = _as_it_hits(indicator, cve_details)
     vuln = indicator.vulnerability
     scored = score(
@@ -433,7 +205,7 @@ def build_alert(
     )
     cves = [c.id for c in cve_details] if cve_details else sorted(indicator_cves(indicator))
     exploitation = _exploitation(indicator, cve_details)
-    if indicator.type is IndicatorType.VULNERABILITY:
+    if vulnerability:
         to_do = remediations.for_alert(indicator, product_ids=found.product_ids, cves=cves)
         steps = next_steps.for_vulnerability(
             asset_name=asset.name,
@@ -450,7 +222,9 @@ def build_alert(
             now=now,
             shared=_shared.steps if _shared is not None else None,
         )
-    return Alert(
+    shared_title = _shared.title if _shared is not None else title(indicator)
+    return trusted(
+        Alert,
         id=alert_id(provider_id=asset.provider_id, indicator_key=indicator.key, asset_id=asset.id),
         revision=1,
         provider_id=asset.provider_id,
@@ -458,15 +232,12 @@ def build_alert(
         indicator_type=indicator.type,
         asset_id=asset.id,
         # a sighting relayed from another hospital inside this provider's range: it may be compromised
-        title=sighted_in_range(indicator.value)
-        if SIGHTING_FEED in indicator.sources
-        else (_shared.title if _shared is not None else _title(indicator)),
-        severity=scored.severity
-        if SIGHTING_FEED not in indicator.sources
-        else max(scored.severity, Severity.HIGH, key=lambda s: s.rank),
+        title=sighted_in_range(indicator.value) if sighting else shared_title,
+        severity=max(scored.severity, Severity.HIGH, key=lambda s: s.rank) if sighting else scored.severity,
         score=scored.value,
         reason=explain(indicator, found),
-        match=MatchDetail(
+        match=trusted(
+            MatchDetail,
             asset_id=asset.id,
             asset_name=asset.name,
             asset_kind=asset.kind.value,
@@ -477,13 +248,13 @@ def build_alert(
             asset_category=asset.category.value if asset.category is not None else None,
         ),
         tlp=indicator.tlp,
-        labels=_shared.labels if _shared is not None else sorted(set(indicator.labels)),
+        labels=list(_shared.labels) if _shared is not None else sorted(set(indicator.labels)),
         cves=cves,
         known_exploited=bool(vuln and vuln.known_exploited),
         fix_available=found.fix_available,
         possibly_affected=found.possibly_affected,
         cve_details=cve_details,
-        advisory=indicator.source.record if indicator.type is IndicatorType.VULNERABILITY else None,
+        advisory=indicator.source.record if vulnerability else None,
         remediations=to_do,
         next_steps=steps,
         advisory_url=vuln.advisory_url if vuln is not None else None,
@@ -495,7 +266,7 @@ def build_alert(
         else next_steps.first_sighting(indicator),
         indicator_last_seen=indicator.last_seen,
         playbook=playbook_for(playbooks, indicator.type, scored.severity),
-        source_feeds=_shared.source_feeds
+        source_feeds=list(_shared.source_feeds)
         if _shared is not None
         else sorted(set(indicator.sources) or {indicator.source.feed_id}),
         seen_at_source=indicator.source.seen_at or indicator.first_seen,

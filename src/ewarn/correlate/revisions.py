@@ -16,6 +16,7 @@ that no longer parses is quarantined and left untouched, while the rest of the b
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
@@ -27,7 +28,7 @@ from ewarn.correlate.suppression import RuleProviders, apply_suppressions
 from ewarn.errors import TransientError
 from ewarn.logging import get_logger
 from ewarn.models import Alert
-from ewarn.status.metrics import count_alerts
+from ewarn.status.metrics import ALERTS_RAISED
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories.quarantine import Quarantined
 
@@ -126,7 +127,8 @@ class RevisionWriter:
             await self.publish(outgoing)  # what this writer did store goes out before the runner retries
             raise TransientError(f"{len(pending)} alerts kept changing while their revisions were prepared")
         await self.publish(outgoing)
-        count_alerts(alert.severity for alert in written)
+        for severity, count in Counter(alert.severity.value for alert in written).items():
+            ALERTS_RAISED.labels(severity=severity).inc(count)  # per severity, not per alert
         return [alert for alert, _ in outgoing]
 
     async def _read(self, ids: Sequence[str]) -> tuple[dict[str, Alert], dict[str, int], set[str]]:

@@ -8,7 +8,6 @@ whichever dispatcher claims them after the lease runs out.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,14 +24,13 @@ from ewarn.models.subscription import Channel, Subscription
 from ewarn.store.repositories import deliveries as outbox
 from ewarn.store.repositories import subscriptions as subs_repo
 from ewarn.store.repositories.deliveries import ClaimedDelivery
-from ewarn.textsafe import needs_repair, repair
 
 log = get_logger(__name__)
 
 Handoff = list[tuple[dict[str, Any], Subscription, str]]
 
 
-def _claimed(row: dict[str, Any], now: datetime) -> ClaimedDelivery:
+def _claimed(row: dict[str, Any], payload: dict[str, Any], now: datetime) -> ClaimedDelivery:
     """A delivery this process wrote already leased to itself, as a claim would have returned it."""
     return ClaimedDelivery(
         id=row["id"],
@@ -43,7 +41,7 @@ def _claimed(row: dict[str, Any], now: datetime) -> ClaimedDelivery:
         channel=row["channel"],
         attempts=0,
         attempts_before_replay=0,
-        payload=row["payload"],
+        payload=payload,
         digest_key=None,
         dispatched_at=now,
     )
@@ -161,11 +159,7 @@ class DeliveryLoop:
             self._passed_over = blocked
         if not claimed:
             return 0
-        # a payload stored with text no encoder takes (a lone surrogate) is sent repaired, not failed
-        claimed = [
-            dataclasses.replace(d, payload=repair(d.payload)) if needs_repair(d.payload) else d
-            for d in claimed
-        ]
+        # a payload stored with text no encoder takes (a lone surrogate) comes back repaired (claim_due)
         jobs, orphans = group_jobs(claimed, subs)
         if orphans:
             self._recorder.settle_unsent(orphans, now, "subscription deleted")
@@ -242,6 +236,7 @@ class DeliveryLoop:
         *,
         handoff: Handoff,
         rows: Sequence[dict[str, Any]],
+        payload_of: dict[str, dict[str, Any]],
         inserted: set[str],
         languages: dict[str, str],
         now: datetime,
@@ -251,7 +246,7 @@ class DeliveryLoop:
         handed = set()
         for row, sub, endpoint in handoff:
             if row["id"] in inserted:
-                job = Job(sub, [_claimed(row, now)])
+                job = Job(sub, [_claimed(row, payload_of[row["id"]], now)])
                 self.slots.add(endpoint, (job, languages.get(sub.provider_id)))
                 handed.add(row["id"])
         self._ctx.counters["handed_over"] += len(handed)

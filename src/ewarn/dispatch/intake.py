@@ -19,6 +19,8 @@ from ewarn.models.subscription import Subscription
 class IntakePlan:
     events: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    # delivery id → the alert as a dict, for deliveries sent straight from intake (the row may hold it as text)
+    payload_of: dict[str, dict[str, Any]] = field(default_factory=dict)
     routed: int = 0
     skipped: int = 0
 
@@ -30,11 +32,13 @@ def plan_intake(
     asset_tags: Mapping[str, Collection[str]],
     now: datetime,
     payloads: Sequence[dict[str, Any]] | None = None,
+    stored: Sequence[str] | None = None,
 ) -> IntakePlan:
     """Rows for ``alert_events`` and ``deliveries``; ids are deterministic, so a replayed batch adds nothing.
 
     ``subscriptions`` maps provider id → its subscriptions; ``asset_tags`` maps asset id → tags;
-    ``payloads[i]``, when given, is ``alerts[i]`` as the JSON it arrived as (stored as the payload).
+    ``payloads[i]``, when given, is ``alerts[i]`` as the JSON it arrived as; ``stored[i]``, when given, is
+    that JSON's text, stored as the payload as it is (not serialised again once per delivery).
     """
     plan = IntakePlan()
     seen: set[tuple[str, int]] = set()
@@ -51,6 +55,7 @@ def plan_intake(
             }
         )
         payload = payloads[i] if payloads is not None else alert.model_dump(mode="json")
+        row_payload: Any = stored[i] if stored is not None else payload
         decisions = route(
             alert, subscriptions.get(alert.provider_id, ()), asset_tags=asset_tags.get(alert.asset_id, ())
         )
@@ -65,9 +70,11 @@ def plan_intake(
                 plan.routed += 1
             else:
                 plan.skipped += 1
+            dlv_id = delivery_id(alert_id=alert.id, subscription_id=sub.id, revision=alert.revision)
+            plan.payload_of[dlv_id] = payload
             plan.deliveries.append(
                 {
-                    "id": delivery_id(alert_id=alert.id, subscription_id=sub.id, revision=alert.revision),
+                    "id": dlv_id,
                     "alert_id": alert.id,
                     "alert_revision": alert.revision,
                     "subscription_id": sub.id,
@@ -81,7 +88,7 @@ def plan_intake(
                     "next_attempt_at": due,
                     "lease_until": None,
                     "dispatched_at": None,
-                    "payload": payload,
+                    "payload": row_payload,
                     "digest_key": digest_key,
                     "created_at": now,
                 }

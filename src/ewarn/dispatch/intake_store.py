@@ -22,6 +22,7 @@ from ewarn.errors import PoisonRecordError
 from ewarn.logging import get_logger
 from ewarn.models.alert import Alert
 from ewarn.models.subscription import Channel, Subscription
+from ewarn.store.db import EncodedJson
 from ewarn.store.repositories import deliveries as outbox
 from ewarn.store.repositories import subscriptions as subs_repo
 from ewarn.store.repositories.csirt_subscriptions import constituency_subscriptions_of
@@ -30,7 +31,8 @@ from ewarn.store.tables import AssetRow
 
 log = get_logger(__name__)
 
-Incoming = tuple[Alert, dict[str, Any]]
+# The alert, its message as a dict, and its message's text (stored as it is: no serialising per delivery).
+Incoming = tuple[Alert, dict[str, Any], EncodedJson]
 
 
 class IntakeStore:
@@ -46,8 +48,8 @@ class IntakeStore:
         if b"\\u0000" in record.value:
             raise PoisonRecordError("the alert holds a NUL character, which the outbox cannot store")
         alert = Alert.model_validate_json(record.value)
-        # The payload is stored as it was published (parsing the JSON again is cheaper than re-serialising).
-        self._buffer.append((alert, orjson.loads(record.value)))
+        # The payload is stored as it was published: the message's own text, and a dict for sends from here.
+        self._buffer.append((alert, orjson.loads(record.value), EncodedJson(record.value.decode())))
 
     async def flush(self) -> None:
         """Store the buffered batch; a value the database refuses for good is quarantined alone."""
@@ -96,7 +98,7 @@ class IntakeStore:
 
     async def _store(self, incoming: Sequence[Incoming]) -> None:
         ctx = self._ctx
-        alerts = [alert for alert, _ in incoming]
+        alerts = [alert for alert, _, _ in incoming]
         now = ctx.clock()
         providers = {a.provider_id for a in alerts}
         # One session, under the write lock ahead of bookkeeping: routing reads and the outbox write share
@@ -116,7 +118,12 @@ class IntakeStore:
             email_providers = {s.provider_id for s in subs if s.channel is Channel.EMAIL}
             languages = await provider_languages(session, email_providers) if email_providers else {}
             plan = plan_intake(
-                alerts, subscriptions=by_provider, asset_tags=tags, now=now, payloads=[p for _, p in incoming]
+                alerts,
+                subscriptions=by_provider,
+                asset_tags=tags,
+                now=now,
+                payloads=[p for _, p, _ in incoming],
+                stored=[text for _, _, text in incoming],
             )
             handoff = self._delivery.lease_for_handoff(plan.deliveries, {s.id: s for s in subs}, now)
             await outbox.insert_alert_events(session=session, events=plan.events)
@@ -126,5 +133,10 @@ class IntakeStore:
         ctx.counters["routed"] += plan.routed
         ctx.counters["skipped"] += plan.skipped
         self._delivery.take_handoff(
-            handoff=handoff, rows=plan.deliveries, inserted=inserted, languages=languages, now=now
+            handoff=handoff,
+            rows=plan.deliveries,
+            payload_of=plan.payload_of,
+            inserted=inserted,
+            languages=languages,
+            now=now,
         )

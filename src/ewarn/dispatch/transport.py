@@ -24,99 +24,77 @@ in one piece, more than eight interim responses, trailers over 64 KiB, a chunk n
 from __future__ import annotations
 
 import asyncio
-import re
+import contextlib
 import ssl
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import httpx
 
-_MAX_HEAD = 64 * 1024
+from ewarn.dispatch.transport_wire import Connection, RawResponse, Reader, StaleConnection
+
+__all__ = ["PinnedHTTPTransport", "RawResponse"]
+
 _MAX_INTERIM = 8  # 1xx responses before the final one
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 
 
-class _Connection(asyncio.Protocol):
-    """One TCP (or TLS) connection; bytes arrive in ``buffer`` and wake whoever waits for them."""
+class _Slots:
+    """At most ``limit`` exchanges at once to one origin; the others wait in line, each with its own timeout.
 
-    def __init__(self) -> None:
-        self.buffer = bytearray()
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self.idle_since = 0.0
-        self._waiter: asyncio.Future[None] | None = None
+    Not an ``asyncio.Semaphore`` under ``asyncio.wait_for``: that wraps every wait in a new task, and with
+    more sends in flight than connections most sends wait here (a tenth of the exchange's CPU, measured).
+    """
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # Not an isinstance check: uvloop's transports implement the interface without subclassing it.
-        self.transport = cast(asyncio.Transport, transport)
+    def __init__(self, limit: int) -> None:
+        self.free = limit
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        self._wake()
-
-    def eof_received(self) -> bool:
-        self.closed = True
-        self._wake()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def wait_data(self, timeout: float | None) -> None:
-        """Wait until more bytes or EOF arrive; ``TimeoutError`` after ``timeout`` seconds of silence."""
-        if self.closed:
-            return
+    async def acquire(self, timeout: float | None) -> bool:
+        """Take a slot; False when ``timeout`` seconds went by first."""
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return True
         loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        # A timer on the future, not asyncio.wait_for: that wraps every read in a new task (hot path).
-        timer = loop.call_later(timeout, _expire, waiter) if timeout is not None else None
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = loop.call_later(timeout, _give_up, waiter) if timeout is not None else None
         try:
             await waiter
+        except TimeoutError:
+            return False
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self.release()  # handed a slot just as we were cancelled: pass it on
+            raise
         finally:
-            self._waiter = None
             if timer is not None:
                 timer.cancel()
+            if not waiter.done() or waiter.cancelled() or waiter.exception() is not None:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+        return True
 
-    def write(self, data: bytes) -> None:
-        """Send ``data``; ``_StaleConnection`` when the peer already closed (uvloop raises on a closed handle)."""
-        if self.closed or self.transport is None or self.transport.is_closing():
-            raise _StaleConnection
-        try:
-            self.transport.write(data)
-        except RuntimeError as exc:
-            raise _StaleConnection from exc
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-
-    def usable(self, now: float, expiry: float) -> bool:
-        return not self.closed and not self.buffer and now - self.idle_since < expiry
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes straight on
+                return
+        self.free += 1
 
 
-def _expire(waiter: asyncio.Future[None]) -> None:
+def _give_up(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
 
 
 @dataclass
 class _Origin:
-    idle: deque[_Connection] = field(default_factory=deque)
-    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
-
-
-class _StaleConnection(Exception):
-    """A kept-alive connection the server had already closed: safe to retry once on a fresh one."""
+    slots: _Slots
+    idle: deque[Connection] = field(default_factory=deque)
 
 
 def _timeouts(request: httpx.Request) -> dict[str, float | None]:
@@ -196,14 +174,9 @@ class PinnedHTTPTransport(httpx.AsyncBaseTransport):
         key = (scheme, host, port, sni)
         origin = self._origins.get(key)
         if origin is None:
-            origin = self._origins[key] = _Origin(slots=asyncio.Semaphore(self._per_origin))
-        if origin.slots.locked():
-            try:
-                await asyncio.wait_for(origin.slots.acquire(), timeouts["pool"])
-            except TimeoutError as exc:
-                raise httpx.PoolTimeout("no free connection to the origin", request=request) from exc
-        else:
-            await origin.slots.acquire()
+            origin = self._origins[key] = _Origin(_Slots(self._per_origin))
+        if not await origin.slots.acquire(timeouts["pool"]):
+            raise httpx.PoolTimeout("no free connection to the origin", request=request)
         try:
             conn = self._idle(origin)
             if conn is not None:
@@ -211,17 +184,17 @@ class PinnedHTTPTransport(httpx.AsyncBaseTransport):
                     return await self._exchange(
                         conn, origin, method, head, body, timeouts, request, reused=True
                     )
-                except _StaleConnection:
+                except StaleConnection:
                     pass
             conn = await self._connect(key, timeouts["connect"], request)
             try:
                 return await self._exchange(conn, origin, method, head, body, timeouts, request, reused=False)
-            except _StaleConnection as exc:
+            except StaleConnection as exc:
                 raise httpx.RemoteProtocolError("server closed the connection", request=request) from exc
         finally:
             origin.slots.release()
 
-    def _idle(self, origin: _Origin) -> _Connection | None:
+    def _idle(self, origin: _Origin) -> Connection | None:
         now = self._clock()
         while origin.idle:
             conn = origin.idle.pop()
@@ -232,14 +205,14 @@ class PinnedHTTPTransport(httpx.AsyncBaseTransport):
 
     async def _connect(
         self, key: tuple[str, str, int, str], timeout: float | None, request: httpx.Request | None
-    ) -> _Connection:
+    ) -> Connection:
         scheme, host, port, sni = key
         loop = asyncio.get_running_loop()
         tls = self._ssl_context() if scheme == "https" else None
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(
-                    _Connection, host, port, ssl=tls, server_hostname=sni if tls is not None else None
+                    Connection, host, port, ssl=tls, server_hostname=sni if tls is not None else None
                 ),
                 timeout,
             )
@@ -259,7 +232,7 @@ class PinnedHTTPTransport(httpx.AsyncBaseTransport):
 
     async def _exchange(
         self,
-        conn: _Connection,
+        conn: Connection,
         origin: _Origin,
         method: str,
         head: bytes,
@@ -269,7 +242,7 @@ class PinnedHTTPTransport(httpx.AsyncBaseTransport):
         *,
         reused: bool,
     ) -> RawResponse:
-        reader = _Reader(conn, request, timeouts["read"], self._max_body)
+        reader = Reader(conn, request, timeouts["read"], self._max_body)
         try:
             conn.write(head + body)
             status, reason, headers = await reader.head(reused=reused)
@@ -289,143 +262,3 @@ class PinnedHTTPTransport(httpx.AsyncBaseTransport):
         else:
             conn.close()
         return RawResponse(status, reason, headers, content)
-
-
-@dataclass(frozen=True)
-class RawResponse:
-    status: int
-    reason: bytes
-    headers: list[tuple[bytes, bytes]]
-    body: bytes  # at most the transport's ``max_body_bytes``
-
-    def header(self, name: bytes) -> str | None:
-        """The first value of header ``name`` (lower-case), decoded."""
-        for key, value in self.headers:
-            if key.lower() == name:
-                return value.decode("latin-1")
-        return None
-
-
-class _Reader:
-    """Parses one response from a connection's buffer, waiting for bytes with the read timeout."""
-
-    def __init__(
-        self, conn: _Connection, request: httpx.Request | None, timeout: float | None, cap: int
-    ) -> None:
-        self._conn = conn
-        self._request = request
-        self._timeout = timeout
-        self._cap = cap
-        self._http10 = False
-
-    async def _more(self) -> bool:
-        """Wait for bytes; False at EOF."""
-        if self._conn.closed:
-            return False
-        try:
-            await self._conn.wait_data(self._timeout)
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout("read timed out", request=self._request) from exc
-        return bool(self._conn.buffer) or not self._conn.closed
-
-    async def _until(self, marker: bytes, limit: int) -> bytes:
-        buf = self._conn.buffer
-        while True:
-            end = buf.find(marker)
-            if end > limit:  # arrived in one piece, but still over the limit
-                raise httpx.RemoteProtocolError("response head too long", request=self._request)
-            if end >= 0:
-                chunk = bytes(buf[:end])
-                del buf[: end + len(marker)]
-                return chunk
-            if len(buf) > limit:
-                raise httpx.RemoteProtocolError("response head too long", request=self._request)
-            if not await self._more():
-                raise httpx.RemoteProtocolError("connection closed mid-response", request=self._request)
-
-    async def head(self, *, reused: bool) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        buf = self._conn.buffer
-        while not buf:
-            if not await self._more():
-                if reused:
-                    raise _StaleConnection
-                raise httpx.RemoteProtocolError("server closed without a response", request=self._request)
-        raw = await self._until(b"\r\n\r\n", _MAX_HEAD)
-        lines = raw.split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
-        if (
-            len(parts) < 2
-            or parts[0] not in (b"HTTP/1.0", b"HTTP/1.1")
-            or len(parts[1]) != 3
-            or not parts[1].isdigit()
-        ):
-            raise httpx.RemoteProtocolError(f"bad status line {lines[0][:80]!r}", request=self._request)
-        headers: list[tuple[bytes, bytes]] = []
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            # A folded line (obs-fold) or a name with spaces is refused: read leniently, either could smuggle
-            # a header past the checks below (RFC 9112 §5.1 and §5.2 let a client reject both).
-            if not sep or not _TOKEN.fullmatch(name):
-                raise httpx.RemoteProtocolError("bad header line", request=self._request)
-            headers.append((name, value.strip(b" \t")))
-        self._http10 = parts[0] == b"HTTP/1.0"
-        return int(parts[1]), parts[2] if len(parts) > 2 else b"", headers
-
-    async def _exact(self, n: int) -> bytes:
-        buf = self._conn.buffer
-        while len(buf) < n:
-            if not await self._more():
-                raise httpx.RemoteProtocolError("connection closed mid-body", request=self._request)
-        chunk = bytes(buf[:n])
-        del buf[:n]
-        return chunk
-
-    async def body(self, method: str, status: int, headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bool]:
-        """The body (at most ``cap`` bytes) and whether the connection can carry another request."""
-        values = {k.lower(): v for k, v in headers}
-        keep_alive = not self._http10 and values.get(b"connection", b"").lower() != b"close"
-        if method == "HEAD" or status in (204, 304):
-            return b"", keep_alive
-        lengths = {v for k, v in headers if k.lower() == b"content-length"}
-        if b"transfer-encoding" in values:
-            # Chunked framing wins over a Content-Length, but such a connection is never reused (RFC 9112 §6.3).
-            if values[b"transfer-encoding"].lower().rsplit(b",", 1)[-1].strip() != b"chunked":
-                raise httpx.RemoteProtocolError("unsupported transfer-encoding", request=self._request)
-            return await self._chunked(keep_alive and not lengths)
-        if lengths:
-            length = lengths.pop()
-            if lengths or not length.isdigit() or len(length) > 18:
-                raise httpx.RemoteProtocolError("bad content-length", request=self._request)
-            n = int(length)
-            if n > self._cap:
-                return await self._exact(self._cap) if self._cap else b"", False
-            return await self._exact(n), keep_alive
-        out = bytearray()
-        while len(out) < self._cap:
-            out += self._conn.buffer
-            self._conn.buffer.clear()
-            if not await self._more():
-                break
-        return bytes(out[: self._cap]), False
-
-    async def _chunked(self, keep_alive: bool) -> tuple[bytes, bool]:
-        out = bytearray()
-        while True:
-            digits = (await self._until(b"\r\n", 4096)).split(b";", 1)[0].rstrip(b" \t")
-            # Hex digits only: int(..., 16) would also take "-1", "0x10", "1_0" or surrounding spaces.
-            if not _HEX.fullmatch(digits):
-                raise httpx.RemoteProtocolError("bad chunk size", request=self._request)
-            size = int(digits, 16)
-            if size == 0:
-                trailers = 0
-                while line := await self._until(b"\r\n", _MAX_HEAD):  # trailers end with an empty line
-                    trailers += len(line)
-                    if trailers > _MAX_HEAD:
-                        raise httpx.RemoteProtocolError("trailers too long", request=self._request)
-                return bytes(out), keep_alive
-            if len(out) + size > self._cap:
-                out += await self._exact(self._cap - len(out))
-                return bytes(out), False
-            out += await self._exact(size)
-            if await self._exact(2) != b"\r\n":
-                raise httpx.RemoteProtocolError("chunk not followed by CRLF", request=self._request)

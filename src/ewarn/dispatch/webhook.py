@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
+from base64 import b64encode
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -22,34 +24,45 @@ _ERROR_EXCERPT = 300
 
 
 class Signer:
-    """Signs with one or more secrets; keeps the decoded keys so the hot path does not re-decode them."""
+    """Standard Webhooks signatures, computed here with one ``hmac.digest`` call per secret.
+
+    Byte for byte what ``standardwebhooks.Webhook.sign`` writes (a test holds it to that): HMAC-SHA256 over
+    ``{msg_id}.{timestamp}.{body}``, base64. The library decodes the body to text and encodes it back and builds
+    an ``hmac.HMAC`` object per signature; the one-shot digest on the bytes cost a third of its CPU when
+    measured on the dispatch bench. Decoded keys are kept so the hot path does not decode them again.
+    """
 
     def __init__(self, max_cached: int = 4096) -> None:
-        self._keys: dict[str, Webhook] = {}
+        self._keys: dict[str, bytes] = {}
         self._max = max_cached
 
-    def _webhook(self, secret: str) -> Webhook:
-        hook = self._keys.get(secret)
-        if hook is None:
+    def _key(self, secret: str) -> bytes:
+        key = self._keys.get(secret)
+        if key is None:
             if len(self._keys) >= self._max:
                 self._keys.clear()
-            hook = self._keys[secret] = Webhook(secret)
-        return hook
+            # the library's own decoding: its prefix, padding and refusals of an empty or malformed key
+            key = self._keys[secret] = Webhook(secret)._whsecret
+        return key
 
     def signature(self, *, msg_id: str, timestamp: datetime, body: bytes, secrets: Sequence[str]) -> str:
         """``v1,<sig>`` per secret, space-separated: during a rotation either secret verifies."""
-        text = body.decode("utf-8")
-        return " ".join(self._webhook(s).sign(msg_id, timestamp, text) for s in secrets)
+        return self._signature(msg_id, int(timestamp.timestamp()), body, secrets)
+
+    def _signature(self, msg_id: str, seconds: int, body: bytes, secrets: Sequence[str]) -> str:
+        signed = b"%s.%d.%s" % (msg_id.encode(), seconds, body)
+        return " ".join(
+            "v1," + b64encode(hmac.digest(self._key(s), signed, "sha256")).decode("ascii") for s in secrets
+        )
 
     def headers(
         self, *, msg_id: str, timestamp: datetime, body: bytes, secrets: Sequence[str]
     ) -> dict[str, str]:
+        seconds = int(timestamp.timestamp())
         return {
             "webhook-id": msg_id,
-            "webhook-timestamp": str(int(timestamp.timestamp())),
-            "webhook-signature": self.signature(
-                msg_id=msg_id, timestamp=timestamp, body=body, secrets=secrets
-            ),
+            "webhook-timestamp": str(seconds),
+            "webhook-signature": self._signature(msg_id, seconds, body, secrets),
         }
 
 
@@ -89,6 +102,9 @@ class WebhookSender:
         self._cap = max_response_bytes
         self._signer = signer or Signer()
         self._max_redirects = max_redirects
+        # id(target) → (target, request line and host header, address, scheme): kept with the target itself, so an id
+        # is never reused while its entry lives.
+        self._pinned: dict[int, tuple[PinnedTarget, bytes, str, str]] = {}
 
     async def send(
         self,
@@ -198,13 +214,24 @@ class WebhookSender:
     ) -> tuple[int, str | None, str | None, str]:
         # The request head is written here, not built as httpx objects: this is the hot path. Every value is
         # ours (signature, ids, content type) or came out of httpx.URL (path), so none can carry a line break.
-        lines = [f"POST {target.request_target} HTTP/1.1", f"host: {target.host_header}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        lines.append(f"content-length: {len(body)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        known = self._pinned.get(id(target))
+        if known is None or known[0] is not target:  # the guard keeps its targets: this is once per target
+            if len(self._pinned) > 4096:
+                self._pinned.clear()
+            line = f"POST {target.request_target} HTTP/1.1\r\nhost: {target.host_header}\r\n"
+            known = self._pinned[id(target)] = (
+                target,
+                line.encode("latin-1"),
+                str(target.address),
+                target.url.scheme,
+            )
+        _, request_line, address, scheme = known
+        lines = [f"{name}: {value}" for name, value in headers.items()]
+        lines.append(f"content-length: {len(body)}\r\n\r\n")
+        head = request_line + "\r\n".join(lines).encode("latin-1")
         raw = await transport.exchange(
-            scheme=target.url.scheme,
-            host=str(target.address),
+            scheme=scheme,
+            host=address,
             port=target.port,
             sni=target.host,
             method="POST",
