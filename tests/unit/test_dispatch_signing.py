@@ -69,7 +69,7 @@ def test_stale_timestamp_is_rejected_by_receivers() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [BODY, '{"title":"Überwachung – 病院","n":1}'.encode(), b"", b"x" * 70_000],
+    [BODY, '{"title":"Überwachung - 病院","n":1}'.encode(), b"", b"x" * 70_000],
     ids=["ascii", "utf8", "empty", "big"],
 )
 def test_signature_is_the_librarys_byte_for_byte(body: bytes) -> None:
