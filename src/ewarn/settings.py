@@ -26,6 +26,17 @@ class KafkaSettings(BaseModel):
     partitions: int = 6
     replication_factor: int = 1
     compression: str = "gzip"
+    # Latency knobs (issue 12; measured in the docstrings of ewarn.bus.kafka and kafka_consumer). The producer
+    # sends at once (linger 0): what comes while a request is in flight makes up the next, larger request.
+    linger_ms: int = Field(default=0, ge=0, le=1000)
+    # A consumer's fetch waits at the broker until fetch_min_bytes are there (1: any record) or this long.
+    fetch_max_wait_ms: int = Field(default=500, ge=0, le=30_000)
+    fetch_min_bytes: int = Field(default=1, ge=1)
+    # Offsets are committed in the background while the next batch is handled, at most one commit in flight
+    # (only offsets of records already handled: at-least-once holds); false: the runner awaits every commit.
+    commit_in_background: bool = True
+    # Benchmarks only: append one JSON line per consumed batch (fetched/handled times, offsets) to this file.
+    trace_file: str | None = None
 
 
 class DispatchSettings(BaseModel):
