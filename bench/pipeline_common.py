@@ -1,40 +1,42 @@
-"""What both pipeline benchmarks share: the offer at the ingest edge, the receipt, and the figures per step.
+"""What both pipeline benchmarks share: their options, the receipt, the steps and the figures per step.
 
-An offer posts STIX 2.1 bundles to the push API (``POST /api/v1/ingest/stix``) every ``TICK`` seconds, so
-indicators enter at ``rate`` per second; a fraction of them (domains under a hospital's registered domain)
-match exactly one hospital's asset each and the rest (domains under ``elsewhere.example``) match nothing. Each
-indicator is stamped with the wall-clock time its POST started; the signature-verifying loopback receiver
+The offer (``pipeline_offer``) posts STIX 2.1 bundles to the push API (``POST /api/v1/ingest/stix``) every
+``TICK`` seconds, so indicators enter at ``rate`` per second; a fraction of them (domains under a hospital's
+registered domain) match exactly one hospital's asset each and the rest (domains under ``elsewhere.example``)
+match nothing. Each indicator is stamped with the wall-clock time its POST started; the signature-verifying loopback receiver
 (``tests.support.receivers.WebhookReceiver``, in this process) stamps each verified webhook on arrival, and
 the alert's ``indicator_key`` ties the two together. End-to-end latency is therefore ingest → verified
 receipt, every stage in between included (push API parse + store + publish, correlate, dispatch).
 
 CPU seconds come from ``/proc/<pid>/stat`` (user + system) of every role process, read before and after each
-step. Figures are only comparable within one run: the machine is shared, so the JSON records the load average.
+step. Figures are only comparable within one run: the machine is shared, so the JSON records the load average,
+and how late this process's own event loop ran during the step (``bench_loop_lag_ms``: the receiver stamps
+arrivals on that loop, so a late loop inflates latency).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import dataclasses
 import json
 import os
 import platform
 import statistics
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pipeline_offer import TICK, build_offer, offer
 from tests.support.receivers import Request, WebhookReceiver
 
-from ewarn.models.indicator import Indicator, IndicatorType
+from ewarn import eventloop
 
-TICK = 0.1  # one bundle every 100 ms: at 1,000/s a bundle holds 100 indicators
-MAX_POSTS_IN_FLIGHT = 16
-STAMP = "2026-01-05T08:00:00.000Z"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -96,137 +98,59 @@ class Receipt:
         receiver.on_request = note
 
 
-@dataclass
-class Offer:
-    """The bundles of one step, built before the clock starts, and which keys must raise an alert."""
-
-    bundles: list[tuple[bytes, list[str]]]
-    matching: set[str]
-
-
-def build_offer(step: Step, step_no: int, hospital_domains: Sequence[str]) -> Offer:
-    per_tick = max(1, round(step.rate * TICK))
-    ticks = max(1, round(step.seconds / TICK))
-    run = uuid.uuid4().hex[:6]  # fresh names in every run and step: nothing is deduplicated away
-    bundles: list[tuple[bytes, list[str]]] = []
-    matching: set[str] = set()
-    n = 0
-    for _ in range(ticks):
-        objects = []
-        keys = []
-        for _ in range(per_tick):
-            hits = int((n + 1) * step.fraction) > int(n * step.fraction)
-            parent = hospital_domains[n % len(hospital_domains)] if hits else "elsewhere.example"
-            value = f"s{step_no}-{run}-{n}.{parent}"
-            key = Indicator.make_key(IndicatorType.DOMAIN, value)
-            keys.append(key)
-            if hits:
-                matching.add(key)
-            objects.append(
-                {
-                    "type": "indicator",
-                    "spec_version": "2.1",
-                    "id": f"indicator--{uuid.uuid5(uuid.NAMESPACE_URL, key)}",
-                    "created": STAMP,
-                    "modified": STAMP,
-                    "name": f"bench {n}",
-                    "indicator_types": ["malicious-activity"],
-                    "pattern": f"[domain-name:value = '{value}']",
-                    "pattern_type": "stix",
-                    "pattern_version": "2.1",
-                    "valid_from": STAMP,
-                    "confidence": 90,
-                    "labels": ["c2"],
-                }
-            )
-            n += 1
-        bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}
-        bundles.append((json.dumps(bundle).encode(), keys))
-    return Offer(bundles, matching)
+# Per step number, per matching indicator key that arrived: (POST started, POST answered, verified receipt).
+Timeline = dict[int, dict[str, tuple[float, float, float]]]
 
 
 @dataclass
-class Posts:
-    sent_at: dict[str, float] = field(default_factory=dict)  # indicator key -> wall clock at its POST
-    accepted: int = 0
-    failed: int = 0
-    post_ms: list[float] = field(default_factory=list)
-    behind: int = 0  # ticks that found MAX_POSTS_IN_FLIGHT posts still open (the edge fell behind)
-    first_sent: float = 0.0
-    last_done: float = 0.0
+class Target:
+    """What the steps run against: the push API client, the hospitals, the receipt, the processes to watch."""
+
+    client: httpx.AsyncClient
+    hospital_domains: Sequence[str]
+    receipt: Receipt
+    pids: dict[str, int | None]
+    drain_timeout: float
+    alive: Callable[[], None] = lambda: None
+    timeline: Timeline = field(default_factory=dict)
 
 
-async def offer(client: httpx.AsyncClient, bundles: Sequence[tuple[bytes, list[str]]]) -> Posts:
-    """Post one bundle per tick on a fixed schedule (open-loop: a slow edge does not slow the offer)."""
-    posts = Posts()
-    slots = asyncio.Semaphore(MAX_POSTS_IN_FLIGHT)
+async def _loop_lag(samples: list[float], stop: asyncio.Event) -> None:
+    """How late a 10 ms sleep of this process's event loop wakes up, every 10 ms."""
     loop = asyncio.get_running_loop()
-
-    async def post(body: bytes, keys: list[str]) -> None:
-        started = time.time()
-        for key in keys:
-            posts.sent_at[key] = started
-        try:
-            response = await client.post(
-                "/api/v1/ingest/stix",
-                params={"feed_id": "bench"},
-                content=body,
-                headers={"content-type": "application/json"},
-            )
-            if response.status_code == 200:
-                posts.accepted += int(response.json()["accepted"])
-            else:
-                posts.failed += len(keys)
-        except httpx.HTTPError:
-            posts.failed += len(keys)
-        finally:
-            posts.post_ms.append((time.time() - started) * 1000)
-            posts.last_done = time.time()
-            slots.release()
-
-    tasks = []
-    began = loop.time()
-    posts.first_sent = time.time()
-    for i, (body, keys) in enumerate(bundles):
-        delay = began + i * TICK - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if slots.locked():
-            posts.behind += 1
-        await slots.acquire()
-        tasks.append(asyncio.create_task(post(body, keys)))
-    await asyncio.gather(*tasks)
-    return posts
+    while not stop.is_set():
+        began = loop.time()
+        await asyncio.sleep(0.01)
+        samples.append((loop.time() - began - 0.01) * 1000)
 
 
-async def run_step(
-    *,
-    client: httpx.AsyncClient,
-    step: Step,
-    step_no: int,
-    hospital_domains: Sequence[str],
-    receipt: Receipt,
-    pids: dict[str, int | None],
-    drain_timeout: float,
-    alive: Callable[[], None] = lambda: None,
-) -> dict[str, Any]:
+async def run_step(target: Target, step: Step, step_no: int) -> dict[str, Any]:
     """One offered rate and match fraction: offer, wait for every expected alert (or the timeout), figures."""
-    built = build_offer(step, step_no, hospital_domains)
-    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    receipt = target.receipt
+    built = build_offer(step, step_no, target.hospital_domains)
+    cpu_before = {name: cpu_seconds(pid) for name, pid in target.pids.items()}
     bench_before = time.process_time()
-    posts = await offer(client, built.bundles)
+    lag: list[float] = []
+    lag_stop = asyncio.Event()
+    lag_task = asyncio.create_task(_loop_lag(lag, lag_stop))
+    posts = await offer(target.client, built.bundles)
     offer_end = posts.first_sent + len(built.bundles) * TICK
-    deadline = time.monotonic() + drain_timeout
+    deadline = time.monotonic() + target.drain_timeout
     while not built.matching <= receipt.arrivals.keys() and time.monotonic() < deadline:
-        alive()
+        target.alive()
         await asyncio.sleep(0.02)
+    lag_stop.set()
+    await lag_task
     arrived = [k for k in built.matching if k in receipt.arrivals]
+    target.timeline[step_no] = {
+        k: (posts.sent_at[k], posts.answered_at[k], receipt.arrivals[k]) for k in arrived
+    }
     latencies = [(receipt.arrivals[k] - posts.sent_at[k]) * 1000 for k in arrived]
     last_arrival = max((receipt.arrivals[k] for k in arrived), default=offer_end)
     complete = len(arrived) == len(built.matching)
     cpu = {
         name: round(after - before, 3)
-        for name, pid in pids.items()
+        for name, pid in target.pids.items()
         if (before := cpu_before[name]) is not None and (after := cpu_seconds(pid)) is not None
     }
     alerts = len(arrived)
@@ -234,6 +158,7 @@ async def run_step(
     window = max(last_arrival, posts.last_done) - posts.first_sent
     result: dict[str, Any] = {
         **asdict(step),
+        "step_no": step_no,
         "indicators_offered": offered,
         "indicators_accepted": posts.accepted,
         "indicators_failed": posts.failed,
@@ -255,6 +180,11 @@ async def run_step(
         "undelivered_at_timeout": len(built.matching) - alerts,
         "cpu_seconds": cpu,
         "bench_process_cpu_seconds": round(time.process_time() - bench_before, 3),
+        "bench_loop_lag_ms": {
+            "p50": percentile(lag, 50),
+            "p99": percentile(lag, 99),
+            "max": max(lag, default=None),
+        },
         "duplicates_so_far": receipt.duplicates,
         "load_average": os.getloadavg(),
     }
@@ -267,30 +197,30 @@ async def run_step(
     return result
 
 
-def steps_for(*, quick: bool, seconds: float, saturation: Sequence[int]) -> tuple[list[Step], list[Step]]:
-    """The issue's grid (rates by fractions), then the step up at 20 % and 100 % until it saturates."""
-    if quick:
+def parse_step(text: str) -> tuple[int, float]:
+    """``RATE:PERCENT`` (``1000:20``) of ``--grid``."""
+    rate, _, percent = text.partition(":")
+    return int(rate), float(percent) / 100
+
+
+def steps_for(args: argparse.Namespace) -> tuple[list[Step], list[Step]]:
+    """The issue's grid (rates by fractions; ``--grid`` to choose), then the step up at 20 % and 100 % until it
+    saturates."""
+    seconds = args.seconds
+    if args.quick:
         return [Step(100, 0.2, seconds)], []
-    grid = [Step(rate, f, seconds) for rate in (300, 1000) for f in (0.01, 0.2, 1.0)]
-    step_up = [Step(rate, f, seconds, "saturation") for f in (0.2, 1.0) for rate in saturation]
+    pairs = args.grid or [(rate, f) for rate in (300, 1000) for f in (0.01, 0.2, 1.0)]
+    grid = [Step(rate, f, seconds) for rate, f in pairs]
+    step_up = [Step(rate, f, seconds, "saturation") for f in (0.2, 1.0) for rate in args.saturation]
     return grid, step_up
 
 
 async def run_steps(
-    *,
-    client: httpx.AsyncClient,
-    grid: Sequence[Step],
-    step_up: Sequence[Step],
-    hospital_domains: Sequence[str],
-    receipt: Receipt,
-    pids: dict[str, int | None],
-    drain_timeout: float,
-    alive: Callable[[], None] = lambda: None,
-    budget_seconds: float,
+    target: Target, grid: Sequence[Step], step_up: Sequence[Step], budget: float
 ) -> list[dict[str, Any]]:
     """Every grid step, then the step up per fraction until one step does not keep up (or the budget ends)."""
     out: list[dict[str, Any]] = []
-    stop_at = time.monotonic() + budget_seconds
+    stop_at = time.monotonic() + budget
     saturated: set[float] = set()
     for n, step in enumerate([*grid, *step_up]):
         if time.monotonic() > stop_at:
@@ -298,24 +228,103 @@ async def run_steps(
             continue
         if step.phase == "saturation" and step.fraction in saturated:
             continue
-        result = await run_step(
-            client=client,
-            step=step,
-            step_no=n,
-            hospital_domains=hospital_domains,
-            receipt=receipt,
-            pids=pids,
-            drain_timeout=drain_timeout,
-            alive=alive,
-        )
+        result = await run_step(target, step, n)
         print(summary_line(result), flush=True)
         out.append(result)
         if not result["kept_up"]:
             saturated.add(step.fraction)
             if result["undelivered_at_timeout"]:
                 # A backlog would spill into the next step's figures: let it drain (bounded) first.
-                await settle(receipt, drain_timeout)
+                await settle(target.receipt, target.drain_timeout)
     return out
+
+
+WARMUP_STEP_NO = 999
+
+
+async def warm_up_and_run(
+    target: Target, args: argparse.Namespace, describe: Callable[[], str]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A warm-up step (not reported: consumer groups assigned, connections and caches made), then the steps."""
+    warm = await run_step(
+        dataclasses.replace(target, drain_timeout=60), Step(50, 1.0, 1.0, "warmup"), WARMUP_STEP_NO
+    )
+    if warm["alerts_delivered"] != warm["alerts_expected"]:
+        raise RuntimeError(f"warm-up alerts did not arrive:\n{describe()}")
+    grid, step_up = steps_for(args)
+    return warm, await run_steps(target, grid, step_up, args.budget)
+
+
+async def wait_ready(base: str, *, alive: Callable[[], None] = lambda: None, timeout: float = 60) -> None:
+    """Until the push API answers ``/healthz``."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=base) as probe:
+        while True:
+            alive()
+            with contextlib.suppress(httpx.TransportError):
+                if (await probe.get("/healthz")).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{base} did not answer /healthz within {timeout:.0f}s")
+            await asyncio.sleep(0.2)
+
+
+def arguments(doc: str | None, *, out: Path, budget: float) -> argparse.ArgumentParser:
+    """The options both pipeline benchmarks take."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one small step (smoke test)")
+    parser.add_argument("--seconds", type=float, default=None, help="offer duration per step")
+    parser.add_argument(
+        "--grid",
+        type=parse_step,
+        nargs="*",
+        default=None,
+        help="steps as RATE:PERCENT (default: the issue's)",
+    )
+    parser.add_argument("--saturation", type=int, nargs="*", default=[2000, 4000, 8000])
+    parser.add_argument("--drain-timeout", type=float, default=None)
+    parser.add_argument("--budget", type=float, default=budget, help="seconds for all steps together")
+    parser.add_argument("--out", type=Path, default=out)
+    return parser
+
+
+def settle_arguments(args: argparse.Namespace) -> argparse.Namespace:
+    args.seconds = args.seconds or (2.0 if args.quick else 10.0)
+    args.drain_timeout = args.drain_timeout or (20.0 if args.quick else 30.0)
+    return args
+
+
+def report(
+    benchmark: str,
+    args: argparse.Namespace,
+    *,
+    setup: dict[str, Any],
+    warm: dict[str, Any],
+    steps: list[dict[str, Any]],
+    receipt: Receipt,
+) -> dict[str, Any]:
+    """The JSON both benchmarks write (each adds its own keys)."""
+    return {
+        "benchmark": benchmark,
+        "quick": args.quick,
+        "machine": machine(),
+        "setup": {
+            **setup,
+            "hospitals": 8,
+            "latency": "POST of the bundle to the push API → signature-verified receipt at the receiver",
+        },
+        "steps": steps,
+        "warmup": warm,
+        "best_sustained": best_sustained(steps),
+        "duplicates": receipt.duplicates,
+        "rejected_webhooks": receipt.rejected,
+    }
+
+
+def run_and_write(bench: Coroutine[Any, Any, dict[str, Any]], out: Path) -> int:
+    # asyncio, not uvloop: the in-process receiver (tests.support.receivers) needs asyncio transports.
+    write_results(out, eventloop.run(bench, kind="asyncio", gc_gen0=50_000))
+    return 0
 
 
 async def settle(receipt: Receipt, timeout: float) -> None:

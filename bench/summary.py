@@ -52,6 +52,39 @@ def pipeline(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def breakdown(data: dict[str, Any]) -> str:
+    """Per Kafka step: where the alerts' time went, stage by stage (``latency_breakdown``)."""
+    lines = []
+    for s in data["steps"]:
+        b = s.get("latency_breakdown")
+        if not b or not b.get("alerts_followed"):
+            continue
+        lines += [
+            f"#### {s['rate']:,}/s at {s['fraction'] * 100:g} % ({b['alerts_followed']:,} alerts, "
+            f"load average {s['load_average'][0]:.1f})",
+            "",
+            "| segment | min ms | p50 ms | p99 ms | mean of the slowest 5 % | at the p99 alert |",
+            "|---|---|---|---|---|---|",
+        ]
+        for label, seg in b["segments_ms"].items():
+            lines.append(
+                f"| {label} | {_ms(seg.get('min'))} | {_ms(seg['p50'])} | {_ms(seg['p99'])} "
+                f"| {_ms(seg['slowest_5_percent_mean'])} | {_ms(seg['at_p99_alert'])} |"
+            )
+        end = b["end_to_end_ms"]
+        lines += [
+            f"| **end to end** | {_ms(end.get('min'))} | {_ms(end['p50'])} | {_ms(end['p99'])} | | |",
+            "",
+        ]
+        for group, g in b["batches"].items():
+            lines.append(
+                f"- {group}: {g['batches']:,} batches, records per batch p50 {_ms(g['records']['p50'])}, "
+                f"max {_ms(g['records']['max'])}; fetch → done p50 {_ms(g['fetched_to_done_ms']['p50'])} ms"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
@@ -59,8 +92,11 @@ def main() -> int:
     for name in ("pipeline_embedded", "pipeline_kafka"):
         path = args.results / f"{name}.json"
         if path.exists():
-            print(pipeline(json.loads(path.read_text())))
+            data = json.loads(path.read_text())
+            print(pipeline(data))
             print()
+            if name == "pipeline_kafka":
+                print(breakdown(data))
     return 0
 
 

@@ -58,7 +58,33 @@ def test_kafka_quick_run(kafka_broker: BrokerHandle, postgres_url: str, tmp_path
     )
     [step] = result["steps"]
     _assert_step_complete(step, {"api", "correlate", "dispatch"})
+    breakdown = step["latency_breakdown"]
+    assert breakdown["alerts_followed"] == 40, "every alert followed through both stages' traces"
+    segments = breakdown["segments_ms"]
+    assert all(s["min"] >= -2 for s in segments.values()), "a stage cannot end before it began (1 ms clock)"
+    # the segments are consecutive: their means add up to the end-to-end mean
+    total = sum(s["mean"] for s in segments.values())
+    assert abs(total - breakdown["end_to_end_ms"]["mean"]) < 1.0
+    assert breakdown["batches"]["ewarn-correlate"]["batches"] >= 1
     raw = result["raw_aiokafka"]
     assert raw["messages"] == 5000 and raw["message_bytes"] > 100
     assert raw["produce_to_consume_per_second"] > 0
     assert result["ratios"]["peak_indicators_per_second_to_raw_produce_consume"] > 0
+
+
+@pytest.mark.slow
+def test_correlate_scaleout_quick_run(kafka_broker: BrokerHandle, postgres_url: str, tmp_path: Path) -> None:
+    result = _run(
+        "correlate_scaleout_bench.py",
+        tmp_path / "scaleout.json",
+        "--bootstrap",
+        kafka_broker.bootstrap,
+        "--pg-url",
+        postgres_url,
+    )
+    assert [p["correlate_processes"] for p in result["phases"]] == [1, 2, 1]
+    for phase in result["phases"]:
+        assert phase["alerts"] == 500 and phase["alerts_per_second"] > 0
+        assert len(phase["cpu_seconds"]) == phase["correlate_processes"]
+        assert all(seconds > 0 for seconds in phase["cpu_seconds"].values())
+    assert result["ratios"]["two_to_one"] > 0
