@@ -19,6 +19,7 @@ from tests.support.receivers import (
 
 from ewarn.api.app import create_app
 from ewarn.bus.memory import MemoryBus
+from ewarn.correlate.repository import write_revisions
 from ewarn.models.provider import Csirt, Provider, Role
 from ewarn.runtime import Runtime
 from ewarn.store.db import create_schema
@@ -198,7 +199,10 @@ async def test_delivery_log_dead_letters_and_replay_through_the_api(api: Api) ->
     )
     try:
         async with running_dispatch(sessions=rt.sessions, bus=rt.bus, topics=rt.topics, settings=settings):
-            await publish(rt.bus, rt.topics, sample_alert())
+            alert = sample_alert()
+            async with rt.sessions() as session, session.begin():  # stored, as the correlator does first
+                await write_revisions(session=session, revisions=[(None, alert)])
+            await publish(rt.bus, rt.topics, alert)
             [row] = await wait_settled(rt.sessions, 1)
             assert row.status == "dead"
             log = (await api.call("a", "GET", f"/api/v1/subscriptions/{sub_id}/deliveries")).json()

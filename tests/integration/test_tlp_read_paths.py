@@ -1,4 +1,5 @@
-"""TLP on every read path, per role: the REST list and get, the event poll and the SSE stream.
+"""TLP on every read path, per role: the REST list and get, the event poll, the SSE stream, the overdue view and
+the delivery logs.
 
 TLP:RED and TLP:AMBER+STRICT alerts are read by their provider and the operator only; the provider's CSIRT
 reads AMBER, GREEN and CLEAR of its constituency (``ewarn.models.tlp_access``); another tenant reads none.
@@ -9,13 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from tests.support.read_world import readable, seeded_alerts, store_alerts
-from tests.support.served_api import ServedApi
+from tests.support.served_api import OTHER, OWN, WEBHOOK, ServedApi
 
+from ewarn.ids import stable_id
 from ewarn.models.common import TLP
+from ewarn.settings import DeadlineSettings, WorkflowSettings
+from ewarn.store.tables import DeliveryRow
+from ewarn.workflow.service import sync_ledger
 
 ALERTS = seeded_alerts(own=20, other=3)
 ROLES = ("provider", "csirt", "operator", "other")
@@ -133,3 +139,117 @@ def test_alert_history_follows_the_tlp_rule(served: ServedApi, client: httpx.Cli
     for alert in ALERTS[:10]:
         response = client.get(f"/api/v1/alerts/{alert.id}/history", headers=served.headers(who))
         assert response.status_code == (200 if alert.id in allowed else 404), f"{who} {alert.tlp}"
+
+
+# --- the overdue view and the delivery logs: not even an id of an alert the role may not read ----------------
+
+EVERY_SEVERITY_AN_HOUR = WorkflowSettings(
+    deadlines={
+        s: DeadlineSettings(acknowledge_hours=1) for s in ("info", "low", "medium", "high", "critical")
+    }
+)
+
+
+def _unreadable_ids(who: str) -> set[str]:
+    return {a.id for a in ALERTS} - {a.id for a in readable(ALERTS, who)}
+
+
+@pytest.fixture(scope="module")
+def deadlines_and_deliveries(served: ServedApi, client: httpx.Client) -> dict[str, str]:
+    """Every alert overdue for acknowledgement (its ledger row kept as the scheduler keeps it) and one dead
+    delivery each, through its provider's webhook subscription; returns the subscription per provider."""
+    subs = {OWN: served.ids["subscription"]}
+    other = client.post(
+        f"/api/v1/providers/{OTHER}/subscriptions",
+        json={"channel": "webhook", "target": WEBHOOK},
+        headers=served.headers("operator"),
+    )
+    assert other.status_code == 201, other.text
+    subs[OTHER] = other.json()["id"]
+    runtime = served.runtime
+    assert runtime is not None
+
+    async def seed() -> None:
+        now = datetime.now(UTC)
+        async with runtime.sessions() as session, session.begin():
+            await sync_ledger(session=session, settings=EVERY_SEVERITY_AN_HOUR, now=now, limit=len(ALERTS))
+            for alert in ALERTS:
+                session.add(
+                    DeliveryRow(
+                        id=stable_id("dlv", alert.id),
+                        alert_id=alert.id,
+                        alert_revision=alert.revision,
+                        subscription_id=subs[alert.provider_id],
+                        provider_id=alert.provider_id,
+                        channel="webhook",
+                        status="dead",
+                        attempts=8,
+                        last_error="HTTP 500",
+                        payload={},
+                        created_at=alert.matched_at,
+                    )
+                )
+
+    served.run(seed)
+    return subs
+
+
+def _pages(client: httpx.Client, served: ServedApi, who: str, path: str, limit: int) -> list[httpx.Response]:
+    """Every page of a cursor-paged list, following X-Next-Cursor."""
+    pages: list[httpx.Response] = []
+    params: dict[str, str | int] = {"limit": limit}
+    while True:
+        page = client.get(path, params=params, headers=served.headers(who))
+        assert page.status_code == 200, page.text
+        pages.append(page)
+        if "x-next-cursor" not in page.headers:
+            return pages
+        params["cursor"] = page.headers["x-next-cursor"]
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_overdue_view_pages_through_what_the_role_may_read(
+    served: ServedApi, client: httpx.Client, deadlines_and_deliveries: dict[str, str], who: str
+) -> None:
+    pages = _pages(client, served, who, "/api/v1/workflow/overdue", limit=4)
+    ids = [o["alert_id"] for p in pages for o in p.json()["items"]]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {a.id for a in readable(ALERTS, who)}
+    assert all(o["due"] == "acknowledge" for p in pages for o in p.json()["items"])
+    for alert_id in _unreadable_ids(who):  # no id, severity or deadline of what the role may not read
+        assert not any(alert_id in p.text for p in pages), f"{who} sees {alert_id} in the overdue view"
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_dead_letters_list_only_deliveries_of_alerts_the_role_may_read(
+    served: ServedApi, client: httpx.Client, deadlines_and_deliveries: dict[str, str], who: str
+) -> None:
+    pages = _pages(client, served, who, "/api/v1/deliveries/dead", limit=5)
+    ids = [d["alert_id"] for p in pages for d in p.json()]
+    assert sorted(ids) == sorted(a.id for a in readable(ALERTS, who))
+    for alert_id in _unreadable_ids(who):
+        assert not any(alert_id in p.text for p in pages), f"{who} sees {alert_id} in the dead letters"
+
+
+@pytest.mark.parametrize("who", ["provider", "csirt", "operator"])
+def test_a_subscriptions_delivery_log_follows_the_tlp_rule(
+    served: ServedApi, client: httpx.Client, deadlines_and_deliveries: dict[str, str], who: str
+) -> None:
+    path = f"/api/v1/subscriptions/{deadlines_and_deliveries[OWN]}/deliveries"
+    pages = _pages(client, served, who, path, limit=6)
+    ids = [d["alert_id"] for p in pages for d in p.json()]
+    assert sorted(ids) == sorted(a.id for a in readable(ALERTS, who) if a.provider_id == OWN)
+    for alert_id in _unreadable_ids(who):
+        assert not any(alert_id in p.text for p in pages), f"{who} sees {alert_id} in a delivery log"
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_a_delivery_by_id_is_not_found_beyond_the_role(
+    served: ServedApi, client: httpx.Client, deadlines_and_deliveries: dict[str, str], who: str
+) -> None:
+    allowed = {a.id for a in readable(ALERTS, who)}
+    for alert in ALERTS:
+        response = client.get(f"/api/v1/deliveries/{stable_id('dlv', alert.id)}", headers=served.headers(who))
+        assert response.status_code == (200 if alert.id in allowed else 404), f"{who} {alert.tlp}"
+        if alert.id not in allowed:
+            assert alert.id not in response.text

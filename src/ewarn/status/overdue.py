@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.models.alert import AlertStatus, Severity
+from ewarn.models.common import TLP
 from ewarn.models.workflow import OverdueAlert
 from ewarn.store.db import as_utc
 from ewarn.store.repositories.workflow import overdue_rows
@@ -24,11 +26,21 @@ class OverdueStatus(BaseModel):
 
 
 async def overdue_alerts(
-    *, session: AsyncSession, provider_ids: set[str] | None, now: datetime, limit: int
+    *,
+    session: AsyncSession,
+    provider_ids: set[str] | None,
+    now: datetime,
+    limit: int,
+    tlps: Collection[TLP] | None = None,
+    after: tuple[datetime, str] | None = None,
 ) -> list[OverdueAlert]:
-    """Open alerts past a deadline at ``now`` in these providers (None: all), raised earliest first."""
+    """Open alerts past a deadline at ``now`` in these providers (None: all), raised earliest first; ``tlps``
+    and ``after`` as ``overdue_rows`` takes them."""
     out: list[OverdueAlert] = []
-    for row in await overdue_rows(session=session, now=now, provider_ids=provider_ids, limit=limit):
+    rows = await overdue_rows(
+        session=session, now=now, provider_ids=provider_ids, limit=limit, tlps=tlps, after=after
+    )
+    for row in rows:
         state = AlertStatus(row.status)
         late = overdue(
             status=state,

@@ -1,4 +1,8 @@
-"""The delivery log (every attempt: status code, latency, error) and dead letters, with replay."""
+"""The delivery log (every attempt: status code, latency, error) and dead letters, with replay.
+
+Every read follows the TLP read rule of the alert delivered (``ewarn.models.tlp_access``): a CSIRT sees no
+delivery of a TLP:RED or AMBER+STRICT alert, not even its id.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from ewarn.api.pagination import NEXT_PAGE_HEADERS, PageCursor, announce_next, d
 from ewarn.api.params import ResourceIdPath, ResourceIdQuery
 from ewarn.models.common import utcnow
 from ewarn.models.delivery import Delivery, DeliveryAttempt, DeliveryStatus
+from ewarn.models.tlp_access import readable_tlps
 from ewarn.store.repositories import deliveries as repo
 from ewarn.store.repositories import subscriptions as subs_repo
 from ewarn.store.repositories.audit import record_audit
@@ -60,6 +65,7 @@ async def subscription_deliveries(
         status=delivery_status,
         limit=limit,
         after=_after(cursor),
+        tlps=readable_tlps(principal.role),
     )
     announce_next(request, response, _next(items, limit))
     return await _with_attempts(session, items)
@@ -81,7 +87,12 @@ async def dead_letters(
         await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
         visible = {provider_id}
     items = await repo.list_deliveries(
-        session=session, provider_ids=visible, status=DeliveryStatus.DEAD, limit=limit, after=_after(cursor)
+        session=session,
+        provider_ids=visible,
+        status=DeliveryStatus.DEAD,
+        limit=limit,
+        after=_after(cursor),
+        tlps=readable_tlps(principal.role),
     )
     announce_next(request, response, _next(items, limit))
     return await _with_attempts(session, items)
@@ -101,7 +112,8 @@ def _next(items: list[Delivery], limit: int) -> str | None:
 async def _visible(
     session: SessionDep, principal: PrincipalDep, delivery_id: str, *, write: bool
 ) -> Delivery:
-    delivery = await repo.get_delivery(session=session, delivery_id=delivery_id)
+    tlps = readable_tlps(principal.role)  # a delivery of an alert the caller may not read is not there
+    delivery = await repo.get_delivery(session=session, delivery_id=delivery_id, tlps=tlps)
     if delivery is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     check = ensure_provider_writable if write else ensure_provider_visible

@@ -6,19 +6,20 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import Field
 
 from ewarn.api.deps import PrincipalDep, SessionDep, ensure_provider_visible
+from ewarn.api.pagination import PAGED_RESPONSES, PageCursor, announce_next, next_cursor, page_after
 from ewarn.api.params import ResourceIdPath, ResourceIdQuery
 from ewarn.api.routes.audit import SinceQuery, UntilQuery
 from ewarn.models.alert import Alert, AlertStatus
 from ewarn.models.common import Contract, text_limits, utcnow
 from ewarn.models.provider import Principal, Role
-from ewarn.models.tlp_access import may_read
+from ewarn.models.tlp_access import may_read, readable_tlps
 from ewarn.models.workflow import (
     AlertHistory,
     OverdueAlert,
@@ -145,19 +146,37 @@ class OverduePage(Contract):
     items: list[OverdueAlert]
 
 
-@router.get("/workflow/overdue")
+@router.get("/workflow/overdue", responses=PAGED_RESPONSES)
 async def list_overdue_alerts(
+    request: Request,
+    response: Response,
     session: SessionDep,
     principal: PrincipalDep,
     provider_id: ResourceIdQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: PageCursor = None,
 ) -> OverduePage:
-    """Open alerts past their acknowledgement or resolution deadline, in the caller's scope."""
+    """Open alerts past their acknowledgement or resolution deadline that the caller may read (its scope and
+    the TLP read rule), raised earliest first; follow ``X-Next-Cursor``.
+
+    Every page is read as of the first page's time (the cursor carries it), so a deadline passing while a
+    client pages neither adds an alert to the pages nor moves one: the pages are one view at one time.
+    """
     visible = await visible_provider_ids(session=session, principal=principal)
     if provider_id is not None:
         await ensure_provider_visible(session=session, principal=principal, provider_id=provider_id)
         visible = {provider_id}
-    items = await overdue_alerts(session=session, provider_ids=visible, now=utcnow(), limit=limit)
+    after = page_after(cursor, datetime, datetime, str)
+    as_of, last = (after[0], (after[1], after[2])) if after is not None else (utcnow(), None)
+    items = await overdue_alerts(
+        session=session,
+        provider_ids=visible,
+        now=as_of,
+        limit=limit,
+        tlps=readable_tlps(principal.role),
+        after=last,
+    )
+    announce_next(request, response, next_cursor(items, limit, lambda o: (as_of, o.raised_at, o.alert_id)))
     return OverduePage(items=items)
 
 

@@ -274,7 +274,21 @@ async def record_outcomes(*, session: AsyncSession, outcomes: Sequence[AttemptOu
     await conn.execute(moved, params)
 
 
-async def get_delivery(*, session: AsyncSession, delivery_id: str) -> Delivery | None:
+def _of_readable_alerts(stmt: Select[Any], tlps: Collection[TLP] | None) -> Select[Any]:
+    """Only deliveries of stored alerts marked with one of ``tlps`` (None: every delivery)."""
+    if tlps is None:
+        return stmt
+    return stmt.join(AlertRow, AlertRow.id == DeliveryRow.alert_id).where(alert_tlp_in(tlps))
+
+
+async def get_delivery(
+    *, session: AsyncSession, delivery_id: str, tlps: Collection[TLP] | None = None
+) -> Delivery | None:
+    """The delivery; with ``tlps``, None unless its alert is marked with one of them (the TLP read rule)."""
+    if tlps is not None:
+        stmt = _of_readable_alerts(select(DeliveryRow.id).where(DeliveryRow.id == delivery_id), tlps)
+        if await session.scalar(stmt) is None:
+            return None
     row = await session.get(DeliveryRow, delivery_id, populate_existing=True)
     return delivery_from_row(row) if row else None
 
@@ -287,9 +301,12 @@ async def list_deliveries(
     status: DeliveryStatus | None = None,
     limit: int = 100,
     after: tuple[datetime, str] | None = None,
+    tlps: Collection[TLP] | None = None,
 ) -> list[Delivery]:
-    """Newest first, for one subscription or the given providers (None: all); ``after``: (created_at, id)."""
+    """Newest first, for one subscription or the given providers (None: all); ``after``: (created_at, id);
+    ``tlps``: only deliveries of alerts marked with one of these (None: any)."""
     stmt = select(DeliveryRow).order_by(DeliveryRow.created_at.desc(), DeliveryRow.id).limit(limit)
+    stmt = _of_readable_alerts(stmt, tlps)
     if subscription_id is not None:
         stmt = stmt.where(DeliveryRow.subscription_id == subscription_id)
     if provider_ids is not None:

@@ -7,7 +7,7 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.ids import stable_id
 from ewarn.models.alert import Alert, AlertStatus
+from ewarn.models.common import TLP
 from ewarn.models.delivery import DeliveryStatus
 from ewarn.models.workflow import Transition
 from ewarn.store.db import as_utc
-from ewarn.store.repositories.alerts import alert_from_row
+from ewarn.store.keyset import after_key
+from ewarn.store.repositories.alerts import alert_from_row, alert_tlp_in
 from ewarn.store.repositories.audit import AuditActor
 from ewarn.store.repositories.deliveries import insert_deliveries
 from ewarn.store.tables import (
@@ -156,9 +158,19 @@ async def unplanned_open_rows(
 
 
 async def overdue_rows(
-    *, session: AsyncSession, now: datetime, provider_ids: set[str] | None, limit: int
+    *,
+    session: AsyncSession,
+    now: datetime,
+    provider_ids: set[str] | None,
+    limit: int,
+    tlps: Collection[TLP] | None = None,
+    after: tuple[datetime, str] | None = None,
 ) -> list[AlertWorkflowRow]:
-    """Open alerts past their acknowledgement (still new) or resolution deadline, most overdue first."""
+    """Open alerts past their acknowledgement (still new) or resolution deadline, raised earliest first.
+
+    ``tlps``: only alerts marked with one of these (None: any); ``after``: the (raised_at, alert id) of the
+    previous page's last row.
+    """
     stmt = (
         select(AlertWorkflowRow)
         .where(
@@ -175,6 +187,12 @@ async def overdue_rows(
     )
     if provider_ids is not None:
         stmt = stmt.where(AlertWorkflowRow.provider_id.in_(sorted(provider_ids)))
+    if tlps is not None:
+        stmt = stmt.join(AlertRow, AlertRow.id == AlertWorkflowRow.alert_id).where(alert_tlp_in(tlps))
+    if after is not None:
+        stmt = stmt.where(
+            after_key([(AlertWorkflowRow.raised_at, False), (AlertWorkflowRow.alert_id, False)], after)
+        )
     return list((await session.scalars(stmt)).all())
 
 
