@@ -1,7 +1,7 @@
 """The raw aiokafka rate on a broker: same-size messages produced and consumed, no ewarn code in between.
 
 A fresh topic with the pipeline's partition count; one consumer (no group) reads from the start while one
-producer with the bus's settings (``acks=all``, idempotence, ``linger_ms=5``) sends ``count`` messages of
+producer with the bus's settings (``acks=all``, idempotence, ``kafka.linger_ms``) sends ``count`` messages of
 ``size`` bytes without waiting for each acknowledgement. Reported: produce rate (all acknowledged), consume
 rate and the produce→consume rate (first send to last message read).
 """
@@ -17,6 +17,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from ewarn.settings import KafkaSettings
+
 CHUNK = 5000  # sends in flight before awaiting their acknowledgements
 
 
@@ -31,7 +33,9 @@ async def raw_rate(bootstrap: str, *, count: int, size: int, partitions: int) ->
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=KafkaSettings().linger_ms
+    )
     await consumer.start()
     await producer.start()
     try:
