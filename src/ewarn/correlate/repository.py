@@ -69,21 +69,24 @@ def _asset(asset_id: str, provider_id: str, data: Any, bad: list[Quarantined] | 
         return None
 
 
+def _unreadable(row: Any, data: Any, exc: Exception) -> Quarantined:
+    """The quarantine record of a stored alert row that does not parse."""
+    return Quarantined(
+        kind="alert",
+        key=alert_key(row.id, row.revision),
+        stage=STAGE,
+        reason=f"stored alert unreadable: {_why(exc)}",
+        original=data,
+        provider_id=row.provider_id,
+    )
+
+
 def _alert(row: AlertRow, bad: list[Quarantined] | None) -> Alert | None:
     try:
         return alert_from_row(row)
     except (ValidationError, ValueError, TypeError) as exc:
         if bad is not None:
-            bad.append(
-                Quarantined(
-                    kind="alert",
-                    key=alert_key(row.id, row.revision),
-                    stage=STAGE,
-                    reason=f"stored alert unreadable: {_why(exc)}",
-                    original=row.data,
-                    provider_id=row.provider_id,
-                )
-            )
+            bad.append(_unreadable(row, row.data, exc))
         return None
 
 
@@ -206,16 +209,7 @@ def _alert_from_text(row: Any, bad: list[Quarantined] | None) -> Alert | None:
         return Alert.model_validate(repair(data)).model_copy(update={"status": AlertStatus(row.status)})
     except (ValidationError, ValueError, TypeError) as exc:
         if bad is not None:
-            bad.append(
-                Quarantined(
-                    kind="alert",
-                    key=alert_key(row.id, row.revision),
-                    stage=STAGE,
-                    reason=f"stored alert unreadable: {_why(exc)}",
-                    original=data,
-                    provider_id=row.provider_id,
-                )
-            )
+            bad.append(_unreadable(row, data, exc))
         return None
 
 

@@ -14,7 +14,7 @@ from ewarn.actions.playbooks import PlaybookRule
 from ewarn.correlate import repository
 from ewarn.correlate.engine import build_alerts, match
 from ewarn.correlate.index import AssetIndex
-from ewarn.models import Alert, Asset, AssetKind, IndicatorType
+from ewarn.models import Alert, Asset, AssetChange, AssetKind, IndicatorType
 from ewarn.store.repositories.quarantine import Quarantined
 
 # Which indicator types can hit an asset of each kind (retro-hunt reads only these from the database).
@@ -53,3 +53,21 @@ async def hunt(
             hits = (found for found in match(indicator, small) if found.asset.id in changed_ids)
             candidates += build_alerts(indicator, hits, now=now, playbooks=playbooks)
     return candidates
+
+
+def closing(
+    change: AssetChange, open_: Sequence[Alert], candidates: Sequence[Alert]
+) -> list[tuple[str, str]]:
+    """(alert id, why) of the open alerts the change closes: their asset was removed, or matches no more."""
+    matched = {c.id for c in candidates}
+    removed = set(change.removed_asset_ids)
+    return [
+        (
+            a.id,
+            "the asset was removed from the inventory"
+            if a.asset_id in removed
+            else "the asset no longer matches",
+        )
+        for a in open_
+        if a.asset_id in removed or a.id not in matched
+    ]

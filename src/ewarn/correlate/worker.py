@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from ewarn.actions.playbooks import PlaybookRule
 from ewarn.bus.base import Bus, Record
 from ewarn.bus.runner import StageRunner
 from ewarn.bus.topics import Topics
@@ -35,41 +32,22 @@ from ewarn.correlate.containment import out_of_scope
 from ewarn.correlate.engine import build_alerts, is_active, match
 from ewarn.correlate.index import AssetIndex
 from ewarn.correlate.revisions import RevisionWriter
+from ewarn.correlate.stage_settings import (
+    CATCH_UP_MARGIN,
+    INDICATOR_GROUP,
+    RETROHUNT_GROUP,
+    CorrelateSettings,
+)
 from ewarn.inventory.scope import all_approved_scopes, approved_scopes, scope_refusal
 from ewarn.logging import get_logger
 from ewarn.models import Alert, Asset, AssetChange, Indicator, IndicatorType
 from ewarn.models.common import utcnow
-from ewarn.settings import AssetScopeSettings
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories.quarantine import Quarantined, quarantine
 
 log = get_logger(__name__)
 
-INDICATOR_GROUP = "ewarn-correlate"
-RETROHUNT_GROUP = "ewarn-correlate-retrohunt"
-# How far before an inventory change a reload looks back for stored indicators: covers an ingest that stamped
-# an indicator just before the change and stored it just after (clock skew between processes included).
-CATCH_UP_MARGIN = timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
-class CorrelateSettings:
-    """Knobs of the correlate stage (the lead may nest these in ``Settings``)."""
-
-    indicator_group: str = INDICATOR_GROUP
-    retrohunt_group: str = RETROHUNT_GROUP
-    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    batch_size: int = 500
-    retrohunt_batch: int = 1000
-    # Expiry produces no message, so a sweep finds indicators whose valid_until passed with alerts open.
-    expiry_sweep_seconds: float = 60.0
-    # Assets wider than these rules (stored before them, or straight into the database) are not indexed.
-    scope: AssetScopeSettings = field(default_factory=AssetScopeSettings)
-    playbooks: tuple[PlaybookRule, ...] = ()  # the operator's response playbooks, linked from each alert
-
-    @property
-    def reload_group(self) -> str:
-        return f"ewarn-correlate-reload-{self.instance_id}"
+__all__ = ["CATCH_UP_MARGIN", "INDICATOR_GROUP", "RETROHUNT_GROUP", "CorrelateSettings", "CorrelateWorker"]
 
 
 class CorrelateWorker:
@@ -374,19 +352,7 @@ class CorrelateWorker:
         await self._quarantine(bad)
         if seen_since is not None:
             return await self._writer.commit(candidates, now=now)
-        matched = {c.id for c in candidates}
-        removed = set(change.removed_asset_ids)
-        closing = [
-            (
-                a.id,
-                "the asset was removed from the inventory"
-                if a.asset_id in removed
-                else "the asset no longer matches",
-            )
-            for a in open_
-            if a.asset_id in removed or a.id not in matched
-        ]
-        out = await self._writer.commit(candidates, closing, now=now)
+        out = await self._writer.commit(candidates, retrohunt.closing(change, open_, candidates), now=now)
         log.info("retro_hunt", provider_id=change.provider_id, assets=len(assets), published=len(out))
         return out
 
