@@ -10,7 +10,7 @@ from fastapi import HTTPException
 from pydantic import BaseModel, ValidationError
 
 from ewarn.api.routes.providers import CsirtIn, ProviderIn
-from ewarn.api.routes.subscriptions import _check_target
+from ewarn.api.routes.subscription_checks import check_target
 from ewarn.hostaddress import NotAHost, host_addresses
 from ewarn.inventory.fields import purl_core
 from ewarn.inventory.importers import ImportRejected
@@ -247,10 +247,10 @@ def test_not_a_host(host: str) -> None:
 )
 def test_webhook_target_decided_on_the_literal(target: str, allowed: list[str], ok: bool) -> None:
     if ok:
-        _check_target(Channel.WEBHOOK, target, allowed)
+        check_target(Channel.WEBHOOK, target, allowed)
     else:
         with pytest.raises(HTTPException) as caught:
-            _check_target(Channel.WEBHOOK, target, allowed)
+            check_target(Channel.WEBHOOK, target, allowed)
         assert caught.value.status_code == 422
 
 

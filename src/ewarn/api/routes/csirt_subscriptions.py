@@ -22,7 +22,8 @@ from ewarn.api.pagination import (
     page_after,
 )
 from ewarn.api.params import ResourceIdPath
-from ewarn.api.routes.subscriptions import Target, _check_target
+from ewarn.api.routes.subscription_bodies import Target
+from ewarn.api.routes.subscription_checks import check_target
 from ewarn.api.routes.workflow import csirt_in_scope
 from ewarn.models.common import utcnow
 from ewarn.models.subscription import Channel, PayloadFormat, Subscription, SubscriptionFilters
@@ -93,7 +94,7 @@ async def create_csirt_subscription(
         PayloadFormat.STIX,
     ):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a CSIRT webhook takes json or stix")
-    _check_target(body.channel, body.target, runtime.settings.dispatch.allowed_networks)
+    check_target(body.channel, body.target, runtime.settings.dispatch.allowed_networks)
     sub, secret = await repo.create_csirt_subscription(
         session=session,
         csirt_id=csirt_id,
