@@ -121,3 +121,21 @@ def test_a_lone_surrogate_is_quarantined_not_encoded() -> None:
     encoded, bad = encode_alerts([clean, alert], why="test")
     assert [a.id for a, _ in encoded] == [clean.id]
     assert [q.key for q in bad] == ["alr_poison@1"] and "surrogates not allowed" in bad[0].reason
+
+
+@pytest.mark.parametrize(
+    ("text", "needs"),
+    [
+        ('{"a":"plain"}', False),
+        ('{"a":"caf\\u00e9 é"}', False),
+        ('{"a":"\\u0000"}', True),
+        ('{"a":"\\uD800"}', True),
+        ('{"a":"é\\ud83d\\ude00"}', True),  # an escaped pair takes the slow path too: correct, only slower
+        ('{"a":"\x00"}', True),
+        ('{"a":"é\ud800"}', True),
+    ],
+)
+def test_stored_text_goes_through_repair_when_it_holds_nul_or_a_surrogate(text: str, needs: bool) -> None:
+    from ewarn.correlate.repository import _needs_repair
+
+    assert _needs_repair(text) is needs

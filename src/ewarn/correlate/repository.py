@@ -179,6 +179,15 @@ async def valid_indicators(
 # Text ``repair`` would change: NUL or a surrogate, raw or as a JSON escape (a valid pair escaped, as json.dumps
 # writes an emoji, also takes the slow path: correct, only slower).
 _NEEDS_REPAIR = re.compile(r"\\u(?:0000|[dD][89a-fA-F])|[\ud800-\udfff\x00]")
+_ESCAPE_NEEDS_REPAIR = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _needs_repair(text: str) -> bool:
+    if text.isascii():  # a flag of the string, no scan: then only an escape can need repair
+        return "\x00" in text or ("\\u" in text and _ESCAPE_NEEDS_REPAIR.search(text) is not None)
+    return _NEEDS_REPAIR.search(text) is not None
+
+
 _STORED_COLUMNS = (
     AlertRow.id,
     AlertRow.revision,
@@ -193,7 +202,7 @@ def _alert_from_text(row: Any, bad: list[Quarantined] | None) -> Alert | None:
     needs repair (json.loads, repair and validating the dict cost ~5x as much: ~170 against ~30 µs), else as
     ``alert_from_row`` reads it."""
     text = row.text
-    if isinstance(text, str) and _NEEDS_REPAIR.search(text) is None:
+    if isinstance(text, str) and not _needs_repair(text):
         try:
             alert = Alert.model_validate_json(text)
         except ValueError:  # ValidationError included: the slow path below says why, and quarantines it
