@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import String, Text, and_, cast, func, or_, select, type_coerce, update
+from sqlalchemy import String, Text, and_, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.models import Alert, AlertStatus, Asset, Indicator
@@ -193,7 +193,8 @@ _STORED_COLUMNS = (
     AlertRow.revision,
     AlertRow.status,
     AlertRow.provider_id,
-    type_coerce(AlertRow.data, Text).label("text"),
+    # a cast in SQL: asyncpg hands a JSON column back as a dict even when the column is only coerced to Text
+    cast(AlertRow.data, Text).label("text"),
 )
 
 
