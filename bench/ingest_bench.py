@@ -9,6 +9,13 @@
 - ``csv``: abuse.ch IOC lists (Feodo Tracker, MalwareBazaar, SSLBL) with the column mappings the shared-data
   tests use: rows/s.
 - ``csaf``: every CISA ICSMA CSAF 2.0 advisory of the corpus: documents/s and indicators/s.
+- ``edge``: the push API, ``POST /api/v1/ingest/stix`` through the real app in this process (parse, store,
+  publish, audit): indicators per CPU-second, SQLite and the in-process bus (``--pg``: also PostgreSQL
+  started here). See ``ingest_edge.py``.
+
+``--compare-with REV`` measures STIX and the edge for the source tree of git revision REV (``git archive``)
+and for this tree in the same run, alternating child processes round by round (best of each side), and
+writes both with their ratios under ``comparison``: before/after figures from one run of a shared machine.
 
 Writes ``bench/results/ingest.json``. ``--quick``: one short pass each (the smoke test's run).
 """
@@ -17,10 +24,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
 import os
 import platform
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -28,7 +39,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+# EWARN_BENCH_SRC: another tree's ``src`` (``--compare-with`` runs this script on the revision it names)
+SRC = Path(os.environ.get("EWARN_BENCH_SRC") or ROOT / "src")
+sys.path[:0] = [str(SRC), str(ROOT), str(ROOT / "bench")]
 
 import stix2  # noqa: E402
 
@@ -206,17 +219,84 @@ def csaf(quick: bool) -> dict[str, Any]:
     }
 
 
+# --- before/after in one run --------------------------------------------------------------------------------
+
+COMPARED = {
+    "stix_ratio_to_stix2_parse": ("stix", "ratio_ours_to_stix2_parse"),
+    "stix_indicator_objects_per_cpu_second": ("stix", "ours_indicator_objects_per_cpu_second"),
+    "stix2_parse_indicator_objects_per_cpu_second": ("stix", "stix2_parse_indicator_objects_per_cpu_second"),
+    "edge_new_indicators_per_cpu_second": ("edge", "sqlite", "new", "indicators_per_cpu_second"),
+    "edge_seen_again_indicators_per_cpu_second": (
+        "edge",
+        "sqlite",
+        "seen_again",
+        "indicators_per_cpu_second",
+    ),
+    "edge_new_post_ms_p50": ("edge", "sqlite", "new", "post_ms_p50"),
+}
+
+
+def _dig(result: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = result
+    for step in path:
+        value = value.get(step) if isinstance(value, dict) else None
+    return value
+
+
+def _child(src: Path, quick: bool, folder: Path) -> dict[str, Any]:
+    out = folder / f"child-{uuid.uuid4().hex[:6]}.json"
+    command = [sys.executable, __file__, "--only", "stix,edge", "--out", str(out), *(["--quick"] * quick)]
+    subprocess.run(
+        command, check=True, env={**os.environ, "EWARN_BENCH_SRC": str(src)}, stdout=subprocess.DEVNULL
+    )
+    return dict(json.loads(out.read_text()))
+
+
+def compare(rev: str, *, quick: bool, rounds: int) -> dict[str, Any]:
+    """STIX and edge figures of revision ``rev`` and of this tree, alternating rounds; best of each side."""
+    with tempfile.TemporaryDirectory(prefix="ewarn-ingest-compare-") as tmp:
+        folder = Path(tmp)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", rev, "src"], check=True, capture_output=True
+        )
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(folder / "before", filter="data")
+        sides = {"before": folder / "before" / "src", "after": SRC}
+        runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+        for _ in range(rounds):
+            for side, src in sides.items():
+                runs[side].append(_child(src, quick, folder))
+    best: dict[str, dict[str, Any]] = {}
+    for side, results in runs.items():
+        best[side] = {}
+        for name, path in COMPARED.items():
+            values = [v for v in (_dig(r, path) for r in results) if v is not None]
+            lower_is_better = name.endswith("_ms_p50")
+            best[side][name] = (min if lower_is_better else max)(values) if values else None
+    ratios = {
+        name: round(best["after"][name] / best["before"][name], 2)
+        for name in COMPARED
+        if best["after"][name] and best["before"][name]
+    }
+    return {"baseline_revision": rev, "rounds": rounds, **best, "after_over_before": ratios}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--only", default="stix,csv,csaf,edge", help="comma-separated parts to run")
+    parser.add_argument("--pg", action="store_true", help="edge on PostgreSQL too (started here)")
+    parser.add_argument("--compare-with", metavar="REV", help="also measure git revision REV in this run")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare-with (each side once)")
     args = parser.parse_args()
     if not STIX_DIR.is_dir():
         print(f"no shared data at {DATA.resolve()}: ingest benchmark skipped", file=sys.stderr)
         return 0
-    result = {
+    parts = {p.strip() for p in args.only.split(",") if p.strip()}
+    result: dict[str, Any] = {
         "benchmark": "ingest",
         "quick": args.quick,
         "machine": {
@@ -224,17 +304,50 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "load_average_at_start": os.getloadavg(),
         },
-        "stix": stix(args.quick),
-        "csv": csv(args.quick),
-        "csaf": csaf(args.quick),
         "targets": {"stix_ratio_to_stix2_parse": 10},
     }
-    result["meets_targets"] = {"stix_ratio": result["stix"]["ratio_ours_to_stix2_parse"] >= 10}
+    parts_run: dict[str, Callable[[], dict[str, Any]]] = {
+        "stix": lambda: stix(args.quick),
+        "csv": lambda: csv(args.quick),
+        "csaf": lambda: csaf(args.quick),
+        "edge": lambda: _edge(args.quick, args.pg),
+    }
+    for name, run in parts_run.items():
+        if name in parts:
+            result[name] = run()
+    if "stix" in result:
+        result["meets_targets"] = {"stix_ratio": result["stix"]["ratio_ours_to_stix2_parse"] >= 10}
+    if args.compare_with:
+        result["comparison"] = compare(args.compare_with, quick=args.quick, rounds=max(1, args.rounds))
+    result["machine"]["load_average_at_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("stix", "csv", "csaf")}, indent=2))
+    print(
+        json.dumps(
+            {k: result[k] for k in ("stix", "csv", "csaf", "edge", "comparison") if k in result}, indent=2
+        )
+    )
     print(f"wrote {args.out}")
     return 0
+
+
+def _edge(quick: bool, pg: bool) -> dict[str, Any]:
+    from ingest_edge import edge
+
+    if not pg:
+        return edge(quick=quick)
+    from tests.support.postgres_server import PostgresServer
+
+    from ewarn.crypto.secretbox import generate_key
+
+    os.environ.setdefault("EWARN_SECRETS__KEYS", generate_key())  # PostgreSQL keeps secrets with a key
+    with tempfile.TemporaryDirectory(prefix="ewarn-edge-pg-") as folder:
+        server = PostgresServer(Path(folder))
+        server.start()
+        try:
+            return edge(quick=quick, pg_url=server.url)
+        finally:
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -136,13 +136,21 @@ def is_news(old: Indicator | None, merged: Indicator) -> bool:
     return old.model_dump(exclude=_VOLATILE) != merged.model_dump(exclude=_VOLATILE)
 
 
-def merge_batch(
+def merge_all(
     stored: dict[str, Indicator], incoming: Sequence[Indicator], *, now: datetime
-) -> tuple[dict[str, Indicator], list[Indicator]]:
-    """Merge a page into the stored indicators; returns (every merged key, the ones that are news)."""
+) -> dict[str, Indicator]:
+    """Merge a page into the stored indicators: every merged key (reports of one key in page order)."""
     merged: dict[str, Indicator] = {}
     for indicator in incoming:
         base = merged.get(indicator.key) or stored.get(indicator.key)
         merged[indicator.key] = merge(base, indicator, now=now)
+    return merged
+
+
+def merge_batch(
+    stored: dict[str, Indicator], incoming: Sequence[Indicator], *, now: datetime
+) -> tuple[dict[str, Indicator], list[Indicator]]:
+    """Merge a page into the stored indicators; returns (every merged key, the ones that are news)."""
+    merged = merge_all(stored, incoming, now=now)
     news = [item for key, item in merged.items() if is_news(stored.get(key), item)]
     return merged, news

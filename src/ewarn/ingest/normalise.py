@@ -97,6 +97,10 @@ def _idna_form(value: str) -> str:
 
 
 def _reject_ip_literal(name: str) -> None:
+    if not name.replace(
+        ".", ""
+    ).isdigit():  # an address is digits and dots (IDNA refuses ':'); parsing raises
+        return
     try:
         ipaddress.ip_address(name)
     except ValueError:

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Text, delete, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.crypto.secretbox import SecretBox
 from ewarn.ids import stable_id
 from ewarn.ingest import exploited
-from ewarn.ingest.merge import is_news, merge_batch
+from ewarn.ingest.merge import is_news, merge_all
 from ewarn.ingest.models import Feed, FeedHealth, FeedIn, FeedPatch
 from ewarn.ingest.sources.base import FeedSpec
 from ewarn.models.common import TLP, storable_text, utcnow
 from ewarn.models.indicator import Indicator, IndicatorType, Rejection
-from ewarn.store.db import as_utc, upsert
+from ewarn.store.db import EncodedJson, as_utc, upsert
 from ewarn.store.keyset import after_key
 from ewarn.store.repositories.secrets import box_of
 from ewarn.store.tables import FeedRow, IndicatorRow, RejectionRow
@@ -226,44 +227,67 @@ async def clear_feed_error(*, session: AsyncSession, feed_id: str) -> None:
 
 
 async def load_indicators(*, session: AsyncSession, keys: Sequence[str]) -> dict[str, Indicator]:
+    """Stored indicators by key; stored JSON text goes to pydantic as it is (no dict in between)."""
     found: dict[str, Indicator] = {}
     unique = list(dict.fromkeys(keys))
+    stored_json = type_coerce(IndicatorRow.data, Text)
     for start in range(0, len(unique), _KEY_CHUNK):
         chunk = unique[start : start + _KEY_CHUNK]
-        rows = await session.scalars(select(IndicatorRow).where(IndicatorRow.key.in_(chunk)))
-        for row in rows:
-            found[row.key] = Indicator.model_validate(row.data)
+        rows = await session.execute(select(IndicatorRow.key, stored_json).where(IndicatorRow.key.in_(chunk)))
+        for key, data in rows:  # SQLite hands back the text; asyncpg decodes JSON itself
+            found[key] = (
+                Indicator.model_validate_json(data)
+                if isinstance(data, str)
+                else Indicator.model_validate(data)
+            )
     return found
+
+
+@dataclass(frozen=True)
+class MergedPage:
+    """A page merged into the ``indicators`` table: every merged indicator, the news (changed for the
+    correlator), and each one's JSON as stored, serialised once: the news go to the bus in the same text."""
+
+    merged: list[Indicator]
+    news: list[Indicator]
+    encoded: dict[str, str]
 
 
 async def merge_indicators(
     *, session: AsyncSession, indicators: Sequence[Indicator], now: datetime
 ) -> tuple[list[Indicator], list[Indicator]]:
-    """Merge a page into the ``indicators`` table by key; returns (merged, the ones that changed).
+    """Merge a page into the ``indicators`` table by key; returns (merged, the ones that changed)."""
+    page = await merge_page(session=session, indicators=indicators, now=now)
+    return page.merged, page.news
+
+
+async def merge_page(*, session: AsyncSession, indicators: Sequence[Indicator], now: datetime) -> MergedPage:
+    """Merge a page into the ``indicators`` table by key: one read of what is stored, one upsert per 500.
 
     Advisories carry the KEV status of their CVEs, and stored advisories naming a CVE this page newly marks
     known exploited come back enriched among the merged and the news (see ``ewarn.ingest.exploited``).
     """
     if not indicators:
-        return [], []
+        return MergedPage([], [], {})
     if any(i.type is IndicatorType.VULNERABILITY for i in indicators):
         await exploited.take_turn(session=session)
     stored = await load_indicators(session=session, keys=[i.key for i in indicators])
-    merged, _ = merge_batch(stored, indicators, now=now)
+    merged = merge_all(stored, indicators, now=now)
     merged, before = await _with_kev_status(session=session, stored=stored, merged=merged, now=now)
     news = [item for key, item in merged.items() if is_news(before.get(key), item)]
+    encoded = {key: item.model_dump_json() for key, item in merged.items()}
     rows = [
         {
-            "key": item.key,
+            "key": key,
             "type": item.type.value,
-            "data": item.model_dump(mode="json"),
+            "data": EncodedJson(encoded[key]),
             "tlp": item.tlp.value,
             "revoked": item.revoked,
             "valid_until": item.valid_until,
             "first_seen": item.first_seen or now,
             "last_seen": item.last_seen or now,
         }
-        for item in merged.values()
+        for key, item in merged.items()
     ]
     for start in range(0, len(rows), _KEY_CHUNK):
         await upsert(
@@ -274,7 +298,7 @@ async def merge_indicators(
             update=["type", "data", "tlp", "revoked", "valid_until", "last_seen"],
         )
     await exploited.save_advisory_cves(session=session, advisories=merged.values())
-    return list(merged.values()), news
+    return MergedPage(list(merged.values()), news, encoded)
 
 
 async def _with_kev_status(

@@ -179,18 +179,19 @@ class IngestService:
     async def _apply(self, feed_id: str | None, page: Page, report: IngestReport) -> None:
         """Store and publish one page, then its cursor, in one transaction: all of it or none of it."""
         now = utcnow()
-        indicators = [i.model_copy(update={"ingested_at": now}) for i in page.indicators]
+        indicators = page.indicators  # the merge stamps ``ingested_at``
         turn: contextlib.AbstractAsyncContextManager[Any] = (
             self._vulnerability_turn
             if any(i.type is IndicatorType.VULNERABILITY for i in indicators)
             else contextlib.nullcontext()
         )
         async with turn, self._sessions() as session, session.begin():
-            _merged, news = await repository.merge_indicators(session=session, indicators=indicators, now=now)
+            merged = await repository.merge_page(session=session, indicators=indicators, now=now)
+            news = merged.news
             if news:
                 await self._bus.publish_many(
                     self._topics.indicators,
-                    [(item.key, item.model_dump_json().encode("utf-8")) for item in news],
+                    [(item.key, merged.encoded[item.key].encode("utf-8")) for item in news],
                     headers={"ewarn-stage": b"ingest"},
                 )
             await repository.store_rejections(session=session, rejections=page.rejections, now=now)

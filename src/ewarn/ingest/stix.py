@@ -27,7 +27,7 @@ from ewarn.ingest.records import (
     parse_timestamp,
 )
 from ewarn.ingest.stix_patterns import pattern_comparisons as pattern_comparisons  # sightings read it here
-from ewarn.models.common import TLP
+from ewarn.models.common import TLP, text_problem
 from ewarn.models.indicator import IndicatorType, VulnerabilityInfo
 
 MAX_PATTERN_CHARS = 256 * 1024
@@ -198,8 +198,8 @@ def _common_fields(obj: dict[str, Any], bundle: _Bundle, ctx: FeedContext) -> di
     )
     return {
         "stix_id": obj["id"],
-        "name": _text(obj.get("name"), MAX_NAME_CHARS),
-        "description": _text(obj.get("description"), MAX_DESCRIPTION_CHARS),
+        "name": _text("name", obj.get("name"), MAX_NAME_CHARS),
+        "description": _text("description", obj.get("description"), MAX_DESCRIPTION_CHARS),
         "confidence": confidence,
         "tlp": tlp,
         "revoked": revoked,
@@ -207,8 +207,15 @@ def _common_fields(obj: dict[str, Any], bundle: _Bundle, ctx: FeedContext) -> di
     }
 
 
-def _text(value: Any, limit: int) -> str | None:
-    return value[:limit] if isinstance(value, str) and value else None
+def _text(field: str, value: Any, limit: int) -> str | None:
+    """A text property cut to ``limit``; ``ValueError`` when it holds what cannot be stored or sent on (a lone
+    surrogate, NUL, control characters other than tab and line breaks)."""
+    if not isinstance(value, str) or not value:
+        return None
+    problem = text_problem(value[:limit], free_text=True)
+    if problem is not None:
+        raise ValueError(f"{field} {problem}")
+    return value[:limit]
 
 
 def _parse_indicator(obj: dict[str, Any], bundle: _Bundle, ctx: FeedContext) -> ParseResult:
@@ -239,6 +246,9 @@ def _parse_indicator(obj: dict[str, Any], bundle: _Bundle, ctx: FeedContext) -> 
     for object_type, path, value in comparisons:
         try:
             observable = observable_for(object_type, path, value)
+            problem = text_problem(observable.value) if observable is not None else None
+            if problem is not None:
+                raise ValueError(f"value {problem}")
         except ValueError as exc:
             where = f"{object_type}:{'.'.join(path)}"
             result.rejections.append(ctx.reject(f"{record} {where}", str(exc), value))
@@ -334,6 +344,9 @@ def _parse_vulnerability(obj: dict[str, Any], bundle: _Bundle, ctx: FeedContext)
         for ref in as_list(obj.get("external_references"))
         if isinstance(ref, dict) and isinstance(ref.get("url"), str)
     ]
+    if any(text_problem(url) for url in references[:50]):
+        result.rejections.append(ctx.reject(obj["id"], "an external reference url is not storable text", obj))
+        return result
     for cve_id in cves:
         info = VulnerabilityInfo(cves=[cve_id], title=fields["name"], references=references[:50])
         observable = Observable(IndicatorType.VULNERABILITY, cve_id)

@@ -47,6 +47,13 @@ _TOKEN = re.compile(
     r"[ \t\r\n]*+(?:(?P<s>'(?:[^'\\]++|\\['\\])*+')|(?P<i>[A-Za-z_][A-Za-z0-9_-]*+)|(?P<p>==|[=\[\]():.]))"
 )
 _STRING, _IDENT, _PUNCT = "s", "i", "p"
+# The commonest shape, one comparison (``[ipv4-addr:value = '…']``, ``[file:hashes.'SHA-256' = '…']``), in one
+# match: the same tokens as above, a fifth of the token loop's cost.
+_ONE_COMPARISON = re.compile(
+    r"[ \t\r\n]*+\[[ \t\r\n]*+([A-Za-z_][A-Za-z0-9_-]*+)[ \t\r\n]*+:[ \t\r\n]*+([A-Za-z_][A-Za-z0-9_]*+)"
+    r"(?:[ \t\r\n]*+\.[ \t\r\n]*+('(?:[^'\\]++|\\['\\])*+'|[A-Za-z_][A-Za-z0-9_]*+))?"
+    r"[ \t\r\n]*+(=|ISSUBSET(?![A-Za-z0-9_-]))[ \t\r\n]*+('(?:[^'\\]++|\\['\\])*+')[ \t\r\n]*+\][ \t\r\n]*+"
+)
 
 
 def pattern_comparisons(pattern: str, spec_version: str = "2.1") -> list[Comparison]:
@@ -104,6 +111,13 @@ def _tokens(pattern: str) -> list[tuple[str, str]] | None:
 
 def read_simple_pattern(pattern: str) -> list[Comparison] | None:
     """The grammar's comparisons for a pattern of the common shapes (module docstring); None for the rest."""
+    one = _ONE_COMPARISON.fullmatch(pattern)
+    if one is not None:
+        object_type, first, step, _operator, value = one.groups()
+        if object_type in _KEYWORDS or first in _KEYWORDS or step in _KEYWORDS:
+            return None
+        path = [first] if step is None else [first, _unquote(step)]
+        return [(object_type, path, _unquote(value))]
     tokens = _tokens(pattern)
     if not tokens:
         return None
