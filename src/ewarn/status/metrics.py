@@ -124,6 +124,7 @@ INGEST_TO_DELIVERY = Histogram(
 
 QUARANTINE_KINDS = ("indicator", "alert", "asset")  # what the stages set aside (store: quarantine)
 DELIVERY_OUTCOMES = ("delivered", "retry_scheduled", "dead")
+SUPPRESSION_RULE_KINDS = ("asset_indicator", "product_cve")
 
 # Bounded label sets exist from the start, so a rate() or an alert rule sees 0 rather than no series.
 for _severity in Severity:
@@ -132,6 +133,8 @@ for _channel in Channel:
     OUTBOX_DEPTH.labels(channel=_channel.value)
     for _outcome in DELIVERY_OUTCOMES:
         DELIVERIES.labels(channel=_channel.value, outcome=_outcome)
+for _rule_kind in SUPPRESSION_RULE_KINDS:
+    ALERTS_SUPPRESSED.labels(rule=_rule_kind)
 
 
 class _AuthCounts(Protocol):
