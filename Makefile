@@ -20,11 +20,8 @@ lint: $(STAMP)
 services: $(STAMP)
 	$(BIN)/python scripts/services.py prepare
 
-# Files go to the workers in collection order (fuzz, integration, unit): xdist's default reorder sends the files
-# with the fewest tests last, which are the slowest ones here (schemathesis, CLI processes, kill -9), so one
-# worker ran them alone for minutes at the end while the other had nothing left.
 pytest: $(STAMP)
-	$(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder
+	$(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile
 
 bench: $(STAMP) services
 	$(BIN)/python bench/run_all.py
