@@ -2,44 +2,50 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from ewarn import eventloop
-from ewarn.advisories.cli import app as advisories_app
-from ewarn.cli_keys import app as keys_app
-from ewarn.cli_providers import app as providers_app
-from ewarn.cli_subscriptions import app as subscriptions_app
-from ewarn.correlate.aliases_cli import app as aliases_app
-from ewarn.exports.cli import app as export_app
-from ewarn.ingest.cli import feeds_app
-from ewarn.inventory.cli import app as assets_app
-from ewarn.logging import configure_logging
+from ewarn.cli_lazy import LazySubApp, mount_lazily
 from ewarn.prune_cli import prune as prune_command
-from ewarn.runtime import Runtime
-from ewarn.secrets_cli import app as secrets_app
-from ewarn.settings import load_settings
+
+if TYPE_CHECKING:
+    from ewarn.runtime import Runtime
 
 app = typer.Typer(help="ewarn: early warning of cyber threats for hospitals.", no_args_is_help=True)
 console = Console()
-app.add_typer(feeds_app, name="feeds")
-app.add_typer(assets_app, name="assets")
-app.add_typer(advisories_app, name="advisories")
-app.add_typer(aliases_app, name="aliases")
-app.add_typer(secrets_app, name="secrets")
 app.command("prune")(prune_command)
-app.add_typer(keys_app, name="keys")
-app.add_typer(providers_app, name="providers")
-app.add_typer(subscriptions_app, name="subscriptions")
-app.add_typer(export_app, name="export")
+# Imported when one of their commands runs, not for every ``ewarn`` process (see ewarn.cli_lazy).
+mount_lazily(
+    app,
+    [
+        LazySubApp("feeds", "ewarn.ingest.cli:feeds_app", "Configure and poll threat feeds."),
+        LazySubApp(
+            "assets", "ewarn.inventory.cli:app", "A provider's asset inventory: import files, list assets."
+        ),
+        LazySubApp("advisories", "ewarn.advisories.cli:app", "Advisories as ewarn reads them."),
+        LazySubApp(
+            "aliases",
+            "ewarn.correlate.aliases_cli:app",
+            "Vendor aliases operators add on top of the shipped table.",
+        ),
+        LazySubApp("secrets", "ewarn.secrets_cli:app", "Secrets at rest: keys and their rotation."),
+        LazySubApp("keys", "ewarn.cli_keys:app", "API keys: create, list, revoke, rotate."),
+        LazySubApp("providers", "ewarn.cli_providers:app", "Providers (tenants): list and add."),
+        LazySubApp("subscriptions", "ewarn.cli_subscriptions:app", "Subscriptions: list."),
+        LazySubApp("export", "ewarn.exports.cli:app", "Exports: alerts as STIX 2.1, CSV or a MISP event."),
+    ],
+)
 
 
 def _runtime() -> Runtime:
+    from ewarn.logging import configure_logging
+    from ewarn.runtime import Runtime
+    from ewarn.settings import load_settings
+
     settings = load_settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
     return Runtime.build(settings)
@@ -52,6 +58,7 @@ def serve(
     ),
 ) -> None:
     """Run the API and every stage in one process (embedded default: SQLite + in-process bus)."""
+    from ewarn import eventloop
     from ewarn.roles import serve as serve_roles
 
     runtime = _runtime()
@@ -66,6 +73,7 @@ def serve(
 @app.command()
 def run(role: Annotated[str, typer.Argument(help="ingest | correlate | dispatch | api")]) -> None:
     """Run one role (scale out by running more copies against Kafka and PostgreSQL)."""
+    from ewarn import eventloop
     from ewarn.roles import serve as serve_roles
 
     runtime = _runtime()
@@ -86,7 +94,10 @@ def demo(
     ] = None,
 ) -> None:
     """Run the whole pipeline on a demo hospital and print the alerts as its webhook receives them."""
+    import asyncio
+
     from ewarn.demo import run_demo
+    from ewarn.logging import configure_logging
 
     configure_logging(level=os.environ.get("EWARN_LOG_LEVEL", "WARNING"), json=False)
     ok = asyncio.run(run_demo(console=console, bundle=bundle, workdir=workdir))
@@ -100,6 +111,8 @@ def ingest(
     wait: Annotated[float, typer.Option(help="Seconds to wait for alerts to be delivered.")] = 30.0,
 ) -> None:
     """One-shot ingest into the database, correlated and dispatched before the command returns."""
+    import asyncio
+
     from ewarn.oneshot import ingest_once
 
     report = asyncio.run(ingest_once(_runtime(), location=location, kind=kind, wait=wait))
@@ -113,6 +126,8 @@ app.add_typer(db_app, name="db")
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the Alembic migrations up to the newest schema."""
+    import asyncio
+
     from ewarn.store.migrate import upgrade_to_head
 
     runtime = _runtime()

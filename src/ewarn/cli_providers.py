@@ -8,7 +8,6 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ewarn.api.routes.providers import ProviderIn
 from ewarn.cli_support import run_in_session
 from ewarn.models.provider import Provider
 from ewarn.settings import Settings
@@ -46,6 +45,8 @@ def add(
     language: Annotated[str, typer.Option()] = "en",
 ) -> None:
     """Add a provider, or update the one with this id."""
+    from ewarn.api.routes.providers import ProviderIn  # fastapi: only ``add`` needs the API's body model
+
     try:
         body = ProviderIn(
             id=provider_id,

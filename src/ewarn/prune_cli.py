@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-from ewarn.logging import configure_logging
-from ewarn.retention.prune import TARGET_NAMES, PruneReport, prune_once
-from ewarn.runtime import Runtime
-from ewarn.settings import load_settings
-from ewarn.store.migrate import upgrade_to_head
+if TYPE_CHECKING:
+    from ewarn.retention.prune import PruneReport
 
 console = Console(stderr=True)
 
 
 def prune() -> None:
     """Delete finished rows older than their retention age (settings section ``retention``), once."""
+    # Imported here: ``ewarn`` mounts this command, and its other commands do not need the database stack.
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+    from ewarn.logging import configure_logging
+    from ewarn.retention.prune import TARGET_NAMES, prune_once
+    from ewarn.runtime import Runtime
+    from ewarn.settings import load_settings
+    from ewarn.store.migrate import upgrade_to_head
+
     settings = load_settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
     runtime = Runtime.build(settings)
