@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from ewarn.ingest.normalise import Observable
-from ewarn.models.common import TLP, utcnow
+from ewarn.models.common import TLP, text_problem, utcnow
 from ewarn.models.indicator import Indicator, Rejection, SourceRef
+from ewarn.textsafe import excerpt as printable_excerpt
 
 EXCERPT_CHARS = 500
 
@@ -87,6 +91,87 @@ class ParseResult:
     def note(self, reason: str, count: int = 1) -> None:
         """Something about records that were read, worth counting in feed health (not a skip)."""
         self.counts[reason] += count
+
+    def contain_unstorable(self) -> None:
+        """Turn every indicator holding text that cannot be stored or sent on into a rejection of its record.
+
+        A lone surrogate (a JSON escape) or NUL in any text of an indicator made the whole page fail at store
+        or publish time (PostgreSQL refuses NUL, JSON encoders refuse lone surrogates): nothing of the page
+        was kept and no reason given. Every parser's result passes here (``Page.of``), so only the bad record
+        is refused and its neighbours flow.
+        """
+        kept: list[Indicator] = []
+        refused: set[tuple[str, str, str]] = set()
+        for indicator in self.indicators:
+            found = unstorable_text(indicator)
+            if found is None:
+                kept.append(indicator)
+                continue
+            where, problem, value = found
+            source = indicator.source
+            if (source.feed_id, source.record, where) in refused:
+                continue  # one record's several observables share the bad text: one rejection
+            refused.add((source.feed_id, source.record, where))
+            ctx = FeedContext(feed_id=source.feed_id, feed_kind=source.feed_kind)
+            self.rejections.append(ctx.reject(source.record, f"{where} {problem}", printable_excerpt(value)))
+        self.indicators = kept
+
+
+# Identifiers and observables: anything text_problem refuses (lone surrogates, NUL, control characters).
+_BAD_ONE_LINE = re.compile("[\ud800-\udfff\x00-\x1f\x7f-\x9f]")
+# Free text: only what cannot be stored or encoded. Other control characters are storable and real feeds
+# carry them (CrowdSec MISP comments quote raw payloads with \x03, \x06): refusing them would drop good IOCs.
+_BAD_FREE_TEXT = re.compile("[\ud800-\udfff\x00]")
+_ONE_LINE_FIELDS = ("key", "value", "url_host", "stix_id")
+_FREE_TEXT_FIELDS = ("name", "description")
+
+
+def unstorable_text(indicator: Indicator) -> tuple[str, str, str] | None:
+    """(field, why, the text) for the first text of ``indicator`` that must not be stored; None when all is fine.
+
+    Identifiers and observables must be one clean line; names, descriptions and an advisory's texts must
+    hold no lone surrogate and no NUL. Checked on every indicator of every page, so the common case is two
+    regex searches over joined text.
+    """
+    one_line = [getattr(indicator, name) or "" for name in _ONE_LINE_FIELDS]
+    one_line += [indicator.source.record, *indicator.labels, *indicator.cves, *indicator.sources]
+    free = [indicator.name or "", indicator.description or ""]
+    if _BAD_ONE_LINE.search("".join(one_line)) or _BAD_FREE_TEXT.search("".join(free)):
+        named = [*zip(_ONE_LINE_FIELDS, one_line, strict=False), ("source.record", indicator.source.record)]
+        named += [("labels", v) for v in indicator.labels] + [("cves", v) for v in indicator.cves]
+        named += [("sources", v) for v in indicator.sources]
+        for where, value in named:
+            problem = text_problem(value)
+            if problem is not None:
+                return where, problem, value
+        for where, value in zip(_FREE_TEXT_FIELDS, free, strict=True):
+            problem = _free_text_problem(value)
+            if problem is not None:
+                return where, problem, value
+    if indicator.vulnerability is not None:
+        return _first_unstorable(indicator.vulnerability, "vulnerability")
+    return None
+
+
+def _free_text_problem(value: str) -> str | None:
+    return text_problem(value, free_text=True) if _BAD_FREE_TEXT.search(value) else None
+
+
+def _first_unstorable(node: Any, where: str) -> tuple[str, str, str] | None:
+    if isinstance(node, str):
+        problem = _free_text_problem(node)
+        return (where, problem, node) if problem is not None else None
+    if isinstance(node, BaseModel):
+        items: Any = ((f"{where}.{name}", getattr(node, name)) for name in type(node).model_fields)
+    elif isinstance(node, list | tuple):
+        items = ((f"{where}[{index}]", value) for index, value in enumerate(node))
+    else:
+        return None
+    for path, value in items:
+        found = _first_unstorable(value, path)
+        if found is not None:
+            return found
+    return None
 
 
 def excerpt_of(value: Any) -> str | None:

@@ -51,6 +51,7 @@ class Page:
 
     @classmethod
     def of(cls, parsed: ParseResult, **state: Any) -> Page:
+        parsed.contain_unstorable()  # a record whose text cannot be stored is refused, not the whole page
         return cls(
             indicators=parsed.indicators,
             rejections=parsed.rejections,
