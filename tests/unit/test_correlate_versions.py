@@ -137,6 +137,29 @@ def test_describe_and_is_all(vr: VersionRange, text: str, everything: bool) -> N
 A, N, U = Decision.AFFECTED, Decision.NOT_AFFECTED, Decision.UNKNOWN
 
 
+# A major version written alone (Metasys "10 | 11", Facility Explorer "11", NeuroWorks "8", CitectSCADA
+# "2015 | 2016") may be the whole line or its first release: a later build of it is possibly affected, never
+# silently outside. Versions with a minor part, and ecosystem schemes, are read as written.
+MAJOR_ALONE = [
+    pytest.param("10 | 11", "11.0.2", U, id="metasys-11-build"),
+    pytest.param("10 | 11", "10.1", U, id="metasys-10-minor"),
+    pytest.param("10 | 11", "11.0", A, id="metasys-11-zero"),
+    pytest.param("10 | 11", "12.0", N, id="metasys-above"),
+    pytest.param("10 | 11", "9.0.7", N, id="metasys-below"),
+    pytest.param("11", "V11.1", U, id="snc-labelled"),
+    pytest.param("8", "8.4.2", U, id="neuroworks-minor"),
+    pytest.param("2015 | 2016", "2016 R1", U, id="citect-year-release"),
+    pytest.param("2015 | 2016", "2017", N, id="citect-next-year"),
+    pytest.param("V4", "V4.3", U, id="labelled-major"),
+    pytest.param("2", "2.0-beta1", N, id="pre-release-before-the-major"),
+    pytest.param("10 | 11 | 11.2", "11.1", N, id="line-written-finer-elsewhere"),
+    pytest.param("10 | 11 | 11.2", "11.2", A, id="finer-member"),
+    pytest.param("2.2", "2.2.1", N, id="minor-release-read-as-written"),
+    pytest.param("<= 12.3", "12.3.1", N, id="inclusive-bound-read-as-written"),
+    pytest.param("vers:npm/1", "1.2", N, id="ecosystem-scheme-exact"),
+]
+
+
 # Real corpus strings; for each, versions inside, outside and on each bound.
 @pytest.mark.parametrize(
     ("text", "version", "decision"),
@@ -259,6 +282,7 @@ A, N, U = Decision.AFFECTED, Decision.NOT_AFFECTED, Decision.UNKNOWN
         pytest.param("HEN643484", "HEN643484", U, id="model-code-unknown"),
         pytest.param("7100 | 7900 | 100 | Protiva Carestation View", "200", U, id="name-in-list-unknown"),
         pytest.param("7100 | 7900 | 100 | Protiva Carestation View", "7900", A, id="number-in-list"),
+        *MAJOR_ALONE,
     ],
 )
 def test_decide_on_corpus_expressions(text: str, version: str, decision: Decision) -> None:

@@ -84,3 +84,30 @@ def test_log4shell_changes_decide_every_version(shared_data: Path, version: str,
     found = decide(ranges.get(ProductStatus.AFFECTED, []), version)[0] is Decision.AFFECTED
     fixed = decide(ranges.get(ProductStatus.NOT_AFFECTED, []), version)[0] is Decision.AFFECTED
     assert ("affected" if found and not fixed else "unaffected") == status
+
+
+@pytest.mark.parametrize(
+    ("version", "decision"),
+    [
+        pytest.param("7 for x64-based Systems Service Pack 1", Decision.AFFECTED, id="the-label-itself"),
+        pytest.param("7 SP1", Decision.UNKNOWN, id="same-release-other-words"),
+        pytest.param("7", Decision.UNKNOWN, id="release-alone"),
+        pytest.param("V7 Professional", Decision.UNKNOWN, id="labelled-release"),
+        pytest.param("2008 R2 SP1", Decision.UNKNOWN, id="server-2008-r2"),
+        pytest.param("2008 for x64-based Systems Service Pack 2", Decision.AFFECTED, id="server-2008-label"),
+        pytest.param("10 Version 1809", Decision.NOT_AFFECTED, id="another-release"),
+        pytest.param("2012 R2", Decision.NOT_AFFECTED, id="another-server-release"),
+        pytest.param("6.1.7601", Decision.NOT_AFFECTED, id="build-number-not-a-label"),
+    ],
+)
+def test_cna_labels_with_words_never_silently_outside_their_release(
+    shared_data: Path, version: str, decision: Decision
+) -> None:
+    """CVE-2019-0708 (BlueKeep) labels each affected Windows edition with words ("7 for x64-based Systems
+    Service Pack 1", "2008 R2 for Itanium-Based Systems Service Pack 1 (Core installation)"): compared as a
+    whole they placed "7 SP1" outside; an asset version with the label's leading release is possibly affected."""
+    ranges = _by_status(_record(shared_data, "CVE-2019-0708"))[ProductStatus.AFFECTED]
+    assert all(vr.exact for vr in ranges)  # the CNA's labels, kept whole
+    verdict, part = decide(ranges, version)
+    assert verdict is decision
+    assert (part is None) is (decision is Decision.NOT_AFFECTED)

@@ -7,6 +7,12 @@ is not a date, another product line like ``U61`` against ``2.0``):
 
 - any part contains the version → ``affected`` (with that part);
 - else any part cannot compare → ``unknown`` (the caller alerts "possibly affected", never silence);
+- else a part naming a major version alone that the asset's version continues (``11.0.2`` against
+  ``10 | 11``) → ``unknown``: "version 11" may be the whole 11 line or the 11.0 release — unless the
+  advisory itself writes that line more precisely (``11 | 11.2``); likewise a CNA's label with words
+  (``7 for x64-based Systems Service Pack 1``) against an asset version with the same leading version
+  (``7 SP1``). Versions with a minor part are read as written (``12.3.1`` is above ``<= 12.3`` and is not
+  ``= 2.2``), and so are ecosystem schemes (npm, maven…);
 - else ``not_affected``.
 
 The order itself (generic and ecosystem schemes, wildcard families) lives in ``ewarn.versions.order``.
@@ -15,6 +21,7 @@ The order itself (generic and ecosystem schemes, wildcard families) lives in ``e
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
@@ -23,14 +30,17 @@ from ewarn.models import VersionRange
 from ewarn.models.indicator import RangeKind
 from ewarn.versions.dates import DATE_SCHEME, read_date
 from ewarn.versions.order import (
+    UNIVERS_SCHEMES,
     compare,
     compare_to_bound,
     components,
+    continues,
     family_compare,
     generic_compare,
     wildcard_family,
 )
 from ewarn.versions.reader import read_expression
+from ewarn.versions.text import is_version_text, without_label
 
 __all__ = [
     "Decision",
@@ -170,6 +180,45 @@ def _other_line(part: VersionRange, version: str) -> bool:
     )
 
 
+_BOUND_FIELDS = ("exact", "gte", "gt", "lte", "lt")
+_MAJOR = re.compile(r"^\s*[vV]?\d+\s*$")
+
+
+def _open_bound(part: VersionRange, version: str, scheme: str | None) -> str | None:
+    """The exact value of ``part`` that leaves ``version`` undecided although unequal, if any:
+
+    - a major version alone (``11`` of ``10 | 11``) that ``version`` continues (``11.0.2``);
+    - a CNA's label with words (``7 for x64-based Systems Service Pack 1``) whose leading version the asset's
+      shares (``7 SP1``): the label is compared as a whole, so ``10 Version 1809`` stays outside.
+
+    Versions with a minor part are read as written: 12.3.1 is above ``<= 12.3`` and is not ``= 2.2``."""
+    bound = part.exact
+    if part.kind is not RangeKind.EXACT or bound is None or part.scheme == DATE_SCHEME:
+        return None
+    if (scheme or part.scheme) in UNIVERS_SCHEMES:
+        return None
+    if _MAJOR.match(bound):
+        # "2.0-beta1" comes before 2: plainly outside "= 2"
+        return bound if continues(version, bound) and generic_compare(version, bound) == 1 else None
+    if not is_version_text(without_label(bound)) and _lead(version) == _lead(bound):
+        return bound
+    return None
+
+
+def _lead(text: str) -> str:
+    words = without_label(text).lower().split()
+    return words[0].removeprefix("v") if words else ""
+
+
+def _written_finer(parts: Sequence[VersionRange], bound: str) -> bool:
+    """Does the advisory itself name a version that continues ``bound`` (``4.20 SR1`` next to ``4.20``)?"""
+    return any(
+        value is not None and continues(value, bound)
+        for part in parts
+        for value in (getattr(part, f) for f in _BOUND_FIELDS)
+    )
+
+
 def decide(
     ranges: Sequence[VersionRange], version: str, scheme: str | None = None
 ) -> tuple[Decision, VersionRange | None]:
@@ -182,18 +231,27 @@ def decide(
     """
     unknown: VersionRange | None = None
     other_line: VersionRange | None = None
+    open_bounds: list[tuple[VersionRange, str]] = []
     compared = False
-    for part, verdict in _verdicts(ranges, version, scheme):
+    verdicts = _verdicts(ranges, version, scheme)
+    for part, verdict in verdicts:
         if verdict is True:
             return Decision.AFFECTED, part
         if verdict is False:
             compared = True
+            bound = _open_bound(part, version, scheme)
+            if bound is not None:
+                open_bounds.append((part, bound))
         elif _other_line(part, version):
             other_line = other_line or part
         else:
             unknown = unknown or part
     if unknown is not None:
         return Decision.UNKNOWN, unknown
+    parts = [part for part, _ in verdicts]
+    for part, bound in open_bounds:
+        if not _written_finer(parts, bound):
+            return Decision.UNKNOWN, part
     if other_line is not None and not compared:
         return Decision.UNKNOWN, other_line
     return Decision.NOT_AFFECTED, None

@@ -202,6 +202,18 @@ def family_compare(version: str, family: str, attached: bool = False) -> int | N
     return -1 if int(digits[: len(fixed)]) < int(fixed) else 1
 
 
+def continues(version: str, bound: str) -> bool:
+    """Does ``version`` continue ``bound`` with more components and the same leading ones (``12.3.1`` and
+    ``12.3``, ``11.0.2`` and ``11``, ``3.1 SP1`` and ``3.1``)? An advisory that writes the shorter form as its
+    last affected version (``<= 12.3``, ``10 | 11``) does not say whether such later builds are affected."""
+    if line_of(version) != line_of(bound):
+        return False
+    comps_v, comps_b = _parsed(version)[2], _parsed(bound)[2]
+    if not comps_b or len(comps_v) <= len(comps_b) or comps_v[: len(comps_b)] != comps_b:
+        return False
+    return any(c != _PAD for c in comps_v[len(comps_b) :])  # "12.3.0" is 12.3 itself
+
+
 def compare_to_bound(version: str, bound: str, scheme: str = "generic") -> int | None:
     """Compare a version with a range bound; a wildcard bound (``<= 11.x``) stands for its whole family."""
     wildcard = wildcard_family(bound)
