@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from tests.support.correlate_seed import seed_inventory
 
 from ewarn.bus.base import Bus, Consumer, Record
 from ewarn.bus.memory import MemoryBus
@@ -36,7 +37,7 @@ from ewarn.models import (
 )
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories.alerts import set_alert_status
-from ewarn.store.tables import AlertEventRow, AlertRow, AssetRow, IndicatorRow, ProviderRow, QuarantineRow
+from ewarn.store.tables import AlertEventRow, AlertRow, AssetRow, IndicatorRow, QuarantineRow
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 WAIT = 30.0
@@ -135,24 +136,8 @@ INVENTORY = [
 async def seed(
     sessions: SessionFactory, assets: Sequence[Asset], indicators: Sequence[Indicator] = ()
 ) -> None:
+    await seed_inventory(sessions, assets, now=NOW, providers=("prov-a", "prov-b"))
     async with sessions() as session, session.begin():
-        for provider in sorted({a.provider_id for a in assets} | {"prov-a", "prov-b"}):
-            if await session.get(ProviderRow, provider) is None:
-                session.add(ProviderRow(id=provider, name=provider, country="DE", created_at=NOW))
-        await session.flush()
-        for a in assets:
-            await session.merge(
-                AssetRow(
-                    id=a.id,
-                    provider_id=a.provider_id,
-                    kind=a.kind.value,
-                    value=a.value,
-                    data=a.model_dump(mode="json"),
-                    deleted=False,
-                    created_at=NOW,
-                    updated_at=NOW,
-                )
-            )
         for i in indicators:
             await session.merge(
                 IndicatorRow(

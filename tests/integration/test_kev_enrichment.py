@@ -20,6 +20,7 @@ import httpx
 import pytest
 from alembic import command
 from sqlalchemy import event, insert, select
+from tests.support.correlate_seed import seed_inventory
 
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
@@ -35,7 +36,7 @@ from ewarn.models.alert import Severity
 from ewarn.settings import Settings
 from ewarn.store.db import SessionFactory, create_engine
 from ewarn.store.migrate import alembic_config
-from ewarn.store.tables import AssetRow, IndicatorCveRow, IndicatorRow, ProviderRow
+from ewarn.store.tables import IndicatorCveRow, IndicatorRow
 
 TOPICS = Topics()
 NOW = datetime(2026, 1, 5, tzinfo=UTC)
@@ -104,22 +105,13 @@ class Rig:
         self.handled = 0
 
     async def start(self) -> None:
-        async with self.sessions() as session, session.begin():
-            session.add(ProviderRow(id="st-elsewhere", name="St Elsewhere", country="DE", created_at=NOW))
-            await session.flush()
-            for a in INVENTORY:
-                session.add(
-                    AssetRow(
-                        id=a.id,
-                        provider_id=a.provider_id,
-                        kind=a.kind.value,
-                        value=a.value,
-                        data=a.model_dump(mode="json"),
-                        deleted=False,
-                        created_at=NOW,
-                        updated_at=NOW,
-                    )
-                )
+        await seed_inventory(
+            self.sessions,
+            INVENTORY,
+            now=NOW,
+            providers=("st-elsewhere",),
+            names={"st-elsewhere": "St Elsewhere"},
+        )
         assert await self.worker.load_assets() == len(INVENTORY)
 
     async def ingest(self, payload: bytes, kind: str) -> IngestReport:

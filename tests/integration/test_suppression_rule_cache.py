@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.support.correlate_seed import seed_inventory
 
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
@@ -20,7 +21,7 @@ from ewarn.models import Asset, AssetKind, Indicator, IndicatorType, SourceRef
 from ewarn.models.workflow import SuppressionRuleIn
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories.suppressions import create_rule
-from ewarn.store.tables import AlertRow, AssetRow, ProviderRow, SuppressionRuleRow
+from ewarn.store.tables import AlertRow, SuppressionRuleRow
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 PACS = Asset(id="pacs", provider_id="prov-a", kind=AssetKind.NETWORK, name="PACS DMZ", value="203.0.113.0/24")
@@ -39,21 +40,7 @@ def c2(value: str) -> Indicator:
 
 @pytest.fixture
 async def worker(sqlite_sessions: SessionFactory, memory_bus: MemoryBus) -> CorrelateWorker:
-    async with sqlite_sessions() as session, session.begin():
-        session.add(ProviderRow(id="prov-a", name="A", country="DE", created_at=NOW))
-        await session.flush()
-        session.add(
-            AssetRow(
-                id=PACS.id,
-                provider_id=PACS.provider_id,
-                kind=PACS.kind.value,
-                value=PACS.value,
-                data=PACS.model_dump(mode="json"),
-                deleted=False,
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        )
+    await seed_inventory(sqlite_sessions, (PACS,), now=NOW, names={"prov-a": "A"})
     w = CorrelateWorker(memory_bus, sqlite_sessions, Topics(), clock=lambda: NOW)
     assert await w.load_assets() == 1
     return w

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from tests.support.correlate_seed import seed_inventory
 
 from ewarn.actions.playbooks import PlaybookRule
 from ewarn.bus.memory import MemoryBus
@@ -27,7 +28,7 @@ from ewarn.models import (
 from ewarn.models.workflow import SuppressionRuleIn
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories.suppressions import create_rule
-from ewarn.store.tables import AlertRow, AssetRow, ProviderRow, SuppressionRuleRow
+from ewarn.store.tables import AlertRow, SuppressionRuleRow
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 PUMP = Asset(
@@ -74,22 +75,7 @@ ADVISORY = Indicator(
 async def _seeded_worker(
     sqlite_sessions: SessionFactory, memory_bus: MemoryBus, settings: CorrelateSettings | None = None
 ) -> CorrelateWorker:
-    async with sqlite_sessions() as session, session.begin():
-        session.add(ProviderRow(id="prov-a", name="A", country="DE", created_at=NOW))
-        await session.flush()
-        for a in (PUMP, PACS):
-            session.add(
-                AssetRow(
-                    id=a.id,
-                    provider_id=a.provider_id,
-                    kind=a.kind.value,
-                    value=a.value,
-                    data=a.model_dump(mode="json"),
-                    deleted=False,
-                    created_at=NOW,
-                    updated_at=NOW,
-                )
-            )
+    await seed_inventory(sqlite_sessions, (PUMP, PACS), now=NOW, names={"prov-a": "A"})
     w = CorrelateWorker(memory_bus, sqlite_sessions, Topics(), settings, clock=lambda: NOW)
     assert await w.load_assets() == 2
     return w

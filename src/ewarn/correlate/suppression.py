@@ -29,7 +29,7 @@ from ewarn.correlate import repository
 from ewarn.logging import get_logger
 from ewarn.models import Alert, Asset
 from ewarn.models.workflow import SuppressionRule
-from ewarn.status.metrics import ALERTS_SUPPRESSED
+from ewarn.status.metrics import ALERTS_SUPPRESSED, SUPPRESSION_RULE_KINDS
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories.suppressions import active_rules, add_hits
 from ewarn.store.tables import SuppressionRuleRow
@@ -37,6 +37,8 @@ from ewarn.store.tables import SuppressionRuleRow
 log = get_logger(__name__)
 
 SUPPRESSED = ALERTS_SUPPRESSED  # registered with the others, so every scrape offers it
+# the rule kinds as the metric labels them: its series are pre-created from the same tuple
+ASSET_RULE, PRODUCT_RULE = SUPPRESSION_RULE_KINDS
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ async def apply_suppressions(
         async with sessions() as session, session.begin():
             await add_hits(session=session, hits=Counter(s.rule_id for s in suppressed), now=now)
         for s in suppressed:
-            SUPPRESSED.labels(rule="asset_indicator" if s.asset_rule else "product_cve").inc()
+            SUPPRESSED.labels(rule=ASSET_RULE if s.asset_rule else PRODUCT_RULE).inc()
             log.info(
                 "match_suppressed",
                 alert_id=s.alert.id,
