@@ -289,3 +289,29 @@ def test_inventory_and_advisory_names_meet(inventory: tuple[str, str], advisory:
     mine = {k.key for k in product_keys(inventory[1], inventory[0])}
     theirs = {k.key for k in product_keys(advisory[1], advisory[0])}
     assert mine & theirs
+
+
+@pytest.mark.parametrize(
+    ("vendor", "group", "known"),
+    [
+        pytest.param("Philips Medical Systems Nederland B.V.", "philips", True, id="division-and-country"),
+        pytest.param("Johnson & Johnson Diabetes Care", "johnson and johnson", True, id="division"),
+        pytest.param("Honeywell Building Technologies", "honeywell", True, id="business-unit"),
+        pytest.param("Schneider Electric Systems USA, Inc.", "schneider electric", True, id="region-suffix"),
+        pytest.param("Abbott Diabetes Care", "abbott", True, id="abbott-division"),
+        pytest.param("GE Healthcare Japan", "ge healthcare", True, id="short-name-then-region"),
+        pytest.param("GE Digital", "ge digital", False, id="short-name-another-company"),
+        pytest.param("GE Vernova", "ge vernova", False, id="short-name-spin-off"),
+        pytest.param("Acme Medical Inc.", "acme medical", False, id="unknown-stays-whole"),
+    ],
+)
+def test_vendor_written_with_a_division_or_region_after_its_name(
+    vendor: str, group: str, known: bool
+) -> None:
+    """A known vendor followed by a division, a business unit or a region resolves to that vendor, so an asset
+    registered under the plain name meets it; a two- or three-letter name (GE, BD, HP) only before
+    descriptor words, since "GE Digital" and "GE Vernova" are other companies than GE HealthCare."""
+    found = canonical_vendor(vendor)
+    assert (found.group, found.known) == (group, known)
+    if known:
+        assert canonical_vendor(found.brand).group == group  # the plain name meets it

@@ -190,6 +190,9 @@ def _canonical(name: str, generation: int) -> VendorName:
     found = [lookup[p] for p in pieces if p in lookup]
     if not found:
         plain = vendor_key(_BRACKETED.sub(" ", text)) or whole
+        prefixed = _known_prefix(plain, lookup)
+        if prefixed is not None:
+            return VendorName(prefixed.brand, prefixed.group, True)
         return VendorName(plain, plain, False)
     first = pieces[0]
     if first in lookup:
@@ -198,6 +201,33 @@ def _canonical(name: str, generation: int) -> VendorName:
         brand, group = first, found[0].group
     others = tuple(dict.fromkeys(t.group for t in found if t.group != group))
     return VendorName(brand, group, True, others)
+
+
+# words a company adds after its name for a division, a region or its kind of business
+_DESCRIPTORS = frozenset(
+    {
+        "systems", "system", "technologies", "technology", "tech", "international", "intl", "global", "group",
+        "holdings", "holding", "industries", "solutions", "electronics", "healthcare", "health", "medical",
+        "labs", "laboratories", "software", "networks", "usa", "us", "america", "americas", "north", "europe",
+        "deutschland", "nederland", "japan", "china", "uk", "france", "italia", "india", "asia", "pacific",
+    }
+)  # fmt: skip
+
+
+def _known_prefix(key: str, lookup: dict[str, _Target]) -> _Target | None:
+    """The known vendor an unknown string starts with: a division or region written after the name
+    (``Philips Medical Systems Nederland``, ``Johnson & Johnson Diabetes Care``, ``Honeywell Building
+    Technologies``). A short one-word name (``GE``, ``BD``, ``HP``) only before descriptor words
+    (``GE Healthcare Japan`` yes, ``GE Digital`` no: another company)."""
+    words = key.split()
+    for size in range(len(words) - 1, 0, -1):
+        hit = lookup.get(" ".join(words[:size]))
+        if hit is None:
+            continue
+        if size == 1 and len(words[0]) <= 3 and not all(w in _DESCRIPTORS for w in words[size:]):
+            return None
+        return hit
+    return None
 
 
 def group_names(group: str) -> tuple[str, ...]:
