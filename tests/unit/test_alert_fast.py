@@ -18,7 +18,7 @@ from ewarn.correlate.engine import build_alerts, match
 from ewarn.correlate.index import AssetIndex
 from ewarn.models import Alert, Indicator, IndicatorType, VulnerabilityInfo
 from ewarn.models.alert import AlertStatus, MatchDetail, NextStep, NextStepKind
-from ewarn.models.alert_fast import alert_json, trusted
+from ewarn.models.alert_fast import alert_json, replaced, trusted
 from ewarn.models.indicator import CveDetail, Reference, SourceRemediation
 from ewarn.models.sighting import SIGHTING_FEED
 
@@ -139,3 +139,16 @@ def test_stored_text_goes_through_repair_when_it_holds_nul_or_a_surrogate(text: 
     from ewarn.correlate.repository import _needs_repair
 
     assert _needs_repair(text) is needs
+
+
+def test_replaced_copies_as_model_copy_does_and_refuses_unknown_fields() -> None:
+    for alert in _alerts():
+        changes = {"revision": 3, "raised_at": NOW - timedelta(hours=1), "status": AlertStatus.ACKNOWLEDGED}
+        copied, expected = replaced(alert, **changes), alert.model_copy(update=changes)
+        assert copied == expected and copied is not alert
+        assert list(copied.__dict__) == list(expected.__dict__)  # the declared order, which the JSON follows
+        assert copied.model_fields_set == expected.model_fields_set
+        assert alert_json(copied) == expected.model_dump_json().encode()
+        assert alert.revision == 1  # the original is left as it was
+    with pytest.raises(TypeError, match="colour"):
+        replaced(_alerts()[0], colour="red")

@@ -366,3 +366,23 @@ def test_component_of_equipment_inherits_the_care_that_depends_on_it() -> None:
     )
     assert component.parent_name == "UPS ICU-1"
     assert score(vuln(9.8), component).value == score(vuln(9.8), refs["ups"]).value
+
+
+def test_scores_kept_for_reuse_still_follow_every_input_they_depend_on() -> None:
+    """``score`` keeps what it worked out: each asset field, the TLP and the version check still count."""
+    threat = observable(["c2"], 90)
+    base = score(threat, ref(), version_known=True)
+    variants = [
+        score(threat, ref(criticality=Criticality.CRITICAL)),
+        score(threat, ref(clinical_criticality=ClinicalCriticality.DIAGNOSTIC)),
+        score(threat, ref(network_exposure=NetworkExposure.ISOLATED)),
+        score(threat, ref(care_dependency=CareDependency.TREATMENT, supports="ward B")),
+        score(threat, ref(), version_known=False),
+        score(observable(["c2"], 90, tlp=TLP.RED), ref()),
+        score(observable(["phishing"], 90), ref()),
+        score(observable(["c2"], 40), ref()),
+    ]
+    assert all(v.factors != base.factors for v in variants)
+    supported = score(threat, ref(care_dependency=CareDependency.TREATMENT, supports="ICU"))
+    assert "care depends on it: treatment (ICU)" in supported.factors
+    assert score(threat, ref(), version_known=True) == base  # the same inputs, the same score

@@ -3,6 +3,11 @@
 The source's own remediations say what the vendor or CISA recommends; these say what an on-call analyst does
 first with what ewarn matched. The text is English; ``kind`` and the numbers let a channel word it in the
 reader's language (the e-mail does).
+
+The steps are put together with ``models.alert_fast.trusted`` (their parts come from the validated indicator
+or are computed here), and the lookback is worked out once per (first sighting, now): validating the two
+steps of an observable and the day arithmetic were about a seventh of building a domain match's alert
+(cProfile, ``bench/correlate_stage_bench.py``, 10,000 alerts).
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from ewarn.models.alert import NextStep, NextStepKind
+from ewarn.models.alert_fast import trusted
 from ewarn.models.indicator import Indicator, IndicatorType, Remediation, RemediationCategory
 
 DEFAULT_LOOKBACK_DAYS = 30  # when no source says since when the indicator is seen
@@ -44,27 +51,49 @@ def first_sighting(indicator: Indicator) -> datetime | None:
     return min(moments) if moments else None
 
 
-def lookback(indicator: Indicator, now: datetime) -> tuple[int, datetime]:
-    """How many days of logs to search, and from when: since the first sighting (a week at least)."""
-    since = first_sighting(indicator)
-    if since is None or since > now:
-        days = DEFAULT_LOOKBACK_DAYS
-    else:
-        days = math.ceil((now - since) / timedelta(days=1))
+_LOOKBACKS: dict[tuple[datetime | None, datetime], tuple[int, datetime]] = {}
+_LOOKBACKS_KEPT = 4096  # a batch's indicators share ``now`` and often their first sighting; cleared when full
+_DAY = timedelta(days=1)
+
+
+_UNSET: Any = object()
+
+
+def lookback(indicator: Indicator, now: datetime, *, first: datetime | None = _UNSET) -> tuple[int, datetime]:
+    """How many days of logs to search, and from when: since the first sighting (a week at least).
+
+    ``first``: ``first_sighting(indicator)`` when the caller has it already.
+    """
+    since = first_sighting(indicator) if first is _UNSET else first
+    key = (since, now)
+    found = _LOOKBACKS.get(key)
+    if found is not None:
+        return found
+    days = DEFAULT_LOOKBACK_DAYS if since is None or since > now else math.ceil((now - since) / _DAY)
     days = max(MIN_LOOKBACK_DAYS, min(MAX_LOOKBACK_DAYS, days))
-    return days, now - timedelta(days=days)
+    if len(_LOOKBACKS) >= _LOOKBACKS_KEPT:
+        _LOOKBACKS.clear()
+    found = _LOOKBACKS[key] = (days, now - timedelta(days=days))
+    return found
 
 
-def observable_steps(indicator: Indicator, *, now: datetime) -> list[NextStep]:
-    """Block it, search the logs for it since its first sighting: the same for every asset it hits."""
+def observable_steps(
+    indicator: Indicator, *, now: datetime, first: datetime | None = _UNSET
+) -> list[NextStep]:
+    """Block it, search the logs for it since its first sighting: the same for every asset it hits.
+
+    ``first``: ``first_sighting(indicator)`` when the caller has it already.
+    """
     value = indicator.value
-    days, since = lookback(indicator, now)
+    days, since = lookback(indicator, now, first=first)
     return [
-        NextStep(
+        trusted(
+            NextStep,
             kind=NextStepKind.BLOCK,
             text=f"Block {value} at {_BLOCK_AT.get(indicator.type, 'your security controls')}.",
         ),
-        NextStep(
+        trusted(
+            NextStep,
             kind=NextStepKind.SEARCH_LOGS,
             text=f"Search {_LOGS.get(indicator.type, 'your logs')} for {value} over the past {days} days "
             f"(since {since:%Y-%m-%d}).",

@@ -27,7 +27,8 @@ from ewarn.correlate.vulnerability import indicator_cves
 from ewarn.ids import alert_id
 from ewarn.models import Alert, Indicator, IndicatorType, MatchDetail
 from ewarn.models.alert import AlertCve, AssetContact, ExploitationFlags, NextStep, Severity
-from ewarn.models.alert_fast import trusted
+from ewarn.models.alert_fast import replaced, trusted
+from ewarn.models.indicator import Reference, Remediation
 from ewarn.models.sighting import SIGHTING_FEED, sighted_in_range
 
 __all__ = [
@@ -63,7 +64,8 @@ def _alert_cves(indicator: Indicator, found: Match) -> list[AlertCve]:
         detail = details.get(cve.upper())
         if detail is not None:
             out.append(
-                AlertCve(
+                trusted(
+                    AlertCve,
                     id=detail.id,
                     cvss_score=detail.cvss_score,
                     cvss_vector=detail.cvss_vector,
@@ -73,7 +75,8 @@ def _alert_cves(indicator: Indicator, found: Match) -> list[AlertCve]:
             )
         else:  # a CVE 5 record or KEV entry: the indicator's own score is the CVE's
             out.append(
-                AlertCve(
+                trusted(
+                    AlertCve,
                     id=cve,
                     cvss_score=vuln.cvss_score,
                     cvss_vector=vuln.cvss_vector,
@@ -128,8 +131,9 @@ def _contact(asset: AssetRef) -> AssetContact:
 def _exploitation(indicator: Indicator, cve_details: list[AlertCve]) -> ExploitationFlags:
     vuln = indicator.vulnerability
     if vuln is None or not vuln.known_exploited:
-        return ExploitationFlags()
-    return ExploitationFlags(
+        return trusted(ExploitationFlags)
+    return trusted(
+        ExploitationFlags,
         known_exploited=True,
         known_ransomware_use=vuln.known_ransomware_use,
         exploited_cves=[c.id for c in cve_details if c.known_exploited],
@@ -151,13 +155,44 @@ class _Observable:
 
     @classmethod
     def of(cls, indicator: Indicator, now: datetime) -> _Observable:
+        first = next_steps.first_sighting(indicator)
         return cls(
             title=title(indicator),
             threat=threat_of(indicator),
-            steps=next_steps.observable_steps(indicator, now=now),
+            steps=next_steps.observable_steps(indicator, now=now, first=first),
             labels=sorted(set(indicator.labels)),
             source_feeds=sorted(set(indicator.sources) or {indicator.source.feed_id}),
-            first_seen=next_steps.first_sighting(indicator),
+            first_seen=first,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    """What every alert of one advisory shares that the same CVEs and products hit (all its assets of one
+    product, in every hospital): the advisory's parts per alert were most of building such an alert."""
+
+    indicator: Indicator  # as the asset meets it (``_as_it_hits``)
+    cve_details: list[AlertCve]
+    cves: list[str]
+    exploitation: ExploitationFlags
+    remediations: list[Remediation]
+    references: list[Reference]
+    threat: Threat
+
+    @classmethod
+    def of(cls, indicator: Indicator, found: Match) -> _Hit:
+        cve_details = _alert_cves(indicator, found)
+        indicator = _as_it_hits(indicator, cve_details)
+        cves = [c.id for c in cve_details] if cve_details else sorted(indicator_cves(indicator))
+        exploitation = _exploitation(indicator, cve_details)
+        return cls(
+            indicator=indicator,
+            cve_details=cve_details,
+            cves=cves,
+            exploitation=exploitation,
+            remediations=remediations.for_alert(indicator, product_ids=found.product_ids, cves=cves),
+            references=references.for_alert(indicator, cves=cves, exploited=exploitation.known_exploited),
+            threat=threat_of(indicator),
         )
 
 
@@ -172,7 +207,10 @@ def build_alerts(
     found = list(matches)
     if not found:
         return []
-    shared = _Observable.of(indicator, now) if indicator.type is not _VULNERABILITY else None
+    if indicator.type is _VULNERABILITY:
+        hits: dict[tuple[tuple[str, ...], tuple[str, ...]], _Hit] = {}
+        return [build_alert(indicator, f, now=now, playbooks=playbooks, _hits=hits) for f in found]
+    shared = _Observable.of(indicator, now)
     return [build_alert(indicator, f, now=now, playbooks=playbooks, _shared=shared) for f in found]
 
 
@@ -183,6 +221,7 @@ def build_alert(
     now: datetime,
     playbooks: Sequence[PlaybookRule] = (),
     _shared: _Observable | None = None,
+    _hits: dict[tuple[tuple[str, ...], tuple[str, ...]], _Hit] | None = None,
 ) -> Alert:
     """The first revision of the alert for one match; ``lifecycle`` decides what is actually stored.
 
@@ -194,19 +233,29 @@ def build_alert(
         _shared = _Observable.of(indicator, now)
     asset = found.asset
     sighting = SIGHTING_FEED in indicator.sources
-    cve_details = _alert_cves(indicator, found) if vulnerability else []
-    indicator = _as_it_hits(indicator, cve_details)
-    vuln = indicator.vulnerability
-    scored = score(
-        indicator,
-        asset,
-        version_known=found.relation not in VERSION_NOT_COMPARED,
-        threat=_shared.threat if _shared is not None else None,
-    )
-    cves = [c.id for c in cve_details] if cve_details else sorted(indicator_cves(indicator))
-    exploitation = _exploitation(indicator, cve_details)
+    hit: _Hit | None = None
     if vulnerability:
-        to_do = remediations.for_alert(indicator, product_ids=found.product_ids, cves=cves)
+        key = (found.cves, found.product_ids)
+        hit = _hits.get(key) if _hits is not None else None
+        if hit is None:
+            hit = _Hit.of(indicator, found)
+            if _hits is not None:
+                _hits[key] = hit
+        indicator = hit.indicator
+        threat: Threat | None = hit.threat
+        # each alert its own lists and flags (the parts in them are never changed in place)
+        cve_details, cves = list(hit.cve_details), list(hit.cves)
+        exploitation = replaced(hit.exploitation, exploited_cves=list(hit.exploitation.exploited_cves))
+        refs = list(hit.references)
+    else:
+        threat = _shared.threat if _shared is not None else None
+        cve_details, cves = [], sorted(indicator_cves(indicator))
+        exploitation = _exploitation(indicator, cve_details)
+        refs = references.for_alert(indicator, cves=cves, exploited=exploitation.known_exploited)
+    vuln = indicator.vulnerability
+    scored = score(indicator, asset, version_known=found.relation not in VERSION_NOT_COMPARED, threat=threat)
+    if hit is not None:
+        to_do = list(hit.remediations)
         steps = next_steps.for_vulnerability(
             asset_name=asset.name,
             remediations=to_do,
@@ -258,7 +307,7 @@ def build_alert(
         remediations=to_do,
         next_steps=steps,
         advisory_url=vuln.advisory_url if vuln is not None else None,
-        references=references.for_alert(indicator, cves=cves, exploited=exploitation.known_exploited),
+        references=refs,
         asset_contact=_contact(asset),
         exploitation=exploitation,
         indicator_first_seen=_shared.first_seen

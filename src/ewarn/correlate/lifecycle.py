@@ -11,6 +11,7 @@ from datetime import datetime
 
 from ewarn.actions.revisions import remediation_changes
 from ewarn.models import Alert, AlertStatus
+from ewarn.models.alert_fast import replaced
 from ewarn.workflow.states import state_for_revision
 
 FEEDBACK = frozenset(
@@ -47,7 +48,7 @@ def changes(stored: Alert, candidate: Alert) -> list[str]:
 def next_revision(stored: Alert | None, candidate: Alert) -> Alert | None:
     """The revision to store and publish for a fresh match, or None when nothing material changed."""
     if stored is None:
-        return candidate.model_copy(update={"revision": 1, "raised_at": candidate.matched_at})
+        return replaced(candidate, revision=1, raised_at=candidate.matched_at)
     if not changes(stored, candidate):
         return None
     # the workflow's state survives unless the change is material (ewarn.workflow.states)
