@@ -272,3 +272,67 @@ def test_the_wider_reading_alerts_and_the_explanation_says_so(
     assert [explain(read(shared_data, "icsa-21-301-01.json"), m) for m in found] == (
         [reason] if reason else []
     )
+
+
+@pytest.mark.parametrize(
+    ("document", "product_id", "tree_name", "vendor", "asset_product", "version", "matched"),
+    [
+        # the tree names the product "Version"; the title names Alice 6
+        pytest.param(
+            "icsma-18-086-01.json",
+            "CSAFPID-0001",
+            "Version",
+            "Philips",
+            "Alice 6",
+            "R8.0.2",
+            True,
+            id="alice",
+        ),
+        pytest.param(
+            "icsma-18-086-01.json",
+            "CSAFPID-0001",
+            "Version",
+            "Philips",
+            "Alice 6",
+            "R8.0.4",
+            False,
+            id="fixed",
+        ),
+        # the tree names the product "AP" (OnlineSuite's application package); the title names OnlineSuite
+        pytest.param(
+            "icsma-20-296-01.json", "CSAFPID-0001", "AP", "B. Braun", "OnlineSuite", "3.0", True, id="suite"
+        ),
+        pytest.param(
+            "icsma-20-296-01.json", "CSAFPID-0001", "AP", "B. Braun", "OnlineSuite AP", "2.1", True, id="ap"
+        ),
+    ],
+)
+def test_placeholder_product_names_are_read_from_the_title(
+    shared_data: Path,
+    document: str,
+    product_id: str,
+    tree_name: str,
+    vendor: str,
+    asset_product: str,
+    version: str,
+    matched: bool,
+) -> None:
+    """A product the tree names only by a placeholder word or a bare abbreviation is matched under the name
+    the document's title gives, and the note says so: no asset is called "Version"."""
+    indicator = read(shared_data, document)
+    found = entry(indicator, product_id)
+    assert found.note is not None and f'names the product "{tree_name}"' in found.note
+    device = Asset(
+        id="d", provider_id="p", kind=AssetKind.MEDICAL_DEVICE, name="bedside", vendor=vendor,
+        product=asset_product, version=version,
+    )  # fmt: skip
+    hits = match(indicator, AssetIndex.build([device]))
+    assert [m.asset.id for m in hits] == (["d"] if matched else [])
+
+
+def test_product_names_that_are_real_names_are_kept(shared_data: Path) -> None:
+    """Two-character model names with a digit (IntelliVue X2) and ordinary names are never replaced."""
+    for name in ("icsma-21-152-01.json", "icsma-20-296-02.json", "icsma-19-255-01.json"):
+        indicator = read(shared_data, name)
+        assert indicator.vulnerability is not None
+        assert not any(p.note and "from its title" in p.note for p in indicator.vulnerability.affected), name

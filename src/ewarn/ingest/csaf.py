@@ -105,7 +105,7 @@ def parse_csaf(payload: bytes | Any, ctx: FeedContext) -> ParseResult:
 def read_advisory(document: Any) -> AdvisoryReading:
     """The product/version expressions and vendor strings of one document (``ValueError`` if not CSAF)."""
     meta, tracking_id = _check(document)
-    products = read_tree(as_dict(document.get("product_tree")))
+    products = read_tree(as_dict(document.get("product_tree")), str(meta["title"]))
     vulnerabilities = [v for v in as_list(document.get("vulnerabilities")) if isinstance(v, dict)]
     read = [_read_vulnerability(v, products) for v in vulnerabilities]
     products = _with_text_bounds(products, read, _note_sentences(document))
@@ -116,7 +116,7 @@ def read_advisory(document: Any) -> AdvisoryReading:
 def _parse_document(
     document: dict[str, Any], meta: dict[str, Any], tracking_id: str, ctx: FeedContext, result: ParseResult
 ) -> None:
-    products = read_tree(as_dict(document.get("product_tree")))
+    products = read_tree(as_dict(document.get("product_tree")), str(meta["title"]))
     references = [
         str(r["url"]) for r in as_list(meta.get("references")) if isinstance(r, dict) and r.get("url")
     ]

@@ -151,8 +151,50 @@ def _hint_ranges(hint: str) -> list[VersionRange]:
     return ranges
 
 
-def read_tree(tree: dict[str, Any]) -> dict[str, Product]:
-    """Every product id of the tree (branches, full product names, relationships) → its ``Product``."""
+_PLACEHOLDER_WORDS = frozenset(
+    {"version", "versions", "software", "firmware", "product", "products", "all", "system", "device", "n/a"}
+)
+_TITLE_NOISE = re.compile(
+    r"\s*\(update\s+\w+\)|\s+(?:multiple\s+)?vulnerabilit(?:y|ies)\b.*$|\s+\(\s*\)", re.IGNORECASE
+)
+
+
+def _title_product(title: str | None) -> str | None:
+    """``Philips Alice 6 Vulnerabilities (Update B)`` → ``Philips Alice 6`` (the vendor is stripped by the keys)."""
+    text = _TITLE_NOISE.sub("", title or "").strip(" -:,")
+    return text or None
+
+
+def _named_from_title(product: Product, title: str | None) -> Product:
+    """A product the tree names by a placeholder (``Version``) or a bare abbreviation (``AP``) is read as the
+    product the document's title names (``Alice 6``, ``OnlineSuite AP``), with a note: matched by that name
+    instead of a word no asset is called."""
+    name = product.name or ""
+    words = name.lower().split()
+    placeholder = bool(words) and all(w in _PLACEHOLDER_WORDS for w in words)
+    abbreviation = len(name) <= 2 and name.isalpha()
+    heading = _title_product(title)
+    if not (placeholder or abbreviation) or heading is None or heading.lower() == name.lower():
+        return product
+    fuller = heading if placeholder else f"{heading} {name}"
+    note = f'the advisory names the product "{name}"; read as "{fuller}" from its title'
+    return replace(
+        product,
+        name=fuller,
+        model=product.model or (None if placeholder else heading),  # "OnlineSuite" alone is looked up too
+        note="; ".join(n for n in (product.note, note) if n),
+    )
+
+
+def read_tree(tree: dict[str, Any], title: str | None = None) -> dict[str, Product]:
+    """Every product id of the tree (branches, full product names, relationships) → its ``Product``.
+
+    ``title`` (the document's) names the product where the tree gives only a placeholder (``Version``)."""
+    found = _read_tree(tree)
+    return {pid: _named_from_title(p, title) for pid, p in found.items()} if title else found
+
+
+def _read_tree(tree: dict[str, Any]) -> dict[str, Product]:
     found: dict[str, Product] = {}
 
     def walk(branch: dict[str, Any], current: Product, depth: int) -> None:
