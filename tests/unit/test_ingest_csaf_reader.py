@@ -13,6 +13,7 @@ import pytest
 
 from ewarn.correlate.engine import explain, match
 from ewarn.correlate.index import AssetIndex
+from ewarn.correlate.versions import Decision, decide
 from ewarn.ingest.csaf import UNREADABLE_COUNT, UNSTATED_COUNT, parse_csaf, read_advisory
 from ewarn.ingest.records import FeedContext
 from ewarn.ingest.versions import looks_like_version
@@ -336,3 +337,22 @@ def test_product_names_that_are_real_names_are_kept(shared_data: Path) -> None:
         indicator = read(shared_data, name)
         assert indicator.vulnerability is not None
         assert not any(p.note and "from its title" in p.note for p in indicator.vulnerability.affected), name
+
+
+@pytest.mark.parametrize(
+    ("product_id", "version", "decision"),
+    [
+        pytest.param("CSAFPID-00037", "6.0.3", Decision.AFFECTED, id="v6-line"),
+        pytest.param("CSAFPID-00037", "5.1", Decision.AFFECTED, id="below-v6"),
+        pytest.param("CSAFPID-00037", "7.0.1", Decision.NOT_AFFECTED, id="v7-not-in-v6-and-below"),
+        pytest.param("CSAFPID-00038", "7.0.1", Decision.AFFECTED, id="v7-family"),
+        pytest.param("CSAFPID-00038", "6.0.3", Decision.NOT_AFFECTED, id="v6-not-in-v7-family"),
+    ],
+)
+def test_major_and_below_in_a_product_name_covers_that_major_line(
+    shared_data: Path, product_id: str, version: str, decision: Decision
+) -> None:
+    """ICSA-19-099-06 names "SIMATIC S7-400 PN/DP V6 and below CPU family" with all versions: firmware 6.0.3
+    of a V6 CPU is in, as the "V7 CPU family" next to it is every 7.x (read as "<= 6" it was outside)."""
+    found = entry(read(shared_data, "icsa-19-099-06.json"), product_id)
+    assert decide(found.versions, version)[0] is decision

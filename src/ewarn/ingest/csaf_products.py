@@ -26,6 +26,7 @@ from ewarn.names import product_keys
 
 _MAX_DEPTH = 32
 _NUMERIC = re.compile(r"^\d+(?:\.\d+)*$")
+_MAJOR_AND_BELOW = re.compile(r"^<=\s*(\d+)$")  # a name's "V6 and below"
 _VERSION_CATEGORIES = ("product_version", "product_version_range")
 # kinds that show a text is a version expression even when it does not look like one version
 _EXPRESSION_KINDS = frozenset({RangeKind.ALL, RangeKind.DATE, RangeKind.INTERVAL, RangeKind.WILDCARD})
@@ -142,6 +143,9 @@ def _hint_from_name(product: Product) -> Product:
 
 
 def _hint_ranges(hint: str) -> list[VersionRange]:
+    if (found := _MAJOR_AND_BELOW.match(hint)) is not None:
+        # "S7-400 PN/DP V6 and below CPU family": the V6 line is in (6.0.3), as the V7 family is 7.x
+        hint = f"<= {found.group(1)}.x"
     ranges = read_expression(hint)
     if len(ranges) == 1 and ranges[0].kind is RangeKind.EXACT and _NUMERIC.match(hint):
         # "Xeleris 1.0" with all versions is the 1.0 line: 1.0 and its updates (1.0.3), not 1.1
