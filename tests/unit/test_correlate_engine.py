@@ -881,3 +881,33 @@ def test_kev_flags_follow_the_cves_that_hit_the_asset(product_index: AssetIndex)
     unflagged = {a.asset_id: a for a in (build_alert(ind, m, now=NOW) for m in match(ind, product_index))}
     assert one.score == unflagged["pump-1212"].score
     assert both.score > unflagged["pump-1210"].score
+
+
+@pytest.mark.parametrize(
+    ("fixed_ranges", "flagged"),
+    [
+        pytest.param((), ["pump-1210"], id="fixed-without-version-removes-nothing"),
+        pytest.param((">= 12.1.0",), [], id="fixed-range-containing-the-version-removes-it"),
+        pytest.param(("12.1.1",), ["pump-1210"], id="fixed-version-elsewhere"),
+    ],
+)
+def test_fixed_entry_without_a_version_never_silences_the_affected_range(
+    fixed_ranges: tuple[str, ...], flagged: list[str]
+) -> None:
+    """CSAF "fixed" lists product ids; one that names the product without any version node says a fix
+    exists, not which versions have it: the affected range of the same advisory still decides."""
+    pump = asset(
+        "pump-1210", AssetKind.MEDICAL_DEVICE, "ICU pumps", vendor="BD", product="Alaris Infusion Pump",
+        version="12.1.0",
+    )  # fmt: skip
+    ind = advisory(
+        "ICSMA-99-001-01",
+        product("BD", "Alaris Infusion Pump", "< 12.1.1", cves=["CVE-2099-0001"]),
+        product(
+            "BD", "Alaris Infusion Pump", *fixed_ranges, status=ProductStatus.FIXED, cves=["CVE-2099-0001"]
+        ),
+        cves=["CVE-2099-0001"],
+    )
+    found = match(ind, AssetIndex.build([pump]))
+    assert [m.asset.id for m in found] == flagged
+    assert all(m.fix_available for m in found)
