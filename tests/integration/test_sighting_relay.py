@@ -355,23 +355,31 @@ def _requests() -> Iterator[Any]:
 async def test_a_refused_audit_row_leaves_no_sighting_indicator_or_alert(
     world: World, route: str, address: str, kind: str
 ) -> None:
-    w = world
+    await _refused_then_whole(world, route, address, kind, _audit_refused(world), "audit refused")
+
+
+async def _refused_then_whole(
+    w: World, route: str, address: str, kind: str, refusal: Any, message: str
+) -> dict[str, Any]:
+    """The request fails while ``refusal`` holds and leaves nothing; then it is stored once and relayed."""
     key = f"ipv4:{address}"
     body = _stix_bundle(address) if route.endswith("/stix") else _body(address, kind=kind)
     _, _, audits = await _stored(w, key)
-    async with _audit_refused(w):
-        with pytest.raises(DBAPIError, match="audit refused"):
+    async with refusal:
+        with pytest.raises(DBAPIError, match=message):
             await w.h.api.post(route, json=body, headers=w.a.auth)
     await w.h.drained()
     assert await _stored(w, key) == (0, 0, audits)
     assert address not in await _blocklist(w, w.b)
     assert not [a for a in await w.h.alerts(w.h.op) if a["indicator_key"] == key]
-    # the same request once the audit row can be written: stored, audited once, relayed
+    # the same request once the write can go through: stored, audited once, relayed
     resp = await w.h.api.post(route, json=body, headers=w.a.auth)
     assert resp.status_code == 201, resp.text
     await w.h.drained()
     assert await _stored(w, key) == (1, 1, audits + 1)
     assert [a for a in await w.h.alerts(w.b.auth) if a["indicator_key"] == key]
+    out: dict[str, Any] = resp.json()
+    return out
 
 
 async def test_a_refused_audit_row_leaves_the_sighting_unconfirmed(world: World) -> None:
@@ -388,3 +396,90 @@ async def test_a_refused_audit_row_leaves_the_sighting_unconfirmed(world: World)
     assert b_alert["severity"] == "low" and b_alert["revision"] == 1
     confirmed = (await w.h.api.post(url, headers=w.csirt)).json()
     assert confirmed["confirmed"] is True and confirmed["severity"] == "high"
+
+
+# --- a failed relay alert write leaves nothing half-stored ----------------------------------------------------
+
+
+@asynccontextmanager
+async def _relay_alerts_refused(w: World, key: str, event: str = "INSERT") -> AsyncIterator[None]:
+    """The database refuses every relay alert write (``event``) about ``key``: a real failure of the relay."""
+    async with w.h.runtime.engine.begin() as conn:
+        await conn.execute(
+            text(
+                f"CREATE TRIGGER refuse_relay_alert BEFORE {event} ON alerts "
+                f"WHEN NEW.indicator_key = '{key}' BEGIN SELECT RAISE(ABORT, 'relay alert refused'); END"
+            )
+        )
+    try:
+        yield
+    finally:
+        async with w.h.runtime.engine.begin() as conn:
+            await conn.execute(text("DROP TRIGGER IF EXISTS refuse_relay_alert"))
+
+
+@pytest.mark.parametrize(
+    ("route", "address", "kind"),
+    [
+        pytest.param("/api/v1/sightings", "185.220.131.1", "scan", id="json-relayed"),
+        pytest.param("/api/v1/sightings/stix", "185.220.131.2", "compromised", id="stix-relayed"),
+    ],
+)
+async def test_a_failed_relay_alert_write_leaves_no_sighting_behind(
+    world: World, route: str, address: str, kind: str
+) -> None:
+    """The relay alerts are written in the sighting's transaction: a refused one rolls the sighting, its
+    indicator and its audit row back (before: the sighting stayed stored with a 5xx, no alert); the same
+    request then goes through whole."""
+    refusal = _relay_alerts_refused(world, f"ipv4:{address}")
+    receipt = await _refused_then_whole(world, route, address, kind, refusal, "relay alert refused")
+    told = receipt["relayed_to"] if route == "/api/v1/sightings" else receipt["receipts"][0]["relayed_to"]
+    assert told > 0
+
+
+async def test_a_failed_relay_alert_revision_leaves_the_sighting_unconfirmed(world: World) -> None:
+    w = world
+    key = "ipv4:185.220.130.4"
+    receipt = await _submit(w, w.a, _body("185.220.130.4"))
+    url, own = f"/api/v1/sightings/{receipt['id']}/confirm", f"/api/v1/sightings/{receipt['id']}"
+    before = (await w.h.api.get(own, headers=w.a.auth)).json()
+    _, _, audits = await _stored(w, key)
+    async with _relay_alerts_refused(w, key, event="UPDATE"):
+        with pytest.raises(DBAPIError, match="relay alert refused"):
+            await w.h.api.post(url, headers=w.csirt)
+    after = (await w.h.api.get(own, headers=w.a.auth)).json()
+    assert after == before and after["confirmed_by"] is None
+    assert (await _stored(w, key))[2] == audits
+    (b_alert,) = [a for a in await w.h.alerts(w.b.auth) if a["indicator_key"] == key]
+    assert b_alert["severity"] == "low" and b_alert["revision"] == 1
+    confirmed = (await w.h.api.post(url, headers=w.csirt)).json()
+    assert confirmed["confirmed"] is True and confirmed["severity"] == "high"
+    await w.h.drained()
+    (b_alert,) = [a for a in await w.h.alerts(w.b.auth) if a["indicator_key"] == key]
+    assert b_alert["severity"] == "high" and b_alert["revision"] == 2
+
+
+async def test_a_relay_alert_moved_meanwhile_writes_the_sighting_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer moved a relay alert between its read and its write: the whole write (sighting, audit,
+    alerts) is rolled back and tried again, so the sighting is stored once and the alert still goes out."""
+    from ewarn.sightings import relay_alerts
+
+    w = world
+    key = "ipv4:185.220.131.5"
+    real = relay_alerts.alert_store.write_revisions
+    calls: list[int] = []
+
+    async def moved_once(**kwargs: Any) -> set[str]:
+        lost = await real(**kwargs)
+        calls.append(len(kwargs["revisions"]))
+        return lost | ({kwargs["revisions"][0][1].id} if len(calls) == 1 else set())
+
+    monkeypatch.setattr(relay_alerts.alert_store, "write_revisions", moved_once)
+    _, _, audits = await _stored(w, key)
+    receipt = await _submit(w, w.a, _body("185.220.131.5"))
+    assert len(calls) == 2 and receipt["relayed_to"] > 0
+    await w.h.drained()
+    assert await _stored(w, key) == (1, 1, audits + 1)
+    assert [a for a in await w.h.alerts(w.b.auth) if a["indicator_key"] == key]

@@ -10,29 +10,26 @@ A write through the API is audited in its own transaction: the sightings, their 
 row are stored together, and the indicators are published only once the audit row is in (so a refused audit
 write leaves nothing stored and nothing published). Indicators are published before that transaction commits,
 as ingest publishes them: the indicators topic has no outbox, so a publish after the commit that failed would
-be lost; a failed publish rolls the whole write back instead. The relay alerts follow the commit (they are
-derived from the stored sightings and published through the alerts outbox).
+be lost; a failed publish rolls the whole write back instead. The relay alerts are written in the same
+transaction (a refused one leaves nothing stored) and published after the commit through the alerts outbox
+(``relay_alerts``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from ewarn.bus.base import Bus
 from ewarn.bus.topics import Topics
-from ewarn.correlate import repository as alert_store
-from ewarn.correlate.containment import encode_alerts
-from ewarn.correlate.lifecycle import next_revision
-from ewarn.errors import TransientError
 from ewarn.ingest import repository as indicator_store
 from ewarn.ingest.normalise import Observable
 from ewarn.logging import get_logger
-from ewarn.models import Alert, Indicator
+from ewarn.models import Indicator
 from ewarn.models.common import TLP, utcnow
 from ewarn.models.indicator import SourceRef
 from ewarn.models.provider import Principal
@@ -47,22 +44,22 @@ from ewarn.models.sighting import (
     SightingStatus,
 )
 from ewarn.settings import SightingSettings
-from ewarn.sightings.alerts import relay_alert
 from ewarn.sightings.corroboration import Entry, entries
 from ewarn.sightings.guards import PROTECTED_KINDS, Guards, ProtectedAssets
 from ewarn.sightings.observables import InvalidSighting, read_observable
 from ewarn.sightings.quota import SightingQuota
+from ewarn.sightings.relay_alerts import RelayRaced, RelayWrite, publish_relay_alerts, write_relay_alerts
 from ewarn.sightings.stix import read_stix_sightings
 from ewarn.store.db import SessionFactory
 from ewarn.store.repositories import sightings as store
 from ewarn.store.repositories.audit import record_audit
-from ewarn.store.repositories.quarantine import quarantine
 
 log = get_logger(__name__)
 
 # Held back from blocklists, yet still correlated: the owner of the range must learn it may be compromised.
 _CORRELATED_WHEN_HELD = frozenset({HeldReason.PROVIDER_ASSET})
 _RELAY_ATTEMPTS = 3
+_T = TypeVar("_T")
 
 
 class QuotaExceeded(Exception):
@@ -185,7 +182,7 @@ class SightingRelay:
     async def _accept(
         self, provider_id: str, checked: Sequence[_Checked], *, now: datetime, audit: AuditAs | None = None
     ) -> list[SightingReceipt]:
-        async with self._sessions() as session, session.begin():
+        async def write(session: Any) -> tuple[list[Sighting], RelayWrite]:
             protected = await self._protected_assets(session)
             stored = [self._sighting(provider_id, c, protected, now=now) for c in checked]
             for sighting in stored:
@@ -194,13 +191,44 @@ class SightingRelay:
                 session, [(s, c.observed) for s, c in zip(stored, checked, strict=True)]
             )
             await _audit(session, audit, stored, provider_id)
+            relayed = [s.indicator_key for s in stored if s.status is SightingStatus.RELAYED]
+            written = await write_relay_alerts(session=session, keys=relayed, now=self._clock())
             await self._publish_indicators(news)
+            return stored, written
+
+        stored, written = await self._in_one_transaction(write)
         relayed = [s.indicator_key for s in stored if s.status is SightingStatus.RELAYED]
-        told = await self.relay(relayed) if relayed else {}
         async with self._sessions() as session:
             live = await store.live_sightings(session=session, now=self._clock(), keys=relayed)
         by_key = {e.indicator_key: e for e in entries(live, now=self._clock())}
-        return [_receipt(s, by_key.get(s.indicator_key), told.get(s.indicator_key, 0)) for s in stored]
+        return [
+            _receipt(s, by_key.get(s.indicator_key), written.told.get(s.indicator_key, 0)) for s in stored
+        ]
+
+    async def _in_one_transaction(
+        self, write: Callable[[Any], Awaitable[tuple[_T, RelayWrite]]]
+    ) -> tuple[_T, RelayWrite]:
+        """Run ``write`` (sightings, their indicators, audit row and relay alerts) in one transaction, then
+        publish its relay alerts. Tried again whole when another writer moved a relay alert meanwhile;
+        relay writers of this process take turns."""
+        for attempt in range(1, _RELAY_ATTEMPTS + 1):
+            try:
+                async with self._relay_turn, self._sessions() as session, session.begin():
+                    result, written = await write(session)
+            except RelayRaced:
+                if attempt == _RELAY_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.05 * attempt)
+                continue
+            await publish_relay_alerts(
+                sessions=self._sessions,
+                bus=self._bus,
+                topics=self._topics,
+                written=written,
+                now=self._clock(),
+            )
+            return result, written
+        raise AssertionError("the last attempt returns or raises")
 
     def _sighting(
         self, provider_id: str, checked: _Checked, protected: ProtectedAssets, *, now: datetime
@@ -271,73 +299,22 @@ class SightingRelay:
         self, *, sighting: Sighting, csirt_id: str, audit: AuditAs | None = None
     ) -> SightingReceipt:
         """A CSIRT confirms a sighting: it stays live ``ttl`` longer and its entry's severity rises."""
-        async with self._sessions() as session, session.begin():
+
+        async def write(session: Any) -> tuple[Sighting, RelayWrite]:
             confirmed = await store.confirm_sighting(
                 session=session, sighting=sighting, csirt_id=csirt_id, now=self._clock(), ttl=self.ttl
             )
             await _audit(session, audit, [confirmed], sighting.provider_id)
-        told = (
-            await self.relay([confirmed.indicator_key]) if confirmed.status is SightingStatus.RELAYED else {}
-        )
+            relayed = [confirmed.indicator_key] if confirmed.status is SightingStatus.RELAYED else []
+            return confirmed, await write_relay_alerts(session=session, keys=relayed, now=self._clock())
+
+        confirmed, written = await self._in_one_transaction(write)
         async with self._sessions() as session:
             live = await store.live_sightings(
                 session=session, now=self._clock(), keys=[confirmed.indicator_key]
             )
         entry = next(iter(entries(live, now=self._clock())), None)
-        return _receipt(confirmed, entry, told.get(confirmed.indicator_key, 0))
-
-    # --- relay alerts --------------------------------------------------------------------------------------
-
-    async def relay(self, keys: Sequence[str]) -> dict[str, int]:
-        """Raise or revise the relay alert of every provider that did not report these observables; returns
-        how many providers got a new revision, per key. Retried when another writer moved an alert meanwhile."""
-        async with self._relay_turn:
-            for attempt in range(_RELAY_ATTEMPTS):
-                try:
-                    return await self._relay_once(keys)
-                except TransientError:
-                    if attempt == _RELAY_ATTEMPTS - 1:
-                        raise
-                    await asyncio.sleep(0.05 * (attempt + 1))
-        return {}
-
-    async def _relay_once(self, keys: Sequence[str]) -> dict[str, int]:
-        now = self._clock()
-        async with self._sessions() as session:
-            live = await store.live_sightings(session=session, now=now, keys=keys)
-            recipients = await store.relay_recipients(session=session)
-        providers = {p.id: p for p in recipients}
-        candidates: list[tuple[Entry, Alert]] = [
-            (entry, relay_alert(entry, p.id, providers, now=now))
-            for entry in entries(live, now=now)
-            for p in recipients
-            if p.id not in entry.providers
-        ]
-        async with self._sessions() as session:
-            stored = await alert_store.stored_alerts(session=session, ids=[a.id for _, a in candidates])
-        changes = [
-            (stored.get(a.id), new, e) for e, a in candidates if (new := next_revision(stored.get(a.id), a))
-        ]
-        encoded, bad = encode_alerts([new for _, new, _ in changes], why="relay alert cannot be serialised")
-        good = {a.id for a, _ in encoded}
-        async with self._sessions() as session, session.begin():
-            if bad:
-                await quarantine(session=session, records=bad, now=now)
-            await alert_store.write_revisions(
-                session=session, revisions=[(old, new) for old, new, _ in changes if new.id in good]
-            )
-        if encoded:
-            await self._bus.publish_many(
-                self._topics.alerts, [(a.provider_id, value) for a, value in encoded]
-            )
-            async with self._sessions() as session, session.begin():
-                await alert_store.mark_published(session=session, alerts=[a for a, _ in encoded], now=now)
-        told: dict[str, int] = {}
-        for _, new, entry in changes:
-            if new.id in good:
-                told[entry.indicator_key] = told.get(entry.indicator_key, 0) + 1
-        log.info("sightings_relayed", keys=len(keys), revisions=len(encoded))
-        return told
+        return _receipt(confirmed, entry, written.told.get(confirmed.indicator_key, 0))
 
 
 def _indicator(sighting: Sighting, observed: Observable) -> Indicator:
