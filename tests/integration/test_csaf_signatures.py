@@ -22,6 +22,7 @@ from pysequoia import SignatureMode, Tsk, sign
 
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
+from ewarn.ingest import rejections as rejection_store
 from ewarn.ingest import repository
 from ewarn.ingest.csaf import parse_csaf
 from ewarn.ingest.models import FeedIn, IngestReport
@@ -216,7 +217,7 @@ async def test_a_document_whose_signature_fails_is_rejected_with_the_reason(
     good = [content for url, content in served.items() if url != bad_url]
     assert report.accepted == indicators_of(good) > 0
     async with sqlite_sessions() as session:
-        stored = await repository.list_rejections(session=session, feed_id="csaf")
+        stored = await rejection_store.list_rejections(session=session, feed_id="csaf")
     assert [r.record for r in stored] == [bad_url]
 
 

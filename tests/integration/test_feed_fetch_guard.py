@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ewarn.bus.memory import MemoryBus
+from ewarn.ingest import rejections as rejection_store
 from ewarn.ingest import repository
 from ewarn.ingest.fetch import Fetcher, FetchError
 from ewarn.ingest.models import FeedIn
@@ -334,7 +335,7 @@ async def test_stored_feed_with_a_local_path_outside_the_root_is_refused(
     assert snoop.error is not None and "outside the configured file root" in snoop.error
     assert snoop.accepted == 0 and all(SECRET_BODY.decode() not in r.reason for r in snoop.rejections)
     async with sqlite_sessions() as session:
-        rejections = await repository.list_rejections(session=session, feed_id="snoop")
+        rejections = await rejection_store.list_rejections(session=session, feed_id="snoop")
     assert all("secret-internal" not in (r.excerpt or "") + r.reason for r in rejections)
     assert (await service.poll_feed("ok")).accepted == 1
 
@@ -371,7 +372,7 @@ async def test_stored_feed_redirect_to_127_0_0_2_is_refused_and_its_body_never_s
     assert report.error is not None and "127.0.0.2 is loopback and not in the allow-list" in report.error
     assert inside.requests == []
     async with sqlite_sessions() as session:
-        rejections = await repository.list_rejections(session=session, feed_id="redir")
+        rejections = await rejection_store.list_rejections(session=session, feed_id="redir")
         health = await repository.feed_health(session=session, feed_id="redir")
     assert len(rejections) == 1 and all("secret-internal" not in (r.excerpt or "") for r in rejections)
     assert health is not None and "127.0.0.2" in (health.last_error or "")

@@ -17,6 +17,7 @@ import pytest
 
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
+from ewarn.ingest import rejections as rejection_store
 from ewarn.ingest import repository
 from ewarn.ingest.csaf import parse_csaf
 from ewarn.ingest.models import FeedIn
@@ -112,7 +113,7 @@ async def health(sessions: SessionFactory, feed_id: str) -> Any:
 
 async def stored_rejections(sessions: SessionFactory, feed_id: str) -> list[Any]:
     async with sessions() as session:
-        return await repository.list_rejections(session=session, feed_id=feed_id)
+        return await rejection_store.list_rejections(session=session, feed_id=feed_id)
 
 
 BUNDLE = json.dumps(

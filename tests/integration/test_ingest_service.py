@@ -14,6 +14,7 @@ from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
 from ewarn.data import demo_bundle_bytes
 from ewarn.errors import ConfigurationError, TransientError
+from ewarn.ingest import rejections as rejection_store
 from ewarn.ingest import repository
 from ewarn.ingest.models import FeedIn
 from ewarn.ingest.service import IngestService
@@ -54,7 +55,7 @@ async def test_unacknowledged_publish_writes_nothing(
         )
     async with sqlite_sessions() as session:
         assert await repository.count_indicators(session=session) == 0
-        assert await repository.count_rejections(session=session) == 0
+        assert await rejection_store.count_rejections(session=session) == 0
 
 
 async def test_failed_publish_keeps_the_cursor_and_health(

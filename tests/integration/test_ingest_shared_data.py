@@ -17,6 +17,7 @@ import pytest
 
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
+from ewarn.ingest import rejections as rejection_store
 from ewarn.ingest import repository
 from ewarn.ingest.service import IngestService
 from ewarn.models.common import TLP
@@ -103,12 +104,12 @@ async def test_replaying_a_bundle_adds_nothing(
     first = await service.ingest_location(str(path), feed_id="pi")
     async with sqlite_sessions() as session:
         indicators = await repository.count_indicators(session=session)
-        rejections = await repository.count_rejections(session=session)
+        rejections = await rejection_store.count_rejections(session=session)
     size = memory_bus.size(TOPICS.indicators)
     second = await service.ingest_location(str(path), feed_id="pi")
     async with sqlite_sessions() as session:
         assert await repository.count_indicators(session=session) == indicators
-        assert await repository.count_rejections(session=session) == rejections
+        assert await rejection_store.count_rejections(session=session) == rejections
     assert second.accepted == first.accepted > 0
     assert second.published == 0 and memory_bus.size(TOPICS.indicators) == size
 
@@ -243,7 +244,7 @@ async def test_misp_distribution_and_tags(
     assert published(memory_bus)[f"ipv4:{first_ip}"].tlp is TLP.AMBER_STRICT
     regkey = next(a for a in event["Attribute"] if a["type"] == "regkey")
     async with sqlite_sessions() as session:
-        stored = await repository.list_rejections(session=session, feed_id="glupteba")
+        stored = await rejection_store.list_rejections(session=session, feed_id="glupteba")
     assert [r.record for r in stored] == [regkey["uuid"]]
 
 

@@ -21,6 +21,7 @@ from taxii2client.v21 import Collection
 from ewarn.bus.memory import MemoryBus
 from ewarn.bus.topics import Topics
 from ewarn.errors import TransientError
+from ewarn.ingest import rejections as rejection_store
 from ewarn.ingest import repository
 from ewarn.ingest.models import FeedIn
 from ewarn.ingest.service import IngestService
@@ -244,7 +245,7 @@ async def test_wrong_password_is_a_recorded_feed_error(
     assert report.error is not None and "401" in report.error
     async with sqlite_sessions() as session:
         health = await repository.feed_health(session=session, feed_id="taxii")
-        rejections = await repository.list_rejections(session=session, feed_id="taxii")
+        rejections = await rejection_store.list_rejections(session=session, feed_id="taxii")
     assert health is not None and health.last_error is not None and "401" in health.last_error
     assert len(rejections) == 1 and "401" in rejections[0].reason
     assert PASSWORD not in rejections[0].reason and "wrong" not in rejections[0].reason

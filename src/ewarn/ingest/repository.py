@@ -1,4 +1,4 @@
-"""Feeds, indicators and rejections in the database (keyword-only, session first)."""
+"""Feeds and indicators in the database (keyword-only, session first); rejections: ``ewarn.ingest.rejections``."""
 
 from __future__ import annotations
 
@@ -12,17 +12,15 @@ from sqlalchemy import Text, delete, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.crypto.secretbox import SecretBox
-from ewarn.ids import stable_id
 from ewarn.ingest import exploited
 from ewarn.ingest.merge import is_news, merge_all
 from ewarn.ingest.models import Feed, FeedHealth, FeedIn, FeedPatch
 from ewarn.ingest.sources.base import FeedSpec
-from ewarn.models.common import TLP, storable_text, utcnow
-from ewarn.models.indicator import Indicator, IndicatorType, Rejection
+from ewarn.models.common import TLP, utcnow
+from ewarn.models.indicator import Indicator, IndicatorType
 from ewarn.store.db import EncodedJson, as_utc, upsert
-from ewarn.store.keyset import after_key
 from ewarn.store.repositories.secrets import box_of
-from ewarn.store.tables import FeedRow, IndicatorRow, RejectionRow
+from ewarn.store.tables import FeedRow, IndicatorRow
 
 _KEY_CHUNK = 500
 
@@ -267,6 +265,14 @@ async def merge_page(*, session: AsyncSession, indicators: Sequence[Indicator], 
     Advisories carry the KEV status of their CVEs, and stored advisories naming a CVE this page newly marks
     known exploited come back enriched among the merged and the news (see ``ewarn.ingest.exploited``).
     """
+    page = await read_page(session=session, indicators=indicators, now=now)
+    await write_page(session=session, page=page, now=now)
+    return page
+
+
+async def read_page(*, session: AsyncSession, indicators: Sequence[Indicator], now: datetime) -> MergedPage:
+    """The first half of ``merge_page``: read what is stored and merge the page into it, writing nothing yet
+    (the ingest stage publishes the news while ``write_page`` stores them, and commits after both)."""
     if not indicators:
         return MergedPage([], [], {})
     if any(i.type is IndicatorType.VULNERABILITY for i in indicators):
@@ -276,18 +282,25 @@ async def merge_page(*, session: AsyncSession, indicators: Sequence[Indicator], 
     merged, before = await _with_kev_status(session=session, stored=stored, merged=merged, now=now)
     news = [item for key, item in merged.items() if is_news(before.get(key), item)]
     encoded = {key: item.model_dump_json() for key, item in merged.items()}
+    return MergedPage(list(merged.values()), news, encoded)
+
+
+async def write_page(*, session: AsyncSession, page: MergedPage, now: datetime) -> None:
+    """The second half of ``merge_page``: upsert the merged indicators as ``read_page`` encoded them."""
+    if not page.merged:
+        return
     rows = [
         {
-            "key": key,
+            "key": item.key,
             "type": item.type.value,
-            "data": EncodedJson(encoded[key]),
+            "data": EncodedJson(page.encoded[item.key]),
             "tlp": item.tlp.value,
             "revoked": item.revoked,
             "valid_until": item.valid_until,
             "first_seen": item.first_seen or now,
             "last_seen": item.last_seen or now,
         }
-        for key, item in merged.items()
+        for item in page.merged
     ]
     for start in range(0, len(rows), _KEY_CHUNK):
         await upsert(
@@ -297,8 +310,7 @@ async def merge_page(*, session: AsyncSession, indicators: Sequence[Indicator], 
             conflict=["key"],
             update=["type", "data", "tlp", "revoked", "valid_until", "last_seen"],
         )
-    await exploited.save_advisory_cves(session=session, advisories=merged.values())
-    return MergedPage(list(merged.values()), news, encoded)
+    await exploited.save_advisory_cves(session=session, advisories=page.merged)
 
 
 async def _with_kev_status(
@@ -333,90 +345,3 @@ async def get_indicator(*, session: AsyncSession, key: str) -> Indicator | None:
 
 async def count_indicators(*, session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(IndicatorRow)) or 0)
-
-
-# --- rejections --------------------------------------------------------------------------------------------
-
-
-def rejection_id(rejection: Rejection) -> str:
-    return stable_id("rej", rejection.feed_id, rejection.record, rejection.reason)
-
-
-def _storable(rejection: Rejection) -> Rejection:
-    """What was refused may hold NUL or lone surrogates, which PostgreSQL and JSON responses cannot carry."""
-    excerpt = rejection.excerpt
-    return rejection.model_copy(
-        update={
-            "record": storable_text(rejection.record),
-            "reason": storable_text(rejection.reason),
-            "excerpt": storable_text(excerpt) if excerpt is not None else None,
-        }
-    )
-
-
-async def store_rejections(*, session: AsyncSession, rejections: Sequence[Rejection], now: datetime) -> None:
-    """Insert rejections once each: the id is a hash of (feed, record, reason), so replays add nothing."""
-    rows = {
-        rejection_id(r): {
-            "id": rejection_id(r),
-            "feed_id": r.feed_id,
-            "feed_kind": r.feed_kind,
-            "record": r.record,
-            "reason": r.reason,
-            "excerpt": r.excerpt,
-            "rejected_at": r.rejected_at or now,
-        }
-        for r in map(_storable, rejections)
-    }
-    items = list(rows.values())
-    for start in range(0, len(items), _KEY_CHUNK):
-        await upsert(session, RejectionRow, items[start : start + _KEY_CHUNK], conflict=["id"])
-
-
-async def list_rejections(
-    *, session: AsyncSession, feed_id: str, limit: int = 100, offset: int = 0
-) -> list[Rejection]:
-    stmt = (
-        select(RejectionRow)
-        .where(RejectionRow.feed_id == feed_id)
-        .order_by(RejectionRow.rejected_at.desc(), RejectionRow.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return [_rejection(row) for row in (await session.scalars(stmt)).all()]
-
-
-async def rejection_page(
-    *, session: AsyncSession, feed_id: str, limit: int, after: tuple[datetime, str] | None
-) -> tuple[list[Rejection], tuple[datetime, str] | None]:
-    """Newest first after the (rejected_at, id) key of the previous page; also the key of this page's last."""
-    stmt = (
-        select(RejectionRow)
-        .where(RejectionRow.feed_id == feed_id)
-        .order_by(RejectionRow.rejected_at.desc(), RejectionRow.id)
-        .limit(limit)
-    )
-    if after is not None:
-        stmt = stmt.where(after_key([(RejectionRow.rejected_at, True), (RejectionRow.id, False)], after))
-    rows = (await session.scalars(stmt)).all()
-    items = [_rejection(row) for row in rows]
-    last = rows[-1] if rows else None
-    return items, ((as_utc(last.rejected_at) or last.rejected_at, last.id) if last else None)
-
-
-def _rejection(row: RejectionRow) -> Rejection:
-    return Rejection(
-        feed_id=row.feed_id,
-        feed_kind=row.feed_kind,
-        record=row.record,
-        reason=row.reason,
-        excerpt=row.excerpt,
-        rejected_at=as_utc(row.rejected_at),
-    )
-
-
-async def count_rejections(*, session: AsyncSession, feed_id: str | None = None) -> int:
-    stmt = select(func.count()).select_from(RejectionRow)
-    if feed_id is not None:
-        stmt = stmt.where(RejectionRow.feed_id == feed_id)
-    return int(await session.scalar(stmt) or 0)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,8 +15,10 @@ from ewarn.bus.topics import Topics
 from ewarn.errors import ConfigurationError, EwarnError
 from ewarn.ingest import repository
 from ewarn.ingest.fetch import Fetcher, FetchError, feed_ssl_context, is_http
+from ewarn.ingest.locations import credential_origins, existing_path, redact
 from ewarn.ingest.models import IngestReport
 from ewarn.ingest.records import FeedContext
+from ewarn.ingest.rejections import store_rejections
 from ewarn.ingest.sources import payload_parser, source_for
 from ewarn.ingest.sources.base import FeedSpec, Page, SourceContext
 from ewarn.logging import get_logger
@@ -102,7 +103,7 @@ class IngestService:
         """Ingest everything at a file path or URL once, without a stored feed or cursor."""
         fetcher = self._fetcher
         if not is_http(location):
-            path = await asyncio.to_thread(_existing_path, location)
+            path = await asyncio.to_thread(existing_path, location)
             if path is None:
                 raise ConfigurationError(f"no such file: {location}")
             # The operator named this file: its folder may be read even outside the configured file root.
@@ -140,7 +141,7 @@ class IngestService:
         source = source_for(spec.kind)
         ctx = SourceContext(
             fetcher=(fetcher or self._fetcher).for_location(
-                spec.location, credential_origins=_credential_origins(spec)
+                spec.location, credential_origins=credential_origins(spec)
             ),
             request_timeout=self._settings.ingest.request_timeout_seconds,
         )
@@ -167,11 +168,11 @@ class IngestService:
         reason = exc.reason if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
         where = exc.location if isinstance(exc, FetchError) else spec.location
         report.error = reason
-        rejection = spec.context().reject(_redact(where), reason)
+        rejection = spec.context().reject(redact(where), reason)
         log.warning("feed_failed", feed=spec.id, kind=spec.kind, error=reason[:500])
         now = utcnow()
         async with self._sessions() as session, session.begin():
-            await repository.store_rejections(session=session, rejections=[rejection], now=now)
+            await store_rejections(session=session, rejections=[rejection], now=now)
             if persisted:
                 await repository.record_feed_error(session=session, feed_id=spec.id, error=reason, now=now)
         _count_rejections(report, [rejection])
@@ -186,28 +187,35 @@ class IngestService:
             else contextlib.nullcontext()
         )
         async with turn, self._sessions() as session, session.begin():
-            merged = await repository.merge_page(session=session, indicators=indicators, now=now)
+            merged = await repository.read_page(session=session, indicators=indicators, now=now)
             news = merged.news
-            if news:
-                await self._bus.publish_many(
-                    self._topics.indicators,
-                    [(item.key, merged.encoded[item.key].encode("utf-8")) for item in news],
-                    headers={"ewarn-stage": b"ingest"},
-                )
-            await repository.store_rejections(session=session, rejections=page.rejections, now=now)
-            if feed_id is not None:
-                await repository.save_progress(
-                    session=session,
-                    feed_id=feed_id,
-                    cursor=page.cursor,
-                    etag=page.etag,
-                    last_modified=page.last_modified,
-                    accepted=len(page.indicators),
-                    rejected=len(page.rejections),
-                    now=now,
-                    skipped=page.skipped,
-                    counts=page.counts,
-                )
+            # The news go to the bus while the page is written: both are waits on other servers, so they
+            # overlap. The commit still comes only after every acknowledgement (at-least-once), and a failed
+            # publish or write rolls the whole page back (nothing stored).
+            publishing = asyncio.ensure_future(self._publish(merged)) if news else None
+            try:
+                await repository.write_page(session=session, page=merged, now=now)
+                await store_rejections(session=session, rejections=page.rejections, now=now)
+                if feed_id is not None:
+                    await repository.save_progress(
+                        session=session,
+                        feed_id=feed_id,
+                        cursor=page.cursor,
+                        etag=page.etag,
+                        last_modified=page.last_modified,
+                        accepted=len(page.indicators),
+                        rejected=len(page.rejections),
+                        now=now,
+                        skipped=page.skipped,
+                        counts=page.counts,
+                    )
+            except BaseException:
+                if publishing is not None:
+                    publishing.cancel()  # published or not, nothing is stored: at-least-once holds either way
+                    await asyncio.gather(publishing, return_exceptions=True)
+                raise
+            if publishing is not None:
+                await publishing
         if page.sightings:
             await self._relay_sightings(page, report)
         report.pages += 1
@@ -226,6 +234,14 @@ class IngestService:
             skipped=page.skipped,
         )
 
+    async def _publish(self, merged: repository.MergedPage) -> None:
+        """The page's news on the indicators topic, in the JSON text they are stored in."""
+        await self._bus.publish_many(
+            self._topics.indicators,
+            [(item.key, merged.encoded[item.key].encode("utf-8")) for item in merged.news],
+            headers={"ewarn-stage": b"ingest"},
+        )
+
     async def _relay_sightings(self, page: Page, report: IngestReport) -> None:
         """A bundle's STIX sightings go to the sighting relay (reported as the feed); refusals are rejections."""
         if self._relay is None:
@@ -237,7 +253,7 @@ class IngestService:
         rejections = [ctx.reject("sighting", f"sighting relay: {why}") for why in refused]
         if rejections:
             async with self._sessions() as session, session.begin():
-                await repository.store_rejections(session=session, rejections=rejections, now=utcnow())
+                await store_rejections(session=session, rejections=rejections, now=utcnow())
             _count_rejections(report, rejections)
         if accepted:
             report.counts["sightings relayed"] = report.counts.get("sightings relayed", 0) + accepted
@@ -306,17 +322,6 @@ def _forget(running: dict[str, asyncio.Task[None]], feed_id: str) -> Callable[[a
     return done
 
 
-def _credential_origins(spec: FeedSpec) -> list[str]:
-    """Origins besides the feed's own that may receive its credentials (feed config, operator's choice)."""
-    extra = spec.config.get("credential_origins")
-    return [str(origin) for origin in extra] if isinstance(extra, list) else []
-
-
-def _existing_path(location: str) -> Path | None:
-    path = Path(location.removeprefix("file://")).expanduser()
-    return path.resolve() if path.exists() else None
-
-
 def build_fetcher(
     settings: IngestSettings, http: httpx.AsyncClient, *, resolver: Resolver | None = None
 ) -> Fetcher:
@@ -354,17 +359,6 @@ def _counts(report: IngestReport) -> dict[str, int]:
         "skipped": report.skipped,
         "published": report.published,
     }
-
-
-def _redact(location: str) -> str:
-    """Locations may carry credentials in the URL; keep them out of rejections and logs."""
-    try:
-        url = httpx.URL(location)
-    except (httpx.InvalidURL, TypeError):
-        return location
-    if url.userinfo:
-        return str(url.copy_with(username=None, password=None))
-    return location
 
 
 async def _aclose(pages: AsyncIterator[Page]) -> None:

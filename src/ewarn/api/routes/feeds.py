@@ -19,6 +19,7 @@ from ewarn.api.pagination import (
 )
 from ewarn.api.params import OffsetQuery, ResourceIdPath
 from ewarn.errors import ConfigurationError
+from ewarn.ingest import rejections as rejection_store
 from ewarn.ingest import repository
 from ewarn.ingest.audit import audit_ingest
 from ewarn.ingest.models import Feed, FeedHealth, FeedIn, FeedPatch, IngestReport
@@ -165,12 +166,14 @@ async def feed_rejections(
     """Newest first; more pages: follow ``X-Next-Cursor`` (``offset`` still works, without a cursor)."""
     if await repository.get_feed(
         session=session, feed_id=feed_id
-    ) is None and not await repository.count_rejections(session=session, feed_id=feed_id):
+    ) is None and not await rejection_store.count_rejections(session=session, feed_id=feed_id):
         raise _missing(feed_id)
     if offset and not cursor:
-        return await repository.list_rejections(session=session, feed_id=feed_id, limit=limit, offset=offset)
+        return await rejection_store.list_rejections(
+            session=session, feed_id=feed_id, limit=limit, offset=offset
+        )
     after = decode_cursor(cursor, datetime, str) if cursor else None
-    items, last = await repository.rejection_page(
+    items, last = await rejection_store.rejection_page(
         session=session, feed_id=feed_id, limit=limit, after=(after[0], after[1]) if after else None
     )
     announce_next(request, response, encode_cursor(*last) if last and len(items) == limit else None)
