@@ -160,6 +160,30 @@ MAJOR_ALONE = [
 ]
 
 
+# Spans and bound pairs as advisories write them beyond this corpus: two dotted versions joined by a hyphen
+# ("1.2.3-1.2.9" was one exact version: 1.2.5 silently outside), spans with qualifiers on either side,
+# "up to and including", a lower and an upper bound with only a space between them, "All versions; …".
+SPANS_AND_BOUNDS = [
+    pytest.param("1.2.3-1.2.9", "1.2.5", A, id="hyphen-span-inside"),
+    pytest.param("1.2.3-1.2.9", "1.2.9", A, id="hyphen-span-upper"),
+    pytest.param("1.2.3-1.2.9", "1.2.10", N, id="hyphen-span-above"),
+    pytest.param("V1.0-V1.5", "V1.2", A, id="hyphen-span-labelled"),
+    pytest.param("1.0.0 \u2013 1.5.2", "1.4", A, id="en-dash-span"),
+    pytest.param("1-02-08", "1-02-07", N, id="hyphenated-version-is-one-version"),
+    pytest.param("5.17.1-754993421", "5.17.1-754993421", A, id="build-suffix-is-one-version"),
+    pytest.param("7.0 through 7.4 SP2", "7.4 SP1", A, id="span-to-service-pack"),
+    pytest.param("7.0 through 7.4 SP2", "7.4 SP3", N, id="span-above-service-pack"),
+    pytest.param("2019 R1 - 2021 R2", "2020 R3", A, id="year-release-span"),
+    pytest.param("2019 R1 - 2021 R2", "2022 R1", N, id="year-release-span-above"),
+    pytest.param("up to and including 4.1", "4.1", A, id="up-to-and-including"),
+    pytest.param("up to and including 4.1", "4.2", N, id="up-to-and-including-above"),
+    pytest.param(">=2.0 <3.0", "2.9", A, id="spaced-bounds-inside"),
+    pytest.param(">=2.0 <3.0", "3.0", N, id="spaced-bounds-upper"),
+    pytest.param("> 2.0 <= 3.0", "2.0", N, id="spaced-bounds-lower"),
+    pytest.param("All versions; end of life", "1.0", A, id="all-versions-then-a-note"),
+]
+
+
 # Real corpus strings; for each, versions inside, outside and on each bound.
 @pytest.mark.parametrize(
     ("text", "version", "decision"),
@@ -283,6 +307,7 @@ MAJOR_ALONE = [
         pytest.param("7100 | 7900 | 100 | Protiva Carestation View", "200", U, id="name-in-list-unknown"),
         pytest.param("7100 | 7900 | 100 | Protiva Carestation View", "7900", A, id="number-in-list"),
         *MAJOR_ALONE,
+        *SPANS_AND_BOUNDS,
     ],
 )
 def test_decide_on_corpus_expressions(text: str, version: str, decision: Decision) -> None:

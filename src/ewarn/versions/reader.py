@@ -47,12 +47,14 @@ _OP_FIELD = {"<=": "lte", "=<": "lte", "≤": "lte", ">=": "gte", "=>": "gte", "
 _LOWER, _UPPER = frozenset({"gte", "gt"}), frozenset({"lte", "lt"})
 _ONWARD = r"(?:prior|earlier|older|below|before|lower|later|newer|above|higher|after)"
 _SEPARATORS = re.compile(
-    r"\s*[|;,]\s*|\s+/\s+|(?<=\d)/(?=[vV]?\d)|\s+(?:and|&|or)\s+(?!"
+    r"\s*[|;,]\s*|\s+/\s+|(?<=\d)/(?=[vV]?\d)|(?<!\bup to)\s+(?:and|&|or)\s+(?!"
     + _ONWARD
-    + r"\b)|^(?:and|or)\s+|\s+(?:and|or)$",
+    + r"\b|including\b)|^(?:and|or)\s+|\s+(?:and|or)$",
     re.IGNORECASE,
 )
 _GLUED_OPERATOR = re.compile(r"(?<=[^\s<>=≤≥])(?=(?:<=|>=|<|>)\s*\S)")
+# ">=2.0 <3.0": a lower then an upper bound with only a space between them
+_SPACED_BOUNDS = re.compile(r"^(?P<lower>(?:>=|=>|≥|>)\s*[^\s<>=]+)\s+(?P<upper>(?:<=|=<|≤|<)\s*[^\s<>=]+)$")
 _SPAN = re.compile(r"^(?P<lo>[^\s<>=]+)\s*(?P<op><=|<)\s*(?P<hi>[^\s<>=]+)$")
 _PROSE = tuple(
     (re.compile(pattern, re.IGNORECASE), field)
@@ -69,8 +71,12 @@ _PROSE = tuple(
     )
 )
 _BETWEEN = re.compile(
-    r"^(?:versions?\s+)?(?:from\s+)?(?P<lo>\S+)\s+(?:to|through|thru|-|\u2013)\s+(?P<hi>\S+)$", re.IGNORECASE
+    r"^(?:versions?\s+)?(?:from\s+)?(?P<lo>\S+(?:\s+\S+){0,2}?)\s+(?:to|through|thru|-|\u2013|\u2014)\s+"
+    r"(?P<hi>\S+(?:\s+\S+){0,2})$",
+    re.IGNORECASE,
 )
+# "1.2.3-1.2.9": two dotted versions joined by a hyphen are a span, not one version ("1-02-08" is one)
+_DOTTED_SPAN = re.compile(r"^(?P<lo>[vV]?\d+(?:\.\d+)+)\s*[-\u2013\u2014]\s*(?P<hi>[vV]?\d+(?:\.\d+)+)$")
 # "10.4.x before 10.4.5", "from 2.0 up to 2.4": a start and an end in words
 _START_END = re.compile(
     r"^(?:from\s+)?(?P<lo>\S+)\s+(?P<word>up\s+to(?:\s+and\s+including)?|until|before|prior\s+to)\s+"
@@ -164,7 +170,7 @@ def _atoms(body: str, notes: list[str]) -> list[Atom] | None:
     everything = _ALL_PREFIX.match(body)
     if everything:
         rest = everything.group("rest").strip()
-        if not rest or _CONDITION.match(rest) or rest.startswith(","):
+        if not rest or _CONDITION.match(rest) or rest.startswith((",", ";")):
             return [{"kind": RangeKind.ALL}]
         if rest.startswith("|"):
             tail = _atoms(rest.lstrip("|").strip(), notes) or []
@@ -174,6 +180,7 @@ def _atoms(body: str, notes: list[str]) -> list[Atom] | None:
         return [{"kind": RangeKind.ALL}]
     parts = [p.strip() for p in _SEPARATORS.split(body) if p and p.strip()]
     parts = [q.strip() for p in parts for q in _GLUED_OPERATOR.split(p) if q.strip()]
+    parts = [q for p in parts for q in _spaced_bounds(p)]
     if not parts:
         return None
     atoms: list[Atom] = []
@@ -197,6 +204,12 @@ def _atoms(body: str, notes: list[str]) -> list[Atom] | None:
     if atoms and all(a.get("kind") is RangeKind.UNREADABLE for a in atoms):
         return None
     return atoms
+
+
+def _spaced_bounds(part: str) -> list[str]:
+    """``>=2.0 <3.0`` → its two bounds; any other part as it is."""
+    found = _SPACED_BOUNDS.match(part)
+    return [found.group("lower"), found.group("upper")] if found else [part]
 
 
 def _apply_notes(atoms: list[Atom], notes: list[str]) -> None:
@@ -240,6 +253,8 @@ def _atom(part: str) -> tuple[Atom, bool]:
         inclusive = found.group("word").lower().startswith("up")
         if lo is not None and hi is not None:
             return {"gte": lo, ("lte" if inclusive else "lt"): hi}, False
+    if (found := _DOTTED_SPAN.match(part)) and compare(found.group("lo"), found.group("hi")) == -1:
+        return {"gte": found.group("lo"), "lte": found.group("hi")}, False
     if found := _LETTER_SPAN.match(part):
         return {"gte": found.group("lo").upper(), "lte": found.group("hi").upper()}, False
     return _version_atom(part)
