@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench import run_bench
 
 
 def test_quick_benchmark_writes_every_figure(tmp_path: Path, postgres_url: str) -> None:
     out = tmp_path / "correlate.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "correlate_bench.py"),
-            "--quick",
-            "--pg-url",
-            postgres_url,
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(out.read_text())
+    result = run_bench("correlate_bench.py", "--pg-url", postgres_url, out=out, timeout=600)
     index = result["index"]
     assert result["quick"] is True
     assert index["assets"] == result["scale"]["assets"] == 20_000

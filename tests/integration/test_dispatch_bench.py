@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench import run_bench
 
 
 def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "dispatch.json"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "dispatch_bench.py"), "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(out.read_text())
+    result = run_bench("dispatch_bench.py", out=out, timeout=300)
     expected = 200 + 500 + 1000  # warm-up, one sustained second at 500/s, the burst
     assert result["quick"] is True
     assert result["deliveries"] == {"rows": expected, "delivered": expected}

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench import run_bench
 
 
 def test_quick_stix_and_edge_run(tmp_path: Path, shared_data: Path) -> None:
     out = tmp_path / "ingest.json"
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "ingest_bench.py"),
-            "--quick",
-            "--only",
-            "stix,edge",
-            "--out",
-            str(out),
-        ],
-        check=True,
-        timeout=300,
-        stdout=subprocess.DEVNULL,
-    )
-    result = json.loads(out.read_text())
+    result = run_bench("ingest_bench.py", "--only", "stix,edge", out=out, timeout=300)
     assert result["stix"]["every_invalid_object_rejected"] is True
     new, again = result["edge"]["sqlite"]["new"], result["edge"]["sqlite"]["seen_again"]
     assert new["indicators"] == again["indicators"] == 3 * 200

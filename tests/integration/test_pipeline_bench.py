@@ -3,29 +3,14 @@ every figure (not timed; the figures depend on the machine)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.plugins.services import BrokerHandle
+from tests.support.bench import run_bench
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _run(script: str, out: Path, *extra: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), "--quick", "--out", str(out), *extra],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(out.read_text())
-    return result
+PIPELINE_TIMEOUT = 240
 
 
 def _assert_step_complete(step: dict[str, Any], roles: set[str]) -> None:
@@ -40,7 +25,7 @@ def _assert_step_complete(step: dict[str, Any], roles: set[str]) -> None:
 
 
 def test_embedded_quick_run(tmp_path: Path) -> None:
-    result = _run("pipeline_embedded.py", tmp_path / "embedded.json")
+    result = run_bench("pipeline_embedded.py", out=tmp_path / "embedded.json", timeout=PIPELINE_TIMEOUT)
     [step] = result["steps"]
     _assert_step_complete(step, {"serve"})
     assert result["rejected_webhooks"] == 0 and result["duplicates"] == 0
@@ -48,13 +33,14 @@ def test_embedded_quick_run(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_kafka_quick_run(kafka_broker: BrokerHandle, postgres_url: str, tmp_path: Path) -> None:
-    result = _run(
+    result = run_bench(
         "pipeline_kafka.py",
-        tmp_path / "kafka.json",
         "--bootstrap",
         kafka_broker.bootstrap,
         "--pg-url",
         postgres_url,
+        out=tmp_path / "kafka.json",
+        timeout=PIPELINE_TIMEOUT,
     )
     [step] = result["steps"]
     _assert_step_complete(step, {"api", "correlate", "dispatch"})
@@ -74,13 +60,14 @@ def test_kafka_quick_run(kafka_broker: BrokerHandle, postgres_url: str, tmp_path
 
 @pytest.mark.slow
 def test_correlate_scaleout_quick_run(kafka_broker: BrokerHandle, postgres_url: str, tmp_path: Path) -> None:
-    result = _run(
+    result = run_bench(
         "correlate_scaleout_bench.py",
-        tmp_path / "scaleout.json",
         "--bootstrap",
         kafka_broker.bootstrap,
         "--pg-url",
         postgres_url,
+        out=tmp_path / "scaleout.json",
+        timeout=PIPELINE_TIMEOUT,
     )
     assert [p["correlate_processes"] for p in result["phases"]] == [1, 2, 1]
     for phase in result["phases"]:

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench import run_bench
 
 
 def test_quick_benchmark_prunes_the_outbox_between_its_phases(tmp_path: Path) -> None:
     out = tmp_path / "retention.json"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "retention_bench.py"), "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(out.read_text())
+    result = run_bench("retention_bench.py", out=out, timeout=180)
     assert result["quick"] is True
     filled, per_round, rounds = 3000, 400, 2
     assert result["prune"]["pruned"]["deliveries_delivered"] == filled, "every old delivered row pruned"

@@ -5,44 +5,32 @@ small run), which measures submission → B's receipt."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from tests.plugins.services import BrokerHandle
+from tests.support.bench import run_bench
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow  # the service fixtures add the kafka and postgres markers
 
 
 def test_a_submits_b_receives_across_role_processes(
     kafka_broker: BrokerHandle, postgres_url: str, tmp_path: Path
 ) -> None:
-    out = tmp_path / "sighting_relay.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "sighting_relay_bench.py"),
-            "--count",
-            "20",
-            "--rate",
-            "10",
-            "--out",
-            str(out),
-            "--bootstrap",
-            kafka_broker.bootstrap,
-            "--pg-url",
-            postgres_url,
-        ],
-        capture_output=True,
-        text=True,
+    result = run_bench(
+        "sighting_relay_bench.py",
+        "--count",
+        "20",
+        "--rate",
+        "10",
+        "--bootstrap",
+        kafka_broker.bootstrap,
+        "--pg-url",
+        postgres_url,
+        out=tmp_path / "sighting_relay.json",
         timeout=240,
-        check=False,
+        quick=False,  # sized by --count and --rate
     )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    result = json.loads(out.read_text())
     assert result["sightings_accepted"] == result["relay_webhooks_at_b"] == 20
     assert result["b_blocklist_has_every_entry"] is True
     assert result["reporter_identity_in_b_reads"] is False and result["b_webhooks_checked_for_identity"] == 20
