@@ -14,8 +14,12 @@ server's CPU is not counted: only this process's).
 
 from __future__ import annotations
 
+import argparse
+import cProfile
 import json
+import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -23,20 +27,30 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pipeline_offer import stix_indicator
 
 from ewarn import eventloop
 from ewarn.api.app import create_app
 from ewarn.bus.memory import MemoryBus
 from ewarn.logging import configure_logging
+from ewarn.models.indicator import Indicator, IndicatorType
 from ewarn.models.provider import Role
 from ewarn.roles import prepare
 from ewarn.runtime import Runtime
-from ewarn.settings import Settings
+from ewarn.settings import KafkaSettings, Settings
 from ewarn.store.repositories.principals import create_api_key
 
-STAMP = "2026-01-01T00:00:00.000Z"
 PER_BUNDLE = 200
 WARM_UP = 5
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) of another process so far, from ``/proc``; 0 without a pid."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def bundle(run: str, first: int, count: int) -> bytes:
@@ -44,23 +58,7 @@ def bundle(run: str, first: int, count: int) -> bytes:
     objects = []
     for n in range(first, first + count):
         value = f"e-{run}-{n}.elsewhere.example"
-        objects.append(
-            {
-                "type": "indicator",
-                "spec_version": "2.1",
-                "id": f"indicator--{uuid.uuid5(uuid.NAMESPACE_URL, value)}",
-                "created": STAMP,
-                "modified": STAMP,
-                "name": f"bench {n}",
-                "indicator_types": ["malicious-activity"],
-                "pattern": f"[domain-name:value = '{value}']",
-                "pattern_type": "stix",
-                "pattern_version": "2.1",
-                "valid_from": STAMP,
-                "confidence": 90,
-                "labels": ["c2"],
-            }
-        )
+        objects.append(stix_indicator(value, Indicator.make_key(IndicatorType.DOMAIN, value), n))
     return json.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}).encode()
 
 
@@ -92,25 +90,47 @@ def _figures(accepted: int, cpu: float, wall: float, post_ms: list[float]) -> di
     }
 
 
-async def _edge(database_url: str, bundles: int) -> dict[str, Any]:
-    runtime = Runtime.build(Settings(database_url=database_url), bus=MemoryBus())
+async def _edge(
+    database_url: str,
+    bundles: int,
+    *,
+    kafka: KafkaSettings | None = None,
+    per_bundle: int = PER_BUNDLE,
+    broker_pid: int | None = None,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    settings = Settings(database_url=database_url, kafka=kafka or KafkaSettings())
+    runtime = Runtime.build(settings, bus=None if kafka else MemoryBus())
     await prepare(runtime)
     async with runtime.sessions() as session:
         _, key = await create_api_key(session=session, role=Role.OPERATOR, name="bench edge")
         await session.commit()
     run = uuid.uuid4().hex[:8]
-    warm = [bundle(f"w{run}", n * PER_BUNDLE, PER_BUNDLE) for n in range(WARM_UP)]
-    bodies = [bundle(run, n * PER_BUNDLE, PER_BUNDLE) for n in range(bundles)]
-    out: dict[str, Any] = {"bundles": bundles, "indicators_per_bundle": PER_BUNDLE}
+    warm = [bundle(f"w{run}", n * per_bundle, per_bundle) for n in range(WARM_UP)]
+    bodies = [bundle(run, n * per_bundle, per_bundle) for n in range(bundles)]
+    out: dict[str, Any] = {"bundles": bundles, "indicators_per_bundle": per_bundle}
     try:
         transport = httpx.ASGITransport(app=create_app(runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://ewarn.bench") as client:
             await _post_all(client, key, warm)
             for case in ("new", "seen_again"):
-                cpu0, wall0 = time.process_time(), time.perf_counter()
+                profiler = (
+                    cProfile.Profile(time.thread_time) if profile is not None and case == "new" else None
+                )
+                cpu0, wall0, broker0 = time.process_time(), time.perf_counter(), process_cpu(broker_pid)
+                if profiler is not None:
+                    profiler.enable()
                 accepted, post_ms = await _post_all(client, key, bodies)
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(str(profile))
                 cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
                 out[case] = _figures(accepted, cpu, wall, post_ms)
+                if broker_pid is not None:
+                    broker = process_cpu(broker_pid) - broker0
+                    out[case]["broker_cpu_seconds"] = round(broker, 3)
+                    out[case]["broker_ms_per_indicator"] = round(broker * 1000 / max(1, accepted), 4)
+                out[case]["ms_per_indicator"] = round(cpu * 1000 / max(1, accepted), 4)
         published = (
             runtime.bus.size(runtime.topics.indicators) if isinstance(runtime.bus, MemoryBus) else None
         )
@@ -139,3 +159,85 @@ def edge(*, quick: bool, pg_url: str | None = None) -> dict[str, Any]:
             _edge(pg_url, bundles), kind=settings.event_loop, gc_gen0=settings.gc_gen0_threshold
         )
     return result
+
+
+def kafka_compare(
+    compressions: list[str],
+    *,
+    rounds: int,
+    bundles: int,
+    per_bundle: int,
+    profile: bool,
+    services: tuple[str, str, int | None] | None = None,
+) -> None:
+    """The edge on PostgreSQL and Kafka (started here unless ``services`` = (bootstrap, database URL, broker
+    pid)), producer compressions alternated round by round: this process's and the broker's CPU per new
+    indicator, one JSON line per case and round."""
+    from tests.support.kafka_broker import KafkaBroker
+    from tests.support.postgres_server import PostgresServer
+
+    from ewarn.crypto.secretbox import generate_key
+
+    configure_logging(level="WARNING")
+    os.environ.setdefault("EWARN_SECRETS__KEYS", generate_key())
+    loop_settings = Settings()
+    with tempfile.TemporaryDirectory(prefix="ewarn-edge-kafka-") as folder:
+        pg = broker = None
+        if services is None:
+            pg, broker = PostgresServer(Path(folder) / "pg"), KafkaBroker(Path(folder) / "kafka")
+            pg.start()
+            broker.start()
+            pid = broker._proc.pid if broker._proc is not None else None
+            services = (broker.bootstrap, pg.url, pid)
+        bootstrap, url, pid = services
+        try:
+            for round_no in range(rounds):
+                for name in compressions:
+                    prefix = f"edge{uuid.uuid4().hex[:8]}"
+                    kafka = KafkaSettings(bootstrap=bootstrap, compression=name, topic_prefix=prefix)
+                    dump = Path(f"/tmp/edge-{name}-{round_no}.prof") if profile else None
+                    result = eventloop.run(
+                        _edge(url, bundles, kafka=kafka, per_bundle=per_bundle, broker_pid=pid, profile=dump),
+                        kind=loop_settings.event_loop,
+                        gc_gen0=loop_settings.gc_gen0_threshold,
+                    )
+                    load = round(os.getloadavg()[0], 2)
+                    print(
+                        json.dumps({"round": round_no, "compression": name, "load": load, **result}),
+                        flush=True,
+                    )
+        finally:
+            if broker is not None:
+                broker.stop()
+            if pg is not None:
+                pg.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--kafka", default="gzip,none", help="compressions to alternate (PostgreSQL + Kafka)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--bundles", type=int, default=40)
+    parser.add_argument("--per-bundle", type=int, default=100)
+    parser.add_argument("--profile", action="store_true", help="cProfile the new case into /tmp/edge-*.prof")
+    parser.add_argument("--bootstrap", help="an existing broker (with --pg-url and --broker-pid)")
+    parser.add_argument("--pg-url")
+    parser.add_argument("--broker-pid", type=int)
+    args = parser.parse_args()
+    kafka_compare(
+        args.kafka.split(","),
+        rounds=args.rounds,
+        bundles=args.bundles,
+        per_bundle=args.per_bundle,
+        profile=args.profile,
+        services=(args.bootstrap, args.pg_url, args.broker_pid) if args.bootstrap and args.pg_url else None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    ROOT = Path(__file__).resolve().parents[1]
+    sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # ewarn as installed, or from PYTHONPATH (another tree)
+    raise SystemExit(main())

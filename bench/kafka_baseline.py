@@ -81,3 +81,71 @@ async def raw_rate(bootstrap: str, *, count: int, size: int, partitions: int) ->
     finally:
         await producer.stop()
         await consumer.stop()
+
+
+async def publish_cost(
+    bootstrap: str, *, compression: str, pages: int, per_page: int, size: int, broker_pid: int | None
+) -> dict[str, Any]:
+    """``KafkaBus.publish_many`` of ``pages`` pages of ``per_page`` keyed messages (the ingest edge's shape):
+    CPU of this process and of the broker per message. Topics with a fresh prefix, four partitions."""
+    from ewarn.bus.kafka import KafkaBus
+    from ewarn.bus.topics import Topics
+
+    settings = KafkaSettings(bootstrap=bootstrap, compression=compression, partitions=4)
+    bus = KafkaBus(settings, Topics(prefix=f"cost{uuid.uuid4().hex[:8]}"))
+    await bus.start()
+    if broker_pid is not None:
+        from ingest_edge import process_cpu
+    else:
+
+        def process_cpu(pid: int | None) -> float:
+            return 0.0
+
+    try:
+        topic = bus.topics.indicators
+        value = b'{"v":"' + os.urandom(size // 2).hex().encode()[: size - 8] + b'"}'
+        pages_of = [[(f"domain:{p}-{n}.example", value) for n in range(per_page)] for p in range(pages + 5)]
+        for items in pages_of[:5]:  # warm-up: metadata, connections
+            await bus.publish_many(topic, items)
+        cpu, broker, began = time.process_time(), process_cpu(broker_pid), time.perf_counter()
+        for items in pages_of[5:]:
+            await bus.publish_many(topic, items)
+        count = pages * per_page
+        return {
+            "compression": compression,
+            "messages": count,
+            "us_per_message": round((time.process_time() - cpu) * 1e6 / count, 1),
+            "broker_us_per_message": round((process_cpu(broker_pid) - broker) * 1e6 / count, 1),
+            "messages_per_second": round(count / (time.perf_counter() - began)),
+            "load": round(os.getloadavg()[0], 2),
+        }
+    finally:
+        await bus.stop()
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path[:0] = [str(Path(__file__).resolve().parent)]
+    parser = argparse.ArgumentParser(description="KafkaBus.publish_many cost per message (CPU, this process)")
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--broker-pid", type=int)
+    parser.add_argument("--compression", default="gzip")
+    parser.add_argument("--pages", type=int, default=200)
+    parser.add_argument("--per-page", type=int, default=100)
+    parser.add_argument("--size", type=int, default=700)
+    args = parser.parse_args()
+    cost = asyncio.run(
+        publish_cost(
+            args.bootstrap,
+            compression=args.compression,
+            pages=args.pages,
+            per_page=args.per_page,
+            size=args.size,
+            broker_pid=args.broker_pid,
+        )
+    )
+    print(json.dumps(cost))

@@ -65,27 +65,30 @@ def build_offer(step: Offered, step_no: int, hospital_domains: Sequence[str]) ->
             keys.append(key)
             if hits:
                 matching.add(key)
-            objects.append(
-                {
-                    "type": "indicator",
-                    "spec_version": "2.1",
-                    "id": f"indicator--{uuid.uuid5(uuid.NAMESPACE_URL, key)}",
-                    "created": STAMP,
-                    "modified": STAMP,
-                    "name": f"bench {n}",
-                    "indicator_types": ["malicious-activity"],
-                    "pattern": f"[domain-name:value = '{value}']",
-                    "pattern_type": "stix",
-                    "pattern_version": "2.1",
-                    "valid_from": STAMP,
-                    "confidence": 90,
-                    "labels": ["c2"],
-                }
-            )
+            objects.append(stix_indicator(value, key, n))
             n += 1
         bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}
         bundles.append((json.dumps(bundle).encode(), keys))
     return Offer(bundles, matching)
+
+
+def stix_indicator(value: str, key: str, n: int) -> dict[str, object]:
+    """One benchmark STIX 2.1 indicator object: domain ``value`` (indicator key ``key``), named ``bench n``."""
+    return {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": f"indicator--{uuid.uuid5(uuid.NAMESPACE_URL, key)}",
+        "created": STAMP,
+        "modified": STAMP,
+        "name": f"bench {n}",
+        "indicator_types": ["malicious-activity"],
+        "pattern": f"[domain-name:value = '{value}']",
+        "pattern_type": "stix",
+        "pattern_version": "2.1",
+        "valid_from": STAMP,
+        "confidence": 90,
+        "labels": ["c2"],
+    }
 
 
 @dataclass
