@@ -9,6 +9,8 @@ B-tree name lookups). Writes ``bench/results/correlate.json``.
     python bench/correlate_bench.py            # full run (starts a throwaway PostgreSQL)
     python bench/correlate_bench.py --quick    # scaled down, for the smoke test
     python bench/correlate_bench.py --pg-url postgresql://user@host:5432/db
+    python bench/correlate_bench.py --assets 200000 --indicators 100000 --no-pg   # a smaller run to iterate
+    python bench/correlate_bench.py --src /tmp/index-old/src   # the same bench on another tree (before/after)
 """
 
 from __future__ import annotations
@@ -25,17 +27,31 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+
+def _src_from_argv(argv: list[str]) -> str:
+    """``--src`` is read before ``ewarn`` is imported, so the same script can measure another tree."""
+    for i, arg in enumerate(argv):
+        if arg == "--src" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--src="):
+            return arg.split("=", 1)[1]
+    return str(ROOT / "src")
+
+
+sys.path[:0] = [_src_from_argv(sys.argv), str(ROOT)]
 
 from ewarn.correlate import products, versions  # noqa: E402
 from ewarn.correlate.addresses import parse_network  # noqa: E402
 from ewarn.correlate.engine import build_alert, match  # noqa: E402
 from ewarn.correlate.index import AssetIndex  # noqa: E402
+from ewarn.correlate.matches import Match  # noqa: E402
 from ewarn.correlate.versions import contains  # noqa: E402
 from ewarn.models import (  # noqa: E402
     TLP,
@@ -54,7 +70,13 @@ from ewarn.models import (  # noqa: E402
 )
 from ewarn.models.common import utcnow  # noqa: E402
 
+try:
+    from ewarn.correlate.batch_match import match_many
+except ImportError:  # an older tree (--src): no batch matching, one indicator at a time
+    match_many = None
+
 RESULTS = ROOT / "bench" / "results" / "correlate.json"
+BATCH = 1_000  # indicators per match_many call: the correlate stage's batch, a tenth of the big SQL batch
 TARGETS = {"indicators_per_second": 200_000, "bytes_per_asset": 300, "rebuild_seconds": 10.0}
 
 # Share of each asset kind in the inventory, and of each indicator type in the stream.
@@ -80,6 +102,7 @@ INDICATOR_MIX = {
 }
 HIT_RATE = 0.001
 REPEATS = 3
+PROFILE = False  # --profile: a cProfile of one lookup pass
 SOURCE = SourceRef(feed_id="bench", feed_kind="bench", record="synthetic")
 
 
@@ -358,14 +381,18 @@ def measure_index(assets: list[Asset], stream: list[Indicator]) -> tuple[AssetIn
     gc.collect()
     gc.freeze()  # the index is long-lived: keep the collector from rescanning it on every young collection
     match_all(index, stream[: len(stream) // 10])  # warm the name caches, as a running correlator has them
-    # other work on the machine disturbs single runs: take the best of three, report the median too
-    timings, cpu = [], []
-    for _ in range(REPEATS):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        hits = match_all(index, stream)
-        timings.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    best, median = min(timings), sorted(timings)[len(timings) // 2]
+    if PROFILE:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(lookup_all, index, stream)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    lookup = _timed(lambda: lookup_all(index, stream))
+    one_by_one = _timed(lambda: lookup_all(index, stream, one_by_one=True))
+    full = _timed(lambda: match_all(index, stream))
+    hits = full.result
+    n = len(stream)
     return index, {
         "assets": len(assets),
         "providers": index.provider_count,
@@ -375,19 +402,47 @@ def measure_index(assets: list[Asset], stream: list[Indicator]) -> tuple[AssetIn
         "bytes_per_asset": round(built / len(assets), 1),
         "bytes_per_asset_with_overlap_keys": round(warmed / len(assets), 1),
         "index_bytes": built,
-        "indicators": len(stream),
+        "indicators": n,
         "matched_indicators": hits[0],
         "matches": hits[1],
-        "match_fraction": round(hits[0] / len(stream), 6),
+        "match_fraction": round(hits[0] / n, 6),
         "match_repeats": REPEATS,
-        "match_seconds_best": round(best, 3),
-        "match_seconds_median": round(median, 3),
-        "indicators_per_second": round(len(stream) / best),
-        "indicators_per_second_median": round(len(stream) / median),
+        # lookup alone: indicators -> candidate asset matches (engine.match), what the SQL join returns
+        "lookup_seconds_best": round(lookup.best, 3),
+        "lookup_indicators_per_second": round(n / lookup.best),
+        "lookup_indicators_per_second_median": round(n / lookup.median),
+        "lookup_indicators_per_cpu_second": round(n / lookup.cpu),
+        "lookup_batch": BATCH if match_many is not None else 1,
+        "lookup_one_by_one_indicators_per_cpu_second": round(n / one_by_one.cpu),
+        # lookup and build_alert (scored, explained alert) for every hit, as the worker does before its write
+        "match_seconds_best": round(full.best, 3),
+        "match_seconds_median": round(full.median, 3),
+        "indicators_per_second": round(n / full.best),
+        "indicators_per_second_median": round(n / full.median),
         # CPU seconds of this process: one core's work, whatever else the machine runs meanwhile
-        "indicators_per_cpu_second": round(len(stream) / min(cpu)),
+        "indicators_per_cpu_second": round(n / full.cpu),
         "indicators_per_cpu_second_by_type": by_type(index, stream),
     }
+
+
+@dataclass
+class Timed:
+    best: float  # wall seconds, best pass
+    median: float  # wall seconds, median pass
+    cpu: float  # CPU seconds of this process, best pass
+    result: Any
+
+
+def _timed(work: Callable[[], Any]) -> Timed:
+    """Other work on the machine disturbs single runs: the best of ``REPEATS`` passes, and the median."""
+    walls, cpus = [], []
+    result = None
+    for _ in range(REPEATS):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        result = work()
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - start_cpu)
+    return Timed(min(walls), sorted(walls)[len(walls) // 2], min(cpus), result)
 
 
 def by_type(index: AssetIndex, stream: list[Indicator]) -> dict[str, int]:
@@ -403,12 +458,35 @@ def by_type(index: AssetIndex, stream: list[Indicator]) -> dict[str, int]:
     return rates
 
 
+def _batched(index: AssetIndex, stream: list[Indicator]) -> Iterator[tuple[Indicator, list[Match]]]:
+    """Each indicator with its matches: ``match_many`` per batch of ``BATCH``, or ``match`` one at a time."""
+    if match_many is None:
+        for indicator in stream:
+            yield indicator, match(indicator, index)
+        return
+    for start in range(0, len(stream), BATCH):
+        chunk = stream[start : start + BATCH]
+        yield from zip(chunk, match_many(chunk, index), strict=True)
+
+
+def lookup_all(index: AssetIndex, stream: list[Indicator], *, one_by_one: bool = False) -> tuple[int, int]:
+    """Match every indicator: the candidate assets with how they met, no alert (the SQL join's share).
+
+    ``one_by_one``: ``match`` on each indicator alone, without the batch pre-check."""
+    matched = total = 0
+    pairs = ((i, match(i, index)) for i in stream) if one_by_one else _batched(index, stream)
+    for _, found in pairs:
+        if found:
+            matched += 1
+            total += len(found)
+    return matched, total
+
+
 def match_all(index: AssetIndex, stream: list[Indicator]) -> tuple[int, int]:
     """Match every indicator and build the alert for each hit, as the worker does before its DB write."""
     matched = total = 0
     now = utcnow()
-    for indicator in stream:
-        found = match(indicator, index)
+    for indicator, found in _batched(index, stream):
         if found:
             matched += 1
             total += len(found)
@@ -507,18 +585,28 @@ def _suffixes(host: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(len(labels))]
 
 
+# each join returns its candidate rows (indicator, asset): what the index's lookup returns as matches
 _IP_BATCH = """
-SELECT DISTINCT q.ord FROM unnest($1::inet[], $2::int[]) AS q(addr, ord)
+SELECT q.ord, n.asset_id, n.provider_id FROM unnest($1::inet[], $2::int[]) AS q(addr, ord)
 JOIN bench_networks n ON n.net >>= q.addr
 """
 _NAME_BATCH = """
-SELECT DISTINCT q.ord FROM unnest($1::smallint[], $2::text[], $3::int[]) AS q(kind, name, ord)
+SELECT q.ord, b.asset_id, b.provider_id FROM unnest($1::smallint[], $2::text[], $3::int[]) AS q(kind, name, ord)
 JOIN bench_names b ON b.kind = q.kind AND b.name = q.name
 """
 _PRODUCT_BATCH = """
-SELECT DISTINCT q.ord FROM unnest($1::text[], $2::int[]) AS q(key, ord)
+SELECT q.ord, p.asset_id, p.provider_id, p.version FROM unnest($1::text[], $2::int[]) AS q(key, ord)
 JOIN bench_products p ON p.key = q.key WHERE p.version IS NOT NULL
 """
+
+
+def _process_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process on this machine (the PostgreSQL backend), or None when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _batch_arrays(batch: list[Indicator]) -> tuple[list[Any], list[Any], list[Any]]:
@@ -566,23 +654,35 @@ async def measure_sql_batched(conn: Any, stream: list[Indicator], size: int, bat
         await conn.fetch(_IP_BATCH, *ips)
         await conn.fetch(_NAME_BATCH, *names)
         await conn.fetch(_PRODUCT_BATCH, *keys)
-    hits = 0
-    start = time.perf_counter()
+    backend = await conn.fetchval("SELECT pg_backend_pid()")
+    hits = rows = 0
+    server_cpu = _process_cpu_seconds(backend)
+    start, start_cpu = time.perf_counter(), time.process_time()
     for ips, names, keys in prepared:
-        found = {r[0] for r in await conn.fetch(_IP_BATCH, *ips)}
-        found |= {r[0] for r in await conn.fetch(_NAME_BATCH, *names)}
-        found |= {r[0] for r in await conn.fetch(_PRODUCT_BATCH, *keys)}
-        hits += len(found)
-    elapsed = time.perf_counter() - start
-    return {
+        found = await conn.fetch(_IP_BATCH, *ips)
+        found += await conn.fetch(_NAME_BATCH, *names)
+        found += await conn.fetch(_PRODUCT_BATCH, *keys)
+        rows += len(found)
+        hits += len({r[0] for r in found})
+    elapsed, client_cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    server_after = _process_cpu_seconds(backend)
+    figures: dict[str, Any] = {
         "batch_size": size,
         "batches": len(prepared),
         "indicators": len(chosen),
         "matched_indicators": hits,
+        "candidate_rows": rows,
         "seconds": round(elapsed, 3),
         "indicators_per_second": round(len(chosen) / elapsed),
+        "client_cpu_seconds": round(client_cpu, 3),
         "address_join_plan": [r[0] for r in plan],
     }
+    if server_cpu is not None and server_after is not None:
+        # the backend's CPU (clock ticks, 10 ms) plus this client's: the join's CPU seconds, both sides
+        cpu = server_after - server_cpu + client_cpu
+        figures["backend_cpu_seconds"] = round(server_after - server_cpu, 3)
+        figures["indicators_per_cpu_second"] = round(len(chosen) / cpu) if cpu > 0 else None
+    return figures
 
 
 async def measure_sql(url: str, assets: list[Asset], stream: list[Indicator], sample: int) -> dict[str, Any]:
@@ -670,7 +770,10 @@ def _start_postgres(workdir: Path) -> tuple[Any, str]:
 # --- main --------------------------------------------------------------------------------------------------
 
 
-def run(scale: Scale, *, pg_url: str | None, use_pg: bool, seed: int, out: Path) -> dict[str, Any]:
+def run(
+    scale: Scale, *, pg_url: str | None, use_pg: bool, seed: int, out: Path, src: str = str(ROOT / "src")
+) -> dict[str, Any]:
+    load_at_start = os.getloadavg() if hasattr(os, "getloadavg") else None
     rng = random.Random(seed)
     started = time.perf_counter()
     inventory = Inventory(scale, rng)
@@ -694,9 +797,12 @@ def run(scale: Scale, *, pg_url: str | None, use_pg: bool, seed: int, out: Path)
                 server.stop()
         print(json.dumps(sql, indent=2))
     rate = index_figures["indicators_per_second"]
+    lookup_rate = index_figures["lookup_indicators_per_second"]
+    batched = sql["batched"] if sql else []
     result = {
         "benchmark": "correlate",
         "quick": scale is QUICK,
+        "src": src,
         "seed": seed,
         "machine": {
             "python": platform.python_version(),
@@ -704,7 +810,8 @@ def run(scale: Scale, *, pg_url: str | None, use_pg: bool, seed: int, out: Path)
             "platform": platform.platform(),
         },
         "cores_used": 1,
-        "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_average_at_start": load_at_start[0] if load_at_start else None,
+        "load_averages_at_start_and_end": [load_at_start, os.getloadavg()] if load_at_start else None,
         "scale": {"providers": scale.providers, "assets": scale.assets, "indicators": scale.indicators},
         "targets": TARGETS,
         "index": index_figures,
@@ -715,10 +822,32 @@ def run(scale: Scale, *, pg_url: str | None, use_pg: bool, seed: int, out: Path)
             "index_vs_postgresql": round(rate / sql["indicators_per_second"], 1) if sql else None,
             **{
                 f"index_vs_postgresql_batched_{b['batch_size']}": round(rate / b["indicators_per_second"], 1)
-                for b in (sql["batched"] if sql else [])
+                for b in batched
+            },
+            # like for like: the index's lookup alone (candidate matches, no alert) against the join's rows
+            **{
+                f"index_lookup_vs_postgresql_batched_{b['batch_size']}": round(
+                    lookup_rate / b["indicators_per_second"], 1
+                )
+                for b in batched
+            },
+            **{
+                f"index_lookup_vs_postgresql_batched_{b['batch_size']}_per_cpu_second": round(
+                    index_figures["lookup_indicators_per_cpu_second"] / b["indicators_per_cpu_second"], 1
+                )
+                for b in batched
+                if b.get("indicators_per_cpu_second")
+            },
+            **{
+                f"index_vs_postgresql_batched_{b['batch_size']}_per_cpu_second": round(
+                    index_figures["indicators_per_cpu_second"] / b["indicators_per_cpu_second"], 1
+                )
+                for b in batched
+                if b.get("indicators_per_cpu_second")
             },
         },
         "meets_targets": {
+            "lookup_indicators_per_second": lookup_rate >= TARGETS["indicators_per_second"],
             "indicators_per_second": rate >= TARGETS["indicators_per_second"],
             "indicators_per_cpu_second": index_figures["indicators_per_cpu_second"]
             >= TARGETS["indicators_per_second"],
@@ -740,12 +869,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="scaled-down run (smoke test)")
     parser.add_argument("--pg-url", help="use this PostgreSQL instead of starting a throwaway one")
     parser.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL baseline")
+    parser.add_argument("--assets", type=int, help="inventory size (100 per provider) instead of the scale's")
+    parser.add_argument("--indicators", type=int, help="stream length instead of the scale's")
+    parser.add_argument("--src", default=str(ROOT / "src"), help="the ewarn source tree to measure")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of one lookup pass")
     parser.add_argument("--seed", type=int, default=20250101)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    run(
-        QUICK if args.quick else FULL, pg_url=args.pg_url, use_pg=not args.no_pg, seed=args.seed, out=args.out
-    )
+    scale = QUICK if args.quick else FULL
+    if args.assets or args.indicators:
+        assets = args.assets or scale.assets
+        scale = replace(
+            scale,
+            providers=max(1, assets // 100),
+            assets=assets,
+            indicators=args.indicators or scale.indicators,
+        )
+    global PROFILE
+    PROFILE = args.profile
+    run(scale, pg_url=args.pg_url, use_pg=not args.no_pg, seed=args.seed, out=args.out, src=args.src)
     return 0
 
 

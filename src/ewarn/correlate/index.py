@@ -18,16 +18,25 @@ This module is the facade (build, update, lookup); every name callers import fro
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from ewarn.correlate import asset_records
-from ewarn.correlate.addresses import V4, V6, WIDTH, Network, normalise_host, parse_asn, parse_network
+from ewarn.correlate.addresses import (
+    V4,
+    V6,
+    WIDTH,
+    Network,
+    normalise_host,
+    parse_address,
+    parse_asn,
+    parse_network,
+)
 from ewarn.correlate.asset_records import AssetRef
 from ewarn.correlate.entries import Entry, Record, put, records, take
 from ewarn.correlate.prefix_table import PrefixTable
 from ewarn.correlate.product_index import PRODUCT_KINDS, WORD_ORDER, ProductHit, ProductIndex
 from ewarn.logging import get_logger
-from ewarn.models import Asset, AssetKind
+from ewarn.models import Asset, AssetKind, Indicator, IndicatorType
 
 __all__ = [
     "PRODUCT_KINDS",
@@ -244,3 +253,91 @@ class AssetIndex:
 
     def by_purl(self, key: str) -> Entry | None:
         return self._products.by_purl(key)
+
+    # --- batch pre-check -----------------------------------------------------------------------------------
+
+    def candidates(self, indicators: Sequence[Indicator]) -> list[int]:
+        """Positions of the indicators that may hit an asset; every other one hits none (``match`` finds []).
+
+        Almost every indicator misses (a feed's addresses and names are rarely a hospital's): this answers the
+        miss with the table probes alone, without the matchers' per-indicator calls and objects. It is a
+        superset: whatever it cannot decide cheaply (a CIDR, an address-like URL host, a CPE or PURL, a type it
+        has no check for) counts as a candidate and goes through ``match``.
+        """
+        self._sync_names()
+        # keyed by the member's id: an enum member's hash is a Python-level call, an id is not
+        checks = {id(t): check for t, check in self._checks().items()}
+        return [
+            i
+            for i, indicator in enumerate(indicators)
+            if (check := checks.get(id(indicator.type))) is None or check(indicator)
+        ]
+
+    def _checks(self) -> dict[IndicatorType, Callable[[Indicator], bool]]:
+        return {
+            IndicatorType.IPV4: self._address_may_hit,
+            IndicatorType.IPV6: self._address_may_hit,
+            IndicatorType.DOMAIN: self._domain_may_hit,
+            IndicatorType.URL: self._url_may_hit,
+            IndicatorType.EMAIL: self._email_may_hit,
+            IndicatorType.ASN: self._asn_may_hit,
+            IndicatorType.VULNERABILITY: self._advisory_may_hit,
+        }
+
+    def _address_may_hit(self, indicator: Indicator) -> bool:
+        text = indicator.value
+        parsed = parse_address(text) if "/" not in text else None
+        if parsed is None:
+            return True  # a network, or text the matcher reads its own way
+        return bool((self._v4 if parsed[0] == V4 else self._v6).containing(parsed[1]))
+
+    def _host_may_hit(self, host: str) -> bool:
+        if host in self._hostnames or host in self._email_domains:
+            return True
+        domains = self._domains
+        suffix = host
+        while True:
+            if suffix in domains:
+                return True
+            dot = suffix.find(".")
+            if dot < 0:
+                return False
+            suffix = suffix[dot + 1 :]
+
+    def _domain_may_hit(self, indicator: Indicator) -> bool:
+        host = normalise_host(indicator.value)
+        return host is not None and self._host_may_hit(host)
+
+    def _url_may_hit(self, indicator: Indicator) -> bool:
+        raw = indicator.url_host
+        if not raw or raw[0].isdigit() or ":" in raw:
+            return True  # no parsed host (the matcher splits the URL), or a host that may be an address
+        host = normalise_host(raw)
+        return host is not None and self._host_may_hit(host)
+
+    def _email_may_hit(self, indicator: Indicator) -> bool:
+        domain = normalise_host(indicator.value.rpartition("@")[2])
+        return domain is not None and domain in self._email_domains
+
+    def _asn_may_hit(self, indicator: Indicator) -> bool:
+        number = parse_asn(indicator.value)
+        return number is not None and number in self._asns
+
+    def _advisory_may_hit(self, indicator: Indicator) -> bool:
+        vuln = indicator.vulnerability
+        if vuln is None:
+            return False
+        may_hit = self._products.may_hit
+        for product in vuln.affected:
+            if product.cpe or product.purl:
+                return True
+            if product.vendor and product.product:
+                if may_hit(product.vendor, product.product):
+                    return True
+                if (
+                    product.model
+                    and product.model != product.product
+                    and may_hit(product.vendor, product.model)
+                ):
+                    return True
+        return False

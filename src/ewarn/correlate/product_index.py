@@ -163,6 +163,15 @@ class ProductIndex:
         self, vendor: str | None, product: str | None, ref: Callable[[Record], AssetRef]
     ) -> list[ProductHit]:
         """Every entry the advisory's vendor and product name (``ref`` decodes a record for its version)."""
+        found = self._found(vendor, product)
+        return _hits(found, ref) if found else []
+
+    def may_hit(self, vendor: str | None, product: str | None) -> bool:
+        """False only when ``lookup`` finds nothing for this vendor and product (no record is decoded)."""
+        return bool(self._found(vendor, product))
+
+    def _found(self, vendor: str | None, product: str | None) -> list[tuple[Entry, str, str | None]]:
+        """(entry, how, version hint) for every key the names stand for, before the version-line filter."""
         exact, reordered, listed, families = _lookup_plan(vendor, product, self.generation)
         tables = self._products
         found: list[tuple[Entry, str, str | None]] = []
@@ -187,7 +196,7 @@ class ProductIndex:
             for asset_key, entry in tables.get(group, {}).items():
                 if names.matches_pattern(pattern, asset_key):
                     found.append((entry, names.FAMILY_PATTERN, hint))
-        return _hits(found, ref) if found else []
+        return found
 
 
 def _hits(found: list[tuple[Entry, str, str | None]], ref: Callable[[Record], AssetRef]) -> list[ProductHit]:
