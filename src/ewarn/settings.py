@@ -25,7 +25,9 @@ class KafkaSettings(BaseModel):
     topic_prefix: str = "ewarn"
     partitions: int = 6
     replication_factor: int = 1
-    compression: str = "gzip"
+    # none: gzip (aiokafka compresses at level 9) cost the push edge and the broker more CPU per indicator
+    # (issue 12, bench/ingest_edge.py --kafka); a deployment short of bandwidth or disk sets gzip (lz4 needs cramjam).
+    compression: str = "none"
     # Latency knobs (issue 12; measured in the docstrings of ewarn.bus.kafka and kafka_consumer). The producer
     # sends at once (linger 0): what comes while a request is in flight makes up the next, larger request.
     linger_ms: int = Field(default=0, ge=0, le=1000)
