@@ -10,6 +10,7 @@ from ewarn.correlate.versions import (
     contains,
     decide,
     describe,
+    describe_all,
     generic_compare,
     is_all,
     parse_range_text,
@@ -181,6 +182,16 @@ SPANS_AND_BOUNDS = [
     pytest.param(">=2.0 <3.0", "3.0", N, id="spaced-bounds-upper"),
     pytest.param("> 2.0 <= 3.0", "2.0", N, id="spaced-bounds-lower"),
     pytest.param("All versions; end of life", "1.0", A, id="all-versions-then-a-note"),
+    # words for "and earlier" / "and later" beyond prior/earlier/later ("6.1 onwards" was exact 6.1)
+    pytest.param("v6.1 and previous", "6.0", A, id="and-previous"),
+    pytest.param("Version 6.1 and all previous versions", "6.2", N, id="and-all-previous-versions"),
+    pytest.param("6.1 and all prior versions", "5.9", A, id="and-all-prior-versions"),
+    pytest.param("6.1 onwards", "6.4", A, id="onwards"),
+    pytest.param("6.1 onwards", "6.0", N, id="onwards-below"),
+    pytest.param("6.1 and up", "7.0", A, id="and-up"),
+    pytest.param("6.1 and subsequent releases", "6.2", A, id="and-subsequent"),
+    pytest.param("All versions starting from 6.1", "6.3", A, id="all-starting-from"),
+    pytest.param("All versions starting from 6.1", "6.0", N, id="all-starting-from-below"),
 ]
 
 
@@ -315,6 +326,16 @@ def test_decide_on_corpus_expressions(text: str, version: str, decision: Decisio
     verdict, part = decide(ranges, version)
     assert verdict is decision
     assert (part is None) is (decision is Decision.NOT_AFFECTED)
+
+
+def test_describe_a_list_with_an_unreadable_part_reads_it_once() -> None:
+    """The unreadable remainder of a list keeps the whole text: describing it read the list again, endlessly
+    (a RecursionError for an asset without a version, or one that cannot be compared)."""
+    ranges = read_expression("7100 | 7900 | 100 | Protiva Carestation View")
+    text = '= 7100 or = 7900 or = 100 or unreadable: "7100 | 7900 | 100 | Protiva Carestation View"'
+    assert describe(ranges[-1]) == text
+    assert describe_all(ranges) == text
+    assert describe_all(read_expression("< 2.0 | >= 3.0")) == "< 2.0 or >= 3.0"
 
 
 def test_decide_reads_raw_only_ranges_and_honours_the_asset_scheme() -> None:

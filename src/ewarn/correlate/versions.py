@@ -49,6 +49,7 @@ __all__ = [
     "contains",
     "decide",
     "describe",
+    "describe_all",
     "expand",
     "generic_compare",
     "is_all",
@@ -293,10 +294,17 @@ def _bounds_text(vr: VersionRange) -> str:
 def describe(vr: VersionRange) -> str:
     """The range in plain words: ``all versions``, ``= 1.0.2``, ``>= 2.4, < 2.12.2``, ``5.x family``,
     ``< 2018-04-01 (date)``, ``unreadable: "<raw>"``; a raw-only range is read first."""
-    parts = expand(vr)
-    if len(parts) > 1:
-        return " or ".join(describe(p) for p in parts)
-    part = parts[0]
+    # read once: the unreadable remainder of a list ("7100 | 7900 | … | Protiva Carestation View") keeps
+    # the whole text as raw, and reading it again would give the list again (endless recursion)
+    return describe_all([vr])
+
+
+def describe_all(ranges: Sequence[VersionRange]) -> str:
+    """Every part of ``ranges`` in plain words, each once, joined by "or"."""
+    return " or ".join(dict.fromkeys(_describe_part(part) for vr in ranges for part in expand(vr)))
+
+
+def _describe_part(part: VersionRange) -> str:
     kind = part.kind
     if kind is RangeKind.ALL:
         return "all versions"

@@ -45,11 +45,11 @@ _CONDITION = re.compile(r"^(?:with|running|on|of|including|for|in|except|using)\
 _OPERATOR = re.compile(r"^(?P<op><=|=<|≤|>=|=>|≥|<|>|==?)\s*(?P<v>.+)$")
 _OP_FIELD = {"<=": "lte", "=<": "lte", "≤": "lte", ">=": "gte", "=>": "gte", "≥": "gte", "<": "lt", ">": "gt"}
 _LOWER, _UPPER = frozenset({"gte", "gt"}), frozenset({"lte", "lt"})
-_ONWARD = r"(?:prior|earlier|older|below|before|lower|later|newer|above|higher|after)"
+_ONWARD = r"(?:(?:all\s+)?(?:prior|earlier|older|below|before|lower|previous|later|newer|above|higher|after|subsequent))"
 _SEPARATORS = re.compile(
     r"\s*[|;,]\s*|\s+/\s+|(?<=\d)/(?=[vV]?\d)|(?<!\bup to)\s+(?:and|&|or)\s+(?!"
     + _ONWARD
-    + r"\b|including\b)|^(?:and|or)\s+|\s+(?:and|or)$",
+    + r"\b|including\b|up\b|beyond\b)|^(?:and|or)\s+|\s+(?:and|or)$",
     re.IGNORECASE,
 )
 _GLUED_OPERATOR = re.compile(r"(?<=[^\s<>=≤≥])(?=(?:<=|>=|<|>)\s*\S)")
@@ -59,15 +59,30 @@ _SPAN = re.compile(r"^(?P<lo>[^\s<>=]+)\s*(?P<op><=|<)\s*(?P<hi>[^\s<>=]+)$")
 _PROSE = tuple(
     (re.compile(pattern, re.IGNORECASE), field)
     for pattern, field in (
-        (r"^(?:versions?\s+)?(?P<v>.+?)\s+(?:and|&|or)\s+(?:prior|earlier|older|below|lower|before)$", "lte"),
-        (r"^(?:versions?\s+)?(?P<v>.+?)\s+(?:and|&|or)\s+(?:later|newer|after|above|higher)$", "gte"),
+        (
+            r"^(?:versions?\s+)?(?P<v>.+?)\s+(?:and|&|or)\s+(?:all\s+)?"
+            r"(?:prior|earlier|older|below|lower|before|previous)(?:\s+(?:versions?|releases?))?$",
+            "lte",
+        ),
+        (
+            r"^(?:versions?\s+)?(?P<v>.+?)\s+(?:and|&|or)\s+(?:all\s+)?"
+            r"(?:later|newer|after|above|higher|subsequent)(?:\s+(?:versions?|releases?))?$",
+            "gte",
+        ),
         (r"^(?P<v>[^+]+?)\s*\+$", "gte"),  # "2.0+"
         (
             r"^(?:prior\s+to|before|earlier\s+than|older\s+than|below|lower\s+than)\s+(?:versions?\s+)?(?P<v>.+)$",
             "lt",
         ),
         (r"^(?:up\s+to\s+and\s+including|through|up\s+to)\s+(?:versions?\s+)?(?P<v>.+)$", "lte"),
-        (r"^(?:from\s+|since\s+)(?:versions?\s+)?(?P<v>.+)$", "gte"),
+        (
+            r"^(?:from|since|starting\s+(?:from|with|at)|beginning\s+(?:with|at))\s+(?:versions?\s+)?(?P<v>.+)$",
+            "gte",
+        ),
+        (
+            r"^(?:versions?\s+)?(?P<v>.+?)\s+(?:onwards?|and\s+up|upwards?|and\s+beyond)$",
+            "gte",
+        ),  # "6.1 onwards"
     )
 )
 _BETWEEN = re.compile(
