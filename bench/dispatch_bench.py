@@ -14,13 +14,15 @@ Phases, in one run, against the same receiver (a separate process that verifies 
 ``--pg-url``); ``webhooks_per_cpu_second`` puts the burst's signed webhooks per CPU-second of the dispatch
 process side by side (issue 12's target: 5,000). ``--phases burst`` runs the burst alone.
 
-Writes ``bench/results/dispatch.json``. ``--quick`` is a smoke test (small counts). Loopback only.
+Writes ``bench/results/dispatch.json``. ``--quick`` is a smoke test (small counts). Loopback only. ``--src`` measures
+another source tree with this script (old and new alternated); ``--profile FILE`` writes a cProfile of the burst.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import json
 import os
@@ -44,10 +46,23 @@ from sqlalchemy import func, select
 from standardwebhooks import Webhook
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+
+def _src_from_argv(argv: list[str]) -> str:
+    """``--src`` is read before ``ewarn`` is imported, so the same script can measure another tree."""
+    for i, arg in enumerate(argv):
+        if arg == "--src" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--src="):
+            return arg.split("=", 1)[1]
+    return str(ROOT / "src")
+
+
+sys.path[:0] = [_src_from_argv(sys.argv), str(ROOT)]
 
 from tests.support.receivers import add_provider, add_subscription, deliveries, sample_alert  # noqa: E402
 
+import ewarn  # noqa: E402
 from ewarn import eventloop  # noqa: E402
 from ewarn.bus.memory import MemoryBus  # noqa: E402
 from ewarn.crypto.secretbox import generate_key  # noqa: E402
@@ -304,6 +319,18 @@ def _cpu_split() -> tuple[float, float]:
     return usage.ru_utime, usage.ru_stime
 
 
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process so far: the main thread (the event loop) and the others (database
+    driver threads), from Linux /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {"main": 0.0, "other_threads": 0.0}
+    for task in Path("/proc/self/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        key = "main" if task.name == str(os.getpid()) else "other_threads"
+        out[key] = round(out[key] + (int(fields[11]) + int(fields[12])) / ticks, 2)
+    return out
+
+
 async def run(args: argparse.Namespace, database: str, database_url: str | None) -> dict[str, Any]:
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     folder = Path(tempfile.mkdtemp(prefix="ewarn-dispatch-bench-"))
@@ -366,13 +393,21 @@ async def run(args: argparse.Namespace, database: str, database_url: str | None)
                     offered["cpu"] = time.process_time() - cpu0
                     offered["rate"] = rate
                     phases.append(offered)
+                threads_before = _thread_cpu()
+                profiler = cProfile.Profile(time.thread_time) if args.profile else None  # main thread CPU
                 t1, cpu1, split1 = time.perf_counter(), time.process_time(), _cpu_split()
+                if profiler is not None:
+                    profiler.enable()
                 bursted = await burst(runtime, bulk, sent_at=sent_at)
                 expected += args.burst
                 await _settled(runtime, worker, expected, timeout=600)
                 burst_took = time.perf_counter() - t1
                 burst_cpu = time.process_time() - cpu1
                 split2 = _cpu_split()
+                threads_after = _thread_cpu()
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(str(args.profile))
             finally:
                 worker.stop()
                 await asyncio.wait_for(task, 60)
@@ -412,6 +447,7 @@ async def run(args: argparse.Namespace, database: str, database_url: str | None)
                 "concurrency": args.concurrency,
                 "http_transport": "ewarn.dispatch.transport.PinnedHTTPTransport",
                 "event_loop": type(asyncio.get_running_loop()).__module__,
+                "src": str(Path(ewarn.__file__).resolve().parents[1]),
                 "gc_threshold": list(gc.get_threshold()),
             },
             "sustained": sustained_results,
@@ -426,6 +462,9 @@ async def run(args: argparse.Namespace, database: str, database_url: str | None)
                 "cpu_user_seconds": round(split2[0] - split1[0], 3),
                 "cpu_system_seconds": round(split2[1] - split1[1], 3),
                 "cpu_share_of_one_core": round(burst_cpu / burst_took, 2),
+                "cpu_seconds_by_thread": {
+                    k: round(threads_after[k] - threads_before[k], 2) for k in threads_after
+                },
                 "latency_ingest_to_delivery": _summary(burst_lat),
             },
             "baseline_plain_httpx_signed": base,
@@ -499,6 +538,8 @@ def main() -> None:
         default=None,
         help="outbox databases, comma-separated: sqlite, postgresql (default both; --quick: sqlite)",
     )
+    parser.add_argument("--src", default=str(ROOT / "src"), help="the ewarn source tree to measure")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the burst phase to this file")
     parser.add_argument("--pg-url", help="use this PostgreSQL instead of starting a throwaway one")
     parser.add_argument(
         "--phases",

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.logging import get_logger
 from ewarn.store.db import SessionFactory
-from ewarn.store.repositories.deliveries import last_alert_event_seq
+from ewarn.store.repositories.alert_events import last_alert_event_seq
 
 log = get_logger(__name__)
 

@@ -39,7 +39,7 @@ from ewarn.api.limits.streams import StreamSlot
 from ewarn.models.provider import Principal
 from ewarn.models.tlp_access import readable_tlps
 from ewarn.runtime import Runtime
-from ewarn.store.repositories.deliveries import AlertEventRecord, alert_events_after, last_alert_event_seq
+from ewarn.store.repositories.alert_events import AlertEventRecord, alert_events_after, last_alert_event_seq
 from ewarn.store.repositories.principals import visible_provider_ids
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])

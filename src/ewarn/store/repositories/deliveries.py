@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, Text, and_, bindparam, cast, func, or_, select, update
+from sqlalchemy import Select, Text, and_, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ewarn.models.common import TLP
 from ewarn.models.delivery import Delivery, DeliveryAttempt, DeliveryStatus
-from ewarn.store.db import as_utc, insert_for
+from ewarn.store.db import as_utc
 from ewarn.store.keyset import after_key
+from ewarn.store.repositories import outbox_sql
 from ewarn.store.repositories.alerts import alert_tlp_in
 from ewarn.store.tables import AlertEventRow, AlertRow, DeliveryAttemptRow, DeliveryRow, SubscriptionRow
 from ewarn.textsafe import repair
@@ -94,23 +95,34 @@ def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
 async def insert_alert_events(*, session: AsyncSession, events: Sequence[dict[str, Any]]) -> None:
     """One event per (alert, revision); a redelivered alert message adds nothing."""
     if events:
-        stmt = insert_for(session, AlertEventRow.__table__)
-        stmt = stmt.on_conflict_do_nothing(index_elements=["alert_id", "revision"])  # type: ignore[attr-defined]
-        await session.execute(stmt, list(events))  # executemany: one statement compiled, not one per row
+        names = ("provider_id", "alert_id", "revision", "created_at")
+        await outbox_sql.insert_ignoring_conflicts(
+            await session.connection(),
+            AlertEventRow.__table__,  # type: ignore[arg-type]
+            names,
+            [[e[n] for n in names] for e in events],
+            conflict="alert_id,revision",
+        )
 
 
 async def insert_deliveries(*, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Outbox rows keyed by the deterministic delivery id; an existing row is left exactly as it is.
 
-    Returns the ids actually inserted (a redelivered alert message inserts none).
+    Every row has the same keys (column names). Returns the ids actually inserted (a redelivered alert
+    message inserts none).
     """
     if not rows:
         return set()
-    table = DeliveryRow.__table__
-    stmt = insert_for(session, table)
-    stmt = stmt.on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)  # type: ignore[attr-defined]
-    result = await session.execute(stmt, list(rows))
-    return set(result.scalars().all())
+    names = tuple(rows[0])
+    inserted = await outbox_sql.insert_ignoring_conflicts(
+        await session.connection(),
+        outbox_sql.DELIVERIES,
+        names,
+        [[r[n] for n in names] for r in rows],
+        conflict="id",
+        returning="id",
+    )
+    return set(inserted)
 
 
 _CLAIM_COLUMNS = (
@@ -187,14 +199,44 @@ async def claim_due(
     limit: int,
     exclude_subscriptions: Collection[str] = (),
 ) -> list[ClaimedDelivery]:
-    """Lease up to ``limit`` due deliveries, oldest due first, skipping the given subscriptions."""
-    ids = select(DeliveryRow.id).where(_free(now)).order_by(DeliveryRow.next_attempt_at).limit(limit)
-    if exclude_subscriptions:
-        ids = ids.where(DeliveryRow.subscription_id.not_in(list(exclude_subscriptions)))
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        # Concurrent claimers skip each other's rows instead of queueing on them and then finding them gone.
-        ids = ids.with_for_update(skip_locked=True)
-    return await _claim(session, ids, now, lease_until)
+    """Lease up to ``limit`` due deliveries, oldest due first, skipping the given subscriptions.
+
+    Driver-level (``outbox_sql``); on PostgreSQL concurrent claimers skip each other's rows
+    (``FOR UPDATE SKIP LOCKED``) instead of queueing on them and then finding them gone.
+    """
+    conn = await session.connection()
+    rows = await outbox_sql.claim_due_rows(
+        conn, now=now, lease_until=lease_until, limit=limit, exclude_subscriptions=exclude_subscriptions
+    )
+    read_ts = outbox_sql.timestamp_reader(conn.dialect)
+    return [
+        ClaimedDelivery(
+            id=id_,
+            alert_id=alert_id,
+            alert_revision=revision,
+            subscription_id=sub_id,
+            provider_id=provider_id,
+            channel=channel,
+            attempts=attempts,
+            attempts_before_replay=before_replay or 0,
+            payload=_claimed_payload(payload),
+            digest_key=digest_key,
+            dispatched_at=as_utc(read_ts(dispatched_at)),
+        )
+        for (
+            id_,
+            alert_id,
+            revision,
+            sub_id,
+            provider_id,
+            channel,
+            attempts,
+            before_replay,
+            payload,
+            digest_key,
+            dispatched_at,
+        ) in rows
+    ]
 
 
 async def claim_digest(
@@ -223,55 +265,42 @@ async def release(
         )
 
 
+_ATTEMPT_COLUMNS = ("delivery_id", "attempt", "at", "status_code", "latency_ms", "error", "ok")
+
+
 async def record_outcomes(*, session: AsyncSession, outcomes: Sequence[AttemptOutcome]) -> None:
     """Log the attempts and move each delivery on; a row another process already finished is left alone."""
     if not outcomes:
         return
     attempts = [
-        {
-            "delivery_id": o.delivery_id,
-            "attempt": o.attempts,
-            "at": o.at,
-            "status_code": o.status_code,
-            "latency_ms": o.latency_ms,
-            "error": o.error,
-            "ok": o.ok,
-        }
+        (o.delivery_id, o.attempts, o.at, o.status_code, o.latency_ms, o.error, o.ok)
         for o in outcomes
         if o.attempted
     ]
-    if attempts:
-        insert = insert_for(session, DeliveryAttemptRow.__table__)
-        insert = insert.on_conflict_do_nothing(index_elements=["delivery_id", "attempt"])  # type: ignore[attr-defined]
-        await session.execute(insert, attempts)
-    moved = (
-        update(DeliveryRow)
-        .where(DeliveryRow.id == bindparam("b_id"), DeliveryRow.status == DeliveryStatus.PENDING.value)
-        .values(
-            status=bindparam("b_status"),
-            attempts=bindparam("b_attempts"),
-            last_error=bindparam("b_error"),
-            last_status_code=bindparam("b_code"),
-            next_attempt_at=bindparam("b_next"),
-            delivered_at=bindparam("b_delivered"),
-            lease_until=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    params = [
-        {
-            "b_id": o.delivery_id,
-            "b_status": o.status.value,
-            "b_attempts": o.attempts,
-            "b_error": o.error,
-            "b_code": o.status_code,
-            "b_next": o.next_attempt_at,
-            "b_delivered": o.delivered_at,
-        }
-        for o in outcomes
-    ]
     conn = await session.connection()
-    await conn.execute(moved, params)
+    if attempts:
+        await outbox_sql.insert_ignoring_conflicts(
+            conn,
+            DeliveryAttemptRow.__table__,  # type: ignore[arg-type]
+            _ATTEMPT_COLUMNS,
+            attempts,
+            conflict="delivery_id,attempt",
+        )
+    await outbox_sql.move_deliveries(
+        conn,
+        [
+            (
+                o.status.value,
+                o.attempts,
+                o.error,
+                o.status_code,
+                o.next_attempt_at,
+                o.delivered_at,
+                o.delivery_id,
+            )
+            for o in outcomes
+        ],
+    )
 
 
 def _of_readable_alerts(stmt: Select[Any], tlps: Collection[TLP] | None) -> Select[Any]:
@@ -366,58 +395,3 @@ async def subscription_owner(*, session: AsyncSession, subscription_id: str) -> 
         select(SubscriptionRow.provider_id).where(SubscriptionRow.id == subscription_id)
     )
     return owner
-
-
-@dataclass(frozen=True)
-class AlertEventRecord:
-    """One published alert revision in a tenant's ordered stream; ``alert`` is the alert as it is now."""
-
-    seq: int
-    provider_id: str
-    alert_id: str
-    revision: int
-    created_at: datetime
-    alert: dict[str, Any] | None
-
-
-async def alert_events_after(
-    *,
-    session: AsyncSession,
-    provider_ids: Collection[str] | None,
-    after: int,
-    limit: int,
-    tlps: Collection[TLP] | None = None,
-) -> list[AlertEventRecord]:
-    """Events with ``seq > after`` for these providers (None: all), oldest first.
-
-    ``tlps``: only events whose alert is stored and marked with one of these (None: any).
-    """
-    stmt = (
-        select(AlertEventRow, AlertRow.data)
-        .outerjoin(AlertRow, AlertRow.id == AlertEventRow.alert_id)
-        .where(AlertEventRow.seq > after)
-        .order_by(AlertEventRow.seq)
-        .limit(limit)
-    )
-    if provider_ids is not None:
-        stmt = stmt.where(AlertEventRow.provider_id.in_(list(provider_ids)))
-    if tlps is not None:
-        stmt = stmt.where(alert_tlp_in(tlps))
-    out = []
-    for event, data in (await session.execute(stmt)).all():
-        created = event.created_at if event.created_at.tzinfo else event.created_at.replace(tzinfo=UTC)
-        out.append(
-            # repaired: a stored alert with text no encoder takes must not fail a tenant's whole stream
-            AlertEventRecord(
-                event.seq, event.provider_id, event.alert_id, event.revision, created, repair(data)
-            )
-        )
-    return out
-
-
-async def last_alert_event_seq(*, session: AsyncSession, provider_ids: Collection[str] | None) -> int:
-    """The newest event's seq for these providers (0 when there is none): where a fresh stream starts."""
-    stmt = select(func.max(AlertEventRow.seq))
-    if provider_ids is not None:
-        stmt = stmt.where(AlertEventRow.provider_id.in_(list(provider_ids)))
-    return int(await session.scalar(stmt) or 0)
