@@ -192,6 +192,14 @@ SPANS_AND_BOUNDS = [
     pytest.param("6.1 and subsequent releases", "6.2", A, id="and-subsequent"),
     pytest.param("All versions starting from 6.1", "6.3", A, id="all-starting-from"),
     pytest.param("All versions starting from 6.1", "6.0", N, id="all-starting-from-below"),
+    pytest.param("6.1 (and earlier)", "6.0", A, id="bracketed-and-earlier"),
+    pytest.param("6.1 (and later)", "7.2", A, id="bracketed-and-later"),
+    pytest.param("6.1 (and later)", "6.0", N, id="bracketed-and-later-below"),
+    pytest.param("6.1 or greater", "6.5", A, id="or-greater"),
+    pytest.param("6.1 or any later version", "8.0", A, id="any-later-version"),
+    pytest.param("less than 6.1", "6.0.9", A, id="less-than"),
+    pytest.param("newer than 6.1", "6.1", N, id="newer-than-excludes-itself"),
+    pytest.param("1.3 (formerly Power Manager)", "1.2", N, id="other-bracketed-notes-stay-notes"),
 ]
 
 

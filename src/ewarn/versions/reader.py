@@ -45,7 +45,13 @@ _CONDITION = re.compile(r"^(?:with|running|on|of|including|for|in|except|using)\
 _OPERATOR = re.compile(r"^(?P<op><=|=<|≤|>=|=>|≥|<|>|==?)\s*(?P<v>.+)$")
 _OP_FIELD = {"<=": "lte", "=<": "lte", "≤": "lte", ">=": "gte", "=>": "gte", "≥": "gte", "<": "lt", ">": "gt"}
 _LOWER, _UPPER = frozenset({"gte", "gt"}), frozenset({"lte", "lt"})
-_ONWARD = r"(?:(?:all\s+)?(?:prior|earlier|older|below|before|lower|previous|later|newer|above|higher|after|subsequent))"
+_EARLIER = r"(?:prior|earlier|older|below|lower|before|previous|lesser)"
+_LATER = r"(?:later|newer|after|above|higher|subsequent|greater|more\s+recent|any\s+later)"
+_ONWARD = rf"(?:(?:all\s+)?(?:{_EARLIER}|{_LATER}))"
+# "6.1 (and earlier)": the words after a version set aside in brackets
+_NOTE_BOUND = re.compile(
+    rf"^(?:and|or)\s+(?:all\s+)?(?:(?P<lte>{_EARLIER})|(?P<gte>{_LATER}))(?:\s+versions?)?$", re.I
+)
 _SEPARATORS = re.compile(
     r"\s*[|;,]\s*|\s+/\s+|(?<=\d)/(?=[vV]?\d)|(?<!\bup to)\s+(?:and|&|or)\s+(?!"
     + _ONWARD
@@ -60,18 +66,18 @@ _PROSE = tuple(
     (re.compile(pattern, re.IGNORECASE), field)
     for pattern, field in (
         (
-            r"^(?:versions?\s+)?(?P<v>.+?)\s+(?:and|&|or)\s+(?:all\s+)?"
-            r"(?:prior|earlier|older|below|lower|before|previous)(?:\s+(?:versions?|releases?))?$",
+            rf"^(?:versions?\s+)?(?P<v>.+?)\s+(?:and|&|or)\s+(?:all\s+)?{_EARLIER}(?:\s+(?:versions?|releases?))?$",
             "lte",
         ),
         (
-            r"^(?:versions?\s+)?(?P<v>.+?)\s+(?:and|&|or)\s+(?:all\s+)?"
-            r"(?:later|newer|after|above|higher|subsequent)(?:\s+(?:versions?|releases?))?$",
+            rf"^(?:versions?\s+)?(?P<v>.+?)\s+(?:and|&|or)\s+(?:all\s+)?{_LATER}(?:\s+(?:versions?|releases?))?$",
             "gte",
         ),
+        (r"^(?:greater|newer|later|higher)\s+than\s+(?:versions?\s+)?(?P<v>.+)$", "gt"),
         (r"^(?P<v>[^+]+?)\s*\+$", "gte"),  # "2.0+"
         (
-            r"^(?:prior\s+to|before|earlier\s+than|older\s+than|below|lower\s+than)\s+(?:versions?\s+)?(?P<v>.+)$",
+            r"^(?:prior\s+to|before|earlier\s+than|older\s+than|below|lower\s+than|less\s+than)\s+"
+            r"(?:versions?\s+)?(?P<v>.+)$",
             "lt",
         ),
         (r"^(?:up\s+to\s+and\s+including|through|up\s+to)\s+(?:versions?\s+)?(?P<v>.+)$", "lte"),
@@ -228,7 +234,13 @@ def _spaced_bounds(part: str) -> list[str]:
 
 
 def _apply_notes(atoms: list[Atom], notes: list[str]) -> None:
-    """``< 14.4u1 (14.x series)`` starts at the 14 family; ``<= 2.0 (Build 683.003)`` is that build."""
+    """``< 14.4u1 (14.x series)`` starts at the 14 family; ``<= 2.0 (Build 683.003)`` is that build;
+    ``6.1 (and earlier)`` is ``<= 6.1``."""
+    if len(atoms) == 1 and set(atoms[0]) == {"exact"}:
+        for note in notes:
+            if found := _NOTE_BOUND.match(note):
+                atoms[0] = {("lte" if found.group("lte") else "gte"): atoms[0]["exact"]}
+                return
     if len(atoms) != 1 or not (set(atoms[0]) & _UPPER):
         return
     for note in notes:
