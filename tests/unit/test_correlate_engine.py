@@ -911,3 +911,31 @@ def test_fixed_entry_without_a_version_never_silences_the_affected_range(
     found = match(ind, AssetIndex.build([pump]))
     assert [m.asset.id for m in found] == flagged
     assert all(m.fix_available for m in found)
+
+
+@pytest.mark.parametrize(
+    ("asset_product", "matched"),
+    [
+        pytest.param("MiniMed 670G", True, id="the-product-the-models-belong-to"),
+        pytest.param("MMT-1741", True, id="a-listed-model"),
+        pytest.param("MiniMed 640G", False, id="a-sibling-product"),
+    ],
+)
+def test_product_of_a_model_written_in_the_version_field_is_looked_up(
+    asset_product: str, matched: bool
+) -> None:
+    """ICSMA-22-263-01 writes the models of "MiniMed 670G" in its version field ("MMT-1740 | MMT-1741 | …"):
+    the reader folds them into the name, and a pump registered as "MiniMed 670G" is still found."""
+    pump = asset("pump", AssetKind.MEDICAL_DEVICE, "Insulin pump", vendor="Medtronic", product=asset_product)
+    ind = advisory(
+        "ICSMA-22-263-01",
+        AffectedProduct(
+            vendor="Medtronic",
+            product="MiniMed 670G MMT-1740 | MMT-1741 | MMT-1742",
+            model="MMT-1740 | MMT-1741 | MMT-1742",
+            versions=[VersionRange(kind=RangeKind.ALL)],
+        ),
+        cves=["CVE-2022-32537"],
+    )
+    found = match(ind, AssetIndex.build([pump]))
+    assert [m.asset.id for m in found] == (["pump"] if matched else [])
