@@ -68,3 +68,36 @@ def test_batch_merges_duplicates_within_a_page() -> None:
     merged, news = merge_batch({}, [report("a", labels=["c2"]), report("a", labels=["botnet"])], now=T0)
     assert merged[IP.key].labels == ["c2", "botnet"]
     assert [n.key for n in news] == [IP.key]
+
+
+def test_news_is_a_change_outside_the_volatile_fields() -> None:
+    """is_news compares field by field; it must say what comparing the dumps without volatile fields says."""
+    stored = merge(
+        None,
+        report(
+            "a", CVE, vulnerability=VulnerabilityInfo(cves=["CVE-2024-1709"], cvss_score=9.0), labels=["c2"]
+        ),
+        now=T0,
+    )
+    later = T0 + timedelta(hours=1)
+    changes: list[dict[str, object]] = [
+        {"last_seen": later, "ingested_at": later, "name": "renamed", "description": "other words"},
+        {"stix_id": "indicator--00000000-0000-4000-8000-000000000000"},
+        {"source": report("b", CVE).source},
+        {"revoked": True},
+        {"tlp": TLP.RED},
+        {"confidence": 10},
+        {"labels": ["c2", "botnet"]},
+        {"sources": ["a", "b"]},
+        {"valid_until": later},
+        {"first_seen": later},
+        {"vulnerability": VulnerabilityInfo(cves=["CVE-2024-1709"], cvss_score=9.8)},
+        {"vulnerability": VulnerabilityInfo(cves=["CVE-2024-1709"], cvss_score=9.0)},
+    ]
+    volatile = {"last_seen", "ingested_at", "source", "name", "description", "stix_id"}
+    for update in changes:
+        changed = stored.model_copy(update=update)
+        expected = stored.model_dump(exclude=volatile) != changed.model_dump(exclude=volatile)
+        assert is_news(stored, changed) is expected, update
+        # only the volatile fields, or an equal copy of the vulnerability (the last case), are not news
+        assert expected is not (all(name in volatile for name in update) or update is changes[-1]), update
