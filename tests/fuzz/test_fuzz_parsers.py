@@ -14,6 +14,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.support.json_paths import graft
 
 from ewarn.ingest import normalise
 from ewarn.ingest.csaf import parse_csaf
@@ -186,17 +187,6 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
-def _graft(document: Any, path: tuple[Any, ...], value: Any) -> Any:
-    if not path:
-        return value
-    copy = json.loads(json.dumps(document))
-    node = copy
-    for step in path[:-1]:
-        node = node[step]
-    node[path[-1]] = value
-    return copy
-
-
 @st.composite
 def mutated(draw: st.DrawFn, seed: Any, extra: st.SearchStrategy[Any] | None = None) -> bytes:
     """A malformed variant of ``seed`` (a JSON document or text)."""
@@ -205,7 +195,7 @@ def mutated(draw: st.DrawFn, seed: Any, extra: st.SearchStrategy[Any] | None = N
     if kind == "graft" and not isinstance(seed, str):
         paths = _paths(seed)
         path = draw(st.sampled_from(paths))
-        text = json.dumps(_graft(seed, path, draw(JSON)))
+        text = json.dumps(graft(seed, path, draw(JSON)))
     elif kind == "truncate":
         text = text[: draw(st.integers(0, max(0, len(text) - 1)))]
     elif kind == "damage":
@@ -299,7 +289,7 @@ def random_mutation(seed: Any, rng: random.Random) -> bytes:
     if not isinstance(seed, str):
         document = seed
         for _ in range(rng.randint(0, 3)):
-            document = _graft(document, rng.choice(_paths(document)), _random_json(rng))
+            document = graft(document, rng.choice(_paths(document)), _random_json(rng))
         data = json.dumps(document).encode()
     for _ in range(rng.randint(0 if data != original else 1, 3)):
         data = rng.choice(_BYTE_MUTATIONS)(data, rng)

@@ -76,6 +76,10 @@ def _tlp(sighting: dict[str, Any]) -> TLP:
     return max(levels, key=lambda t: t.rank) if levels else TLP.AMBER
 
 
+# The STIX property a SightingIn field is read from, so a refusal names what the sender wrote.
+_STIX_NAME = {"context": "description", "kind": "x_ewarn_kind", "share_identity": "x_ewarn_share_identity"}
+
+
 def read_stix_sightings(payload: Any) -> tuple[list[SightingIn], int]:
     """The sightings of a bundle and how many other objects it held; ``InvalidSighting`` names the object."""
     objects = _objects(payload)
@@ -106,7 +110,7 @@ def read_stix_sightings(payload: Any) -> tuple[list[SightingIn], int]:
             )
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
+            where = ".".join(_STIX_NAME.get(str(p), str(p)) for p in first.get("loc", ()))
             raise InvalidSighting(f"{name}: {where}: {first.get('msg', 'invalid')}") from exc
         except (InvalidSighting, *RECORD_ERRORS) as exc:
             raise InvalidSighting(f"{name}: {exc}") from exc
