@@ -7,19 +7,19 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
-import uvicorn
 
-from ewarn.api.app import create_app
-from ewarn.api.server import EmbeddedServer
 from ewarn.bootstrapkey import install_bootstrap_key
 from ewarn.logging import get_logger
 from ewarn.runtime import Runtime
 from ewarn.status.heartbeat import Heartbeat
 from ewarn.status.metrics_export import exporting
 from ewarn.store.migrate import upgrade_to_head
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = get_logger(__name__)
 
@@ -115,6 +115,11 @@ def build_roles(runtime: Runtime, roles: set[str], http: httpx.AsyncClient) -> R
             sessions=runtime.sessions, settings=runtime.settings.workflow
         )
     if "api" in roles:
+        import uvicorn  # the API's stack (fastapi, every route) only in processes that serve it
+
+        from ewarn.api.app import create_app
+        from ewarn.api.server import EmbeddedServer
+
         config = uvicorn.Config(
             create_app(runtime),
             host=runtime.settings.api_host,
