@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 
 from ewarn.ingest.normalise import Observable
 from ewarn.models.common import TLP, text_problem, utcnow
@@ -148,9 +149,14 @@ def unstorable_text(indicator: Indicator) -> tuple[str, str, str] | None:
             problem = _free_text_problem(value)
             if problem is not None:
                 return where, problem, value
-    if indicator.vulnerability is not None:
-        return _first_unstorable(indicator.vulnerability, "vulnerability")
-    return None
+    vulnerability = indicator.vulnerability
+    if vulnerability is None:
+        return None
+    try:  # one C-speed encode answers for the whole advisory: it refuses lone surrogates, escapes NUL
+        clean = b"\\u0000" not in vulnerability.model_dump_json().encode()
+    except PydanticSerializationError:
+        clean = False
+    return None if clean else _first_unstorable(vulnerability, "vulnerability")
 
 
 def _free_text_problem(value: str) -> str | None:
