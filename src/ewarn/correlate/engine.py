@@ -253,7 +253,8 @@ def build_alert(
         exploitation = _exploitation(indicator, cve_details)
         refs = references.for_alert(indicator, cves=cves, exploited=exploitation.known_exploited)
     vuln = indicator.vulnerability
-    scored = score(indicator, asset, version_known=found.relation not in VERSION_NOT_COMPARED, threat=threat)
+    known = found.relation not in VERSION_NOT_COMPARED and not found.name_uncertain
+    scored = score(indicator, asset, version_known=known, threat=threat)
     if hit is not None:
         to_do = list(hit.remediations)
         steps = next_steps.for_vulnerability(

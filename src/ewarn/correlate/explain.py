@@ -30,6 +30,13 @@ def _owner_phrase(asset: AssetRef) -> str:
 
 
 def _explain_product(indicator: Indicator, found: Match) -> str:
+    said = _product_sentence(indicator, found)
+    if found.name_uncertain and not said.startswith("Possibly affected"):
+        return f"Possibly affected — the product names differ: {said}"
+    return said
+
+
+def _product_sentence(indicator: Indicator, found: Match) -> str:
     asset, relation = found.asset, found.relation
     product, version, owner = asset_display(asset), asset.effective_version, _owner_phrase(asset)
     advisory = _advisory(indicator, found.cves)

@@ -52,7 +52,9 @@ class Match:
     quote: str | None = None  # the version text as the advisory wrote it, when it could not be compared
     note: str | None = None  # how the reader interpreted the advisory's entry (model, name, text)
     product_ids: tuple[str, ...] = ()  # the advisory's products that matched the asset (its remediations')
+    # the asset's product name is less (or more) specific than the advisory's: it may be another model
+    name_uncertain: bool = False
 
     @property
     def possibly_affected(self) -> bool:
-        return self.relation in POSSIBLE
+        return self.name_uncertain or self.relation in POSSIBLE

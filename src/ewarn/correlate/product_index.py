@@ -4,8 +4,10 @@ Products are filed per vendor group (``group → product key → records``) unde
 derives from vendor/product, the CPE's vendor/product and, for an asset known only by its PURL, the PURL's
 namespace/name; ``lookup`` tries exact keys first (the models a name lists and the product line it carries
 among them), then word order, then keys that start with a listed model, then wildcard family patterns scanned
-only within the advisory vendor's group; a version line in the advisory's name keeps only the assets in that
-line. The keys are a function of the alias table: when it changes (``names.generation()``), ``stale`` says so
+only within the advisory vendor's group, then names of different specificity (every word of the shorter name in
+the longer one, both starting from the same product word: "Sigma Spectrum" and "Sigma Spectrum LVP", "MyCareLink
+Monitor" and "24950 MyCareLink Monitor"), which the matcher reports as possibly affected; a version line in the
+advisory's name keeps only the assets in that line. The keys are a function of the alias table: when it changes (``names.generation()``), ``stale`` says so
 and the owner re-files every record into a ``reset`` index before the next change or lookup, so a record is
 always taken out under the very keys it was put under.
 """
@@ -26,17 +28,31 @@ from ewarn.models import AssetKind
 
 PRODUCT_KINDS = frozenset({AssetKind.SOFTWARE, AssetKind.MEDICAL_DEVICE, AssetKind.INFRASTRUCTURE})
 WORD_ORDER = "word order"
+NAME_BROADER = "asset name less specific"  # the asset's words are some of the advisory's
+NAME_NARROWER = "asset name more specific"  # the advisory's words are some of the asset's
+LOOSER_NAMES = frozenset({NAME_BROADER, NAME_NARROWER})
 
 _Exact = tuple[str, str, str, str | None]  # group, key, how, version hint
 _Reordered = tuple[str, str, str, str | None]  # group, key, its words sorted, version hint
 _Family = tuple[str, str, str | None]  # group, pattern, version hint
 _Listed = tuple[str, str, str | None]  # group, a listed model's key and a space (a prefix), version hint
+_Related = tuple[str, str, frozenset[str], str | None]  # group, lead word, the key's words, version hint
+
+
+def lead_word(key: str) -> str | None:
+    """The first word of a key with a letter in it: the product word ("24950 mycarelink monitor" → mycarelink)."""
+    for word in key.split():
+        if any(ch.isalpha() for ch in word):
+            return word
+    return None
 
 
 @functools.lru_cache(maxsize=65536)
 def _lookup_plan(
     vendor: str | None, product: str | None, generation: int
-) -> tuple[tuple[_Exact, ...], tuple[_Reordered, ...], tuple[_Listed, ...], tuple[_Family, ...]]:
+) -> tuple[
+    tuple[_Exact, ...], tuple[_Reordered, ...], tuple[_Listed, ...], tuple[_Family, ...], tuple[_Related, ...]
+]:
     """The keys an advisory's vendor/product stand for, split by how they are looked up."""
     pairs = products.name_keys(vendor, product)
     exact = tuple((g, k.key, k.how, k.version_hint) for g, k in pairs if k.pattern is None)
@@ -49,7 +65,12 @@ def _lookup_plan(
         if k.how == names.MODEL_IN_LIST and k.pattern is None and " " in k.key
     )
     families = tuple((g, k.pattern, k.version_hint) for g, k in pairs if k.pattern is not None)
-    return exact, reordered, listed, families
+    related = tuple(
+        (g, lead, frozenset(k.key.split()), k.version_hint)
+        for g, k in pairs
+        if k.pattern is None and " " in k.key and (lead := lead_word(k.key)) is not None
+    )
+    return exact, reordered, listed, families, related
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +103,7 @@ class ProductIndex:
     def __init__(self) -> None:
         self._products: dict[str, dict[str, Entry]] = {}  # vendor group → product key → records
         self._bags: dict[str, dict[str, list[str]]] = {}  # vendor group → sorted words → product keys
+        self._leads: dict[str, dict[str, dict[str, frozenset[str]]]] = {}  # group → lead word → key → words
         self._sorted_keys: dict[str, list[str]] = {}  # vendor group → its product keys sorted (lazily)
         self._by_cpe: dict[str, Entry] = {}
         self._by_purl: dict[str, Entry] = {}
@@ -93,7 +115,7 @@ class ProductIndex:
 
     def reset(self) -> None:
         """Empty every table, to re-file under the current alias table."""
-        self._products, self._bags, self._sorted_keys = {}, {}, {}
+        self._products, self._bags, self._sorted_keys, self._leads = {}, {}, {}, {}
         self._by_cpe, self._by_purl = {}, {}
         self.generation = names.generation()
 
@@ -127,7 +149,8 @@ class ProductIndex:
 
     def _file_bag(self, group: str, key: str, *, added: bool) -> None:
         if " " not in key:
-            return  # one word has one order
+            return  # one word has one order, and is too broad to stand for a longer name
+        self._file_lead(group, key, added=added)
         bags = self._bags.setdefault(group, {})
         words = names.bag(key)
         keys = bags.get(words)
@@ -140,6 +163,19 @@ class ProductIndex:
             keys.remove(key)
             if not keys:
                 del bags[words]
+
+    def _file_lead(self, group: str, key: str, *, added: bool) -> None:
+        lead = lead_word(key)
+        if lead is None:
+            return
+        if added:
+            self._leads.setdefault(group, {}).setdefault(lead, {})[key] = frozenset(key.split())
+            return
+        keys = self._leads.get(group, {}).get(lead)
+        if keys is not None:
+            keys.pop(key, None)
+            if not keys:
+                del self._leads[group][lead]
 
     def _group_keys(self, group: str) -> list[str]:
         keys = self._sorted_keys.get(group)
@@ -172,7 +208,7 @@ class ProductIndex:
 
     def _found(self, vendor: str | None, product: str | None) -> list[tuple[Entry, str, str | None]]:
         """(entry, how, version hint) for every key the names stand for, before the version-line filter."""
-        exact, reordered, listed, families = _lookup_plan(vendor, product, self.generation)
+        exact, reordered, listed, families, related = _lookup_plan(vendor, product, self.generation)
         tables = self._products
         found: list[tuple[Entry, str, str | None]] = []
         for group, key, how, hint in exact:
@@ -196,6 +232,15 @@ class ProductIndex:
             for asset_key, entry in tables.get(group, {}).items():
                 if names.matches_pattern(pattern, asset_key):
                     found.append((entry, names.FAMILY_PATTERN, hint))
+        for group, lead, named, hint in related:
+            # "Sigma Spectrum" and "Sigma Spectrum LVP": the same product word first, every word of the shorter
+            # name in the longer one; the assets of the lead word only, so a miss costs one probe
+            leads = self._leads.get(group)
+            for other, other_words in (leads.get(lead, {}) if leads is not None else {}).items():
+                if other_words < named:
+                    found.append((tables[group][other], NAME_BROADER, hint))
+                elif named < other_words:
+                    found.append((tables[group][other], NAME_NARROWER, hint))
         return found
 
 
