@@ -28,8 +28,9 @@ from ewarn.bus.base import Bus, Record
 from ewarn.bus.runner import StageRunner
 from ewarn.bus.topics import Topics
 from ewarn.correlate import aliases_sync, repository, retrohunt
+from ewarn.correlate.batch_match import match_many
 from ewarn.correlate.containment import out_of_scope
-from ewarn.correlate.engine import build_alerts, is_active, match
+from ewarn.correlate.engine import build_alerts, is_active
 from ewarn.correlate.index import AssetIndex
 from ewarn.correlate.revisions import RevisionWriter
 from ewarn.correlate.stage_settings import (
@@ -238,14 +239,16 @@ class CorrelateWorker:
         candidates: list[Alert] = []
         # indicator key -> why its open alerts that no longer match are resolved
         closing_why: dict[str, str] = {}
+        active: list[Indicator] = []
         for indicator in indicators:
-            if not is_active(indicator, now):
+            if is_active(indicator, now):
+                active.append(indicator)
+            else:
                 revoked = "the source revoked the indicator" if indicator.revoked else "the indicator expired"
                 closing_why[indicator.key] = revoked
-                continue
-            candidates += build_alerts(
-                indicator, match(indicator, self.index), now=now, playbooks=self._settings.playbooks
-            )
+        # the index's pre-check answers the indicators that hit nothing (most of a feed) without matching them
+        for indicator, found in zip(active, match_many(active, self.index), strict=True):
+            candidates += build_alerts(indicator, found, now=now, playbooks=self._settings.playbooks)
             if indicator.type is IndicatorType.VULNERABILITY:
                 # an updated advisory can mark versions fixed or not affected: close what no longer matches
                 closing_why[indicator.key] = "the advisory no longer lists this version as affected"
