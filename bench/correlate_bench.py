@@ -23,7 +23,6 @@ import os
 import platform
 import random
 import socket
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -35,17 +34,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _src_from_argv(argv: list[str]) -> str:
-    """``--src`` is read before ``ewarn`` is imported, so the same script can measure another tree."""
-    for i, arg in enumerate(argv):
-        if arg == "--src" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--src="):
-            return arg.split("=", 1)[1]
-    return str(ROOT / "src")
+from src_tree import use_src_from_argv  # noqa: E402
 
-
-sys.path[:0] = [_src_from_argv(sys.argv), str(ROOT)]
+use_src_from_argv()
 
 from ewarn.correlate import products, versions  # noqa: E402
 from ewarn.correlate.addresses import parse_network  # noqa: E402
