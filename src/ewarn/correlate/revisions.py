@@ -151,11 +151,18 @@ class RevisionWriter:
         return out
 
     async def publish(self, encoded: Sequence[tuple[Alert, bytes]]) -> None:
-        """Publish after the database commit, in one call; mark published only after the bus acknowledged."""
+        """Publish the stored revisions in one call; their published marks commit only after the bus acknowledged.
+
+        The marks are written first, in a transaction held open across the publish: dispatch writes the same
+        ``alert_events`` keys when the alerts reach it, and then waits for this commit instead of racing it.
+        Written after the publish, the two inserted the keys in different orders and PostgreSQL found a deadlock
+        (a one-second stall of correlate, measured in the Kafka benchmark). A failed publish rolls the marks
+        back; a commit failing after it leaves them unmarked, so they are published again (same ids).
+        """
         if not encoded:
             return
-        await self._bus.publish_many(self._topic, [(a.provider_id, value) for a, value in encoded])
         async with self._sessions() as session, session.begin():
             await repository.mark_published(
                 session=session, alerts=[a for a, _ in encoded], now=self._clock()
             )
+            await self._bus.publish_many(self._topic, [(a.provider_id, value) for a, value in encoded])
