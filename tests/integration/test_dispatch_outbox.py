@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from tests.support.outbox_rows import outbox_row
 from tests.support.receivers import (
     WebhookReceiver,
     add_provider,
@@ -38,26 +39,7 @@ NOW = utcnow()
 
 
 def _row(i: int, sub_id: str, **kw: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": f"msg_{i:04d}",
-        "alert_id": f"alr_{i}",
-        "alert_revision": 1,
-        "subscription_id": sub_id,
-        "provider_id": "st-elsewhere",
-        "channel": "webhook",
-        "status": "pending",
-        "attempts": 0,
-        "attempts_before_replay": 0,
-        "last_error": None,
-        "last_status_code": None,
-        "next_attempt_at": NOW,
-        "lease_until": None,
-        "payload": {"id": f"alr_{i}"},
-        "digest_key": None,
-        "created_at": NOW,
-    }
-    row.update(kw)
-    return row
+    return outbox_row(f"msg_{i:04d}", f"alr_{i}", sub_id, now=NOW, **kw)
 
 
 async def _seed(sessions: SessionFactory, rows: list[dict[str, Any]]) -> None:

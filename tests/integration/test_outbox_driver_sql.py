@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from tests.support.outbox_rows import outbox_row
 from tests.support.receivers import add_provider, add_subscription
 
 from ewarn.models.common import utcnow
@@ -23,24 +24,9 @@ NOW = utcnow().replace(microsecond=123456)
 
 
 def _row(i: int, sub_id: str, payload: Any) -> dict[str, Any]:
-    return {
-        "id": f"drv_{i:05d}",
-        "alert_id": f"alr_{i}",
-        "alert_revision": 1,
-        "subscription_id": sub_id,
-        "provider_id": "st-elsewhere",
-        "channel": "webhook",
-        "status": "pending",
-        "attempts": 0,
-        "attempts_before_replay": 0,
-        "last_error": None,
-        "last_status_code": None,
-        "next_attempt_at": NOW,
-        "lease_until": None,
-        "payload": payload,
-        "digest_key": None,
-        "created_at": NOW - timedelta(seconds=i),
-    }
+    return outbox_row(
+        f"drv_{i:05d}", f"alr_{i}", sub_id, now=NOW, payload=payload, created_at=NOW - timedelta(seconds=i)
+    )
 
 
 async def test_written_rows_read_back_exactly(sessions: SessionFactory) -> None:
